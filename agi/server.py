@@ -1,0 +1,151 @@
+"""An asyncio FastAGI server: bounded header read with a timeout, token check, routes by path.
+
+panoramisk's fast_agi spins at 100 % CPU on a partial header (ARCHITECTURE.md); this one reads
+the `agi_*` block with a size limit and a deadline, and drops anything malformed or unauthorised
+without disturbing other calls."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from agi.channel import AGIChannel, Hangup
+from agi.log import log_event
+
+log = logging.getLogger("agi.server")
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADER_LINES = 200
+
+
+@dataclass(frozen=True)
+class AGIRequest:
+    path: str
+    params: dict[str, str]
+    env: dict[str, str]
+
+    @property
+    def call_id(self) -> str:
+        return self.params.get("call") or self.env.get("agi_uniqueid", "")
+
+
+Handler = Callable[[AGIRequest, AGIChannel], Awaitable[None]]
+
+
+class BadHeader(ValueError):
+    pass
+
+
+async def read_header(reader: asyncio.StreamReader, timeout: float) -> dict[str, str]:
+    """Read `agi_key: value` lines up to a blank line, within `timeout` seconds and MAX_HEADER_BYTES."""
+    env: dict[str, str] = {}
+    total = 0
+
+    async def _read() -> None:
+        nonlocal total
+        while True:
+            try:
+                line = await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError:
+                raise BadHeader("connection closed inside the AGI header") from None
+            except asyncio.LimitOverrunError:
+                raise BadHeader("AGI header line too long") from None
+            total += len(line)
+            if total > MAX_HEADER_BYTES or len(env) > MAX_HEADER_LINES:
+                raise BadHeader("AGI header too large")
+            text = line.decode("utf-8", "replace").strip()
+            if not text:
+                return
+            key, sep, value = text.partition(":")
+            if not sep or not key.startswith("agi_"):
+                raise BadHeader(f"not an AGI header line: {text[:60]!r}")
+            env[key.strip()] = value.strip()
+
+    await asyncio.wait_for(_read(), timeout)
+    if "agi_network_script" not in env and "agi_request" not in env:
+        raise BadHeader("AGI header without agi_request")
+    return env
+
+
+def parse_request(env: dict[str, str]) -> AGIRequest:
+    script = env.get("agi_network_script") or urlsplit(env.get("agi_request", "")).path.lstrip("/")
+    parts = urlsplit("/" + script)
+    params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    return AGIRequest(path=parts.path.strip("/"), params=params, env=env)
+
+
+class FastAGIServer:
+    """Serves routes (`call`, `inbound`, …) to Asterisk on 127.0.0.1; rejects calls without the token."""
+
+    def __init__(self, routes: dict[str, Handler], *, token: str, host: str = "127.0.0.1", port: int = 4573,
+                 header_timeout: float = 5.0):
+        if not token:
+            raise ValueError("FastAGI needs a token")
+        self.routes = routes
+        self.token = token
+        self.host = host
+        self.port = port
+        self.header_timeout = header_timeout
+        self.server: asyncio.base_events.Server | None = None
+        self.active: set[asyncio.Task] = set()
+        self.stats = {"sessions": 0, "rejected": 0, "errors": 0}
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_HEADER_BYTES)
+        if self.port == 0:
+            self.port = self.server.sockets[0].getsockname()[1]
+        log_event(log, "fastagi.listen", host=self.host, port=self.port)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        for task in list(self.active):
+            task.cancel()
+        if self.active:
+            await asyncio.gather(*self.active, return_exceptions=True)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.active.add(task)
+        peer = writer.get_extra_info("peername")
+        try:
+            try:
+                env = await read_header(reader, self.header_timeout)
+            except (BadHeader, asyncio.TimeoutError, ConnectionError) as exc:
+                self.stats["rejected"] += 1
+                log_event(log, "fastagi.bad_header", level=logging.WARNING, peer=peer, error=str(exc) or "timeout")
+                return
+            req = parse_request(env)
+            if not hmac.compare_digest(req.params.get("token", ""), self.token):
+                self.stats["rejected"] += 1
+                log_event(log, "fastagi.bad_token", level=logging.WARNING, peer=peer, path=req.path)
+                return
+            handler = self.routes.get(req.path)
+            if handler is None:
+                self.stats["rejected"] += 1
+                log_event(log, "fastagi.no_route", level=logging.WARNING, path=req.path)
+                return
+            self.stats["sessions"] += 1
+            channel = AGIChannel(reader, writer, env)
+            try:
+                await handler(req, channel)
+            except Hangup:
+                log_event(log, "fastagi.hangup", call=req.call_id, path=req.path)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one call's bug must not take the server down
+                self.stats["errors"] += 1
+                log.exception("fastagi handler failed call=%s path=%s", req.call_id, req.path)
+        finally:
+            try:
+                writer.close()
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+            if task is not None:
+                self.active.discard(task)

@@ -1,0 +1,1045 @@
+"""The compliance gate's pure core: typed rules from compliance_rules.yaml and `decide()`.
+
+`decide(attempt, history, rules, now)` says whether one dial may be placed now, which rule
+blocks it, why, and the earliest later time at which the same dial would pass every rule
+(searched forward, so a blocked debtor is never retried before something changes). No I/O:
+the store edge (`dialer.store.gate`) loads the history and records the outcome atomically.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+import phonenumbers
+from phonenumbers import timezone as pn_timezone
+
+from agi.yamlfile import ConfigError, Located, field_path, load_file, load_text
+
+DEFAULT_RULES_FILE = Path("compliance_rules.yaml")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY = 86400.0
+HORIZON_DAYS = 60  # beyond this, "no allowed time found" (never spin forever)
+
+# Rule ids (CONTRACTS.md), in the order they are checked and reported.
+RULE_IDS = (
+    "cease",
+    "dnc",
+    "contact.third_party",
+    "request.inconvenient",
+    "time.holiday",
+    "time.window",
+    "cap.daily",
+    "cap.number_daily",
+    "cap.7in7",
+    "conv.7day",
+    "gap.min",
+    "lockout.72h",
+    "lockout.machine_same_day",
+)
+
+# Outcomes: which finished attempts reached a person / failed to reach anyone.
+REACHED_OUTCOMES = frozenset({"answered", "callee_hangup", "abandoned"})
+FAILED_OUTCOMES = frozenset({"busy", "no_answer", "failed", "unallocated", "machine"})
+CONNECTED_OUTCOMES = frozenset({"answered", "callee_hangup", "abandoned", "machine"})
+
+
+# --------------------------------------------------------------------------------------------
+# Typed rules
+# --------------------------------------------------------------------------------------------
+class RulesError(ConfigError):
+    """One or more problems in a rules file; `errors` holds each, rendered file:line: field: msg."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        first = errors[0]
+        super().__init__(first.file, first.line, first.field, first.message)
+
+    def render(self) -> str:  # every error, one per line
+        return "\n".join(ConfigError.render(e) for e in getattr(self, "errors", [])) or super().render()
+
+
+@dataclass(frozen=True)
+class Window:
+    """Allowed local hours on some weekdays: start <= t < end (minutes after midnight)."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class HolidayRules:
+    calendar: str | None
+    subdiv: str | None
+    observe: bool
+    blackout_dates: frozenset[date]
+
+
+@dataclass(frozen=True)
+class AbandonedLockout:
+    hours: float
+    scope: str  # number | debtor
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    inbound: bool
+    consent_days: float
+
+
+@dataclass(frozen=True)
+class ThirdPartyRules:
+    allowed: bool
+    unreachable_after_attempts: int
+    unreachable_days: float
+    daily_attempts: int | None
+
+
+@dataclass(frozen=True)
+class GateRules:
+    windows: tuple[Window, ...]
+    holidays: HolidayRules
+    daily_attempts: int | None
+    count: str  # attempts | connected
+    number_daily_attempts: int | None
+    rolling_7day: int | None
+    conversation_quiet_days: float | None
+    min_gap_minutes: float
+    abandoned_lockout: AbandonedLockout | None
+    machine_same_day: bool
+    exclusions: Exclusions
+    third_party: ThirdPartyRules
+    fallback_zones: tuple[str, ...]
+
+    @property
+    def lookback_seconds(self) -> float:
+        """How much attempt history a decision needs."""
+        days = [8.0, self.third_party.unreachable_days + 1, self.exclusions.consent_days + 8]
+        if self.conversation_quiet_days:
+            days.append(self.conversation_quiet_days + 1)
+        if self.abandoned_lockout:
+            days.append(self.abandoned_lockout.hours / 24 + 1)
+        return max(days) * DAY
+
+
+@dataclass(frozen=True)
+class CallerId:
+    policy: str  # campaign | fixed
+    number: str | None
+    callable: bool
+
+
+@dataclass(frozen=True)
+class AbandonRules:
+    limit: float
+    window: str  # calendar_day | rolling_30_days
+    clock_starts: str  # end_of_greeting | answer
+    connect_within_seconds: float
+    min_ring_seconds: float
+    wrap_up_seconds: float
+    caller_id: CallerId
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One resolved jurisdiction profile (possibly with a campaign's overrides applied)."""
+
+    name: str
+    gate: GateRules
+    abandon: AbandonRules
+    qa: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    campaign: str | None = None
+
+
+@dataclass
+class Rules:
+    """The whole rules file: profiles by name, plus per-campaign overrides."""
+
+    file: str
+    version: int
+    default_profile: str
+    profiles: dict[str, Profile]
+    override_raw: dict[str, dict[str, Any]]
+    located: Located = field(repr=False)
+    _resolved: dict[tuple[str, str | None], Profile] = field(default_factory=dict, repr=False)
+
+    def profile_for(self, profile_name: str | None = None, campaign_name: str | None = None) -> Profile:
+        """The profile a campaign dials under: its override's profile, else `profile_name`,
+        else the default; the campaign's overrides merged on top."""
+        override = self.override_raw.get(campaign_name) if campaign_name else None
+        base = (override or {}).get("profile") or profile_name or self.default_profile
+        if base not in self.profiles:
+            raise ConfigError(self.file, None, "default_profile" if profile_name is None else None,
+                              f"unknown compliance profile {base!r} (known: {', '.join(sorted(self.profiles))})")
+        if override is None:
+            return self.profiles[base]
+        key = (base, campaign_name)
+        if key not in self._resolved:
+            errors: list[ConfigError] = []
+            prof = _build_profile(self.located, base, campaign_name, errors)
+            if errors or prof is None:
+                raise RulesError(errors)
+            self._resolved[key] = prof
+        return self._resolved[key]
+
+
+def load_rules(path: str | Path = DEFAULT_RULES_FILE, campaign: str | None = None) -> Rules:
+    """Load and validate a rules file; raises RulesError (every problem, file:line: field)."""
+    return rules_from_located(load_file(path), campaign)
+
+
+def rules_from_text(text: str, file: str = "<rules>", campaign: str | None = None) -> Rules:
+    return rules_from_located(load_text(text, file), campaign)
+
+
+def rules_from_located(loc: Located, campaign: str | None = None) -> Rules:
+    errors: list[ConfigError] = []
+    data = loc.data
+    if not isinstance(data, dict):
+        raise RulesError([loc.error((), "a rules file is a mapping with version, default_profile, profiles")])
+    top = {"version", "default_profile", "profiles", "campaign_overrides"}
+    for key in data:
+        if key not in top and not str(key).startswith("qa_"):
+            errors.append(loc.error((key,), f"unknown key (allowed: {', '.join(sorted(top))}, qa_*)"))
+    version = data.get("version")
+    if version != 1:
+        errors.append(loc.error(("version",), f"unsupported version {version!r} (expected 1)"))
+    profiles_raw = data.get("profiles")
+    profiles: dict[str, Profile] = {}
+    if not isinstance(profiles_raw, dict) or not profiles_raw:
+        errors.append(loc.error(("profiles",), "must be a non-empty mapping of profile name to {gate, abandon, qa}"))
+        profiles_raw = {}
+    for name in profiles_raw:
+        prof = _build_profile(loc, str(name), None, errors)
+        if prof is not None:
+            profiles[str(name)] = prof
+    default = data.get("default_profile")
+    if not isinstance(default, str) or default not in profiles_raw:
+        errors.append(loc.error(("default_profile",), f"unknown profile {default!r} (known: {', '.join(map(str, profiles_raw))})"))
+    overrides = data.get("campaign_overrides", {}) or {}
+    if not isinstance(overrides, dict):
+        errors.append(loc.error(("campaign_overrides",), "must be a mapping of campaign name to overrides"))
+        overrides = {}
+    for cname, over in overrides.items():
+        path = ("campaign_overrides", cname)
+        if not isinstance(over, dict):
+            errors.append(loc.error(path, "must be a mapping {profile, gate, abandon}"))
+            continue
+        for key in over:
+            if key not in ("profile", "gate", "abandon"):
+                errors.append(loc.error(path + (key,), "unknown key (allowed: profile, gate, abandon)"))
+        base = over.get("profile", default)
+        if base not in profiles_raw:
+            errors.append(loc.error(path + ("profile",), f"unknown profile {base!r} (known: {', '.join(map(str, profiles_raw))})"))
+            continue
+        _build_profile(loc, str(base), str(cname), errors)
+    if errors:
+        raise RulesError(errors)
+    rules = Rules(file=loc.file, version=1, default_profile=str(default), profiles=profiles,
+                  override_raw={str(k): v for k, v in overrides.items()}, located=loc)
+    if campaign is not None:
+        rules.profile_for(None, campaign)
+    return rules
+
+
+# -- building one profile, with overrides and line-numbered errors ----------------------------
+class _Src:
+    """A section seen through layers (profile, then a campaign override): merged values, and
+    for any field the line of the layer that set it."""
+
+    def __init__(self, loc: Located, layers: list[tuple[tuple[Any, ...], Any]], errors: list[ConfigError]):
+        self.loc, self.layers, self.errors = loc, layers, errors
+
+    def merged(self) -> Any:
+        out: Any = None
+        for _, raw in self.layers:
+            out = _deep_merge(out, raw)
+        return out
+
+    def fail(self, rel: tuple[Any, ...], msg: str) -> None:
+        best, best_len = self.layers[0][0] + rel, -1
+        for root, raw in reversed(self.layers):
+            n = _prefix_len(raw, rel)
+            if n > best_len:
+                best, best_len = root + rel, n
+        self.errors.append(self.loc.error(best, msg))
+
+
+def _deep_merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _deep_merge(base.get(k), v) if k in base else copy.deepcopy(v)
+        return out
+    return copy.deepcopy(over)
+
+
+def _prefix_len(raw: Any, rel: tuple[Any, ...]) -> int:
+    n = 0
+    for part in rel:
+        if isinstance(raw, dict) and part in raw:
+            raw = raw[part]
+        elif isinstance(raw, list) and isinstance(part, int) and part < len(raw):
+            raw = raw[part]
+        else:
+            return n
+        n += 1
+    return n
+
+
+def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[ConfigError]) -> Profile | None:
+    ppath = ("profiles", name)
+    praw = loc.data["profiles"][name]
+    if not isinstance(praw, dict):
+        errors.append(loc.error(ppath, "a profile is a mapping with gate, abandon, qa"))
+        return None
+    n0 = len(errors)
+    if campaign is None:
+        for key in praw:
+            if key not in ("gate", "abandon", "qa"):
+                errors.append(loc.error(ppath + (key,), "unknown key (allowed: gate, abandon, qa)"))
+    over = loc.data.get("campaign_overrides", {}).get(campaign, {}) if campaign else {}
+    sections: dict[str, Any] = {}
+    for sec in ("gate", "abandon"):
+        layers = [(ppath + (sec,), praw.get(sec))]
+        if sec in over:
+            layers.append((("campaign_overrides", campaign, sec), over[sec]))
+        src = _Src(loc, layers, errors)
+        raw = src.merged()
+        if not isinstance(raw, dict):
+            src.fail((), f"missing or not a mapping: the {sec} section is required")
+            continue
+        sections[sec] = (_parse_gate if sec == "gate" else _parse_abandon)(src, raw)
+    if len(errors) > n0 or "gate" not in sections or "abandon" not in sections:
+        return None
+    qa = praw.get("qa") or {}
+    return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign)
+
+
+class _Reader:
+    """Typed field access on one merged mapping, recording errors through a _Src."""
+
+    def __init__(self, src: _Src, raw: dict[str, Any], rel: tuple[Any, ...], allowed: Iterable[str]):
+        self.src, self.raw, self.rel = src, raw, rel
+        allowed = set(allowed)
+        for key in raw:
+            if key not in allowed:
+                src.fail(rel + (key,), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def fail(self, key: str | tuple[Any, ...], msg: str) -> None:
+        self.src.fail(self.rel + ((key,) if isinstance(key, str) else key), msg)
+
+    def number(self, key: str, default: Any = ..., *, integer: bool = False, nullable: bool = False,
+               minimum: float = 0, maximum: float | None = None) -> Any:
+        if key not in self.raw:
+            if default is ...:
+                self.fail(key, "required")
+                return None
+            return default
+        v = self.raw[key]
+        if v is None and nullable:
+            return None
+        kind = "a whole number" if integer else "a number"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+            self.fail(key, f"must be {kind}{' or null' if nullable else ''}, got {v!r}")
+            return None
+        if v < minimum or (maximum is not None and v > maximum):
+            rng = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            self.fail(key, f"must be {rng}, got {v!r}")
+            return None
+        return v
+
+    def boolean(self, key: str, default: bool) -> bool:
+        v = self.raw.get(key, default)
+        if not isinstance(v, bool):
+            self.fail(key, f"must be true or false, got {v!r}")
+            return default
+        return v
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        v = self.raw.get(key, default)
+        if v not in choices:
+            self.fail(key, f"must be one of {', '.join(choices)}, got {v!r}")
+            return choices[0]
+        return str(v)
+
+    def mapping(self, key: str, allowed: Iterable[str], nullable: bool = False) -> "_Reader | None":
+        v = self.raw.get(key, {} if not nullable else None)
+        if v is None and nullable:
+            return None
+        if not isinstance(v, dict):
+            self.fail(key, f"must be a mapping{' or null' if nullable else ''}, got {v!r}")
+            return None
+        return _Reader(self.src, v, self.rel + (key,), allowed)
+
+
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+def parse_hhmm(value: Any, *, allow_24: bool = False) -> int:
+    """'08:30' -> 510 minutes; raises ValueError with a clear message."""
+    m = _HHMM.match(value) if isinstance(value, str) else None
+    if not m:
+        raise ValueError(f"must be a time of day \"HH:MM\" (quoted), got {value!r}")
+    h, mi = int(m.group(1)), int(m.group(2))
+    if (h == 24 and mi == 0 and allow_24) or (h < 24 and mi < 60):
+        return h * 60 + mi
+    raise ValueError(f"{value!r} is not a time of day (00:00–23:59{', or 24:00 for an end' if allow_24 else ''})")
+
+
+def parse_days(value: Any) -> frozenset[int]:
+    """['mon', 'fri'] -> {0, 4}; None -> every day."""
+    if value is None:
+        return frozenset(range(7))
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"days must be a non-empty list of {', '.join(WEEKDAYS)}, got {value!r}")
+    out = set()
+    for d in value:
+        if d not in WEEKDAYS:
+            raise ValueError(f"unknown day {d!r} (use {', '.join(WEEKDAYS)})")
+        out.add(WEEKDAYS.index(d))
+    return frozenset(out)
+
+
+def _parse_windows(r: _Reader) -> tuple[Window, ...]:
+    raw = r.raw.get("window")
+    if raw is None:
+        r.fail("window", 'required: {start: "08:00", end: "21:00"} or a list of {days, start, end}')
+        return ()
+    items = [(raw, ("window",))] if isinstance(raw, dict) else (
+        [(w, ("window", i)) for i, w in enumerate(raw)] if isinstance(raw, list) else None)
+    if not items:
+        r.fail("window", f"must be a mapping {{start, end}} or a non-empty list of {{days, start, end}}, got {raw!r}")
+        return ()
+    out: list[tuple[Window, tuple[Any, ...]]] = []
+    for w, path in items:
+        if not isinstance(w, dict):
+            r.fail(path, f"must be a mapping {{days, start, end}}, got {w!r}")
+            continue
+        for key in w:
+            if key not in ("days", "start", "end"):
+                r.fail(path + (key,), "unknown key (allowed: days, start, end)")
+        try:
+            days = parse_days(w.get("days"))
+        except ValueError as exc:
+            r.fail(path + ("days",), str(exc))
+            continue
+        vals = {}
+        for key, a24 in (("start", False), ("end", True)):
+            try:
+                vals[key] = parse_hhmm(w.get(key), allow_24=a24)
+            except ValueError as exc:
+                r.fail(path + (key,), "required" if key not in w else str(exc))
+        if len(vals) < 2:
+            continue
+        if vals["start"] >= vals["end"]:
+            r.fail(path + ("end",), f"end {w['end']} must be after start {w['start']} (windows cannot cross midnight)")
+            continue
+        win = Window(days, vals["start"], vals["end"])
+        for other, opath in out:
+            common = win.days & other.days
+            if common and win.start < other.end and other.start < win.end:
+                day = WEEKDAYS[min(common)]
+                r.fail(path, f"overlaps window {field_path(r.rel + opath)} on {day}")
+                break
+        else:
+            out.append((win, path))
+    return tuple(w for w, _ in out)
+
+
+def _parse_gate(src: _Src, raw: dict[str, Any]) -> GateRules:
+    r = _Reader(src, raw, (), (
+        "window", "holidays", "daily_attempts", "count", "number_daily_attempts", "rolling_7day",
+        "conversation_quiet_days", "min_gap_minutes", "abandoned_lockout", "machine_same_day",
+        "exclusions", "third_party", "fallback_zones"))
+    windows = _parse_windows(r)
+    hol = HolidayRules(None, None, False, frozenset())
+    h = r.mapping("holidays", ("calendar", "subdiv", "observe", "blackout_dates"))
+    if h is not None:
+        cal = h.raw.get("calendar")
+        subdiv = h.raw.get("subdiv")
+        if cal is not None:
+            try:
+                holidays_lib.country_holidays(str(cal), subdiv=subdiv, years=2026)
+            except (NotImplementedError, KeyError, ValueError) as exc:
+                h.fail("calendar", f"unknown holiday calendar {cal!r} (ISO country code such as CN, US, GB): {exc}")
+        blackout: set[date] = set()
+        bl = h.raw.get("blackout_dates", []) or []
+        if not isinstance(bl, list):
+            h.fail("blackout_dates", "must be a list of ISO dates")
+            bl = []
+        for i, d in enumerate(bl):
+            try:
+                blackout.add(d if isinstance(d, date) else date.fromisoformat(str(d)))
+            except ValueError:
+                h.fail(("blackout_dates", i), f"not an ISO date (YYYY-MM-DD): {d!r}")
+        hol = HolidayRules(str(cal) if cal else None, str(subdiv) if subdiv else None,
+                           h.boolean("observe", True), frozenset(blackout))
+    lock = None
+    lk = r.mapping("abandoned_lockout", ("hours", "scope"), nullable=True)
+    if lk is not None:
+        lock = AbandonedLockout(float(lk.number("hours", minimum=0.01) or 72), lk.choice("scope", ("number", "debtor"), "number"))
+    ex = r.mapping("exclusions", ("inbound", "consent_days"))
+    exclusions = Exclusions(True, 0.0)
+    if ex is not None:
+        exclusions = Exclusions(ex.boolean("inbound", True), float(ex.number("consent_days", 0) or 0))
+    tp = r.mapping("third_party", ("allowed", "unreachable_after_attempts", "unreachable_days", "daily_attempts"))
+    third = ThirdPartyRules(False, 3, 7.0, 1)
+    if tp is not None:
+        third = ThirdPartyRules(
+            tp.boolean("allowed", False),
+            int(tp.number("unreachable_after_attempts", 3, integer=True, minimum=1) or 3),
+            float(tp.number("unreachable_days", 7, minimum=0.01) or 7),
+            tp.number("daily_attempts", 1, integer=True, nullable=True))
+    zones_raw = raw.get("fallback_zones")
+    zones: list[str] = []
+    if not isinstance(zones_raw, list) or not zones_raw:
+        r.fail("fallback_zones", "required: a non-empty list of IANA zones used when neither the record nor the number gives one")
+    else:
+        for i, z in enumerate(zones_raw):
+            if not _valid_zone(z):
+                r.fail(("fallback_zones", i), f"unknown IANA time zone {z!r}")
+            else:
+                zones.append(z)
+    return GateRules(
+        windows=windows,
+        holidays=hol,
+        daily_attempts=r.number("daily_attempts", integer=True, nullable=True),
+        count=r.choice("count", ("attempts", "connected"), "attempts"),
+        number_daily_attempts=r.number("number_daily_attempts", None, integer=True, nullable=True),
+        rolling_7day=r.number("rolling_7day", None, integer=True, nullable=True, minimum=1),
+        conversation_quiet_days=r.number("conversation_quiet_days", None, nullable=True),
+        min_gap_minutes=float(r.number("min_gap_minutes", 0) or 0),
+        abandoned_lockout=lock,
+        machine_same_day=r.boolean("machine_same_day", False),
+        exclusions=exclusions,
+        third_party=third,
+        fallback_zones=tuple(zones),
+    )
+
+
+def _parse_abandon(src: _Src, raw: dict[str, Any]) -> AbandonRules:
+    r = _Reader(src, raw, (), ("limit", "window", "clock_starts", "connect_within_seconds",
+                               "min_ring_seconds", "wrap_up_seconds", "caller_id"))
+    cid = r.mapping("caller_id", ("policy", "number", "callable"))
+    caller = CallerId("campaign", None, True)
+    if cid is not None:
+        policy = cid.choice("policy", ("campaign", "fixed"), "campaign")
+        number = cid.raw.get("number")
+        if policy == "fixed" and not (isinstance(number, str) and number.startswith("+") and number[1:].isdigit()):
+            cid.fail("number", f"policy fixed needs an E.164 number such as \"+8610...\", got {number!r}")
+        caller = CallerId(policy, number if isinstance(number, str) else None, cid.boolean("callable", True))
+    return AbandonRules(
+        limit=float(r.number("limit", maximum=1) or 0),
+        window=r.choice("window", ("calendar_day", "rolling_30_days")),
+        clock_starts=r.choice("clock_starts", ("end_of_greeting", "answer"), "end_of_greeting"),
+        connect_within_seconds=float(r.number("connect_within_seconds", 2) or 0),
+        min_ring_seconds=float(r.number("min_ring_seconds", 15) or 0),
+        wrap_up_seconds=float(r.number("wrap_up_seconds", 0) or 0),
+        caller_id=caller,
+    )
+
+
+def _valid_zone(name: Any) -> bool:
+    if not isinstance(name, str):
+        return False
+    try:
+        ZoneInfo(name)
+        return True
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs of a decision
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Attempt:
+    """The dial being asked for."""
+
+    debtor_id: str
+    phone: str
+    account_id: str | None = None
+    campaign: str | None = None
+    third_party: bool = False
+    agent_guaranteed: bool = False  # UK-72H / UK-AMD24 allow a redial with a guaranteed agent
+
+
+@dataclass(frozen=True)
+class PastAttempt:
+    """One earlier attempt of the debtor (times are UTC epoch seconds)."""
+
+    placed_at: float
+    phone: str
+    account_id: str | None = None
+    third_party: bool = False
+    inbound: bool = False
+    outcome: str | None = None  # None = still in flight
+    conversation: bool = False
+    abandoned: bool = False
+    machine: bool = False
+    answered_at: float | None = None
+    ended_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Inconvenient:
+    """A debtor's request: not at these local hours (on these days), or never on this number."""
+
+    days: frozenset[int]
+    start: int | None  # minutes; None with a phone = that number at any time
+    end: int | None
+    phone: str | None = None
+    label: str = ""
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> "Inconvenient":
+        """{"days": [...], "start": "09:00", "end": "17:00", "phone": "+1...", "label": "at work"}"""
+        unknown = set(spec) - {"days", "start", "end", "phone", "label"}
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))} (allowed: days, start, end, phone, label)")
+        days = parse_days(spec.get("days"))
+        start = end = None
+        if "start" in spec or "end" in spec:
+            start = parse_hhmm(spec.get("start"))
+            end = parse_hhmm(spec.get("end"), allow_24=True)
+            if start >= end:
+                raise ValueError(f"end {spec.get('end')} must be after start {spec.get('start')}")
+        phone = spec.get("phone")
+        if start is None and not phone:
+            raise ValueError("give start and end (hours to avoid), a phone (a number to avoid), or both")
+        return cls(days, start, end, phone or None, str(spec.get("label") or ""))
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything about a debtor the gate needs, as of now."""
+
+    debtor_id: str
+    timezone: str | None = None  # the record's zone
+    attempts: tuple[PastAttempt, ...] = ()
+    cease: bool = False
+    dnc: frozenset[str] = frozenset()
+    inconvenient: tuple[Inconvenient, ...] = ()
+    consents: tuple[float, ...] = ()  # times of direct consent
+    phones: tuple[str, ...] = ()  # the debtor's own numbers, rank order
+    unreachable_phones: frozenset[str] = frozenset()  # wrong_number / unallocated
+
+
+@dataclass(frozen=True)
+class Check:
+    rule_id: str
+    passed: bool
+    why: str
+    next_ok_at: datetime | None = None  # when this rule alone would pass (None = not by waiting)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule_id: str | None
+    reason: str
+    next_allowed_at: datetime | None  # == now when allowed; None when waiting cannot help
+    checks: tuple[Check, ...]
+    zones: tuple[str, ...] = ()
+    at: datetime | None = None
+    phone: str | None = None
+
+    def local_times(self) -> dict[str, str]:
+        if self.at is None:
+            return {}
+        return {z: self.at.astimezone(ZoneInfo(z)).isoformat() for z in self.zones}
+
+    def as_dict(self) -> dict[str, Any]:
+        iso = lambda d: d.isoformat() if d else None  # noqa: E731
+        return {
+            "allowed": self.allowed, "rule_id": self.rule_id, "reason": self.reason,
+            "next_allowed_at": iso(self.next_allowed_at), "at": iso(self.at),
+            "zones": list(self.zones), "local_times": self.local_times(),
+            "checks": [{"rule_id": c.rule_id, "passed": c.passed, "why": c.why,
+                        "next_ok_at": iso(c.next_ok_at)} for c in self.checks],
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Zones and local days
+# --------------------------------------------------------------------------------------------
+@lru_cache(maxsize=100_000)
+def number_zones(phone: str) -> tuple[str, ...]:
+    """Every IANA zone the phonenumbers library maps the number to ('' unknowns dropped)."""
+    try:
+        num = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    return tuple(z for z in pn_timezone.time_zones_for_number(num) if z and z != "Etc/Unknown" and _valid_zone(z))
+
+
+def candidate_zones(phone: str, record_zone: str | None, fallback: Iterable[str]) -> tuple[str, ...]:
+    """The record's zone and every zone of the number; the profile's fallback if neither gives one."""
+    zones: list[str] = []
+    if record_zone and _valid_zone(record_zone):
+        zones.append(record_zone)
+    for z in number_zones(phone):
+        if z not in zones:
+            zones.append(z)
+    return tuple(zones) if zones else tuple(fallback)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _local(t: float, zone: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(t, zone)
+
+
+def _at_local(d: date, minutes: int, zone: ZoneInfo) -> float:
+    """Epoch of local wall time d + minutes in zone (DST gaps resolve forward, folds to the first)."""
+    if minutes >= 1440:
+        d, minutes = d + timedelta(days=1), minutes - 1440
+    return datetime(d.year, d.month, d.day, minutes // 60, minutes % 60, tzinfo=zone).timestamp()
+
+
+def _day_bounds(t: float, zone: ZoneInfo) -> tuple[float, float]:
+    d = _local(t, zone).date()
+    return _at_local(d, 0, zone), _at_local(d + timedelta(days=1), 0, zone)
+
+
+@lru_cache(maxsize=256)
+def _holiday_dates(calendar: str, subdiv: str | None, year: int) -> dict[date, str]:
+    return dict(holidays_lib.country_holidays(calendar, subdiv=subdiv, years=year).items())
+
+
+def holiday_name(rules: HolidayRules, d: date) -> str | None:
+    if d in rules.blackout_dates:
+        return "blackout date"
+    if rules.observe and rules.calendar:
+        return _holiday_dates(rules.calendar, rules.subdiv, d.year).get(d)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The decision
+# --------------------------------------------------------------------------------------------
+class _Ctx:
+    """One decision's precomputed views of the history."""
+
+    def __init__(self, attempt: Attempt, history: History, g: GateRules):
+        self.a, self.h, self.g = attempt, history, g
+        self.zone_names = candidate_zones(attempt.phone, history.timezone, g.fallback_zones)
+        self.zones = [_zone(z) for z in self.zone_names]
+        outbound = [p for p in history.attempts if not p.inbound]
+        self.own = [p for p in outbound if not p.third_party]
+        connected = g.count == "connected"
+        self.daily = [p.placed_at for p in self.own if not connected or p.outcome is None
+                      or p.answered_at is not None or p.conversation or p.outcome in CONNECTED_OUTCOMES]
+        self.tp_daily = [p.placed_at for p in outbound if p.third_party]
+        self.number = [p.placed_at for p in outbound if p.phone == attempt.phone]
+        self.gap = [p.placed_at for p in outbound if p.third_party == attempt.third_party]
+        cdays = g.exclusions.consent_days * DAY
+        consents = history.consents
+
+        def excluded(p: PastAttempt) -> bool:
+            if p.inbound and g.exclusions.inbound:
+                return True
+            return cdays > 0 and any(c <= p.placed_at < c + cdays for c in consents)
+
+        acct = attempt.account_id
+        per_account = [p for p in history.attempts if not p.third_party and not excluded(p)
+                       and (acct is None or p.account_id is None or p.account_id == acct)]
+        self.c7 = sorted(p.placed_at for p in per_account if not p.inbound)
+        self.conv = [max(p.placed_at, p.answered_at or 0, p.ended_at or 0) for p in per_account if p.conversation]
+        lock = g.abandoned_lockout
+        self.abandoned = [] if lock is None else [
+            max(p.placed_at, p.answered_at or 0, p.ended_at or 0) for p in outbound if p.abandoned
+            and (lock.scope == "debtor" or p.phone == attempt.phone)]
+        self.machine = [p.placed_at for p in outbound if p.machine and p.phone == attempt.phone]
+
+
+def _count_in(times: list[float], lo: float, hi: float) -> int:
+    return sum(1 for x in times if lo <= x < hi)
+
+
+def _fmt_t(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# Each rule: (ctx, t) -> (passed, why, earliest time >= t it could pass; None = waiting cannot help)
+RuleResult = tuple[bool, str, float | None]
+
+
+def _r_cease(c: _Ctx, t: float) -> RuleResult:
+    if c.h.cease:
+        return False, "the debtor asked us to stop contacting them (cease)", None
+    return True, "no cease-contact request", t
+
+
+def _r_dnc(c: _Ctx, t: float) -> RuleResult:
+    if c.a.phone in c.h.dnc:
+        return False, "the number is on the do-not-call list", None
+    return True, "number not on the do-not-call list", t
+
+
+def _r_third_party(c: _Ctx, t: float) -> RuleResult:
+    if not c.a.third_party:
+        return True, "dialling the debtor, not a contact", t
+    tp = c.g.third_party
+    if not tp.allowed:
+        return False, "the profile forbids calling contacts", None
+    h = c.h
+    own_phones = [p for p in h.phones if p not in h.dnc]
+    all_dead = bool(h.phones) and all(p in h.unreachable_phones for p in own_phones)
+    since = t - tp.unreachable_days * DAY
+    recent = [p for p in c.own if p.placed_at >= since]
+    reached = [p for p in recent if p.conversation or p.outcome in REACHED_OUTCOMES
+               or (p.answered_at is not None and not p.machine)]
+    failed = [p for p in recent if p.outcome in FAILED_OUTCOMES]
+    if reached:
+        return False, f"the debtor was reached on {_fmt_t(reached[-1].placed_at)}: contacts only when unreachable", None
+    if not all_dead and len(failed) < tp.unreachable_after_attempts:
+        return False, (f"debtor not yet unreachable: {len(failed)} failed attempt(s) in {tp.unreachable_days:g} days "
+                       f"< {tp.unreachable_after_attempts}"), None
+    if tp.daily_attempts is not None:
+        worst = None
+        for z in c.zones:
+            lo, hi = _day_bounds(t, z)
+            if _count_in(c.tp_daily, lo, hi) >= tp.daily_attempts:
+                worst = hi if worst is None else max(worst, hi)
+        if worst is not None:
+            return False, f"contact calls today already at the cap of {tp.daily_attempts}", worst
+    why = "all the debtor's numbers are dead" if all_dead else f"{len(failed)} failed attempts to the debtor"
+    return True, f"debtor unreachable ({why}); locating only", t
+
+
+def _r_inconvenient(c: _Ctx, t: float) -> RuleResult:
+    nxt = None
+    label = ""
+    for req in c.h.inconvenient:
+        if req.phone and req.phone != c.a.phone:
+            continue
+        if req.start is None:
+            return False, f"the debtor asked not to be called on this number{f' ({req.label})' if req.label else ''}", None
+        for z in c.zones:
+            loc = _local(t, z)
+            m = loc.hour * 60 + loc.minute
+            if loc.weekday() in req.days and req.start <= m < req.end:
+                end = _at_local(loc.date(), req.end, z)
+                if end <= t:  # DST oddity: step a minute
+                    end = t + 60
+                nxt = end if nxt is None else max(nxt, end)
+                label = req.label or f"{req.start // 60:02d}:{req.start % 60:02d}–{req.end // 60:02d}:{req.end % 60:02d}"
+    if nxt is not None:
+        return False, f"inside hours the debtor asked us to avoid ({label})", nxt
+    return True, "outside every time the debtor asked us to avoid", t
+
+
+def _r_holiday(c: _Ctx, t: float) -> RuleResult:
+    nxt, names = None, []
+    for name, z in zip(c.zone_names, c.zones):
+        d = _local(t, z).date()
+        hol = holiday_name(c.g.holidays, d)
+        if hol:
+            names.append(f"{d.isoformat()} {hol} in {name}")
+            end = _at_local(d + timedelta(days=1), 0, z)
+            nxt = end if nxt is None else max(nxt, end)
+    if nxt is not None:
+        return False, "holiday: " + "; ".join(names), nxt
+    return True, "not a holiday or blackout date in any candidate zone", t
+
+
+def _in_window(g: GateRules, loc: datetime) -> bool:
+    m = loc.hour * 60 + loc.minute + (loc.second + loc.microsecond / 1e6) / 60
+    wd = loc.weekday()
+    return any(wd in w.days and w.start <= m < w.end for w in g.windows)
+
+
+def _next_window_start(g: GateRules, t: float, z: ZoneInfo) -> float | None:
+    d0 = _local(t, z).date()
+    for k in range(8):
+        d = d0 + timedelta(days=k)
+        for w in sorted(g.windows, key=lambda w: w.start):
+            if d.weekday() in w.days:
+                s = _at_local(d, w.start, z)
+                if s > t and _in_window(g, _local(s, z)):
+                    return s
+    return None
+
+
+def _r_window(c: _Ctx, t: float) -> RuleResult:
+    outside, nxt = [], None
+    for name, z in zip(c.zone_names, c.zones):
+        loc = _local(t, z)
+        if not _in_window(c.g, loc):
+            outside.append(f"{loc.strftime('%a %H:%M')} in {name}")
+            s = _next_window_start(c.g, t, z)
+            if s is None:
+                return False, "no call window in the profile", None
+            nxt = s if nxt is None else max(nxt, s)
+    if outside:
+        return False, "outside the call window: " + ", ".join(outside), nxt
+    return True, "inside the call window in every candidate zone", t
+
+
+def _day_cap(c: _Ctx, t: float, times: list[float], cap: int | None, what: str) -> RuleResult:
+    if cap is None:
+        return True, f"no {what} cap in this profile", t
+    worst, seen = None, 0
+    for z in c.zones:
+        lo, hi = _day_bounds(t, z)
+        n = _count_in(times, lo, hi)
+        seen = max(seen, n)
+        if n >= cap:
+            worst = hi if worst is None else max(worst, hi)
+    if worst is not None:
+        return False, f"{seen} {what} today (local day) >= cap {cap}", worst
+    return True, f"{seen} {what} today < cap {cap}", t
+
+
+def _r_daily(c: _Ctx, t: float) -> RuleResult:
+    if c.a.third_party:
+        return True, "contact call: the debtor's daily cap does not apply", t
+    what = "connected calls" if c.g.count == "connected" else "attempts to the debtor"
+    return _day_cap(c, t, c.daily, c.g.daily_attempts, what)
+
+
+def _r_number_daily(c: _Ctx, t: float) -> RuleResult:
+    return _day_cap(c, t, c.number, c.g.number_daily_attempts, "attempts to this number")
+
+
+def _r_7in7(c: _Ctx, t: float) -> RuleResult:
+    cap = c.g.rolling_7day
+    if cap is None or c.a.third_party:
+        return True, "no 7-in-7 cap applies", t
+    inside = [x for x in c.c7 if t - 7 * DAY < x <= t]
+    if len(inside) >= cap:
+        k = len(inside) - cap  # the (k+1)-th oldest must age out
+        return False, f"{len(inside)} counted calls in the last 7 days >= cap {cap}", inside[k] + 7 * DAY
+    return True, f"{len(inside)} counted calls in the last 7 days < cap {cap}", t
+
+
+def _r_conv7(c: _Ctx, t: float) -> RuleResult:
+    days = c.g.conversation_quiet_days
+    if not days or c.a.third_party:
+        return True, "no post-conversation quiet period applies", t
+    recent = [x for x in c.conv if x <= t and t < x + days * DAY]
+    if recent:
+        last = max(recent)
+        return False, f"telephone conversation about the debt at {_fmt_t(last)}: quiet for {days:g} days", last + days * DAY
+    return True, f"no counted conversation in the last {days:g} days", t
+
+
+def _r_gap(c: _Ctx, t: float) -> RuleResult:
+    gap = c.g.min_gap_minutes * 60
+    if gap <= 0:
+        return True, "no minimum gap", t
+    recent = [x for x in c.gap if x <= t and t < x + gap]
+    if recent:
+        last = max(recent)
+        return False, f"last attempt at {_fmt_t(last)}: minimum gap {c.g.min_gap_minutes:g} min", last + gap
+    return True, f"no attempt in the last {c.g.min_gap_minutes:g} min", t
+
+
+def _r_lock72(c: _Ctx, t: float) -> RuleResult:
+    lock = c.g.abandoned_lockout
+    if lock is None:
+        return True, "no abandoned-call lockout in this profile", t
+    if c.a.agent_guaranteed:
+        return True, "agent guaranteed: abandoned-call lockout lifted", t
+    span = lock.hours * 3600
+    recent = [x for x in c.abandoned if x <= t and t < x + span]
+    if recent:
+        last = max(recent)
+        return False, f"abandoned call at {_fmt_t(last)}: no redial for {lock.hours:g} h without a guaranteed agent", last + span
+    return True, f"no abandoned call to this {lock.scope} in the last {lock.hours:g} h", t
+
+
+def _r_machine(c: _Ctx, t: float) -> RuleResult:
+    if not c.g.machine_same_day:
+        return True, "no same-day machine rule in this profile", t
+    if c.a.agent_guaranteed:
+        return True, "agent guaranteed: same-day machine redial allowed", t
+    worst = None
+    for z in c.zones:
+        lo, hi = _day_bounds(t, z)
+        if _count_in(c.machine, lo, hi):
+            worst = hi if worst is None else max(worst, hi)
+    if worst is not None:
+        return False, "an answering machine took a call to this number today (local day)", worst
+    return True, "no answering machine on this number today", t
+
+
+_RULES = (
+    ("cease", _r_cease),
+    ("dnc", _r_dnc),
+    ("contact.third_party", _r_third_party),
+    ("request.inconvenient", _r_inconvenient),
+    ("time.holiday", _r_holiday),
+    ("time.window", _r_window),
+    ("cap.daily", _r_daily),
+    ("cap.number_daily", _r_number_daily),
+    ("cap.7in7", _r_7in7),
+    ("conv.7day", _r_conv7),
+    ("gap.min", _r_gap),
+    ("lockout.72h", _r_lock72),
+    ("lockout.machine_same_day", _r_machine),
+)
+
+
+def _as_profile(rules: Profile | Rules | GateRules, campaign: str | None) -> GateRules:
+    if isinstance(rules, GateRules):
+        return rules
+    if isinstance(rules, Rules):
+        rules = rules.profile_for(None, campaign)
+    return rules.gate
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+
+
+def decide(attempt: Attempt, history: History, rules: Profile | Rules | GateRules, now: datetime) -> Decision:
+    """May `attempt` be dialled at `now`? Every rule is evaluated and reported in `checks`."""
+    if now.tzinfo is None:
+        raise ValueError("decide() needs an aware datetime")
+    g = _as_profile(rules, attempt.campaign)
+    ctx = _Ctx(attempt, history, g)
+    t0 = now.timestamp()
+    results = [(rid, fn(ctx, t0)) for rid, fn in _RULES]
+    checks = tuple(Check(rid, ok, why, _utc(nxt)) for rid, (ok, why, nxt) in results)
+    failing = [(rid, why, nxt) for rid, (ok, why, nxt) in results if not ok]
+    if not failing:
+        return Decision(True, None, "every rule passes", now, checks, ctx.zone_names, now, attempt.phone)
+    rule_id, why, _ = failing[0]
+    nxt = _search_next(ctx, t0, [n for _, _, n in failing])
+    return Decision(False, rule_id, why, _utc(nxt), checks, ctx.zone_names, now, attempt.phone)
+
+
+def _search_next(ctx: _Ctx, t0: float, first: list[float | None]) -> float | None:
+    """Earliest t > t0 at which every rule passes: jump to the latest lower bound the failing
+    rules give, re-check all rules there, repeat (each jump is a true lower bound)."""
+    if any(n is None for n in first):
+        return None
+    t = max(n for n in first if n is not None)
+    limit = t0 + HORIZON_DAYS * DAY
+    for _ in range(1000):
+        if t > limit:
+            return None
+        bounds = []
+        for _, fn in _RULES:
+            ok, _, nxt = fn(ctx, t)
+            if not ok:
+                if nxt is None:
+                    return None
+                bounds.append(nxt)
+        if not bounds:
+            return t
+        t = max(max(bounds), t + 1e-6)
+    return None

@@ -447,7 +447,7 @@ def _parse_windows(r: _Reader) -> tuple[Window, ...]:
             common = win.days & other.days
             if common and win.start < other.end and other.start < win.end:
                 day = WEEKDAYS[min(common)]
-                r.fail(path, f"overlaps window {field_path(r.rel + opath)} on {day}")
+                r.fail(path, f"overlaps {field_path(opath)} on {day} (windows of one day must not overlap)")
                 break
         else:
             out.append((win, path))

@@ -1,0 +1,577 @@
+"""Pacers: how many calls to place now, as a function of an observed snapshot of the floor.
+
+Three pacers share one interface, `decide(snapshot) -> int`:
+- `ProgressivePacer`: one line per ready collector;
+- `VicidialAdaptTapered`: a faithful re-implementation of VICIdial's ADAPT_TAPERED (PACING.md);
+- `PredictivePacer`: ours, driven by what an `Estimator` has learned from observed calls (answer
+  rate, ring time to answer, greeting length, talk-time survival conditioned on elapsed talk,
+  wrap-up), kept under an abandon target that tightens as the profile's budget is spent.
+Nothing here does I/O or reads a clock: time comes in the snapshot (`now`, seconds since the
+local midnight of the profile's window), so the daemon and the simulator drive the same code.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+READY, TALKING, WRAPUP, PAUSED, LOGGED_OUT = "ready", "talking", "wrapup", "paused", "logged_out"
+COLLECTOR_STATES = (READY, TALKING, WRAPUP, PAUSED, LOGGED_OUT)
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorView:
+    """One collector as the floor shows it: state, when it was entered, and whether they leave after it."""
+
+    state: str
+    since: float  # snapshot clock time the state was entered (talking: when the call was assigned)
+    leaving: bool = False  # logs out / pauses when this call ends: not future capacity
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonBudget:
+    """The profile's abandon rule and the counts so far in its window (e.g. the calendar day)."""
+
+    limit: float = 0.03  # abandoned ÷ answered-by-a-person, per window
+    answered: int = 0  # calls whose greeting ended (AMD said HUMAN) in the window
+    abandoned: int = 0  # of those, no collector within `patience` seconds
+    placed: int = 0  # calls placed in the window
+    patience: float = 2.0  # seconds after the end of the greeting a collector must be there
+
+    @property
+    def rate(self) -> float:
+        return self.abandoned / self.answered if self.answered else 0.0
+
+    @property
+    def left(self) -> float:
+        """Abandons still allowed right now without the window's rate going over the limit."""
+        return self.limit * self.answered - self.abandoned
+
+
+@dataclass(frozen=True, slots=True)
+class PacingSnapshot:
+    """What the dialer observes at one instant. Times are on the snapshot clock (`now`)."""
+
+    now: float  # seconds since local midnight of the profile's day
+    ringing: tuple[float, ...]  # placed-at times of calls not yet answered
+    screening: tuple[float, ...]  # answered-at times of calls whose AMD has not decided yet
+    waiting: tuple[float, ...]  # greeting-end times of live calls waiting for a collector
+    collectors: tuple[CollectorView, ...]
+    budget: AbandonBudget = AbandonBudget()
+    line_limit: int = 10_000  # trunk lines: calls in progress may not exceed this
+    estimates: "Estimates | None" = None
+
+    def count(self, state: str, include_leaving: bool = True) -> int:
+        return sum(1 for c in self.collectors if c.state == state and (include_leaving or not c.leaving))
+
+    @property
+    def in_progress(self) -> int:
+        """Calls in progress on the trunks, including those talking to collectors."""
+        return len(self.ringing) + len(self.screening) + len(self.waiting) + self.count(TALKING)
+
+
+class Pacer(Protocol):
+    name: str
+    uses_estimates: bool
+
+    def decide(self, snapshot: PacingSnapshot) -> int: ...
+
+
+def _capped(n: int, s: PacingSnapshot) -> int:
+    return max(0, min(n, s.line_limit - s.in_progress))
+
+
+# --------------------------------------------------------------------------- progressive
+
+
+class ProgressivePacer:
+    """One line per ready collector who does not already have a call coming."""
+
+    name = "progressive"
+    uses_estimates = False
+
+    def decide(self, s: PacingSnapshot) -> int:
+        ready = s.count(READY, include_leaving=False)
+        return _capped(ready - len(s.ringing) - len(s.screening) - len(s.waiting), s)
+
+
+# --------------------------------------------------------------------------- VICIdial
+
+
+def _hhmm(seconds_since_midnight: float) -> int:
+    t = int(seconds_since_midnight) // 60
+    return (t // 60) * 100 + t % 60
+
+
+class VicidialAdaptTapered:
+    """VICIdial's adaptive dial level (AST_VDadapt.pl + AST_VDauto_dial.pl), as PACING.md reads it.
+
+    Samples ready/waiting/agents every 1 s; drop statistics every 60 s; updates the dial level every
+    15 s from the last 15 samples; dials every ~2.5 s up to round(level × agents in call or ready)
+    minus every call in progress (including those talking to agents). `fixed_level` turns the
+    update off (the "fixed dial level" baseline).
+    """
+
+    uses_estimates = False
+
+    def __init__(
+        self,
+        *,
+        drop_limit: float = 3.0,  # percent
+        max_level: float = 3.0,
+        latest: str = "2100",
+        intensity: float = 0.0,
+        target: float = 0.0,
+        mode: str = "tapered",
+        dial_every: float = 2.5,
+        fixed_level: float | None = None,
+        name: str | None = None,
+    ):
+        if mode not in ("tapered", "average", "hard_limit"):
+            raise ValueError(f"mode: unknown ADAPT mode {mode!r}")
+        self.drop_limit, self.max_level, self.latest = drop_limit, max_level, int(latest)
+        self.intensity, self.target, self.mode, self.dial_every = intensity, target, mode, dial_every
+        self.fixed_level = fixed_level
+        self.level = fixed_level if fixed_level is not None else 1.0
+        self.name = name or ("fixed level %.2f" % fixed_level if fixed_level else "vicidial")
+        self._samples: deque[tuple[int, int, int]] = deque(maxlen=15)
+        self._next_sample = self._next_update = self._next_drop = self._next_dial = None  # type: ignore
+        self._last_counts = (0, 0, 0)  # (placed, answered, abandoned) at the last drop-stat sample
+        self._minute = (0, 0, 0)  # calls, answers, drops in the last minute
+
+    def _sample(self, s: PacingSnapshot) -> None:
+        ready = s.count(READY)
+        waiting = len(s.waiting)
+        agents = ready + s.count(TALKING) + s.count(WRAPUP)
+        self._samples.append((ready, waiting, agents))
+
+    def _drop_stats(self, s: PacingSnapshot) -> None:
+        b = s.budget
+        p0, a0, d0 = self._last_counts
+        self._minute = (b.placed - p0, b.answered - a0, b.abandoned - d0)
+        self._last_counts = (b.placed, b.answered, b.abandoned)
+
+    def _update(self, s: PacingSnapshot) -> None:
+        if not self._samples:
+            return
+        n = len(self._samples)
+        ready = sum(x[0] for x in self._samples) / n
+        waiting = sum(x[1] for x in self._samples) / n
+        agents_avg = sum(x[2] for x in self._samples) / n
+        if agents_avg == 0:
+            return  # only while agents are logged in
+        d = (ready - waiting) + self.target
+        m = d / agents_avg if d and agents_avg else 0.0
+        i = self.intensity / 100.0
+        m = m * abs(i - 1) if m < 0 else m * (1 + i)
+        level = min(max(self.level * (1 + m), 1.0), self.max_level)
+        calls_min, answers_min, drops_min = self._minute
+        if calls_min > 20 and answers_min and 100.0 * drops_min / answers_min > 50:
+            level /= 2
+        b = s.budget
+        if b.placed > 50 and b.answered and 100.0 * b.abandoned / b.answered > self.drop_limit:
+            if self.mode == "hard_limit":
+                level = 1.0
+            elif self.mode == "average":
+                level /= 2
+            else:
+                left = self.latest - _hhmm(s.now)
+                level = 1.0 if left < 0 else level * min(1.0, left / 1000.0)
+        self.level = max(level, 1.0)
+
+    def decide(self, s: PacingSnapshot) -> int:
+        if self._next_sample is None:
+            self._next_sample = self._next_drop = self._next_dial = s.now
+            self._next_update = s.now + 15.0
+        while s.now >= self._next_sample:
+            self._sample(s)
+            self._next_sample += 1.0
+        if s.now >= self._next_drop:
+            self._drop_stats(s)
+            self._next_drop += 60.0 * max(1, math.floor((s.now - self._next_drop) / 60.0) + 1)
+        if s.now >= self._next_update:
+            if self.fixed_level is None:
+                self._update(s)
+            self._next_update += 15.0 * max(1, math.floor((s.now - self._next_update) / 15.0) + 1)
+        if s.now < self._next_dial:
+            return 0
+        self._next_dial += self.dial_every * max(1, math.floor((s.now - self._next_dial) / self.dial_every) + 1)
+        agents = s.count(READY) + s.count(TALKING)
+        goal = int(math.floor(self.level * agents + 0.5))
+        return _capped(goal - s.in_progress, s)
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+@dataclass(frozen=True, eq=False)
+class Estimates:
+    """What the estimator has learned, in the shape the predictive pacer needs.
+
+    For horizons `x` (seconds from now): `ring_mean[a, k]` = P(a call ringing for a·ring_bin seconds
+    becomes a live caller waiting for a collector within x[k] s); `*_var` its Bernoulli variance;
+    `screen_*` the same for calls in AMD; `talk_free[e, k]` = P(a collector talking for e seconds is
+    ready within x[k] + slack s), `wrap_free` likewise for wrap-up; slack = patience − connect time.
+    """
+
+    horizons: np.ndarray
+    ring_bin: float
+    screen_bin: float
+    talk_bin: float
+    wrap_bin: float
+    ring_mean: np.ndarray
+    ring_var: np.ndarray
+    screen_mean: np.ndarray
+    screen_var: np.ndarray
+    talk_free: np.ndarray
+    wrap_free: np.ndarray
+    p_human: float  # P(a placed call reaches a live person)
+    p_answer: float
+    p_human_given_answer: float
+    connect_mean: float
+    observations: int
+
+    table: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        # one row per observable state, columns [demand mean | demand var | supply mean | supply var]
+        k = len(self.horizons)
+        z = np.zeros
+        rows = [
+            np.hstack([self.ring_mean, self.ring_var, z((len(self.ring_mean), 2 * k))]),
+            np.hstack([self.screen_mean, self.screen_var, z((len(self.screen_mean), 2 * k))]),
+            np.hstack([z((len(self.talk_free), 2 * k)), self.talk_free, self.talk_free * (1 - self.talk_free)]),
+            np.hstack([z((len(self.wrap_free), 2 * k)), self.wrap_free, self.wrap_free * (1 - self.wrap_free)]),
+            np.hstack([np.ones(k), z(3 * k)])[None, :],  # a caller waiting now
+            np.hstack([z(2 * k), np.ones(k), z(k)])[None, :],  # a collector ready now
+        ]
+        object.__setattr__(self, "table", np.vstack(rows))
+        off = np.cumsum([0] + [len(r) for r in rows])
+        object.__setattr__(self, "offsets", tuple(int(o) for o in off[:-1]))
+        g = self.ring_mean[0]
+        object.__setattr__(self, "new_call", g)
+        object.__setattr__(self, "new_call_var", g * (1 - g))
+        object.__setattr__(self, "new_call_pmf", np.diff(g, prepend=0.0))
+
+
+class _Hist:
+    """A fixed-bin histogram with optional right-censored counts (for Kaplan–Meier)."""
+
+    def __init__(self, width: float, nbins: int):
+        self.width, self.nbins = width, nbins
+        self.events = np.zeros(nbins)
+        self.censored = np.zeros(nbins)
+        self.n = 0
+
+    def add(self, x: float, censored: bool = False) -> None:
+        i = min(max(int(x / self.width), 0), self.nbins - 1)
+        (self.censored if censored else self.events)[i] += 1.0
+        self.n += 1
+
+    def survival(self, prior: np.ndarray, prior_weight: float) -> np.ndarray:
+        """S(t) at the upper edge of each bin, Kaplan–Meier with a pseudo-count prior pmf."""
+        ev = self.events + prior_weight * prior
+        ce = self.censored
+        at_risk = np.cumsum((ev + ce)[::-1])[::-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h = np.where(at_risk > 0, ev / at_risk, 1.0)
+        s = np.cumprod(1.0 - h)
+        s[-1] = 0.0
+        return s
+
+
+def _prior_pmf(width: float, nbins: int, lo: float, hi: float) -> np.ndarray:
+    t = (np.arange(nbins) + 0.5) * width
+    p = ((t >= lo) & (t <= hi)).astype(float)
+    return p / p.sum()
+
+
+def _lognormal_pmf(width: float, nbins: int, mean: float, sd: float) -> np.ndarray:
+    s2 = math.log(1 + (sd / mean) ** 2)
+    mu = math.log(mean) - s2 / 2
+    t = (np.arange(nbins) + 0.5) * width
+    p = np.exp(-((np.log(t) - mu) ** 2) / (2 * s2)) / t
+    return p / p.sum()
+
+
+class Estimator:
+    """Learns the call and collector distributions online, from what a dialer really observes.
+
+    Feed it `observe_dial` (a call stopped ringing: answered or not, after how long),
+    `observe_screen` (AMD decided: person or machine, seconds after answer), `observe_connect`,
+    `observe_talk` (talk seconds; `ended=False` when the collector left mid-call: censored) and
+    `observe_wrap`. Rates forget with a half-life (the answer rate drifts through the day); the
+    shapes are cumulative. `estimates(now)` returns a cached `Estimates`, refreshed every
+    `refresh` seconds. Weak priors stand in until data arrives.
+    """
+
+    HORIZONS = np.array([0.0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 19, 22, 25, 28, 32, 36])
+
+    def __init__(self, *, patience: float = 2.0, half_life: float = 1800.0, refresh: float = 30.0,
+                 shape_refresh: float = 900.0, prior_weight: float = 5.0):
+        self.patience, self.half_life, self.refresh = patience, half_life, refresh
+        self.shape_refresh, self.prior_weight = shape_refresh, prior_weight
+        self.ring_ans = _Hist(1.0, 60)  # time to answer, answered calls
+        self.ring_fail = _Hist(1.0, 60)  # time to give up, unanswered calls
+        self.screen_h = _Hist(0.25, 40)  # AMD → person, seconds after answer (end of greeting)
+        self.screen_m = _Hist(0.25, 40)  # AMD → machine
+        self.talk = _Hist(1.0, 1800)
+        self.wrap = _Hist(0.5, 240)
+        # decayed counts (answered, unanswered), (person, machine); prior: 20 %, 80 % person
+        self._dial = [2.0, 8.0]
+        self._screen = [8.0, 2.0]
+        self._decay_at: float | None = None
+        self._connect = [0.5 * 5, 5.0]  # sum, count (prior 0.5 s)
+        self._cached: Estimates | None = None
+        self._cached_at = -math.inf
+        self._shapes: tuple | None = None
+        self._shapes_at = -math.inf
+        self._shape_n = 0
+        self.n_observed = 0
+
+    # -- observations
+    def _decay(self, now: float) -> None:
+        if self._decay_at is not None and now > self._decay_at:
+            f = 0.5 ** ((now - self._decay_at) / self.half_life)
+            self._dial = [x * f for x in self._dial]
+            self._screen = [x * f for x in self._screen]
+        self._decay_at = now if self._decay_at is None else max(now, self._decay_at)
+
+    def observe_dial(self, now: float, answered: bool, seconds: float) -> None:
+        self._decay(now)
+        self._dial[0 if answered else 1] += 1.0
+        (self.ring_ans if answered else self.ring_fail).add(seconds)
+        self.n_observed += 1
+
+    def observe_screen(self, now: float, human: bool, seconds: float) -> None:
+        self._decay(now)
+        self._screen[0 if human else 1] += 1.0
+        (self.screen_h if human else self.screen_m).add(seconds)
+        self.n_observed += 1
+
+    def observe_connect(self, now: float, seconds: float) -> None:
+        self._connect[0] += seconds
+        self._connect[1] += 1.0
+        self.n_observed += 1
+
+    def observe_talk(self, now: float, seconds: float, ended: bool = True) -> None:
+        self.talk.add(seconds, censored=not ended)
+        self.n_observed += 1
+
+    def observe_wrap(self, now: float, seconds: float) -> None:
+        self.wrap.add(seconds)
+        self.n_observed += 1
+
+    # -- summaries
+    @property
+    def p_answer(self) -> float:
+        return self._dial[0] / (self._dial[0] + self._dial[1])
+
+    @property
+    def p_human_given_answer(self) -> float:
+        return self._screen[0] / (self._screen[0] + self._screen[1])
+
+    @property
+    def p_human(self) -> float:
+        return self.p_answer * self.p_human_given_answer
+
+    def _shape_due(self, now: float) -> bool:
+        n = self.ring_ans.n + self.talk.n + self.screen_h.n
+        if self._shapes is None:
+            return True
+        early = n >= 2 * max(self._shape_n, 10)  # refresh quickly while data doubles
+        return early or now - self._shapes_at >= self.shape_refresh
+
+    def _compute_shapes(self) -> tuple:
+        x = self.HORIZONS
+        pw = self.prior_weight
+        # survival functions on each histogram's grid (value at upper bin edge)
+        s_ra = self.ring_ans.survival(_prior_pmf(1.0, 60, 5, 25), pw)
+        s_rf = self.ring_fail.survival(_prior_pmf(1.0, 60, 2, 30), pw)
+        s_sh = self.screen_h.survival(_prior_pmf(0.25, 40, 1.5, 3.0), pw)
+        s_sm = self.screen_m.survival(_prior_pmf(0.25, 40, 2.0, 4.5), pw)
+        s_t = self.talk.survival(_lognormal_pmf(1.0, 1800, 120, 90), pw)
+        s_w = self.wrap.survival(_prior_pmf(0.5, 240, 2, 15), pw)
+        slack = self.patience - self._connect[0] / self._connect[1]
+
+        # greeting length (person): cdf on 0.25-s grid
+        def cdf_at(surv: np.ndarray, width: float, t: np.ndarray) -> np.ndarray:
+            grid = np.concatenate(([0.0], (np.arange(len(surv)) + 1) * width))
+            return 1.0 - np.interp(t, grid, np.concatenate(([1.0], surv)), left=1.0, right=0.0)
+
+        # ring block: P(R + A ≤ a + x | R > a) for answered calls, on the ring grid
+        a = np.arange(60) * 1.0  # age at bin start
+        r = (np.arange(60) + 0.5) * 1.0  # ring time mid-bin
+        f_r = -np.diff(np.concatenate(([1.0], s_ra)))  # pmf
+        t = a[:, None, None] + x[None, :, None] - r[None, None, :]
+        fa = cdf_at(s_sh, 0.25, t)  # (a, x, r)
+        mask = (r[None, :] > a[:, None]).astype(float)  # (a, r)
+        num = np.einsum("axr,ar,r->ax", fa, mask, f_r)
+        surv_ra = np.maximum(1.0 - cdf_at(s_ra, 1.0, a), 1e-12)
+        surv_rf = np.maximum(1.0 - cdf_at(s_rf, 1.0, a), 1e-12)
+        ring_arrive = np.clip(num / surv_ra[:, None], 0.0, 1.0)
+        # screen block: P(A ≤ s + x | A > s), person greeting
+        sgrid = np.arange(40) * 0.25
+        surv_sh = np.maximum(1.0 - cdf_at(s_sh, 0.25, sgrid), 1e-12)
+        surv_sm = np.maximum(1.0 - cdf_at(s_sm, 0.25, sgrid), 1e-12)
+        screen_arrive = np.clip(
+            (cdf_at(s_sh, 0.25, sgrid[:, None] + x[None, :]) - (1.0 - surv_sh)[:, None])
+            / surv_sh[:, None], 0.0, 1.0)
+        # talk + wrap: P(T + W ≤ e + y | T > e), y = x + slack; W at five quantiles of wrap-up
+        wgrid = np.concatenate(([0.0], (np.arange(240) + 1) * 0.5))
+        w_q = np.interp([0.1, 0.3, 0.5, 0.7, 0.9], 1.0 - np.concatenate(([1.0], s_w)), wgrid)
+        e = np.arange(1800) * 1.0
+        surv_te = np.maximum(1.0 - cdf_at(s_t, 1.0, e), 1e-12)
+        y = x + slack
+        talk_free = np.zeros((1800, len(x)))
+        for wq in w_q:
+            talk_free += 0.2 * (cdf_at(s_t, 1.0, e[:, None] + y[None, :] - wq) - (1.0 - surv_te)[:, None])
+        talk_free = np.clip(talk_free / surv_te[:, None], 0.0, 1.0)
+        wg = np.arange(240) * 0.5
+        surv_w = np.maximum(1.0 - cdf_at(s_w, 0.5, wg), 1e-12)
+        wrap_free = np.clip(
+            (cdf_at(s_w, 0.5, wg[:, None] + y[None, :]) - (1.0 - surv_w)[:, None]) / surv_w[:, None], 0.0, 1.0)
+        return ring_arrive, surv_ra, surv_rf, screen_arrive, surv_sh, surv_sm, talk_free, wrap_free
+
+    def estimates(self, now: float) -> Estimates:
+        if self._cached is not None and now - self._cached_at < self.refresh:
+            return self._cached
+        if self._shape_due(now):
+            self._shapes = self._compute_shapes()
+            self._shapes_at = now
+            self._shape_n = self.ring_ans.n + self.talk.n + self.screen_h.n
+        ring_arrive, surv_ra, surv_rf, screen_arrive, surv_sh, surv_sm, talk_free, wrap_free = self._shapes
+        self._decay(now)
+        pa, ph = self.p_answer, self.p_human_given_answer
+        # P(person | still ringing at age a), P(person | still in AMD at age s)
+        w_ring = ph * pa * surv_ra / (pa * surv_ra + (1 - pa) * surv_rf)
+        w_screen = ph * surv_sh / (ph * surv_sh + (1 - ph) * surv_sm)
+        ring_mean = w_ring[:, None] * ring_arrive
+        screen_mean = w_screen[:, None] * screen_arrive
+        self._cached = Estimates(
+            horizons=self.HORIZONS, ring_bin=1.0, screen_bin=0.25, talk_bin=1.0, wrap_bin=0.5,
+            ring_mean=ring_mean, ring_var=ring_mean * (1 - ring_mean),
+            screen_mean=screen_mean, screen_var=screen_mean * (1 - screen_mean),
+            talk_free=talk_free, wrap_free=wrap_free,
+            p_human=pa * ph, p_answer=pa, p_human_given_answer=ph,
+            connect_mean=self._connect[0] / self._connect[1], observations=self.n_observed,
+        )
+        self._cached_at = now
+        return self._cached
+
+
+# --------------------------------------------------------------------------- ours
+
+
+@dataclass
+class PredictiveConfig:
+    """Operator settings of the predictive pacer (the profile's limit comes with the snapshot)."""
+
+    target: float = 0.025  # aim below the legal limit
+    reserve: float = 1.0  # abandons to keep in hand: below this budget, dial progressively
+    max_new: int = 64  # never place more than this in one decision
+    lines_per_collector: float = 4.0  # in-flight calls per available collector, hard cap
+    scale: float = 1.0  # marginal abandon share allowed per unit of target (calibration)
+
+
+class PredictivePacer:
+    """Ours: places the most calls whose predicted abandon share stays under an adaptive target.
+
+    For each horizon x it forms, from the snapshot and the learned estimates, the number of live
+    callers that will be waiting by x (calls waiting now, callers in AMD, ringing calls weighted by
+    their age-conditioned answer probability, and n new calls) and the number of collectors ready
+    by x + slack (ready now, talking collectors by the talk-time survival given elapsed talk, plus
+    wrap-up). With a normal approximation, the expected excess E[(demand − supply)+] is a lower
+    bound on abandons; the pacer picks the largest n whose worst excess, as a share of the live
+    callers expected in the horizon, stays under the target. The target tapers linearly to zero
+    as the window's rate goes from `target` to the limit; with less than `reserve` abandons left
+    it dials progressively. Collectors paused, logged out or leaving after their call are not
+    counted as capacity.
+    """
+
+    name = "ours"
+    uses_estimates = True
+
+    def __init__(self, config: PredictiveConfig | None = None):
+        self.config = config or PredictiveConfig()
+        self._progressive = ProgressivePacer()
+        self.last_mode = "none"
+
+    def effective_target(self, b: AbandonBudget) -> float:
+        c = self.config
+        target = min(c.target, b.limit)
+        if b.left < c.reserve:
+            return 0.0
+        r = b.rate
+        if r <= target:
+            return target
+        if r >= b.limit or b.limit <= target:
+            return 0.0
+        return target * (b.limit - r) / (b.limit - target)
+
+    def decide(self, s: PacingSnapshot) -> int:
+        c = self.config
+        est = s.estimates
+        tau = self.effective_target(s.budget)
+        if est is None or tau <= 0.0:
+            self.last_mode = "progressive"
+            return self._progressive.decide(s)
+        self.last_mode = "predictive"
+        now = s.now
+        o_ring, o_screen, o_talk, o_wrap, o_wait, o_ready = est.offsets
+        n_ring, n_screen = len(est.ring_mean) - 1, len(est.screen_mean) - 1
+        n_talk, n_wrap = len(est.talk_free) - 1, len(est.wrap_free) - 1
+        rb, sb, tb, wb = est.ring_bin, est.screen_bin, est.talk_bin, est.wrap_bin
+        idx = [o_wait] * len(s.waiting)
+        capacity = 0
+        talking = 0
+        for col in s.collectors:
+            if col.leaving:
+                if col.state == TALKING:
+                    talking += 1
+                continue
+            st = col.state
+            if st == READY:
+                idx.append(o_ready)
+            elif st == TALKING:
+                talking += 1
+                idx.append(o_talk + min(int((now - col.since) / tb), n_talk))
+            elif st == WRAPUP:
+                idx.append(o_wrap + min(int((now - col.since) / wb), n_wrap))
+            else:
+                continue
+            capacity += 1
+        if capacity == 0:
+            return 0
+        idx.extend(o_ring + min(int((now - t) / rb), n_ring) for t in s.ringing)
+        idx.extend(o_screen + min(int((now - t) / sb), n_screen) for t in s.screening)
+        in_flight = len(s.ringing) + len(s.screening) + len(s.waiting)
+        n_max = min(c.max_new, s.line_limit - in_flight - talking,
+                    int(c.lines_per_collector * capacity) - in_flight)
+        if n_max <= 0:
+            return 0
+        k = len(est.horizons)
+        tot = est.table[idx].sum(axis=0)
+        base_mu = tot[:k] - tot[2 * k:3 * k]
+        base_var = tot[k:2 * k] + tot[3 * k:] + 0.25
+        g, gv, dg = est.new_call, est.new_call_var, est.new_call_pmf
+        limit = tau * c.scale * max(float(g[-1]), 1e-9)
+        lo = 0
+        while lo < n_max:  # evaluate in chunks of 8: most decisions place a few calls at most
+            hi = min(n_max, lo + 8)
+            n = np.arange(lo, hi)[:, None]  # calls already decided before the next one
+            mu = base_mu + n * g
+            z = (mu + 0.5) / np.sqrt(base_var + n * gv)
+            # the next call's caller finds no collector if callers ahead of it ≥ collectors by then
+            p_lost = 0.5 * (1.0 + np.tanh(0.7978845608 * (z + 0.044715 * z * z * z)))
+            bad = np.nonzero(p_lost @ dg > limit)[0]
+            if len(bad):
+                return lo + int(bad[0])
+            lo = hi
+        return n_max

@@ -171,7 +171,7 @@ def test_account_cannot_move_to_another_debtor(env):
 def test_example_csvs_import(tmp_path: Path):
     scripts = tmp_path / "scripts"
     scripts.mkdir()
-    for sid in ("dtmf_verify", "m1_reminder"):
+    for sid in ("dtmf_verify", "m1_reminder", "m2_firm_instalment", "m3_plan_or_notice"):
         (scripts / f"{sid}.yaml").write_text("handler: dtmf_verify\n")
     db = tmp_path / "d.db"
     for camp, csv_name, n in (("en_demo", "demo_debtors.csv", 10), ("zh_example", "zh_debtors.csv", 8)):

@@ -118,6 +118,7 @@ class AsteriskInstance:
         self.dir.mkdir(parents=True, exist_ok=True)
         for sub in WRITABLE:
             (self.dir / sub).mkdir(exist_ok=True)
+        (self.dir / "log" / "cdr-csv").mkdir(exist_ok=True)
         values = dict(values, NAME=self.info.name, RUN_DIR=self.run_dir.resolve())
         for src_dir in (CONF_DIR / "common", CONF_DIR / self.info.name):
             for src in src_dir.glob("*.conf"):
@@ -184,10 +185,27 @@ class AsteriskInstance:
         self.info.pid = None
         self.proc = None
 
-    def restart(self) -> None:
-        self.stop()
+    def restart(self, crash: bool = False) -> None:
+        """Stop (or SIGKILL, as a crash would) and start again, waiting until fully booted."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
         self.start()
         self.wait_booted()
+
+    def kill(self) -> None:
+        pid = self.info.pid
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _wait_or_kill(pid, 5.0, self.proc)
+        for stale in ("asterisk.ctl", "asterisk.pid"):
+            (self.dir / "run" / stale).unlink(missing_ok=True)
+        self.info.pid = None
+        self.proc = None
 
 
 def _wait_or_kill(pid: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -392,12 +410,11 @@ class Harness:
         assert self.state is not None
         scen = self.run_dir / "sipp" / "agent_uas.xml"
         for i, name in enumerate(self.agents):
-            lo, hi = self.ports.agent_rtp(i)
+            lo, _hi = self.ports.agent_rtp(i)
             logf = open(self.run_dir / "sipp" / f"{name}.log", "ab")
             proc = subprocess.Popen(
                 ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(self.ports.agent_sip(i)),
-                 "-mi", "127.0.0.1", "-cp", str(self.ports.agent_ctrl(i)), "-min_rtp_port", str(lo),
-                 "-max_rtp_port", str(hi), "-nostdin", "-trace_err",
+                 "-mi", "127.0.0.1", "-mp", str(lo), "-cp", str(self.ports.agent_ctrl(i)), "-nostdin", "-trace_err",
                  "-error_file", str(self.run_dir / "sipp" / f"{name}.err")],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=self.run_dir / "sipp",
                 start_new_session=True,
@@ -447,6 +464,10 @@ class Harness:
                          for n in state.agents}
         out["running"] = all(out[n]["running"] for n in ("pbx", "carrier"))
         return out
+
+    def cdr_path(self) -> Path:
+        """The PBX's CDR file (cdr_csv Master.csv; uniqueid = our call id)."""
+        return self.run_dir / "pbx" / "log" / "cdr-csv" / "Master.csv"
 
     def recordings(self, number: str) -> list[Path]:
         """What the callee at `number` heard, one WAV per answered call, oldest first."""

@@ -1,0 +1,147 @@
+"""The harness's DTMF call flow: identify → verify (birth year) → only then the debt → outcome by key.
+
+"This is <institution>. If you are <name>, press 1." → "Please enter your year of birth." →
+only when the four digits match: the reason for the call and "press 1 to promise payment today,
+2 to speak to a collector". Nothing about the debt is said before the birth year matches.
+An answering machine gets a neutral call-back message with no name and no debt."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from agi.channel import AGIChannel, Hangup
+from agi.server import AGIRequest
+
+DIGITS = "0123456789*#"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What the call flow may know about the callee; the debt fields are used only after verification."""
+
+    call_id: str
+    debtor_id: str
+    name: str
+    birth_year: int | None
+    institution: str
+    amount_owed: str
+    currency: str
+    days_past_due: int
+    locale: str = "en-US"
+    phone: str = ""
+    account_id: str | None = None
+    callback_number: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CallPorts(Protocol):
+    async def lookup(self, call_id: str) -> CallContext | None: ...
+    async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None: ...
+    async def record_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None: ...
+    async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None: ...
+
+
+class PromptRenderer(Protocol):
+    def render(self, text: str, locale: str) -> Path:
+        """Render text to an 8 kHz mono WAV; returns its path (with .wav)."""
+        ...
+
+
+def say_amount(amount: str, currency: str) -> str:
+    value = Decimal(amount)
+    whole = int(value)
+    cents = int((value - whole) * 100)
+    unit = {"USD": "dollars", "GBP": "pounds", "CNY": "yuan", "EUR": "euros"}.get(currency.upper(), currency)
+    text = f"{whole:,} {unit}"
+    if cents:
+        text += f" and {cents} cents"
+    return text
+
+
+class DtmfVerifyFlow:
+    """One call of the harness flow. `turns` is the bot's transcript of what it said and heard."""
+
+    def __init__(self, ports: CallPorts, tts: PromptRenderer, *, key_timeout_ms: int = 6000,
+                 year_timeout_ms: int = 7000):
+        self.ports = ports
+        self.tts = tts
+        self.key_timeout_ms = key_timeout_ms
+        self.year_timeout_ms = year_timeout_ms
+
+    async def __call__(self, req: AGIRequest, ch: AGIChannel) -> None:
+        ctx = await self.ports.lookup(req.call_id)
+        t0 = time.monotonic()
+        outcome: dict[str, Any] = {"kind": "no_verification"}
+        heard = False
+
+        async def say(text: str, escape: str = DIGITS) -> str | None:
+            start = time.monotonic() - t0
+            wav = await asyncio.to_thread(self.tts.render, text, ctx.locale if ctx else "en-US")
+            digit, _ = await ch.stream_file(str(wav.with_suffix("")), escape)
+            await self.ports.record_turn(req.call_id, "agent", text, start, time.monotonic() - t0)
+            return digit
+
+        async def key(first: str | None) -> str | None:
+            if first:
+                return first
+            return await ch.wait_for_digit(self.key_timeout_ms)
+
+        try:
+            if ctx is None:
+                outcome = {"kind": "unknown_call"}
+                return
+            if req.params.get("amd") == "MACHINE":
+                # Limited-content message: no debtor name, nothing about a debt.
+                await say(f"This is a message from {ctx.institution}. Please call us back at "
+                          f"{' '.join(ctx.callback_number.lstrip('+'))}. Thank you.", "")
+                outcome = {"kind": "machine"}
+                return
+            d = await key(await say(f"This is {ctx.institution}. If you are {ctx.name}, press 1."))
+            heard = True
+            if d != "1":
+                await say("We are sorry to have disturbed you. Goodbye.", "")
+                outcome = {"kind": "no_verification", "key": d}
+                return
+            await self.ports.record_turn(req.call_id, "callee", "[DTMF 1] identity confirmed", time.monotonic() - t0,
+                                         time.monotonic() - t0)
+            wav = await asyncio.to_thread(self.tts.render, "Please enter your year of birth.", ctx.locale)
+            start = time.monotonic() - t0
+            year = await ch.get_data(str(wav.with_suffix("")), self.year_timeout_ms, 4)
+            await self.ports.record_turn(req.call_id, "agent", "Please enter your year of birth.", start,
+                                         time.monotonic() - t0)
+            if not year or ctx.birth_year is None or year != str(ctx.birth_year):
+                await say("Sorry, we could not verify your identity. Goodbye.", "")
+                outcome = {"kind": "no_verification", "verified": False}
+                return
+            await self.ports.record_turn(req.call_id, "callee", "[DTMF year] verified", time.monotonic() - t0,
+                                         time.monotonic() - t0)
+            outcome = {"kind": "verified_no_choice", "verified": True}
+            d = await key(await say(
+                f"Thank you. We are calling about your {ctx.institution} account, which has a balance of "
+                f"{say_amount(ctx.amount_owed, ctx.currency)} and is {ctx.days_past_due} days past due. "
+                "Press 1 to promise payment today, or 2 to speak to a collector."))
+            if d == "1":
+                outcome = {"kind": "promise", "verified": True, "amount": ctx.amount_owed, "due": "today"}
+                await self.ports.record_outcome(req.call_id, "promise", outcome)
+                await say("Thank you. Your promise to pay today has been recorded. Goodbye.", "")
+            elif d == "2":
+                outcome = {"kind": "transfer", "verified": True, "queue": "collectors"}
+                await self.ports.transfer_context(req.call_id, {
+                    "debtor_id": ctx.debtor_id, "name": ctx.name, "amount_owed": ctx.amount_owed,
+                    "currency": ctx.currency, "days_past_due": ctx.days_past_due, "verified": True,
+                    "intents": ["request_human"],
+                })
+                await ch.set_variable("DIALER_NEXT", "queue")
+                await say("Please hold while we connect you to a collector.", "")
+            else:
+                await say("We will call you again. Goodbye.", "")
+        except Hangup:
+            outcome = dict(outcome, hangup="callee", heard_greeting=heard)
+            raise
+        finally:
+            if outcome.get("kind") not in ("promise",):
+                await self.ports.record_outcome(req.call_id, outcome.get("kind", "unknown"), outcome)

@@ -1,0 +1,64 @@
+"""Shared fixtures. Asterisk fixtures start real PBX + carrier instances on loopback (ports 26000+)."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_BASE_PORT = 26000
+TEST_AGI_PORT = 26573
+
+
+def pytest_collection_modifyitems(config, items):
+    if shutil.which("asterisk") is None or shutil.which("sipp") is None:
+        skip = pytest.mark.skip(reason="Asterisk/SIPp not installed: run scripts/setup")
+        for item in items:
+            if "asterisk" in item.keywords:
+                item.add_marker(skip)
+
+
+@dataclass
+class MemoryPorts:
+    """In-memory call ports for the harness flow: a directory of callees and what happened on each call."""
+
+    contexts: dict[str, Any] = field(default_factory=dict)
+    outcomes: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
+    turns: dict[str, list[tuple[str, str, float, float]]] = field(default_factory=dict)
+    transfers: dict[str, dict] = field(default_factory=dict)
+
+    async def lookup(self, call_id: str):
+        return self.contexts.get(call_id)
+
+    async def record_outcome(self, call_id: str, kind: str, data: dict) -> None:
+        self.outcomes.setdefault(call_id, []).append((kind, data))
+
+    async def record_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
+        self.turns.setdefault(call_id, []).append((speaker, text, start, end))
+
+    async def transfer_context(self, call_id: str, context: dict) -> None:
+        self.transfers[call_id] = context
+
+
+@pytest.fixture(scope="session")
+def piper_prompts(tmp_path_factory):
+    from agi.handlers.piper_prompts import PiperPrompts
+
+    return PiperPrompts(tmp_path_factory.mktemp("prompts"))
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+    """A running PBX + carrier + 2 SIPp collectors with the test behaviour file."""
+    from dialer.asterisk import Harness
+
+    h = Harness(tmp_path_factory.mktemp("run"), base_port=TEST_BASE_PORT, agi_port=TEST_AGI_PORT, agents=2,
+                behaviours=REPO / "tests" / "data" / "harness_behaviours.yaml", queue_timeout=20)
+    h.up()
+    try:
+        yield h
+    finally:
+        h.down()

@@ -1,0 +1,161 @@
+"""End to end through both real Asterisk instances: outcomes per carrier behaviour, what the callee
+hears (measured on the carrier-side recording), verification before disclosure, promise, transfer."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from agi.handlers.dtmf_verify import CallContext, DtmfVerifyFlow
+from agi.server import FastAGIServer
+from dialer.ami import AMIController
+from tests.audio import active_seconds, duration
+from tests.conftest import TEST_AGI_PORT, MemoryPorts
+
+pytestmark = pytest.mark.asterisk
+
+NUMBERS = {
+    "promise": "+12125550111",
+    "collector": "+12125550112",
+    "silent": "+12125550113",
+    "wrong_year": "+12125550114",
+    "hangs_up": "+12125550115",
+    "busy": "+12125550116",
+    "no_answer": "+12125550117",
+    "machine": "+12125550118",
+    "congestion": "+12125550119",
+    "unallocated": "+12125550999",
+}
+GREETING = "This is Acme Finance. If you are Jane Doe, press 1."
+SORRY = "We are sorry to have disturbed you. Goodbye."
+YEAR = "Please enter your year of birth."
+NOT_VERIFIED = "Sorry, we could not verify your identity. Goodbye."
+DEBT = ("Thank you. We are calling about your Acme Finance account, which has a balance of 1,250 dollars and "
+        "is 45 days past due. Press 1 to promise payment today, or 2 to speak to a collector.")
+
+
+@pytest.fixture(scope="module")
+def batch(harness, piper_prompts):
+    """Place one call to every behaviour at once and collect what happened."""
+    ports = MemoryPorts()
+    flow = DtmfVerifyFlow(ports, piper_prompts)
+    results: dict[str, dict] = {}
+    ami_events: list[dict] = []
+
+    async def run() -> None:
+        st = harness.state
+        server = FastAGIServer({"call": flow}, token=st.agi_token, port=TEST_AGI_PORT)
+        await server.start()
+        ami = AMIController("127.0.0.1", st.pbx.ami_port, st.pbx.ami_user, st.pbx.ami_secret)
+        ami.listeners.append(ami_events.append)
+        await ami.connect()
+        calls = {}
+        for name, number in NUMBERS.items():
+            call_id = f"t-{name}-{uuid.uuid4().hex[:8]}"
+            ports.contexts[call_id] = CallContext(
+                call_id=call_id, debtor_id="D1", name="Jane Doe", birth_year=1984, institution="Acme Finance",
+                amount_owed="1250.00", currency="USD", days_past_due=45, callback_number="+18005550100")
+            amd = "1" if name == "machine" else "0"
+            calls[name] = await ami.originate(call_id, number, ring_timeout=6, caller_id="Acme <+18005550100>",
+                                              variables={"DIALER_AMD": amd})
+        await asyncio.wait_for(asyncio.gather(*(c.done for c in calls.values())), 90)
+        for name, call in calls.items():
+            results[name] = {"call": call, "outcomes": ports.outcomes.get(call.call_id, []),
+                             "turns": ports.turns.get(call.call_id, [])}
+        await asyncio.sleep(0.5)  # let MixMonitor close the carrier-side files
+        await ami.close()
+        await server.stop()
+
+    asyncio.run(run())
+    return {"results": results, "ports": ports, "events": ami_events}
+
+
+def _rendered_active(piper_prompts, text: str) -> float:
+    return active_seconds(piper_prompts.render(text))
+
+
+def _heard(harness, batch, name):
+    call = batch["results"][name]["call"]
+    path = harness.recording_for(NUMBERS[name], call.call_id)
+    assert path.exists(), f"no carrier-side recording for {name}"
+    return path
+
+
+@pytest.mark.parametrize("name,outcome", [
+    ("busy", "busy"), ("no_answer", "no_answer"), ("unallocated", "unallocated"), ("congestion", "failed"),
+    ("promise", "answered"), ("silent", "answered"), ("hangs_up", "answered"), ("machine", "answered"),
+])
+def test_each_carrier_behaviour_gets_its_outcome(batch, name, outcome):
+    call = batch["results"][name]["call"]
+    assert call.outcome == outcome, (name, call.outcome, call.dial_status, call.hangup_cause, call.events)
+
+
+def test_unanswered_calls_reach_no_call_flow(batch):
+    for name in ("busy", "no_answer", "unallocated", "congestion"):
+        assert batch["results"][name]["outcomes"] == [], name
+
+
+def test_promise_is_recorded_after_verification(batch, harness, piper_prompts):
+    res = batch["results"]["promise"]
+    kinds = [k for k, _ in res["outcomes"]]
+    assert kinds == ["promise"]
+    said = [t[1] for t in res["turns"] if t[0] == "agent"]
+    assert said.index(GREETING) < said.index(YEAR) < said.index(DEBT)
+    # what the debtor heard, measured on the carrier side: greeting + year prompt + debt + thanks
+    heard = active_seconds(_heard(harness, batch, "promise"))
+    debt = _rendered_active(piper_prompts, DEBT)
+    assert heard > debt  # the debt statement was really played to the callee
+    assert heard > 0.7 * (_rendered_active(piper_prompts, GREETING) + debt)
+
+
+def test_callee_who_presses_nothing_hears_no_debt(batch, harness, piper_prompts):
+    res = batch["results"]["silent"]
+    said = [t[1] for t in res["turns"] if t[0] == "agent"]
+    assert DEBT not in said and said == [GREETING, SORRY]
+    heard = active_seconds(_heard(harness, batch, "silent"))
+    expected = _rendered_active(piper_prompts, GREETING) + _rendered_active(piper_prompts, SORRY)
+    debt = _rendered_active(piper_prompts, DEBT)
+    assert abs(heard - expected) < 0.25 * expected + 0.3, (heard, expected)
+    assert heard < expected + 0.5 * debt
+
+
+def test_wrong_birth_year_hears_no_debt(batch, harness, piper_prompts):
+    res = batch["results"]["wrong_year"]
+    said = [t[1] for t in res["turns"] if t[0] == "agent"]
+    assert said == [GREETING, YEAR, NOT_VERIFIED]
+    assert res["outcomes"][-1][1].get("verified") is False
+    heard = active_seconds(_heard(harness, batch, "wrong_year"))
+    expected = sum(_rendered_active(piper_prompts, t) for t in (GREETING, YEAR, NOT_VERIFIED))
+    assert abs(heard - expected) < 0.25 * expected + 0.3, (heard, expected)
+
+
+def test_press_2_reaches_a_collector_through_the_queue(batch, harness):
+    res = batch["results"]["collector"]
+    call = res["call"]
+    assert [k for k, _ in res["outcomes"]] == ["transfer"]
+    assert batch["ports"].transfers[call.call_id]["verified"] is True
+    connects = [e for e in batch["events"] if e.get("Event") == "AgentConnect" and e.get("Uniqueid") == call.call_id]
+    assert connects, "no collector answered the queued call"
+    assert connects[0]["Queue"] == "collectors"
+    assert connects[0]["Interface"].startswith("PJSIP/agent")
+    # the callee heard the collector's phone (SIPp streams audio after the transfer prompt)
+    rec = _heard(harness, batch, "collector")
+    assert duration(rec) > 30
+
+
+def test_callee_hanging_up_ends_the_flow(batch):
+    res = batch["results"]["hangs_up"]
+    kind, data = res["outcomes"][-1]
+    assert data.get("hangup") == "callee"
+
+
+def test_answering_machine_gets_neutral_message(batch, harness, piper_prompts):
+    res = batch["results"]["machine"]
+    amd = [e for e in batch["events"] if e.get("Event") == "UserEvent" and e.get("UserEvent") == "DialerAMD"
+           and e.get("CallID") == res["call"].call_id]
+    assert amd and amd[0]["Status"] == "MACHINE"
+    said = " ".join(t[1] for t in res["turns"])
+    assert "Jane" not in said and "dollars" not in said and "past due" not in said
+    assert res["outcomes"][-1][0] == "machine"

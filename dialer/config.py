@@ -173,6 +173,14 @@ def segment_for(campaign: Campaign, account_days_past_due: int, customer_type: s
     return None
 
 
+def retry_delay(segment: Segment, outcome: str, attempts_made: int) -> int | None:
+    """Seconds to wait before retrying after `outcome`, or None when the segment says stop
+    (no delay configured for that outcome, or `max_attempts` already made). Pure."""
+    if segment.retry.max_attempts is not None and attempts_made >= segment.retry.max_attempts:
+        return None
+    return segment.retry.delay_for(outcome)
+
+
 # -- validation ------------------------------------------------------------------------------
 
 _TOP_KEYS = ("name", "description", "profile", "locale", "institution", "callback_number",
@@ -451,6 +459,6 @@ def campaign_from_stored(data: Mapping[str, Any], file: str) -> Campaign:
 
 __all__ = [
     "BUCKETS", "Cadence", "Campaign", "ConfigError", "DpdRange", "PropensityBands", "Retry",
-    "Segment", "bucket_for", "campaign_from_stored", "load_campaign", "load_campaign_text",
+    "Segment", "bucket_for", "retry_delay", "campaign_from_stored", "load_campaign", "load_campaign_text",
     "parse_campaign", "parse_delay", "segment_for",
 ]

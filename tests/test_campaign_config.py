@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from agi.yamlfile import ConfigError
 from dialer.campaign_cli import campaign as campaign_cmd
-from dialer.config import load_campaign, load_campaign_text, parse_delay, segment_for
+from dialer.config import load_campaign, load_campaign_text, parse_delay, retry_delay, segment_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,6 +91,15 @@ def test_segment_for_first_match_wins(scripts: Path):
     assert segment_for(c, 75, "repeat", None).name == "early_m3"
     assert segment_for(c, 76, "repeat", None).name == "late"
     assert segment_for(c, 0, "first", None) is None
+
+
+def test_retry_delay_per_outcome_and_max_attempts(scripts: Path):
+    c = _load(GOOD, scripts)
+    w = c.segment("m2_wilful")
+    assert retry_delay(w, "busy", 1) == 3600 and retry_delay(w, "no_answer", 5) == 7200
+    assert retry_delay(w, "busy", 6) is None                 # max_attempts 6 reached
+    assert retry_delay(w, "callee_hangup", 1) is None         # no delay configured: no retry
+    assert retry_delay(w, "answered", 1) is None
 
 
 @pytest.mark.parametrize("text,value", [("30m", 1800), ("2h", 7200), ("1d", 86400), ("45s", 45), (90, 90)])

@@ -111,7 +111,7 @@ def test_no_input_reprompts_then_ends_neutrally():
 
 
 def test_repeated_no_match_after_verification_goes_to_a_collector_with_context():
-    actions, _ = run("m1_reminder", [Dtmf("1"), Dtmf("1984"), Dtmf("9"), Dtmf("8"), Dtmf("7")])
+    actions, _ = run("m1_reminder", [Dtmf("1"), Dtmf("1984"), Dtmf("5"), Dtmf("6"), Dtmf("7")])
     transfer = actions[-1]
     assert isinstance(transfer, Transfer) and transfer.queue == "collectors"
     assert transfer.context["verified"] is True and transfer.context["script"] == "m1_reminder"

@@ -314,21 +314,19 @@ class Candidate:
 
 
 _CANDIDATE_SQL = """
-WITH acct AS (
-  SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.debtor_id
-         ORDER BY a.days_past_due DESC, CAST(a.amount_owed AS REAL) DESC, a.account_id) AS rn
-  FROM accounts a WHERE CAST(a.amount_owed AS REAL) > 0
-)
 SELECT d.debtor_id, d.campaign, d.name, d.timezone, d.customer_type, d.lang, d.segment, d.propensity,
-       d.id_last4, d.birth_year, acct.account_id, acct.amount_owed, acct.currency, acct.days_past_due,
-       acct.due_date, acct.bucket
-FROM debtors d JOIN acct ON acct.debtor_id = d.debtor_id AND acct.rn = 1
+       d.id_last4, d.birth_year, a.account_id, a.amount_owed, a.currency, a.days_past_due,
+       a.due_date, a.bucket
+FROM debtors d JOIN accounts a ON a.account_id = (
+       SELECT a2.account_id FROM accounts a2
+       WHERE a2.debtor_id = d.debtor_id AND CAST(a2.amount_owed AS REAL) > 0
+       ORDER BY a2.days_past_due DESC, CAST(a2.amount_owed AS REAL) DESC, a2.account_id LIMIT 1)
 WHERE d.campaign = ? AND d.status = 'active' AND d.segment IS NOT NULL
   AND (d.next_allowed_at IS NULL OR d.next_allowed_at <= ?)
   AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.debtor_id = d.debtor_id
                   AND t.state IN ('placed','ringing','answered'))
   AND EXISTS (SELECT 1 FROM phones p WHERE p.debtor_id = d.debtor_id AND p.status = 'ok')
-ORDER BY d.propensity DESC NULLS LAST, acct.days_past_due DESC, d.debtor_id
+ORDER BY d.propensity DESC NULLS LAST, a.days_past_due DESC, d.debtor_id
 LIMIT ?
 """
 

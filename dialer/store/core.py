@@ -473,8 +473,8 @@ def update_attempt(store: Store | Conn, call_id: str, *, at: float | None = None
         if changes:
             conn.execute(f"UPDATE attempts SET {', '.join(k + '=?' for k in changes)} WHERE id=?",
                          (*changes.values(), call_id))
-        when = at if at is not None else fields.get("ended_at") or fields.get("answered_at")
-        audit(conn, actor, "attempt.update", call_id, changes, when)
+            when = at if at is not None else fields.get("ended_at") or fields.get("answered_at")
+            audit(conn, actor, "attempt.update", call_id, changes, when)
         row = conn.execute("SELECT * FROM attempts WHERE id=?", (call_id,)).fetchone()
     return dict(row)
 

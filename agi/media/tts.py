@@ -1,0 +1,234 @@
+"""One TTS interface for the bot's prompts: Piper (or espeak-ng `cmn` until a Piper zh voice is fetched),
+resampled to 8 kHz mono 16-bit WAV with soxr and cached by a hash of (voice, text) under `voices/cache/`.
+
+The voice per locale comes from `voices/manifest.yaml`: the first voice in a locale's `prefer` list that is
+installed wins (a fetched Piper voice under `voices/<name>/`, a Python package, or espeak-ng).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import soxr
+
+from agi.yamlfile import ConfigError, load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+VOICES_DIR = ROOT / "voices"
+MANIFEST = VOICES_DIR / "manifest.yaml"
+CACHE_DIR = VOICES_DIR / "cache"
+RATE = 8000
+ENGINES = ("piper", "espeak")
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """One voice from the manifest, resolved against what is installed here."""
+
+    name: str
+    engine: str  # piper | espeak
+    locale: str
+    model: Path | None = None  # piper .onnx (config beside it: .onnx.json)
+    espeak_voice: str | None = None
+    speed: int | None = None  # espeak words per minute
+
+    @property
+    def cache_id(self) -> str:
+        """Identity of the voice for the cache key (a changed model file is a different voice)."""
+        if self.model is not None:
+            st = self.model.stat()
+            return f"piper:{self.name}:{st.st_size}"
+        return f"espeak:{self.espeak_voice}:{self.speed}"
+
+
+def _package_model(package: str, loc_path: tuple[Any, ...], located: Any) -> Path | None:
+    """The .onnx inside an installed voice package (found at run time, not hard-coded)."""
+    try:
+        mod = importlib.import_module(package)
+    except ModuleNotFoundError:
+        return None
+    if hasattr(mod, "model_path"):
+        p = Path(mod.model_path())
+        return p if p.exists() else None
+    base = Path(getattr(mod, "__file__", "") or "").parent
+    found = sorted(base.rglob("*.onnx"))
+    return found[0] if found else None
+
+
+def load_voices(manifest: str | Path = MANIFEST, voices_dir: str | Path | None = None) -> dict[str, list[VoiceSpec]]:
+    """locale -> installed voices in order of preference (first = used). Errors name file, line and field."""
+    loc = load_file(manifest)
+    data = loc.data if isinstance(loc.data, dict) else {}
+    vdir = Path(voices_dir) if voices_dir else Path(manifest).resolve().parent
+    voices = data.get("voices") or {}
+    if not isinstance(voices, dict):
+        raise loc.error(("voices",), "expected a mapping of voice name -> voice")
+    locales = data.get("locales") or {}
+    if not isinstance(locales, dict) or not locales:
+        raise loc.error(("locales",), "expected a mapping of locale -> {prefer: [voice, ...]}")
+    out: dict[str, list[VoiceSpec]] = {}
+    for locale, spec in locales.items():
+        prefer = (spec or {}).get("prefer") if isinstance(spec, dict) else None
+        if not isinstance(prefer, list) or not prefer:
+            raise loc.error(("locales", locale, "prefer"), "expected a non-empty list of voice names")
+        out[locale] = []
+        for i, name in enumerate(prefer):
+            v = voices.get(name)
+            if not isinstance(v, dict):
+                raise loc.error(("locales", locale, "prefer", i), f"unknown voice {name!r}")
+            engine = v.get("engine")
+            if engine not in ENGINES:
+                raise loc.error(("voices", name, "engine"), f"unknown engine {engine!r} ({', '.join(ENGINES)})")
+            if engine == "espeak":
+                if shutil.which("espeak-ng"):
+                    out[locale].append(VoiceSpec(name, "espeak", locale, espeak_voice=str(v.get("espeak_voice", "cmn")),
+                                                 speed=v.get("speed")))
+                continue
+            model = vdir / name / f"{name}.onnx"  # fetched by `dialer models fetch --voice`
+            if not model.exists() and v.get("package"):
+                model = _package_model(str(v["package"]), ("voices", name, "package"), loc) or model
+            if model.exists():
+                out[locale].append(VoiceSpec(name, "piper", locale, model=model))
+    return out
+
+
+def _wav_bytes(pcm: np.ndarray, rate: int = RATE) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def to_8k(audio: np.ndarray, rate: int) -> np.ndarray:
+    """int16 mono at `rate` -> int16 mono at 8 kHz (soxr HQ)."""
+    if rate == RATE:
+        return audio.astype(np.int16)
+    out = soxr.resample(audio.astype(np.float32) / 32768.0, rate, RATE, quality="HQ")
+    return np.clip(out * 32767.0, -32768, 32767).astype(np.int16)
+
+
+@dataclass
+class TTSStats:
+    hits: int = 0
+    misses: int = 0
+    render_seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+    @property
+    def hit_rate(self) -> float:
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+
+@dataclass
+class TTS:
+    """Text -> cached 8 kHz WAV. Thread-safe; Piper voices load once, on first use."""
+
+    cache_dir: Path = CACHE_DIR
+    manifest: Path = MANIFEST
+    voices_dir: Path | None = None
+    stats: TTSStats = field(default_factory=TTSStats)
+
+    def __post_init__(self) -> None:
+        self.cache_dir = Path(self.cache_dir)
+        self._voices = load_voices(self.manifest, self.voices_dir)
+        self._piper: dict[Path, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- voices -----------------------------------------------------------------------------
+    def voice_for(self, locale: str) -> VoiceSpec:
+        options = self._voices.get(locale) or []
+        if not options:
+            raise ConfigError(self.manifest, None, f"locales.{locale}",
+                              "no installed voice for this locale (run `dialer models fetch --voice`"
+                              f" or install espeak-ng)")
+        return options[0]
+
+    def _piper_voice(self, model: Path) -> Any:
+        with self._lock:
+            if model not in self._piper:
+                from piper import PiperVoice
+
+                self._piper[model] = PiperVoice.load(str(model))
+            return self._piper[model]
+
+    # -- synthesis --------------------------------------------------------------------------
+    def stream(self, text: str, locale: str) -> Iterator[np.ndarray]:
+        """8 kHz int16 chunks as they are synthesised (one per sentence with Piper), uncached."""
+        voice = self.voice_for(locale)
+        if voice.engine == "piper":
+            pv = self._piper_voice(voice.model)  # type: ignore[arg-type]
+            for chunk in pv.synthesize(text):
+                yield to_8k(chunk.audio_int16_array, chunk.sample_rate)
+            return
+        cmd = ["espeak-ng", "-v", voice.espeak_voice or "cmn", "--stdout"]
+        if voice.speed:
+            cmd += ["-s", str(voice.speed)]
+        proc = subprocess.run(cmd + ["--", text], capture_output=True, check=True, timeout=30)
+        with wave.open(io.BytesIO(proc.stdout)) as w:
+            rate = w.getframerate()
+            audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        yield to_8k(audio, rate)
+
+    def cache_path(self, text: str, locale: str) -> Path:
+        voice = self.voice_for(locale)
+        key = hashlib.sha256(f"{voice.cache_id}\n{text}".encode()).hexdigest()
+        return self.cache_dir / locale / f"{key}.wav"
+
+    def render(self, text: str, locale: str) -> Path:
+        """The prompt as an 8 kHz mono 16-bit WAV (path ends in .wav); synthesised once, then cached."""
+        path = self.cache_path(text, locale)
+        if path.exists():
+            self.stats.hits += 1
+            return path
+        t0 = time.perf_counter()
+        chunks = list(self.stream(text, locale))
+        pcm = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+        if pcm.size == 0:
+            raise ValueError(f"no audio for {text!r} ({locale})")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_wav_bytes(pcm))
+            os.replace(tmp, path)  # atomic: a reader never sees half a file
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self.stats.misses += 1
+        self.stats.render_seconds += time.perf_counter() - t0
+        self.stats.audio_seconds += pcm.size / RATE
+        return path
+
+    def render_static(self, script: Any, values: Mapping[str, str]) -> dict[str, Path]:
+        """Render every prompt of a script whose slots are all known at campaign load
+        (institution, collector name, call-back number); per-call prompts are rendered during the call."""
+        from agi.script import STATIC_SLOTS, render
+
+        static = {k: v for k, v in values.items() if k in STATIC_SLOTS}
+        out = {}
+        for pid, prompt in script.prompts.items():
+            if prompt.is_static:
+                out[pid] = self.render(render(prompt, static), script.locale)
+        return out
+
+
+def wav_info(path: str | Path) -> tuple[int, int, int, float]:
+    """(rate, channels, sample width, seconds) of a WAV file."""
+    with wave.open(str(path)) as w:
+        return w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes() / w.getframerate()

@@ -652,6 +652,11 @@ class Decision:
     at: datetime | None = None
     phone: str | None = None
 
+    @property
+    def permanent(self) -> bool:
+        """Blocked by a rule that no amount of waiting clears (cease, dnc, a number to avoid...)."""
+        return not self.allowed and any(not c.passed and c.next_ok_at is None for c in self.checks)
+
     def local_times(self) -> dict[str, str]:
         if self.at is None:
             return {}
@@ -661,7 +666,7 @@ class Decision:
         iso = lambda d: d.isoformat() if d else None  # noqa: E731
         return {
             "allowed": self.allowed, "rule_id": self.rule_id, "reason": self.reason,
-            "next_allowed_at": iso(self.next_allowed_at), "at": iso(self.at),
+            "next_allowed_at": iso(self.next_allowed_at), "permanent": self.permanent, "at": iso(self.at),
             "zones": list(self.zones), "local_times": self.local_times(),
             "checks": [{"rule_id": c.rule_id, "passed": c.passed, "why": c.why,
                         "next_ok_at": iso(c.next_ok_at)} for c in self.checks],

@@ -237,3 +237,11 @@ def test_blocked_next_allowed_time_really_passes():
     d = decide(Attempt("d", CN_MOBILE), h, CN, at("2026-11-23T20:45:00+08:00"))
     assert not d.allowed and d.next_allowed_at > at("2026-11-23T20:45:00+08:00")
     assert decide(Attempt("d", CN_MOBILE), h, CN, d.next_allowed_at).allowed
+
+
+def test_zones_whose_windows_never_overlap_block_without_spinning():
+    # Record says New York, the number is in Shanghai: in winter no minute is 08:00-21:00 in both.
+    h = History("d", timezone="America/New_York")
+    d = decide(Attempt("d", CN_MOBILE), h, CN, at("2026-11-23T12:59:00+00:00"))
+    assert d.rule_id == "time.window" and d.next_allowed_at is None and not d.permanent
+    assert set(d.zones) == {"America/New_York", "Asia/Shanghai"}

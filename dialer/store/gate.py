@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from agi.log import log_event
-from dialer.compliance import (DAY, Attempt, Check, Decision, History, Inconvenient, PastAttempt, Profile,
+from dialer.compliance import (DAY, HORIZON_DAYS, Attempt, Check, Decision, History, Inconvenient, PastAttempt, Profile,
                                Rules, decide)
 from dialer.store import Store
 
@@ -121,7 +121,10 @@ def take_attempt(store: Store, *, call_id: str, debtor_id: str, account_id: str 
             _record_block(conn, d, debtor_id=debtor_id, phone=d.phone or phone or "", campaign=campaign,
                           call_id=call_id, third_party=third_party, at=t)
             if not third_party:  # a contact's block says nothing about when the debtor may be called
-                nxt = d.next_allowed_at.timestamp() if d.next_allowed_at else FOREVER
+                if d.next_allowed_at is not None:
+                    nxt = d.next_allowed_at.timestamp()
+                else:  # permanent, or no allowed time within the search horizon: look again then
+                    nxt = FOREVER if d.permanent else t + HORIZON_DAYS * DAY
                 conn.execute("UPDATE debtors SET next_allowed_at=max(coalesce(next_allowed_at, 0), ?)"
                              " WHERE debtor_id=?", (nxt, debtor_id))
     log_event(log, "gate.allow" if d.allowed else "gate.block", call_id=call_id, debtor_id=debtor_id,

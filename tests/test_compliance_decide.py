@@ -239,9 +239,12 @@ def test_blocked_next_allowed_time_really_passes():
     assert decide(Attempt("d", CN_MOBILE), h, CN, d.next_allowed_at).allowed
 
 
-def test_zones_whose_windows_never_overlap_block_without_spinning():
-    # Record says New York, the number is in Shanghai: in winter no minute is 08:00-21:00 in both.
-    h = History("d", timezone="America/New_York")
+def test_no_allowed_time_within_the_horizon_blocks_without_spinning():
+    # Record zone New York, number in Shanghai: in winter only 08:00-10:00 Beijing (19:00-21:00 New York)
+    # is inside both windows, and the debtor asked us to avoid 08:00-10:30 every day.
+    h = History("d", timezone="America/New_York", inconvenient=(Inconvenient.from_spec({"start": "08:00", "end": "10:30"}),))
     d = decide(Attempt("d", CN_MOBILE), h, CN, at("2026-11-23T12:59:00+00:00"))
     assert d.rule_id == "time.window" and d.next_allowed_at is None and not d.permanent
     assert set(d.zones) == {"America/New_York", "Asia/Shanghai"}
+    assert decide(Attempt("d", CN_MOBILE), replace(h, inconvenient=()), CN,
+                  at("2026-11-23T12:59:00+00:00")).next_allowed_at == at("2026-11-24T08:00:00+08:00")

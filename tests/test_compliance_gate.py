@@ -180,3 +180,14 @@ def test_racing_processes_never_exceed_the_cap(tmp_path):
     assert sorted(allowed) == sorted(["d1", "d2", "d3"] * 3)
     s = Store(db)
     assert s.query_one("SELECT count(*) FROM attempts")[0] == 9
+
+
+def test_no_time_within_horizon_reschedules_a_recheck_not_forever(tmp_path):
+    s = Store(tmp_path / "h.db")
+    seed(s, tz="America/New_York")
+    add_inconvenient(s, "d1", {"start": "08:00", "end": "10:30"}, at=NOW - timedelta(days=1))
+    d = take(s, "a", now=datetime.fromisoformat("2026-11-23T12:59:00+00:00"))
+    assert d.rule_id == "time.window" and d.next_allowed_at is None and not d.permanent
+    nxt = s.query_one("SELECT next_allowed_at FROM debtors")[0]
+    assert nxt == datetime.fromisoformat("2026-11-23T12:59:00+00:00").timestamp() + 60 * 86400
+    s.close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
@@ -633,8 +633,9 @@ class History:
     unreachable_phones: frozenset[str] = frozenset()  # wrong_number / unallocated
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
+    """One rule's verdict at the decision's instant."""
+
     rule_id: str
     passed: bool
     why: str
@@ -713,9 +714,20 @@ def _at_local(d: date, minutes: int, zone: ZoneInfo) -> float:
     return datetime(d.year, d.month, d.day, minutes // 60, minutes % 60, tzinfo=zone).timestamp()
 
 
-def _day_bounds(t: float, zone: ZoneInfo) -> tuple[float, float]:
-    d = _local(t, zone).date()
+@lru_cache(maxsize=65536)
+def _date_bounds(zone_name: str, d: date) -> tuple[float, float]:
+    zone = _zone(zone_name)
     return _at_local(d, 0, zone), _at_local(d + timedelta(days=1), 0, zone)
+
+
+class _Local(NamedTuple):
+    """One candidate zone seen at one instant."""
+
+    name: str
+    zone: ZoneInfo
+    dt: datetime  # local wall time
+    day_lo: float  # local day [lo, hi) as epochs
+    day_hi: float
 
 
 @lru_cache(maxsize=256)
@@ -767,6 +779,19 @@ class _Ctx:
             max(p.placed_at, p.answered_at or 0, p.ended_at or 0) for p in outbound if p.abandoned
             and (lock.scope == "debtor" or p.phone == attempt.phone)]
         self.machine = [p.placed_at for p in outbound if p.machine and p.phone == attempt.phone]
+        self._memo_t: float | None = None
+        self._memo: list[_Local] = []
+
+    def at(self, t: float) -> list[_Local]:
+        """The candidate zones' local views at t (memoised: every rule looks at the same instant)."""
+        if t != self._memo_t:
+            out = []
+            for name, z in zip(self.zone_names, self.zones):
+                dt = datetime.fromtimestamp(t, z)
+                lo, hi = _date_bounds(name, dt.date())
+                out.append(_Local(name, z, dt, lo, hi))
+            self._memo_t, self._memo = t, out
+        return self._memo
 
 
 def _count_in(times: list[float], lo: float, hi: float) -> int:
@@ -814,8 +839,8 @@ def _r_third_party(c: _Ctx, t: float) -> RuleResult:
                        f"< {tp.unreachable_after_attempts}"), None
     if tp.daily_attempts is not None:
         worst = None
-        for z in c.zones:
-            lo, hi = _day_bounds(t, z)
+        for lv in c.at(t):
+            lo, hi = lv.day_lo, lv.day_hi
             if _count_in(c.tp_daily, lo, hi) >= tp.daily_attempts:
                 worst = hi if worst is None else max(worst, hi)
         if worst is not None:
@@ -832,8 +857,8 @@ def _r_inconvenient(c: _Ctx, t: float) -> RuleResult:
             continue
         if req.start is None:
             return False, f"the debtor asked not to be called on this number{f' ({req.label})' if req.label else ''}", None
-        for z in c.zones:
-            loc = _local(t, z)
+        for lv in c.at(t):
+            loc, z = lv.dt, lv.zone
             m = loc.hour * 60 + loc.minute
             if loc.weekday() in req.days and req.start <= m < req.end:
                 end = _at_local(loc.date(), req.end, z)
@@ -848,12 +873,12 @@ def _r_inconvenient(c: _Ctx, t: float) -> RuleResult:
 
 def _r_holiday(c: _Ctx, t: float) -> RuleResult:
     nxt, names = None, []
-    for name, z in zip(c.zone_names, c.zones):
-        d = _local(t, z).date()
+    for lv in c.at(t):
+        d = lv.dt.date()
         hol = holiday_name(c.g.holidays, d)
         if hol:
-            names.append(f"{d.isoformat()} {hol} in {name}")
-            end = _at_local(d + timedelta(days=1), 0, z)
+            names.append(f"{d.isoformat()} {hol} in {lv.name}")
+            end = lv.day_hi
             nxt = end if nxt is None else max(nxt, end)
     if nxt is not None:
         return False, "holiday: " + "; ".join(names), nxt
@@ -880,11 +905,11 @@ def _next_window_start(g: GateRules, t: float, z: ZoneInfo) -> float | None:
 
 def _r_window(c: _Ctx, t: float) -> RuleResult:
     outside, nxt = [], None
-    for name, z in zip(c.zone_names, c.zones):
-        loc = _local(t, z)
+    for lv in c.at(t):
+        loc = lv.dt
         if not _in_window(c.g, loc):
-            outside.append(f"{loc.strftime('%a %H:%M')} in {name}")
-            s = _next_window_start(c.g, t, z)
+            outside.append(f"{loc.strftime('%a %H:%M')} in {lv.name}")
+            s = _next_window_start(c.g, t, lv.zone)
             if s is None:
                 return False, "no call window in the profile", None
             nxt = s if nxt is None else max(nxt, s)
@@ -897,8 +922,8 @@ def _day_cap(c: _Ctx, t: float, times: list[float], cap: int | None, what: str) 
     if cap is None:
         return True, f"no {what} cap in this profile", t
     worst, seen = None, 0
-    for z in c.zones:
-        lo, hi = _day_bounds(t, z)
+    for lv in c.at(t):
+        lo, hi = lv.day_lo, lv.day_hi
         n = _count_in(times, lo, hi)
         seen = max(seen, n)
         if n >= cap:
@@ -972,8 +997,8 @@ def _r_machine(c: _Ctx, t: float) -> RuleResult:
     if c.a.agent_guaranteed:
         return True, "agent guaranteed: same-day machine redial allowed", t
     worst = None
-    for z in c.zones:
-        lo, hi = _day_bounds(t, z)
+    for lv in c.at(t):
+        lo, hi = lv.day_lo, lv.day_hi
         if _count_in(c.machine, lo, hi):
             worst = hi if worst is None else max(worst, hi)
     if worst is not None:
@@ -1018,7 +1043,8 @@ def decide(attempt: Attempt, history: History, rules: Profile | Rules | GateRule
     ctx = _Ctx(attempt, history, g)
     t0 = now.timestamp()
     results = [(rid, fn(ctx, t0)) for rid, fn in _RULES]
-    checks = tuple(Check(rid, ok, why, _utc(nxt)) for rid, (ok, why, nxt) in results)
+    checks = tuple(Check(rid, True, why, now) if ok else Check(rid, False, why, _utc(nxt))
+                   for rid, (ok, why, nxt) in results)
     failing = [(rid, why, nxt) for rid, (ok, why, nxt) in results if not ok]
     if not failing:
         return Decision(True, None, "every rule passes", now, checks, ctx.zone_names, now, attempt.phone)

@@ -1,0 +1,194 @@
+"""QA checker benchmark: per-rule precision/recall on the labelled corpus (untouched test half by default)
+against a naive keyword baseline measured in the same run, plus transcripts scored per second.
+
+    python -m bench.qa [--split test|tune|all] [--rules compliance_rules.yaml] [--json]
+
+The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no
+call state: a conduct keyword in any turn counts, and any debt phrase before the agent's first
+verification question counts as a disclosure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from dialer.qa.checker import Transcript, Violation, check, parse_transcript, _find, _order, _time_window
+from dialer.qa.normalize import normalize
+from dialer.qa.rules import CONDUCT_RULES, RULE_IDS, QARules, RuleSet, load_rules
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "qa_corpus.jsonl"
+
+
+@dataclass
+class Labelled:
+    transcript: Transcript
+    expected: frozenset[str]
+    split: str
+    section: str
+    turns: tuple[tuple[str, int], ...] = ()  # (rule, turn) of every turn-level label
+
+
+def load_corpus(path: Path = CORPUS, rules: RuleSet | None = None) -> list[Labelled]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        obj = json.loads(line)
+        out.append(Labelled(parse_transcript(obj, rules), frozenset(e["rule"] for e in obj["expected"]),
+                            obj["split"], obj.get("section", ""),
+                            tuple((e["rule"], e["turn"]) for e in obj["expected"] if e["turn"] is not None)))
+    return out
+
+
+def baseline(t: Transcript, rules: RuleSet) -> set[str]:
+    """Naive keyword spotting: no negation, every speaker, no verification state."""
+    profile: QARules = rules.for_jurisdiction(t.jurisdiction)
+    lex = profile.lexicons[t.lang]
+    found: set[str] = set()
+    if _time_window(t, profile):
+        found.add("time.window")
+    first: dict[str, int] = {}
+    asked = False
+    for i, turn in enumerate(t.turns):
+        norm = normalize(turn.text)
+        for rule in CONDUCT_RULES:
+            if _find(lex.conduct[rule].patterns, norm, lex):
+                found.add(rule)
+        if turn.speaker != "agent":
+            continue
+        for stage in lex.stages:
+            if _find(lex.stages[stage], norm, lex):
+                first.setdefault(stage, i)
+        if not asked and _find(lex.stages["debt"], norm, lex):
+            found.add("privacy.third_party_disclosure")
+        if _find(lex.stages["verification"], norm, lex):
+            asked = True
+    if "identity" not in first:
+        found.add("disclosure.identity_missing")
+    if _order(first, profile.required_order):
+        found.add("process.order")
+    return found
+
+
+def prf(pairs: Iterable[tuple[frozenset[str], set[str] | frozenset[str]]], rule: str) -> dict[str, Any]:
+    tp = fp = fn = 0
+    for expected, got in pairs:
+        e, g = rule in expected, rule in got
+        tp += e and g
+        fp += g and not e
+        fn += e and not g
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": round(p, 3), "recall": round(r, 3)}
+
+
+def evaluate(corpus: list[Labelled], rules: RuleSet, predict: Callable[[Transcript], set[str] | frozenset[str]]
+             ) -> dict[str, Any]:
+    preds = [(c, predict(c.transcript)) for c in corpus]
+    out: dict[str, Any] = {}
+    for rule in RULE_IDS:
+        row = {"all": prf(((c.expected, g) for c, g in preds), rule)}
+        for lang in ("zh", "en"):
+            row[lang] = prf(((c.expected, g) for c, g in preds if c.transcript.lang == lang), rule)
+        out[rule] = row
+    out["_exact_calls"] = sum(1 for c, g in preds if set(g) == set(c.expected))
+    out["_errors"] = [{"call_id": c.transcript.call_id, "section": c.section, "missed": sorted(c.expected - set(g)),
+                       "extra": sorted(set(g) - c.expected)} for c, g in preds if set(g) != set(c.expected)]
+    return out
+
+
+def turn_agreement(corpus: list[Labelled], rules: RuleSet) -> dict[str, int]:
+    """Of the turn-labelled violations the checker found in the right call, how many at the labelled turn."""
+    same = other = 0
+    for c in corpus:
+        got = check(c.transcript, rules).violations
+        for rule, turn in c.turns:
+            turns = {v.turn for v in got if v.rule == rule}
+            if not turns or rule == "disclosure.identity_missing":
+                continue
+            if turn in turns:
+                same += 1
+            else:
+                other += 1
+    return {"same_turn": same, "other_turn": other}
+
+
+def throughput(corpus: list[Labelled], rules: RuleSet, seconds: float = 1.0) -> float:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for c in corpus:
+            check(c.transcript, rules)
+        n += len(corpus)
+    return n / (time.perf_counter() - t0)
+
+
+def run(split: str = "test", rules_path: str = "compliance_rules.yaml", seconds: float = 1.0) -> dict[str, Any]:
+    rules = load_rules(rules_path)
+    corpus = [c for c in load_corpus(CORPUS, rules) if split == "all" or c.split == split]
+    checker = evaluate(corpus, rules, lambda t: check(t, rules).rules)
+    base = evaluate(corpus, rules, lambda t: baseline(t, rules))
+    per_sec = throughput(corpus, rules, seconds)
+    base_t0 = time.perf_counter()
+    for c in corpus:
+        baseline(c.transcript, rules)
+    base_per_sec = len(corpus) / max(time.perf_counter() - base_t0, 1e-9)
+    langs = Counter(c.transcript.lang for c in corpus)
+    return {
+        "split": split,
+        "calls": len(corpus),
+        "calls_by_lang": dict(langs),
+        "rules": {r: {"checker": checker[r], "baseline": base[r]} for r in RULE_IDS},
+        "exact_calls": {"checker": checker["_exact_calls"], "baseline": base["_exact_calls"]},
+        "turn_agreement": turn_agreement(corpus, rules),
+        "errors": checker["_errors"],
+        "transcripts_per_second": round(per_sec, 1),
+        "baseline_transcripts_per_second": round(base_per_sec, 1),
+    }
+
+
+def render(res: dict[str, Any]) -> str:
+    lines = [f"QA checker on the {res['split']} split: {res['calls']} calls {res['calls_by_lang']}",
+             f"{'rule':32} {'checker P':>9} {'R':>6} {'zh P/R':>11} {'en P/R':>11} | {'baseline P':>10} {'R':>6}  ΔF1"]
+    for rule, row in res["rules"].items():
+        c, b = row["checker"], row["baseline"]
+        f = lambda d: 2 * d["precision"] * d["recall"] / (d["precision"] + d["recall"]) if d["precision"] + d["recall"] else 0.0  # noqa: E731
+        lines.append(
+            f"{rule:32} {c['all']['precision']:9.2f} {c['all']['recall']:6.2f} "
+            f"{c['zh']['precision']:5.2f}/{c['zh']['recall']:<5.2f} {c['en']['precision']:5.2f}/{c['en']['recall']:<5.2f} | "
+            f"{b['all']['precision']:10.2f} {b['all']['recall']:6.2f}  {f(c['all']) - f(b['all']):+.2f}")
+    ex = res["exact_calls"]
+    lines.append(f"calls with exactly the expected rules: checker {ex['checker']}/{res['calls']}, "
+                 f"baseline {ex['baseline']}/{res['calls']}")
+    ta = res["turn_agreement"]
+    lines.append(f"violations found in the right call and at the labelled turn: {ta['same_turn']}"
+                 f"/{ta['same_turn'] + ta['other_turn']}")
+    lines.append(f"throughput: {res['transcripts_per_second']:.0f} transcripts/s "
+                 f"(baseline {res['baseline_transcripts_per_second']:.0f}/s, ratio "
+                 f"{res['transcripts_per_second'] / max(res['baseline_transcripts_per_second'], 1e-9):.2f})")
+    if res["errors"]:
+        lines.append("checker disagreements:")
+        for e in res["errors"]:
+            lines.append(f"  {e['call_id']} [{e['section']}] missed={e['missed']} extra={e['extra']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.qa", description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=("test", "tune", "all"), default="test")
+    ap.add_argument("--rules", default="compliance_rules.yaml")
+    ap.add_argument("--seconds", type=float, default=1.0, help="time budget of the throughput run")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    res = run(args.split, args.rules, args.seconds)
+    print(json.dumps(res, ensure_ascii=False) if args.json else render(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

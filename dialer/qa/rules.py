@@ -1,0 +1,399 @@
+"""QA rule configuration: the `qa:` section of each profile and the shared `qa_lexicons:` of compliance_rules.yaml, validated into typed objects.
+
+Every lexicon entry is a regular expression over the matching form of a turn (dialer.qa.normalize:
+Simplified, half-width, case-folded, 您→你), so entries are normalised the same way when loaded.
+Errors name the file, line and field (`compliance_rules.yaml:212: qa_lexicons.zh.stages.debt[3]: …`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from agi.yamlfile import ConfigError, Located, load_file, load_text
+from dialer.qa.normalize import normalize_text
+
+DEFAULT_RULES_FILE = Path("compliance_rules.yaml")
+
+RULE_IDS = (
+    "time.window",
+    "conduct.threat",
+    "conduct.insult",
+    "conduct.impersonation",
+    "privacy.third_party_disclosure",
+    "disclosure.identity_missing",
+    "process.order",
+)
+CONDUCT_RULES = ("conduct.threat", "conduct.insult", "conduct.impersonation")
+STAGES = ("identity", "verification", "debt", "plan_or_consequence")
+CALLEE_KEYS = ("confirm", "deny", "third_party")
+LANGS = ("zh", "en")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_WEIGHTS = {
+    "time.window": 15,
+    "conduct.threat": 30,
+    "conduct.insult": 25,
+    "conduct.impersonation": 35,
+    "privacy.third_party_disclosure": 30,
+    "disclosure.identity_missing": 15,
+    "process.order": 10,
+}
+
+
+class QAConfigError(ConfigError):
+    """One or more problems in the QA parts of the rules file (all of them, one per line)."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        first = errors[0]
+        super().__init__(first.file, first.line, first.field, first.message)
+
+    def render(self) -> str:
+        return "\n".join(ConfigError.render(e) for e in getattr(self, "errors", [])) or super().render()
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One lexicon entry: its source text (as written) and the compiled matching-form regex."""
+
+    source: str
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Negation:
+    """A match is negated when a cue precedes it in the same clause, within `window` characters,
+    with no reset word (but/就/we'll …) in between."""
+
+    cues: re.Pattern[str]
+    resets: re.Pattern[str] | None
+    window: int
+
+
+@dataclass(frozen=True)
+class ConductLexicon:
+    patterns: tuple[Pattern, ...]
+    negation: Negation | None
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Everything the checker matches for one language."""
+
+    lang: str
+    clause_breaks: re.Pattern[str]
+    stages: Mapping[str, tuple[Pattern, ...]]
+    callee: Mapping[str, tuple[Pattern, ...]]
+    conduct: Mapping[str, ConductLexicon]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Allowed local start times on some weekdays: start <= t < end (minutes after midnight)."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class QARules:
+    """The QA rules of one jurisdiction profile."""
+
+    profile: str
+    lexicons: Mapping[str, Lexicon]
+    windows: tuple[Window, ...]
+    required_order: tuple[str, ...]
+    weights: Mapping[str, int]
+    enabled: frozenset[str] = field(default_factory=lambda: frozenset(RULE_IDS))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """QA rules of every profile; `for_jurisdiction` picks one (default profile for unknown ones)."""
+
+    profiles: Mapping[str, QARules]
+    default_profile: str
+    file: str
+
+    def for_jurisdiction(self, jurisdiction: str | None) -> QARules:
+        if jurisdiction and jurisdiction in self.profiles:
+            return self.profiles[jurisdiction]
+        return self.profiles[self.default_profile]
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+def load_rules(path: str | Path = DEFAULT_RULES_FILE) -> RuleSet:
+    return rules_from_located(load_file(path))
+
+
+def rules_from_text(text: str, file: str = "<rules>") -> RuleSet:
+    return rules_from_located(load_text(text, file))
+
+
+def rules_from_located(loc: Located) -> RuleSet:
+    errors: list[ConfigError] = []
+    data = loc.data if isinstance(loc.data, dict) else {}
+    if not isinstance(loc.data, dict):
+        raise QAConfigError([loc.error((), "the rules file must be a mapping")])
+    shared = data.get("qa_lexicons")
+    if shared is None:
+        errors.append(loc.error(("qa_lexicons",), "missing: the shared QA lexicons (zh, en)"))
+        shared = {}
+    elif not isinstance(shared, dict):
+        errors.append(loc.error(("qa_lexicons",), "must be a mapping of language to lexicon"))
+        shared = {}
+    for lang in shared:
+        if lang not in LANGS:
+            errors.append(loc.error(("qa_lexicons", lang), f"unknown language (allowed: {', '.join(LANGS)})"))
+    profiles_raw = data.get("profiles")
+    if not isinstance(profiles_raw, dict) or not profiles_raw:
+        raise QAConfigError(errors + [loc.error(("profiles",), "must be a non-empty mapping of profiles")])
+    profiles: dict[str, QARules] = {}
+    for name, praw in profiles_raw.items():
+        rules = _profile(loc, name, praw, shared, errors)
+        if rules is not None:
+            profiles[name] = rules
+    default = data.get("default_profile", next(iter(profiles_raw)))
+    if default not in profiles_raw:
+        errors.append(loc.error(("default_profile",), f"unknown profile {default!r}"))
+    if errors:
+        raise QAConfigError(errors)
+    return RuleSet(profiles=profiles, default_profile=default, file=loc.file)
+
+
+def _profile(loc: Located, name: str, praw: Any, shared: Mapping[str, Any],
+             errors: list[ConfigError]) -> QARules | None:
+    base = ("profiles", name)
+    if not isinstance(praw, dict):
+        errors.append(loc.error(base, "a profile must be a mapping"))
+        return None
+    qa = praw.get("qa")
+    qpath = base + ("qa",)
+    if qa is None:
+        qa = {}
+    if not isinstance(qa, dict):
+        errors.append(loc.error(qpath, "must be a mapping"))
+        return None
+    allowed = {"window", "required_order", "weights", "rules", "lexicons"}
+    for key in qa:
+        if key not in allowed:
+            errors.append(loc.error(qpath + (key,), f"unknown key (allowed: {', '.join(sorted(allowed))})"))
+    n0 = len(errors)
+    windows = _windows(loc, praw, qa, qpath, errors)
+    order = qa.get("required_order", list(STAGES))
+    if not isinstance(order, list) or any(s not in STAGES for s in order) or len(set(order)) != len(order):
+        errors.append(loc.error(qpath + ("required_order",), f"must be a list of distinct stages from {', '.join(STAGES)}"))
+        order = list(STAGES)
+    weights = dict(DEFAULT_WEIGHTS)
+    raw_w = qa.get("weights", {})
+    if not isinstance(raw_w, dict):
+        errors.append(loc.error(qpath + ("weights",), "must be a mapping of rule id to points deducted"))
+        raw_w = {}
+    for rule, w in raw_w.items():
+        if rule not in RULE_IDS:
+            errors.append(loc.error(qpath + ("weights", rule), f"unknown rule id (allowed: {', '.join(RULE_IDS)})"))
+        elif isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= 100:
+            errors.append(loc.error(qpath + ("weights", rule), f"must be an integer 0–100, got {w!r}"))
+        else:
+            weights[rule] = w
+    enabled = set(RULE_IDS)
+    raw_rules = qa.get("rules", {})
+    if not isinstance(raw_rules, dict):
+        errors.append(loc.error(qpath + ("rules",), "must be a mapping of rule id to {enabled: true|false}"))
+        raw_rules = {}
+    for rule, spec in raw_rules.items():
+        if rule not in RULE_IDS:
+            errors.append(loc.error(qpath + ("rules", rule), f"unknown rule id (allowed: {', '.join(RULE_IDS)})"))
+        elif not isinstance(spec, dict) or not isinstance(spec.get("enabled", True), bool) or set(spec) - {"enabled"}:
+            errors.append(loc.error(qpath + ("rules", rule), "must be {enabled: true|false}"))
+        elif not spec.get("enabled", True):
+            enabled.discard(rule)
+    extra = qa.get("lexicons", {})
+    if not isinstance(extra, dict):
+        errors.append(loc.error(qpath + ("lexicons",), "must be a mapping of language to lexicon additions"))
+        extra = {}
+    for lang in extra:
+        if lang not in LANGS:
+            errors.append(loc.error(qpath + ("lexicons", lang), f"unknown language (allowed: {', '.join(LANGS)})"))
+    lexicons: dict[str, Lexicon] = {}
+    for lang in LANGS:
+        if lang not in shared:
+            continue
+        lex = _lexicon(loc, lang, shared[lang], ("qa_lexicons", lang), extra.get(lang), qpath + ("lexicons", lang), errors)
+        if lex is not None:
+            lexicons[lang] = lex
+    if len(errors) > n0:
+        return None
+    return QARules(profile=name, lexicons=lexicons, windows=windows, required_order=tuple(order),
+                   weights=weights, enabled=frozenset(enabled))
+
+
+def _hhmm(value: Any) -> int | None:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}", value):
+        return None
+    h, m = int(value[:2]), int(value[3:])
+    if h > 24 or m > 59 or (h == 24 and m):
+        return None
+    return h * 60 + m
+
+
+def _windows(loc: Located, praw: dict, qa: dict, qpath: tuple, errors: list[ConfigError]) -> tuple[Window, ...]:
+    """`qa.window` is `gate` (default: the profile's gate window) or its own {start, end} / list."""
+    raw = qa.get("window", "gate")
+    path = qpath + ("window",)
+    if raw == "gate":
+        gate = praw.get("gate") if isinstance(praw.get("gate"), dict) else {}
+        raw = gate.get("window")
+        path = qpath[:-1] + ("gate", "window")
+        if raw is None:
+            errors.append(loc.error(qpath + ("window",), "window: gate, but the profile's gate has no window"))
+            return ()
+    items = [(raw, path)] if isinstance(raw, dict) else (
+        [(w, path + (i,)) for i, w in enumerate(raw)] if isinstance(raw, list) and raw else None)
+    if items is None:
+        errors.append(loc.error(path, 'must be "gate", {start: "08:00", end: "21:00"} or a list of {days, start, end}'))
+        return ()
+    out = []
+    for w, wpath in items:
+        if not isinstance(w, dict):
+            errors.append(loc.error(wpath, "must be a mapping {days, start, end}"))
+            continue
+        start, end = _hhmm(w.get("start")), _hhmm(w.get("end"))
+        if start is None or end is None or end <= start:
+            errors.append(loc.error(wpath, f'needs start < end as "HH:MM", got {w.get("start")!r}–{w.get("end")!r}'))
+            continue
+        days = w.get("days", list(DAYS))
+        if not isinstance(days, list) or any(d not in DAYS for d in days):
+            errors.append(loc.error(wpath + ("days",), f"must be a list of {' '.join(DAYS)}"))
+            continue
+        out.append(Window(days=frozenset(DAYS.index(d) for d in days), start=start, end=end))
+    return tuple(out)
+
+
+def _compile(loc: Located, path: tuple, value: Any, errors: list[ConfigError]) -> re.Pattern[str] | None:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(loc.error(path, f"must be a non-empty regular expression string, got {value!r}"))
+        return None
+    try:
+        return re.compile(_norm_pattern(value), re.IGNORECASE)
+    except re.error as exc:
+        errors.append(loc.error(path, f"bad regular expression: {exc}"))
+        return None
+
+
+def _norm_pattern(value: str) -> str:
+    """Normalise the literal (non-ASCII) parts of a pattern like the text; ASCII escapes stay intact."""
+    return "".join(normalize_text(ch) if ord(ch) > 127 else ch for ch in value)
+
+
+def _patterns(loc: Located, items: Iterable[tuple[tuple, Any]], errors: list[ConfigError]) -> tuple[Pattern, ...]:
+    out = []
+    for path, value in items:
+        rx = _compile(loc, path, value, errors)
+        if rx is not None:
+            out.append(Pattern(source=value, regex=rx))
+    return tuple(out)
+
+
+def _list_items(loc: Located, raw: Any, path: tuple, errors: list[ConfigError]) -> list[tuple[tuple, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.append(loc.error(path, "must be a list of regular expressions"))
+        return []
+    return [(path + (i,), v) for i, v in enumerate(raw)]
+
+
+def _union(loc: Located, items: list[tuple[tuple, Any]], errors: list[ConfigError]) -> re.Pattern[str] | None:
+    pats = _patterns(loc, items, errors)
+    if not pats:
+        return None
+    return re.compile("|".join(f"(?:{p.regex.pattern})" for p in pats), re.IGNORECASE)
+
+
+def _lexicon(loc: Located, lang: str, raw: Any, path: tuple, extra: Any, xpath: tuple,
+             errors: list[ConfigError]) -> Lexicon | None:
+    if not isinstance(raw, dict):
+        errors.append(loc.error(path, "must be a mapping (clause_breaks, negation, stages, callee, conduct)"))
+        return None
+    if extra is not None and not isinstance(extra, dict):
+        errors.append(loc.error(xpath, "must be a mapping like the shared lexicon"))
+        extra = None
+    extra = extra or {}
+    allowed = {"clause_breaks", "negation", "stages", "callee", "conduct"}
+    for src, spath in ((raw, path), (extra, xpath)):
+        for key in src:
+            if key not in allowed:
+                errors.append(loc.error(spath + (key,), f"unknown key (allowed: {', '.join(sorted(allowed))})"))
+    n0 = len(errors)
+    breaks = _compile(loc, path + ("clause_breaks",), raw.get("clause_breaks", r"[.!?;]"), errors)
+
+    def section(name: str, keys: tuple[str, ...]) -> dict[str, list[tuple[tuple, Any]]]:
+        got: dict[str, list[tuple[tuple, Any]]] = {k: [] for k in keys}
+        for src, spath in ((raw, path), (extra, xpath)):
+            sec = src.get(name, {})
+            if sec is None:
+                continue
+            if not isinstance(sec, dict):
+                errors.append(loc.error(spath + (name,), f"must be a mapping with keys {', '.join(keys)}"))
+                continue
+            for key, value in sec.items():
+                if key not in keys:
+                    errors.append(loc.error(spath + (name, key), f"unknown key (allowed: {', '.join(keys)})"))
+                    continue
+                if name == "conduct":
+                    got[key].append((spath + (name, key), value))
+                else:
+                    got[key] += _list_items(loc, value, spath + (name, key), errors)
+        return got
+
+    stages = {k: _patterns(loc, v, errors) for k, v in section("stages", STAGES).items()}
+    callee = {k: _patterns(loc, v, errors) for k, v in section("callee", CALLEE_KEYS).items()}
+    default_neg = _negation(loc, raw.get("negation"), path + ("negation",), None, errors)
+    conduct: dict[str, ConductLexicon] = {}
+    for rule, specs in section("conduct", CONDUCT_RULES).items():
+        pats: list[tuple[tuple, Any]] = []
+        negation = default_neg
+        for spath, spec in specs:
+            if not isinstance(spec, dict) or set(spec) - {"patterns", "negation"}:
+                errors.append(loc.error(spath, "must be {patterns: [...], negation: true|false|{cues, resets, window}}"))
+                continue
+            pats += _list_items(loc, spec.get("patterns"), spath + ("patterns",), errors)
+            if "negation" in spec:
+                negation = _negation(loc, spec["negation"], spath + ("negation",), default_neg, errors)
+        conduct[rule] = ConductLexicon(patterns=_patterns(loc, pats, errors), negation=negation)
+    if len(errors) > n0 or breaks is None:
+        return None
+    return Lexicon(lang=lang, clause_breaks=breaks, stages=stages, callee=callee, conduct=conduct)
+
+
+def _negation(loc: Located, raw: Any, path: tuple, default: Negation | None,
+              errors: list[ConfigError]) -> Negation | None:
+    if raw is None or raw is True:
+        return default
+    if raw is False:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"cues", "resets", "window"}:
+        errors.append(loc.error(path, "must be true, false or {cues: [...], resets: [...], window: N}"))
+        return default
+    cues = _union(loc, _list_items(loc, raw.get("cues"), path + ("cues",), errors), errors)
+    if "resets" in raw:
+        resets = _union(loc, _list_items(loc, raw.get("resets"), path + ("resets",), errors), errors)
+    else:
+        resets = default.resets if default else None
+    window = raw.get("window", default.window if default else 12)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        errors.append(loc.error(path + ("window",), f"must be a positive number of characters, got {window!r}"))
+        window = 12
+    if cues is None:
+        if default is None:
+            errors.append(loc.error(path + ("cues",), "needs at least one cue"))
+            return None
+        return Negation(cues=default.cues, resets=resets, window=window)
+    return Negation(cues=cues, resets=resets, window=window)

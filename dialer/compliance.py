@@ -753,32 +753,53 @@ class _Ctx:
         self.a, self.h, self.g = attempt, history, g
         self.zone_names = candidate_zones(attempt.phone, history.timezone, g.fallback_zones)
         self.zones = [_zone(z) for z in self.zone_names]
-        outbound = [p for p in history.attempts if not p.inbound]
-        self.own = [p for p in outbound if not p.third_party]
+        phone, tp_flag, acct = attempt.phone, attempt.third_party, attempt.account_id
         connected = g.count == "connected"
-        self.daily = [p.placed_at for p in self.own if not connected or p.outcome is None
-                      or p.answered_at is not None or p.conversation or p.outcome in CONNECTED_OUTCOMES]
-        self.tp_daily = [p.placed_at for p in outbound if p.third_party]
-        self.number = [p.placed_at for p in outbound if p.phone == attempt.phone]
-        self.gap = [p.placed_at for p in outbound if p.third_party == attempt.third_party]
         cdays = g.exclusions.consent_days * DAY
-        consents = history.consents
-
-        def excluded(p: PastAttempt) -> bool:
-            if p.inbound and g.exclusions.inbound:
-                return True
-            return cdays > 0 and any(c <= p.placed_at < c + cdays for c in consents)
-
-        acct = attempt.account_id
-        per_account = [p for p in history.attempts if not p.third_party and not excluded(p)
-                       and (acct is None or p.account_id is None or p.account_id == acct)]
-        self.c7 = sorted(p.placed_at for p in per_account if not p.inbound)
-        self.conv = [max(p.placed_at, p.answered_at or 0, p.ended_at or 0) for p in per_account if p.conversation]
+        consents = history.consents if cdays > 0 else ()
+        excl_inbound = g.exclusions.inbound
         lock = g.abandoned_lockout
-        self.abandoned = [] if lock is None else [
-            max(p.placed_at, p.answered_at or 0, p.ended_at or 0) for p in outbound if p.abandoned
-            and (lock.scope == "debtor" or p.phone == attempt.phone)]
-        self.machine = [p.placed_at for p in outbound if p.machine and p.phone == attempt.phone]
+        lock_any = lock is not None and lock.scope == "debtor"
+        self.own: list[PastAttempt] = []
+        self.daily: list[float] = []
+        self.tp_daily: list[float] = []
+        self.number: list[float] = []
+        self.gap: list[float] = []
+        c7: list[float] = []
+        self.conv: list[float] = []
+        self.abandoned: list[float] = []
+        self.machine: list[float] = []
+        for p in history.attempts:  # one pass, each attempt sorted into the views the rules count
+            x = p.placed_at
+            if not p.inbound:
+                if p.third_party:
+                    self.tp_daily.append(x)
+                else:
+                    self.own.append(p)
+                    if not connected or p.outcome is None or p.answered_at is not None or p.conversation \
+                            or p.outcome in CONNECTED_OUTCOMES:
+                        self.daily.append(x)
+                same_phone = p.phone == phone
+                if same_phone:
+                    self.number.append(x)
+                    if p.machine:
+                        self.machine.append(x)
+                if p.third_party == tp_flag:
+                    self.gap.append(x)
+                if p.abandoned and lock is not None and (lock_any or same_phone):
+                    self.abandoned.append(max(x, p.answered_at or 0, p.ended_at or 0))
+            if p.third_party or (p.inbound and excl_inbound):
+                continue
+            if consents and any(c <= x < c + cdays for c in consents):
+                continue
+            if acct is not None and p.account_id is not None and p.account_id != acct:
+                continue
+            if not p.inbound:
+                c7.append(x)
+            if p.conversation:
+                self.conv.append(max(x, p.answered_at or 0, p.ended_at or 0))
+        c7.sort()
+        self.c7 = c7
         self._memo_t: float | None = None
         self._memo: list[_Local] = []
 

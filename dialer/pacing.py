@@ -66,9 +66,21 @@ class PacingSnapshot:
     budget: AbandonBudget = AbandonBudget()
     line_limit: int = 10_000  # trunk lines: calls in progress may not exceed this
     estimates: "Estimates | None" = None
+    _counts: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        counts = dict.fromkeys(COLLECTOR_STATES, 0)
+        leaving = dict.fromkeys(COLLECTOR_STATES, 0)
+        for c in self.collectors:
+            counts[c.state] += 1
+            if c.leaving:
+                leaving[c.state] += 1
+        object.__setattr__(self, "_counts", (counts, leaving))
 
     def count(self, state: str, include_leaving: bool = True) -> int:
-        return sum(1 for c in self.collectors if c.state == state and (include_leaving or not c.leaving))
+        """Collectors in `state` (optionally not counting those who leave when their call ends)."""
+        counts, leaving = self._counts
+        return counts[state] if include_leaving else counts[state] - leaving[state]
 
     @property
     def in_progress(self) -> int:
@@ -242,18 +254,25 @@ class Estimates:
     def __post_init__(self) -> None:
         # one row per observable state, columns [demand mean | demand var | supply mean | supply var]
         k = len(self.horizons)
-        z = np.zeros
-        rows = [
-            np.hstack([self.ring_mean, self.ring_var, z((len(self.ring_mean), 2 * k))]),
-            np.hstack([self.screen_mean, self.screen_var, z((len(self.screen_mean), 2 * k))]),
-            np.hstack([z((len(self.talk_free), 2 * k)), self.talk_free, self.talk_free * (1 - self.talk_free)]),
-            np.hstack([z((len(self.wrap_free), 2 * k)), self.wrap_free, self.wrap_free * (1 - self.wrap_free)]),
-            np.hstack([np.ones(k), z(3 * k)])[None, :],  # a caller waiting now
-            np.hstack([z(2 * k), np.ones(k), z(k)])[None, :],  # a collector ready now
-        ]
-        object.__setattr__(self, "table", np.vstack(rows))
-        off = np.cumsum([0] + [len(r) for r in rows])
-        object.__setattr__(self, "offsets", tuple(int(o) for o in off[:-1]))
+        sizes = [len(self.ring_mean), len(self.screen_mean), len(self.talk_free), len(self.wrap_free), 1, 1]
+        off = np.cumsum([0] + sizes)
+        o_ring, o_screen, o_talk, o_wrap, o_wait, o_ready = (int(o) for o in off[:-1])
+        if self.table is None:
+            table = np.zeros((int(off[-1]), 4 * k))
+            table[o_talk:o_wrap, 2 * k:3 * k] = self.talk_free
+            table[o_talk:o_wrap, 3 * k:] = self.talk_free * (1 - self.talk_free)
+            table[o_wrap:o_wait, 2 * k:3 * k] = self.wrap_free
+            table[o_wrap:o_wait, 3 * k:] = self.wrap_free * (1 - self.wrap_free)
+            table[o_wait, :k] = 1.0  # a caller waiting now
+            table[o_ready, 2 * k:3 * k] = 1.0  # a collector ready now
+        else:
+            table = self.table.copy()
+        table[o_ring:o_screen, :k] = self.ring_mean
+        table[o_ring:o_screen, k:2 * k] = self.ring_var
+        table[o_screen:o_talk, :k] = self.screen_mean
+        table[o_screen:o_talk, k:2 * k] = self.screen_var
+        object.__setattr__(self, "table", table)
+        object.__setattr__(self, "offsets", (o_ring, o_screen, o_talk, o_wrap, o_wait, o_ready))
         g = self.ring_mean[0]
         object.__setattr__(self, "new_call", g)
         object.__setattr__(self, "new_call_var", g * (1 - g))
@@ -313,7 +332,7 @@ class Estimator:
 
     HORIZONS = np.array([0.0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 19, 22, 25, 28, 32, 36])
 
-    def __init__(self, *, patience: float = 2.0, half_life: float = 1800.0, refresh: float = 30.0,
+    def __init__(self, *, patience: float = 2.0, half_life: float = 900.0, refresh: float = 30.0,
                  shape_refresh: float = 900.0, prior_weight: float = 5.0):
         self.patience, self.half_life, self.refresh = patience, half_life, refresh
         self.shape_refresh, self.prior_weight = shape_refresh, prior_weight
@@ -333,6 +352,7 @@ class Estimator:
         self._shapes: tuple | None = None
         self._shapes_at = -math.inf
         self._shape_n = 0
+        self._table: np.ndarray | None = None
         self.n_observed = 0
 
     # -- observations
@@ -445,6 +465,7 @@ class Estimator:
         if self._shape_due(now):
             self._shapes = self._compute_shapes()
             self._shapes_at = now
+            self._table = None  # talk and wrap-up rows change with the shapes
             self._shape_n = self.ring_ans.n + self.talk.n + self.screen_h.n
         ring_arrive, surv_ra, surv_rf, screen_arrive, surv_sh, surv_sm, talk_free, wrap_free = self._shapes
         self._decay(now)
@@ -461,7 +482,9 @@ class Estimator:
             talk_free=talk_free, wrap_free=wrap_free,
             p_human=pa * ph, p_answer=pa, p_human_given_answer=ph,
             connect_mean=self._connect[0] / self._connect[1], observations=self.n_observed,
+            table=self._table,
         )
+        self._table = self._cached.table
         self._cached_at = now
         return self._cached
 
@@ -475,9 +498,17 @@ class PredictiveConfig:
 
     target: float = 0.025  # aim below the legal limit
     reserve: float = 1.0  # abandons to keep in hand: below this budget, dial progressively
+    taper_from: float = 0.5  # the target tapers to 0 as the window's rate goes from here (0 = target,
+    #                          1 = limit) to the limit
     max_new: int = 64  # never place more than this in one decision
     lines_per_collector: float = 4.0  # in-flight calls per available collector, hard cap
-    scale: float = 1.0  # marginal abandon share allowed per unit of target (calibration)
+    scale: float = 1.0  # marginal abandon share allowed per unit of target, at the start
+    calibrate_every: float = 300.0  # seconds between corrections of `scale` from the realized rate
+    calibrate_gain: float = 0.2
+    calibrate_after: int = 100  # recent answered calls needed before calibrating
+    calibrate_half_life: float = 3600.0  # memory of the recent rate
+    aim: float = 0.9  # calibration aims at this share of the target
+    scale_range: tuple[float, float] = (0.3, 3.0)
 
 
 class PredictivePacer:
@@ -502,23 +533,57 @@ class PredictivePacer:
         self.config = config or PredictiveConfig()
         self._progressive = ProgressivePacer()
         self.last_mode = "none"
+        self.scale = self.config.scale
+        self._cal_at: float | None = None
+        self._cal_seen = (0, 0)  # window's (answered, abandoned) at the last calibration
+        self._recent = (0.0, 0.0)  # decayed (answered, abandoned)
+
+    def _calibrate(self, s: PacingSnapshot) -> None:
+        """Nudge the threshold so the recent abandon rate settles on `aim` × target.
+
+        Slow integral control on a decayed count of recent answered and abandoned calls: it corrects
+        the model's bias (normal approximation, callers counted after they abandoned), which
+        depends on the floor's size. Early on, with few answered calls, it barely moves.
+        """
+        c, b = self.config, s.budget
+        if self._cal_at is None or s.now < self._cal_at:
+            self._cal_at, self._cal_seen = s.now, (b.answered, b.abandoned)
+            return
+        if s.now - self._cal_at < c.calibrate_every:
+            return
+        f = 0.5 ** ((s.now - self._cal_at) / c.calibrate_half_life)
+        d_ans, d_ab = b.answered - self._cal_seen[0], b.abandoned - self._cal_seen[1]
+        if d_ans < 0 or d_ab < 0:  # a new window began
+            d_ans, d_ab = b.answered, b.abandoned
+        self._recent = (self._recent[0] * f + d_ans, self._recent[1] * f + d_ab)
+        self._cal_at, self._cal_seen = s.now, (b.answered, b.abandoned)
+        answered, abandoned = self._recent
+        if answered < c.calibrate_after or self.last_mode != "predictive":
+            return
+        aim = c.aim * min(c.target, b.limit)
+        err = max(-1.0, min(1.0, (aim - abandoned / answered) / aim))
+        weight = min(1.0, answered / (3.0 * c.calibrate_after))
+        lo, hi = c.scale_range
+        self.scale = min(hi, max(lo, self.scale * math.exp(c.calibrate_gain * err * weight)))
 
     def effective_target(self, b: AbandonBudget) -> float:
         c = self.config
         target = min(c.target, b.limit)
         if b.left < c.reserve:
             return 0.0
+        soft = target + c.taper_from * (b.limit - target)
         r = b.rate
-        if r <= target:
+        if r <= soft:
             return target
-        if r >= b.limit or b.limit <= target:
+        if r >= b.limit:
             return 0.0
-        return target * (b.limit - r) / (b.limit - target)
+        return target * (b.limit - r) / (b.limit - soft)
 
     def decide(self, s: PacingSnapshot) -> int:
         c = self.config
         est = s.estimates
         tau = self.effective_target(s.budget)
+        self._calibrate(s)
         if est is None or tau <= 0.0:
             self.last_mode = "progressive"
             return self._progressive.decide(s)
@@ -561,7 +626,7 @@ class PredictivePacer:
         base_mu = tot[:k] - tot[2 * k:3 * k]
         base_var = tot[k:2 * k] + tot[3 * k:] + 0.25
         g, gv, dg = est.new_call, est.new_call_var, est.new_call_pmf
-        limit = tau * c.scale * max(float(g[-1]), 1e-9)
+        limit = tau * self.scale * max(float(g[-1]), 1e-9)
         lo = 0
         while lo < n_max:  # evaluate in chunks of 8: most decisions place a few calls at most
             hi = min(n_max, lo + 8)

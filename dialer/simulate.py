@@ -65,6 +65,9 @@ SCENARIOS: dict[str, Scenario] = {
     "bimodal": Scenario(name="bimodal", bimodal=True),
     "drift": Scenario(name="drift", drift=0.1),
     "breaks": Scenario(name="breaks", breaks=True),
+    # the run quoted in PACING.md: no machines, AMD time, connect time or wrap-up
+    "reference": Scenario(name="reference", p_machine=0.0, greeting=(0.0, 0.0), connect=(0.0, 0.0),
+                          wrapup=0.0),
 }
 
 
@@ -411,16 +414,14 @@ def tune_vicidial_target(sc: Scenario, seed: int, stream: CallStream) -> tuple[S
     return best, float(lo)
 
 
-def tune_fixed_level(sc: Scenario, seed: int, stream: CallStream, steps: int = 7) -> tuple[SimResult, float]:
-    """The highest fixed dial level in [1, 3] whose shift stays ≤ the limit, by bisection."""
+def tune_fixed_level(sc: Scenario, seed: int, stream: CallStream, steps: int = 6,
+                     top: float = 2.5) -> tuple[SimResult, float]:
+    """The highest fixed dial level in [1, top] whose shift stays ≤ the limit, by bisection."""
     def run(level: float) -> SimResult:
         return simulate(VicidialAdaptTapered(fixed_level=level, name="best fixed level"), sc, seed, stream)
 
-    lo, hi = 1.0, 3.0
-    best = run(lo)
-    top = run(hi)
-    if top.abandon_rate <= sc.limit:
-        return top, hi
+    lo, hi = 1.0, top
+    best: SimResult | None = None
     for _ in range(steps):
         mid = (lo + hi) / 2
         r = run(mid)
@@ -428,7 +429,7 @@ def tune_fixed_level(sc: Scenario, seed: int, stream: CallStream, steps: int = 7
             lo, best = mid, r
         else:
             hi = mid
-    return best, lo
+    return (best if best is not None else run(lo)), lo
 
 
 PACERS: dict[str, Callable[[], Pacer]] = {

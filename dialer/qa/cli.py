@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -36,10 +35,6 @@ def _rules(path: Path) -> RuleSet:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-
-
-def _rules_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _store(db: Path | None):
@@ -143,12 +138,11 @@ def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool) -> 
     from dialer.qa.verify import write_head
     from dialer.store.qa import record_result, unscored_transcripts
     rules = _rules(rules_file)
-    sha = _rules_sha(rules_file)
     store = _store(db)
     n = 0
     for t in unscored_transcripts(store):
         res = check(t, rules)
-        record_result(store, res, sha, actor=_actor(actor))
+        record_result(store, res, rules.sha256, actor=_actor(actor))
         _print_result(res, as_json)
         n += 1
     write_head(store)

@@ -6,6 +6,7 @@ Errors name the file, line and field (`compliance_rules.yaml:212: qa_lexicons.zh
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,7 @@ class RuleSet:
     profiles: Mapping[str, QARules]
     default_profile: str
     file: str
+    sha256: str = ""  # of the rules file's text: stored with every score (dialer.store.qa.record_result)
 
     def for_jurisdiction(self, jurisdiction: str | None) -> QARules:
         if jurisdiction and jurisdiction in self.profiles:
@@ -129,14 +131,17 @@ class RuleSet:
 # -- loading ------------------------------------------------------------------------------------
 
 def load_rules(path: str | Path = DEFAULT_RULES_FILE) -> RuleSet:
-    return rules_from_located(load_file(path))
+    """Load and validate the QA parts of a rules file (raises QAConfigError listing every problem)."""
+    p = Path(path)
+    loc = load_file(p)
+    return rules_from_located(loc, hashlib.sha256(p.read_bytes()).hexdigest())
 
 
 def rules_from_text(text: str, file: str = "<rules>") -> RuleSet:
-    return rules_from_located(load_text(text, file))
+    return rules_from_located(load_text(text, file), hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def rules_from_located(loc: Located) -> RuleSet:
+def rules_from_located(loc: Located, sha256: str = "") -> RuleSet:
     errors: list[ConfigError] = []
     data = loc.data if isinstance(loc.data, dict) else {}
     if not isinstance(loc.data, dict):
@@ -164,7 +169,7 @@ def rules_from_located(loc: Located) -> RuleSet:
         errors.append(loc.error(("default_profile",), f"unknown profile {default!r}"))
     if errors:
         raise QAConfigError(errors)
-    return RuleSet(profiles=profiles, default_profile=default, file=loc.file)
+    return RuleSet(profiles=profiles, default_profile=default, file=loc.file, sha256=sha256)
 
 
 def _profile(loc: Located, name: str, praw: Any, shared: Mapping[str, Any],

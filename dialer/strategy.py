@@ -10,6 +10,7 @@ import json
 import math
 import platform
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -82,11 +83,21 @@ class DebtorHistory:
 
     @staticmethod
     def coerce(value: Any) -> "DebtorHistory":
-        """Accept a DebtorHistory, or a list of attempt rows/dicts (placed_at, outcome, conversation, disposition)."""
+        """Accept a DebtorHistory; a list of attempt rows (placed_at, outcome, conversation, machine, disposition);
+        or the store's shape `{"attempts": [...], "promises": {"open"|"kept"|"broken": n}, "cease": bool}`."""
         if value is None:
             return DebtorHistory()
         if isinstance(value, DebtorHistory):
             return value
+        if isinstance(value, Mapping):
+            hist = DebtorHistory.coerce(value.get("attempts") or [])
+            promises = value.get("promises")
+            if promises is not None:
+                hist.promises_kept = int(promises.get("kept", 0))
+                hist.promises_broken = int(promises.get("broken", 0))
+                hist.promises_made = int(sum(promises.values()))
+            hist.cease = hist.cease or bool(value.get("cease"))
+            return hist
         hist = DebtorHistory()
         for row in value:
             row = dict(row)
@@ -95,7 +106,8 @@ class DebtorHistory:
             reached = bool(row.get("conversation")) or outcome in CONTACT_OUTCOMES or bool(row.get("answered_at"))
             if row.get("machine"):
                 reached = False
-            hist.attempts.append(Contact(float(row.get("placed_at") or row.get("at") or 0.0), reached, outcome, disposition))
+            at = row.get("placed_at") if row.get("placed_at") is not None else row.get("at")
+            hist.attempts.append(Contact(float(at or 0.0), reached, outcome, disposition))
             if disposition == "cease":
                 hist.cease = True
             if disposition == "promise":
@@ -104,6 +116,14 @@ class DebtorHistory:
         return hist
 
 
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    """A field of a candidate: a dict, or the store's Candidate dataclass."""
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+@lru_cache(maxsize=1024)
 def _zone(name: str | None, default: str) -> ZoneInfo:
     for candidate in (name, default, "UTC"):
         if candidate:
@@ -114,30 +134,33 @@ def _zone(name: str | None, default: str) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=262144)
 def local_hour(at: float, tz: ZoneInfo) -> int:
+    """Hour of day at `at` (UTC epoch seconds) in zone `tz`; cached, histories are re-read on every ranking."""
     return datetime.fromtimestamp(at, tz).hour
 
 
 def debtor_features(candidate: Mapping[str, Any], history: DebtorHistory, now: datetime,
                     default_tz: str = "UTC") -> dict[str, Any]:
     """One feature row (STORE_FEATURES) for a hopper candidate and its history, as of `now`."""
-    tz = _zone(candidate.get("timezone"), default_tz)
-    attempts = [a for a in history.attempts if a.at <= now.timestamp()]
+    tz = _zone(_get(candidate, "timezone"), default_tz)
+    cutoff = now.timestamp()
+    attempts = [a for a in history.attempts if a.at <= cutoff]
     n = len(attempts)
     reached = [a for a in attempts if a.reached]
     dispositions = [a.disposition for a in attempts if a.disposition]
     last = attempts[-1] if attempts else None
-    dpd = int(candidate.get("days_past_due") or 0)
+    dpd = int(_get(candidate, "days_past_due") or 0)
     return {
         "days_past_due": dpd,
-        "bucket": candidate.get("bucket") or bucket_of(dpd),
-        "amount_owed": float(candidate.get("amount_owed") or 0),
-        "customer_type": candidate.get("customer_type") or "first",
+        "bucket": _get(candidate, "bucket") or bucket_of(dpd),
+        "amount_owed": float(_get(candidate, "amount_owed") or 0),
+        "customer_type": _get(candidate, "customer_type") or "first",
         "attempts": n,
         "contacts": len(reached),
         "contact_rate": (len(reached) / n) if n else np.nan,
         "contact_hours": len({local_hour(a.at, tz) for a in reached}),
-        "days_since_last_attempt": ((now.timestamp() - last.at) / 86400.0) if last else np.nan,
+        "days_since_last_attempt": ((cutoff - last.at) / 86400.0) if last else np.nan,
         "last_outcome": (last.disposition or last.outcome or "unknown") if last else "none",
         "promises_made": history.promises_made,
         "promises_kept": history.promises_kept,
@@ -494,7 +517,9 @@ class PropensityModel:
         return coerce_frame(text, self.kinds, source)
 
     def predict(self, df: pd.DataFrame, source: str = "<data>") -> np.ndarray:
-        return self.estimator.predict_proba(self.frame(df, source))[:, 1]
+        frame = self.frame(df, source)
+        with single_thread():
+            return self.estimator.predict_proba(frame)[:, 1]
 
     def save(self, directory: str | Path) -> Path:
         import joblib
@@ -560,10 +585,23 @@ def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return train, valid, test
 
 
+def single_thread():
+    """Run native math on one thread: the machine is shared, and OpenMP spinning under load costs 10×."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
 def train_model(data: Dataset, seed: int = 0, families: Sequence[str] = FAMILIES,
                 rule_feature: str | None = None, now: datetime | None = None) -> TrainReport:
     """Select a family on the validation split (by Brier score), refit it and the baselines (logistic
     regression, one-feature rule) on train+validation, and compare all three on the held-out test split."""
+    with single_thread():
+        return _train_model(data, seed, families, rule_feature, now)
+
+
+def _train_model(data: Dataset, seed: int, families: Sequence[str], rule_feature: str | None,
+                 now: datetime | None) -> TrainReport:
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
     if min(int(data.y.sum()), int(len(data.y) - data.y.sum())) < 10:
@@ -648,81 +686,98 @@ CONTACT_PRIOR_STRENGTH = 3.0
 DEFAULT_CONTACT_RATE = 0.35
 
 
-def hour_contact_rates(histories: Iterable[DebtorHistory],
-                       tz: ZoneInfo | None = None) -> dict[int, float]:
-    """Pooled contact rate per local hour across debtors (the prior each debtor's own history updates)."""
+def hour_counts(history: DebtorHistory, tz: ZoneInfo, before: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Attempts and contacts per local hour of day (24 each)."""
     tries = np.zeros(24)
     hits = np.zeros(24)
-    zone = tz or ZoneInfo("UTC")
-    for h in histories:
-        for a in h.attempts:
-            hr = local_hour(a.at, zone)
-            tries[hr] += 1
-            hits[hr] += a.reached
-    overall = (hits.sum() + DEFAULT_CONTACT_RATE * 10) / (tries.sum() + 10)
-    return {hr: float((hits[hr] + overall * 5) / (tries[hr] + 5)) for hr in range(24)}
-
-
-def contact_probability(history: DebtorHistory, hour: int, tz: ZoneInfo,
-                        prior: Mapping[int, float] | None = None) -> float:
-    """P(reach the debtor at this local hour): the population rate for the hour, updated (Beta) by the debtor's
-    own attempts at that hour and, more weakly, at neighbouring hours."""
-    base = (prior or {}).get(hour, DEFAULT_CONTACT_RATE)
-    tries = hits = 0.0
     for a in history.attempts:
-        d = abs(local_hour(a.at, tz) - hour)
-        d = min(d, 24 - d)
-        w = 1.0 if d == 0 else 0.5 if d == 1 else 0.0
-        tries += w
-        hits += w * a.reached
-    return float((hits + CONTACT_PRIOR_STRENGTH * base) / (tries + CONTACT_PRIOR_STRENGTH))
+        if before is not None and a.at > before:
+            continue
+        h = local_hour(a.at, tz)
+        tries[h] += 1
+        hits[h] += a.reached
+    return tries, hits
+
+
+def pooled_hour_rates(counts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Contact rate per local hour across all debtors (the prior each debtor's own history updates)."""
+    tries = np.zeros(24)
+    hits = np.zeros(24)
+    for t, h in counts:
+        tries += t
+        hits += h
+    overall = (hits.sum() + DEFAULT_CONTACT_RATE * 10) / (tries.sum() + 10)
+    return (hits + overall * 5) / (tries + 5)
+
+
+def contact_curve(tries: np.ndarray, hits: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+    """P(reach the debtor) for each local hour (last axis; rows are debtors): the pooled rate for that hour updated (Beta) by the debtor's own
+    attempts at that hour and, at half weight, at the neighbouring hours."""
+    base = prior if prior is not None else np.full(24, DEFAULT_CONTACT_RATE)
+    t = tries + 0.5 * (np.roll(tries, 1, axis=-1) + np.roll(tries, -1, axis=-1))
+    h = hits + 0.5 * (np.roll(hits, 1, axis=-1) + np.roll(hits, -1, axis=-1))
+    return (h + CONTACT_PRIOR_STRENGTH * base) / (t + CONTACT_PRIOR_STRENGTH)
+
+
+def contact_probability(history: DebtorHistory, hour: int, tz: ZoneInfo, prior: np.ndarray | None = None) -> float:
+    """P(reach the debtor at this local hour), from their contact history and the pooled prior."""
+    return float(contact_curve(*hour_counts(history, tz), prior)[hour])
 
 
 def best_time_to_call(history: DebtorHistory, tz: ZoneInfo, hours: Sequence[int] = tuple(range(8, 21)),
-                      prior: Mapping[int, float] | None = None) -> int | None:
-    """The local hour (within the allowed hours) with the highest estimated contact probability."""
+                      prior: np.ndarray | None = None) -> int | None:
+    """The local hour (among the allowed hours) with the highest estimated contact probability; earliest on ties."""
     if not hours:
         return None
-    return max(hours, key=lambda h: (round(contact_probability(history, h, tz, prior), 9), -h))
+    curve = contact_curve(*hour_counts(history, tz), prior)
+    return max(hours, key=lambda h: (round(float(curve[h]), 9), -h))
 
 
 def _fallback_key(c: Mapping[str, Any]) -> tuple:
-    return (int(c.get("days_past_due") or 0), -float(c.get("amount_owed") or 0), str(c.get("debtor_id")))
+    return (int(_get(c, "days_past_due") or 0), -float(_get(c, "amount_owed") or 0), str(_get(c, "debtor_id")))
 
 
 def rank_candidates(candidates: Sequence[Mapping[str, Any]], model: Any, now: datetime,
                     contact_history: Mapping[str, Any] | None = None, *,
                     call_hours: Sequence[int] = tuple(range(8, 21)), default_tz: str = "UTC") -> list[Ranked]:
     """Order hopper candidates (dicts from the store's `due_debtors()`) by expected recovery per attempt:
-    P(contact at this local hour) × propensity × amount owed. Debtors who asked us to cease are dropped.
+    P(contact at this local hour) × propensity × amount owed; each also gets its best local hour to call.
+    Debtors who asked us to cease contact are dropped (the compliance gate blocks them too).
 
     `model` is a PropensityModel trained on STORE_FEATURES, a callable(DataFrame) -> probabilities, or None.
     Without a usable model each candidate's stored `propensity` is used; when no candidate has one, the
-    order is days past due (ascending, fresh arrears first), then amount owed (descending)."""
-    histories = {k: DebtorHistory.coerce(v) for k, v in (contact_history or {}).items()}
-    live = [c for c in candidates if not histories.get(str(c.get("debtor_id")), DebtorHistory()).cease]
+    order is days past due (ascending: fresh arrears first), then amount owed (descending)."""
+    histories = {str(k): DebtorHistory.coerce(v) for k, v in (contact_history or {}).items()}
+    empty = DebtorHistory()
+    live = [c for c in candidates if not histories.get(str(_get(c, "debtor_id")), empty).cease]
     if not live:
         return []
-    feats = [debtor_features(c, histories.get(str(c["debtor_id"]), DebtorHistory()), now, default_tz) for c in live]
+    hists = [histories.get(str(_get(c, "debtor_id")), empty) for c in live]
+    zones = [_zone(_get(c, "timezone"), default_tz) for c in live]
+    feats = [debtor_features(c, h, now, default_tz) for c, h in zip(live, hists)]
     scores, source = _score(model, feats)
     if scores is None:
-        stored = [c.get("propensity") for c in live]
+        stored = [_get(c, "propensity") for c in live]
         if any(s is not None for s in stored):
             mean = float(np.mean([s for s in stored if s is not None]))
             scores, source = np.array([mean if s is None else float(s) for s in stored]), "stored"
-    zone_default = _zone(None, default_tz)
-    prior = hour_contact_rates(histories.values(), tz=zone_default)
+    counts = [hour_counts(h, z, now.timestamp()) for h, z in zip(hists, zones)]
+    tries = np.array([t for t, _ in counts])
+    hits = np.array([h for _, h in counts])
+    curves = contact_curve(tries, hits, pooled_hour_rates(counts))  # (n, 24)
+    allowed = np.array(sorted(set(call_hours)), dtype=int)
+    best = allowed[np.argmax(np.round(curves[:, allowed], 9), axis=1)] if len(allowed) else None
+    hour_now = np.array([now.astimezone(z).hour for z in zones])
+    pc = curves[np.arange(len(live)), hour_now]
     ranked = []
-    for c, f, i in zip(live, feats, range(len(live))):
-        tz = _zone(c.get("timezone"), default_tz)
-        hist = histories.get(str(c["debtor_id"]), DebtorHistory())
-        hour = now.astimezone(tz).hour
-        pc = contact_probability(hist, hour, tz, prior)
-        prop = float(scores[i]) if scores is not None else float("nan")
-        amount = float(c.get("amount_owed") or 0)
-        ranked.append(Ranked(c, prop, pc, pc * prop * amount if scores is not None else float("nan"),
-                             best_time_to_call(hist, tz, call_hours, prior), quadrant(f),
-                             source if scores is not None else "fallback"))
+    for i, c in enumerate(live):
+        b = int(best[i]) if best is not None else None
+        if scores is None:
+            ranked.append(Ranked(c, float("nan"), float(pc[i]), float("nan"), b, quadrant(feats[i]), "fallback"))
+        else:
+            prop = float(scores[i])
+            ranked.append(Ranked(c, prop, float(pc[i]), float(pc[i]) * prop * float(_get(c, "amount_owed") or 0), b,
+                                 quadrant(feats[i]), source))
     if scores is None:
         return sorted(ranked, key=lambda r: _fallback_key(r.candidate))
     return sorted(ranked, key=lambda r: (-r.expected_recovery, _fallback_key(r.candidate)))

@@ -929,7 +929,7 @@ def _r_window(c: _Ctx, t: float) -> RuleResult:
     for lv in c.at(t):
         loc = lv.dt
         if not _in_window(c.g, loc):
-            outside.append(f"{loc.strftime('%a %H:%M')} in {lv.name}")
+            outside.append(f"{WEEKDAYS[loc.weekday()]} {loc.hour:02d}:{loc.minute:02d} in {lv.name}")
             s = _next_window_start(c.g, t, lv.zone)
             if s is None:
                 return False, "no call window in the profile", None
@@ -1075,23 +1075,22 @@ def decide(attempt: Attempt, history: History, rules: Profile | Rules | GateRule
 
 
 def _search_next(ctx: _Ctx, t0: float, first: list[float | None]) -> float | None:
-    """Earliest t > t0 at which every rule passes: jump to the latest lower bound the failing
-    rules give, re-check all rules there, repeat (each jump is a true lower bound)."""
+    """Earliest t > t0 at which every rule passes. Each failing rule's own next time is a lower bound
+    for all rules passing, so jump to it and re-check from the top; stop when every rule passes."""
     if any(n is None for n in first):
         return None
     t = max(n for n in first if n is not None)
     limit = t0 + HORIZON_DAYS * DAY
-    for _ in range(1000):
+    for _ in range(5000):
         if t > limit:
             return None
-        bounds = []
         for _, fn in _RULES:
             ok, _, nxt = fn(ctx, t)
             if not ok:
                 if nxt is None:
                     return None
-                bounds.append(nxt)
-        if not bounds:
+                t = max(nxt, t + 1e-6)
+                break
+        else:
             return t
-        t = max(max(bounds), t + 1e-6)
     return None

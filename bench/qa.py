@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from dialer.qa.checker import Transcript, Violation, check, parse_transcript, _find, _order, _time_window
+from dialer.qa.checker import Transcript, _find, _order, _time_window, check, parse_transcript
 from dialer.qa.normalize import normalize
 from dialer.qa.rules import CONDUCT_RULES, RULE_IDS, QARules, RuleSet, load_rules
 

@@ -16,7 +16,8 @@ from dialer.qa.rules import load_rules
 from dialer.qa.verify import file_sha256, verify, write_head
 from dialer.store import Store
 from dialer.store.qa import (QAStoreError, file_appeal, latest_result, record_result, record_recording, report,
-                             review_appeal, save_transcript, search_turns, unscored_transcripts)
+                             review_appeal, save_transcript, score_call, search_turns,
+                             unscored_transcripts)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "qa_corpus.jsonl"
@@ -51,6 +52,16 @@ def test_transcripts_are_saved_once_and_audited(tmp_path):
     entries = store.query("SELECT kind, subject, payload_json FROM audit_log")
     assert [(e["kind"], e["subject"]) for e in entries] == [("qa.transcript", CLEAN)]
     assert json.loads(entries[0]["payload_json"])["sha256"] == sha
+
+
+def test_score_call_saves_checks_and_records(tmp_path, rules):
+    store = Store(tmp_path / "d.db")
+    t = corpus(ids=(THREAT,))[0]
+    res = score_call(store, t, rules, source="bot", actor="bot")
+    assert res.score == 70 and latest_result(store, THREAT).violations == [v.as_dict() for v in res.violations]
+    assert [r["kind"] for r in store.query("SELECT kind FROM audit_log ORDER BY seq")] == ["qa.transcript", "qa.score"]
+    score_payload = json.loads(store.query_one("SELECT payload_json FROM audit_log WHERE seq = 2")[0])
+    assert score_payload["rules_sha256"] == rules.sha256 and len(rules.sha256) == 64
 
 
 def test_score_appeal_review_loop(tmp_path, rules):

@@ -1,4 +1,4 @@
-"""Audio measurements used by end-to-end tests: how much speech a recording holds."""
+"""Audio measurements: how long a WAV is and how much speech it holds (tests, benchmarks, the demo)."""
 from __future__ import annotations
 
 import wave

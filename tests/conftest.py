@@ -36,7 +36,7 @@ class MemoryPorts:
     async def record_outcome(self, call_id: str, kind: str, data: dict) -> None:
         self.outcomes.setdefault(call_id, []).append((kind, data))
 
-    async def record_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
+    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
         self.turns.setdefault(call_id, []).append((speaker, text, start, end))
 
     async def transfer_context(self, call_id: str, context: dict) -> None:

@@ -41,7 +41,7 @@ class CallContext:
 class CallPorts(Protocol):
     async def lookup(self, call_id: str) -> CallContext | None: ...
     async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None: ...
-    async def record_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None: ...
+    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None: ...
     async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None: ...
 
 
@@ -82,7 +82,7 @@ class DtmfVerifyFlow:
             start = time.monotonic() - t0
             wav = await asyncio.to_thread(self.tts.render, text, ctx.locale if ctx else "en-US")
             digit, _ = await ch.stream_file(str(wav.with_suffix("")), escape)
-            await self.ports.record_turn(req.call_id, "agent", text, start, time.monotonic() - t0)
+            await self.ports.record_transcript_turn(req.call_id, "agent", text, start, time.monotonic() - t0)
             return digit
 
         async def key(first: str | None) -> str | None:
@@ -106,18 +106,18 @@ class DtmfVerifyFlow:
                 await say("We are sorry to have disturbed you. Goodbye.", "")
                 outcome = {"kind": "no_verification", "key": d}
                 return
-            await self.ports.record_turn(req.call_id, "callee", "[DTMF 1] identity confirmed", time.monotonic() - t0,
+            await self.ports.record_transcript_turn(req.call_id, "callee", "[DTMF 1] identity confirmed", time.monotonic() - t0,
                                          time.monotonic() - t0)
             wav = await asyncio.to_thread(self.tts.render, "Please enter your year of birth.", ctx.locale)
             start = time.monotonic() - t0
             year = await ch.get_data(str(wav.with_suffix("")), self.year_timeout_ms, 4)
-            await self.ports.record_turn(req.call_id, "agent", "Please enter your year of birth.", start,
+            await self.ports.record_transcript_turn(req.call_id, "agent", "Please enter your year of birth.", start,
                                          time.monotonic() - t0)
             if not year or ctx.birth_year is None or year != str(ctx.birth_year):
                 await say("Sorry, we could not verify your identity. Goodbye.", "")
                 outcome = {"kind": "no_verification", "verified": False}
                 return
-            await self.ports.record_turn(req.call_id, "callee", "[DTMF year] verified", time.monotonic() - t0,
+            await self.ports.record_transcript_turn(req.call_id, "callee", "[DTMF year] verified", time.monotonic() - t0,
                                          time.monotonic() - t0)
             outcome = {"kind": "verified_no_choice", "verified": True}
             d = await key(await say(

@@ -1,0 +1,400 @@
+"""The dialer daemon: hopper → compliance gate → pacer → AMI originate, and the FastAGI server, in one
+asyncio process. A crash never loses or repeats an attempt: each attempt is written in the gate's
+transaction before the call is placed, and open attempts are settled from Asterisk's CDR on start."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from agi.channel import AGIChannel
+from agi.handlers.dtmf_verify import DtmfVerifyFlow
+from agi.log import log_event
+from agi.server import AGIRequest, FastAGIServer
+from dialer.ami import AMIController, TrackedCall
+from dialer.asterisk import HarnessState
+from dialer.call_ports import StorePorts
+from dialer.clock import Clock
+from dialer.compliance import Rules
+from dialer.config import Campaign, retry_delay
+from dialer.reconcile import read_cdr
+from dialer.store import Store
+from dialer.store import core
+from dialer.store.gate import take_attempt
+
+log = logging.getLogger("dialer.daemon")
+
+RETRY_OUTCOMES = {"busy": "busy", "no_answer": "no_answer", "machine": "machine", "failed": "failed",
+                  "unallocated": "failed", "callee_hangup": "callee_hangup", "unknown": "failed"}
+DAY = 86400.0
+
+
+@dataclass
+class Active:
+    call_id: str
+    debtor_id: str
+    campaign: str
+    phone: str
+    segment: str | None
+    tracked: TrackedCall | None = None
+    placed_at: float = 0.0
+
+
+@dataclass
+class DaemonStats:
+    placed: int = 0
+    blocked: int = 0
+    ended: int = 0
+    reconciled: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+class Dialer:
+    """One dialer process next to one PBX."""
+
+    def __init__(self, store: Store, pbx: HarnessState, rules: Rules, campaigns: list[Campaign], *,
+                 clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
+                 cdr_path: Path | None = None):
+        self.store = store
+        self.pbx = pbx
+        self.rules = rules
+        self.campaigns = {c.name: c for c in campaigns}
+        self.clock = clock or Clock()
+        self.poll = poll
+        self.agi_port = agi_port if agi_port is not None else pbx.ports["agi"]
+        self.cdr_path = cdr_path or Path(pbx.run_dir) / "pbx" / "log" / "cdr-csv" / "Master.csv"
+        self.ports = StorePorts(store, self.clock)
+        self._tts = tts
+        self.active: dict[str, Active] = {}
+        self.stats = DaemonStats()
+        self.ami: AMIController | None = None
+        self.agi: FastAGIServer | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._flows: dict[str, Any] = {}
+
+    # -- set-up ---------------------------------------------------------------------------------
+    @property
+    def tts(self) -> Any:
+        if self._tts is None:
+            from agi.handlers.piper_prompts import PiperPrompts
+
+            self._tts = PiperPrompts(Path(self.pbx.run_dir) / "prompts")
+        return self._tts
+
+    async def start(self) -> None:
+        self.agi = FastAGIServer({"call": self._agi_call, "inbound": self._agi_inbound},
+                                 token=self.pbx.agi_token, port=self.agi_port)
+        await self.agi.start()
+        self.ami = AMIController("127.0.0.1", self.pbx.pbx.ami_port, self.pbx.pbx.ami_user, self.pbx.pbx.ami_secret)
+        self.ami.listeners.append(self._on_ami_event)
+        await self.ami.connect()
+        await self.reconcile()
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ami is not None:
+            await self.ami.close()
+        if self.agi is not None:
+            await self.agi.stop()
+
+    # -- crash recovery -------------------------------------------------------------------------
+    async def _channel_alive(self, call_id: str) -> bool:
+        assert self.ami is not None
+        out = await self.ami.command("core show channels concise")
+        return any(line.split("!")[-2:-1] == [call_id] or f"!{call_id}!" in line for line in out.splitlines())
+
+    async def reconcile(self, wait_for_live: float = 90.0) -> int:
+        """Settle attempts a previous process left open: outcome from the CDR, 'unknown' only when
+        Asterisk has no record of the call. Calls still up in Asterisk are waited for (bounded)."""
+        open_rows = core.open_attempts(self.store)
+        if not open_rows:
+            return 0
+        deadline = time.monotonic() + wait_for_live
+        for row in open_rows:
+            call_id = row["id"]
+            while time.monotonic() < deadline and await self._channel_alive(call_id):
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(0.2)  # CDR is written as the channel is destroyed
+            rec = read_cdr(self.cdr_path).get(call_id)
+            now = self.clock.timestamp()
+            if rec is None:
+                core.update_attempt(self.store, call_id, state="unknown", outcome="unknown", ended_at=now,
+                                    actor="reconcile", at=now)
+                outcome = "unknown"
+            else:
+                fields: dict[str, Any] = {"state": "ended", "outcome": rec.outcome, "ended_at": now}
+                if rec.outcome == "answered":
+                    fields["answered_at"] = row["placed_at"]
+                core.update_attempt(self.store, call_id, actor="reconcile", at=now, **fields)
+                outcome = rec.outcome
+            core.record_call_event(self.store, call_id, "reconciled", now,
+                                   {"source": "cdr" if rec else "none", "outcome": outcome,
+                                    "cdr_disposition": rec.disposition if rec else None,
+                                    "billsec": rec.billsec if rec else None})
+            self._schedule_after(row["debtor_id"], row["campaign"], call_id, outcome, None)
+            self.stats.reconciled += 1
+            log_event(log, "reconciled", call=call_id, outcome=outcome, source="cdr" if rec else "none")
+        return len(open_rows)
+
+    # -- the hopper loop -----------------------------------------------------------------------
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+    def _inflight(self, campaign: str) -> int:
+        return sum(1 for a in self.active.values() if a.campaign == campaign)
+
+    def _rank(self, candidates: list[Any]) -> list[Any]:
+        try:
+            from dialer.strategy import rank_candidates
+        except ImportError:
+            return candidates
+        by_id = {c.debtor_id: c for c in candidates}
+        try:
+            ranked = rank_candidates([c.as_dict() for c in candidates], None, self._now(), {})
+            return [by_id[r.candidate["debtor_id"]] for r in ranked if r.candidate["debtor_id"] in by_id]
+        except Exception:  # noqa: BLE001 - ranking is an optimisation; never stop dialing over it
+            log.exception("ranking failed; dialing in store order")
+            return candidates
+
+    async def tick(self) -> int:
+        """Fill free lines of every campaign from its due debtors, through the gate. Returns calls placed."""
+        if self.ami is None or not self.ami.connected.is_set():
+            return 0
+        placed = 0
+        for camp in self.campaigns.values():
+            free = camp.line_limit - self._inflight(camp.name)
+            if free <= 0:
+                continue
+            now = self._now()
+            candidates = self._rank(core.due_debtors(self.store, camp.name, now.timestamp(), limit=free * 4))
+            for cand in candidates:
+                if free <= 0:
+                    break
+                if await self._place(camp, cand, now):
+                    free -= 1
+                    placed += 1
+        return placed
+
+    def _profile(self, camp: Campaign):
+        return self.rules.profile_for(camp.profile, camp.name)
+
+    async def _place(self, camp: Campaign, cand: Any, now: datetime) -> bool:
+        assert self.ami is not None
+        call_id = f"{camp.name[:12]}-{uuid.uuid4().hex[:12]}"
+        decision = take_attempt(self.store, call_id=call_id, debtor_id=cand.debtor_id, account_id=cand.account_id,
+                                campaign=camp.name, phone=None, rules=self.rules, now=now)
+        if not decision.allowed:
+            self.stats.blocked += 1
+            return False
+        profile = self._profile(camp)
+        ring = max(profile.abandon.min_ring_seconds, float(camp.raw.get("ring_seconds", 20)))
+        amd = bool(camp.raw.get("amd", True))
+        active = Active(call_id, cand.debtor_id, camp.name, decision.phone, cand.segment, placed_at=now.timestamp())
+        self.active[call_id] = active
+        try:
+            tracked = await self.ami.originate(call_id, decision.phone, ring_timeout=ring, caller_id=camp.caller_id,
+                                               variables={"DIALER_AMD": "1" if amd else "0"})
+        except Exception as exc:  # noqa: BLE001
+            self.active.pop(call_id, None)
+            core.update_attempt(self.store, call_id, state="ended", outcome="failed", ended_at=now.timestamp(),
+                                at=now.timestamp())
+            log_event(log, "originate.error", level=logging.ERROR, call=call_id, error=str(exc))
+            return False
+        active.tracked = tracked
+        core.update_attempt(self.store, call_id, state="ringing", at=now.timestamp())
+        self.stats.placed += 1
+        task = asyncio.create_task(self._follow(active))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _follow(self, active: Active) -> None:
+        assert active.tracked is not None
+        call = await active.tracked.done
+        await asyncio.sleep(0.05)  # let the AGI session write its last outcome
+        self._finish(active, call)
+
+    def _finish(self, active: Active, call: TrackedCall) -> None:
+        rec = self.ports.calls.pop(active.call_id, None)
+        kinds = rec.kinds if rec else []
+        outcome = call.outcome or "unknown"
+        disposition = None
+        if outcome == "answered":
+            last = kinds[-1] if kinds else None
+            data = rec.data if rec else {}
+            if last == "machine":
+                outcome = "machine"
+            elif data.get("hangup") == "callee" and not data.get("verified"):
+                outcome = "callee_hangup"
+            disposition = last
+        now = self.clock.timestamp()
+        fields: dict[str, Any] = {
+            "state": "unknown" if outcome == "unknown" else "ended", "outcome": outcome,
+            "dial_status": call.dial_status, "hangup_cause": call.hangup_cause, "ended_at": now,
+            "machine": outcome == "machine", "conversation": bool(rec and rec.verified), "disposition": disposition,
+        }
+        if call.answered_at:  # AMI times are wall-clock; the store uses the process clock (--at)
+            fields["answered_at"] = now - (time.time() - call.answered_at)
+        if rec and rec.transfer and rec.transfer.get("agent"):
+            fields["agent"] = rec.transfer["agent"]
+        core.update_attempt(self.store, active.call_id, at=now, **fields)
+        if outcome == "unallocated":
+            core.mark_phone(self.store, active.debtor_id, active.phone, "unallocated", at=now)
+        if rec and rec.turns:
+            self._save_transcript(active, rec)
+        self._schedule_after(active.debtor_id, active.campaign, active.call_id, outcome, disposition)
+        self.active.pop(active.call_id, None)
+        self.stats.ended += 1
+        self.stats.by_outcome[outcome] = self.stats.by_outcome.get(outcome, 0) + 1
+        log_event(log, "call.end", call=active.call_id, debtor_id=active.debtor_id, outcome=outcome,
+                  disposition=disposition, cause=call.hangup_cause)
+
+    def _save_transcript(self, active: Active, rec: Any) -> None:
+        try:
+            from dialer.store import qa as qa_store
+        except ImportError:
+            core.record_call_event(self.store, active.call_id, "transcript", self.clock.timestamp(),
+                                   {"turns": rec.turns})
+            return
+        camp = self.campaigns.get(active.campaign)
+        started = datetime.fromtimestamp(active.placed_at, timezone.utc).isoformat()
+        qa_store.save_transcript(self.store, {
+            "call_id": active.call_id, "lang": (camp.locale[:2] if camp else "en"),
+            "jurisdiction": camp.profile if camp else "cn", "started_at": started, "turns": rec.turns,
+            "agent": "bot", "campaign": active.campaign,
+        })
+
+    def _schedule_after(self, debtor_id: str, campaign: str, call_id: str, outcome: str,
+                        disposition: str | None) -> None:
+        """When may this debtor be called next? Retry rules per outcome; promises wait for their date."""
+        camp = self.campaigns.get(campaign)
+        now = self.clock.timestamp()
+        nxt: float | None
+        if disposition == "promise":
+            nxt = self.ports.promise_next_allowed(call_id) or now + DAY
+        elif outcome == "answered":
+            nxt = now + DAY  # spoke to someone: the next contact follows the segment's cadence, not today
+        else:
+            seg = next((s for s in camp.segments if s.name == (core.get_debtor(self.store, debtor_id) or {}).get("segment")),
+                       None) if camp else None
+            made = len(core.attempts_for_debtor(self.store, debtor_id))
+            delay = retry_delay(seg, RETRY_OUTCOMES.get(outcome, "failed"), made) if seg else None
+            if delay is None:
+                core.set_debtor_status(self.store, debtor_id, "done", at=now)
+                return
+            nxt = now + delay
+        core.set_next_allowed(self.store, debtor_id, nxt)
+
+    def idle(self) -> bool:
+        if self.active:
+            return False
+        now = self._now().timestamp()
+        return all(not core.due_debtors(self.store, c, now, limit=1) for c in self.campaigns)
+
+    async def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> DaemonStats:
+        t0 = time.monotonic()
+        while True:
+            await self.tick()
+            if until_idle and self.idle():
+                break
+            if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+                log_event(log, "daemon.time_limit", level=logging.WARNING, active=len(self.active))
+                break
+            await asyncio.sleep(self.poll)
+        return self.stats
+
+    # -- AGI routes -----------------------------------------------------------------------------
+    async def _agi_call(self, req: AGIRequest, ch: AGIChannel) -> None:
+        att = core.get_attempt(self.store, req.call_id)
+        if att is None:
+            log_event(log, "agi.unknown_call", level=logging.WARNING, call=req.call_id)
+            return
+        flow = self._flow_for(att)
+        await flow(req, ch)
+
+    async def _agi_inbound(self, req: AGIRequest, ch: AGIChannel) -> None:
+        log_event(log, "agi.inbound", call=req.call_id, callerid=ch.env.get("agi_callerid"))
+
+    def _flow_for(self, attempt: dict[str, Any]) -> Any:
+        from agi.script_loader import HandlerRef, load_by_id
+
+        camp = self.campaigns.get(attempt["campaign"]) or self.ports.campaign(attempt["campaign"])
+        debtor = core.get_debtor(self.store, attempt["debtor_id"]) or {}
+        seg = next((s for s in camp.segments if s.name == debtor.get("segment")), camp.segments[0])
+        key = seg.script
+        if key not in self._flows:
+            script = load_by_id(key, Path(camp.file).parent / "scripts" if camp.file else None)
+            if isinstance(script, HandlerRef) and script.handler == "dtmf_verify":
+                self._flows[key] = DtmfVerifyFlow(self.ports, self.tts)
+            else:
+                self._flows[key] = ScriptFlow(self, script)
+        return self._flows[key]
+
+    # -- AMI events -----------------------------------------------------------------------------
+    def _on_ami_event(self, event: dict[str, Any]) -> None:
+        if event.get("Event") == "DialEnd" and event.get("DialStatus") == "ANSWER":
+            call_id = event.get("DestUniqueid", "")
+            if call_id in self.active:
+                now = self.clock.timestamp()
+                core.update_attempt(self.store, call_id, state="answered", answered_at=now, at=now)
+            return
+        if event.get("Event") == "AgentConnect":
+            call_id = event.get("Uniqueid", "")
+            active = self.active.get(call_id)
+            if active is None:
+                return
+            agent = event.get("MemberName") or event.get("Interface", "").split("/")[-1]
+            rec = self.ports.record(call_id)
+            ctx = dict(rec.transfer or {}) if rec else {}
+            ctx["agent"] = agent
+            if rec is not None:
+                rec.transfer = ctx
+            now = self.clock.timestamp()
+            core.record_call_event(self.store, call_id, "agent_connect", now,
+                                   {"agent": agent, "holdtime": event.get("HoldTime")})
+            core.push_screen_pop(self.store, agent, call_id, active.debtor_id, ctx, now)
+            log_event(log, "agent.connect", call=call_id, agent=agent)
+
+
+class ScriptFlow:
+    """Runs a voice-bot script (agi/script.py) for an outbound call."""
+
+    def __init__(self, dialer: Dialer, script: Any):
+        self.dialer = dialer
+        self.script = script
+
+    async def __call__(self, req: AGIRequest, ch: AGIChannel) -> None:
+        from agi.callflow import run_script
+        from agi.script import Debtor
+
+        ctx = await self.dialer.ports.lookup(req.call_id)
+        if ctx is None:
+            return
+        debtor = _script_debtor(Debtor, ctx)
+        result = await run_script(ch, self.script, debtor, self.dialer.ports, call_id=req.call_id,
+                                  tts=self.dialer.tts, today=self.dialer.clock.now().date())
+        if result.transferred_to:
+            await ch.set_variable("DIALER_NEXT", "queue")
+
+
+def _script_debtor(cls: Any, ctx: Any) -> Any:
+    import dataclasses
+    from decimal import Decimal
+
+    due = ctx.extra.get("due_date")
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {"debtor_id": ctx.debtor_id, "name": ctx.name,
+              "birth_year": str(ctx.birth_year) if ctx.birth_year else None,
+              "id_last4": ctx.extra.get("id_last4"), "amount_owed": Decimal(str(ctx.amount_owed)),
+              "currency": ctx.currency, "days_past_due": ctx.days_past_due,
+              "due_date": date.fromisoformat(due) if due else None, "institution": ctx.institution,
+              "phone": ctx.phone, "callback_number": ctx.callback_number, "account_id": ctx.account_id}
+    return cls(**{k: v for k, v in values.items() if k in names})

@@ -69,6 +69,9 @@ def test_block_is_stored_with_rule_id_and_moves_next_allowed(store):
     expected = datetime.fromisoformat("2026-11-24T08:00:00+08:00").timestamp()
     assert b["next_allowed_at"] == expected
     assert store.query_one("SELECT next_allowed_at FROM debtors WHERE debtor_id='d1'")[0] == expected
+    audit = store.query_one("SELECT actor, kind, subject, payload_json FROM audit_log WHERE kind='gate.block'")
+    assert (audit["actor"], audit["subject"]) == ("gate", "d1") and '"rule_id":"time.window"' in audit["payload_json"]
+    assert PHONE not in audit["payload_json"]  # masked
 
 
 def test_cap_then_restart_still_counts(store, tmp_path):

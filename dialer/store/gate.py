@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from agi.log import log_event
+from agi.log import log_event, mask_phone
 from dialer.compliance import (DAY, HORIZON_DAYS, Attempt, Check, Decision, History, Inconvenient, PastAttempt, Profile,
                                Rules, decide)
 from dialer.store import Store
@@ -195,6 +195,14 @@ def _record_block(conn: Conn, d: Decision, *, debtor_id: str, phone: str, campai
         " next_allowed_at, checks_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (at, debtor_id, phone, campaign, call_id, int(third_party), d.rule_id or "", d.reason,
          d.next_allowed_at.timestamp() if d.next_allowed_at else None, json.dumps(checks, ensure_ascii=False)))
+    try:
+        from dialer.store.core import audit
+    except ImportError:
+        return
+    audit(conn, "gate", "gate.block", debtor_id,
+          {"rule_id": d.rule_id, "reason": d.reason, "call_id": call_id, "campaign": campaign,
+           "phone": mask_phone(phone), "third_party": third_party,
+           "next_allowed_at": d.next_allowed_at.isoformat() if d.next_allowed_at else None}, at)
 
 
 def gate_blocks(store: Store | Conn, *, debtor_id: str | None = None, rule_id: str | None = None,

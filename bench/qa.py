@@ -5,12 +5,15 @@ against a naive keyword baseline measured in the same run, plus transcripts scor
 
 The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no
 call state: a conduct keyword in any turn counts, and any debt phrase before the agent's first
-verification question counts as a disclosure.
+verification question counts as a disclosure. The ASR-style column re-scores the same calls as a
+recogniser would hand them over (no punctuation, lower case, Chinese characters space-separated).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -44,6 +47,19 @@ def load_corpus(path: Path = CORPUS, rules: RuleSet | None = None) -> list[Label
                             obj["split"], obj.get("section", ""),
                             tuple((e["rule"], e["turn"]) for e in obj["expected"] if e["turn"] is not None)))
     return out
+
+
+_PUNCT = re.compile(r"[，。！？、；：,.!?;:…“”\"（）()]")
+
+
+def asr_style(t: Transcript) -> Transcript:
+    """The transcript as a recogniser would give it: no punctuation, lower case, Chinese characters spaced."""
+    def one(text: str) -> str:
+        s = _PUNCT.sub(" ", text).lower()
+        if t.lang == "zh":
+            s = re.sub(r"([\u3400-\u9fff])", r" \1 ", s)
+        return re.sub(r"\s+", " ", s).strip()
+    return dataclasses.replace(t, turns=tuple(dataclasses.replace(u, text=one(u.text)) for u in t.turns))
 
 
 def baseline(t: Transcript, rules: RuleSet) -> set[str]:
@@ -138,12 +154,14 @@ def run(split: str = "test", rules_path: str = "compliance_rules.yaml", seconds:
     for c in corpus:
         baseline(c.transcript, rules)
     base_per_sec = len(corpus) / max(time.perf_counter() - base_t0, 1e-9)
+    asr = evaluate([dataclasses.replace(c, transcript=asr_style(c.transcript)) for c in corpus], rules,
+                   lambda t: check(t, rules).rules)
     langs = Counter(c.transcript.lang for c in corpus)
     return {
         "split": split,
         "calls": len(corpus),
         "calls_by_lang": dict(langs),
-        "rules": {r: {"checker": checker[r], "baseline": base[r]} for r in RULE_IDS},
+        "rules": {r: {"checker": checker[r], "baseline": base[r], "checker_asr_style": asr[r]} for r in RULE_IDS},
         "exact_calls": {"checker": checker["_exact_calls"], "baseline": base["_exact_calls"]},
         "turn_agreement": turn_agreement(corpus, rules),
         "errors": checker["_errors"],
@@ -154,14 +172,17 @@ def run(split: str = "test", rules_path: str = "compliance_rules.yaml", seconds:
 
 def render(res: dict[str, Any]) -> str:
     lines = [f"QA checker on the {res['split']} split: {res['calls']} calls {res['calls_by_lang']}",
-             f"{'rule':32} {'checker P':>9} {'R':>6} {'zh P/R':>11} {'en P/R':>11} | {'baseline P':>10} {'R':>6}  ΔF1"]
+             f"{'rule':32} {'checker P':>9} {'R':>6} {'zh P/R':>11} {'en P/R':>11} | {'baseline P':>10} {'R':>6}  ΔF1"
+             f" | {'ASR-style P/R':>13}"]
     for rule, row in res["rules"].items():
-        c, b = row["checker"], row["baseline"]
+        c, b, a = row["checker"], row["baseline"], row["checker_asr_style"]["all"]
         f = lambda d: 2 * d["precision"] * d["recall"] / (d["precision"] + d["recall"]) if d["precision"] + d["recall"] else 0.0  # noqa: E731
         lines.append(
             f"{rule:32} {c['all']['precision']:9.2f} {c['all']['recall']:6.2f} "
             f"{c['zh']['precision']:5.2f}/{c['zh']['recall']:<5.2f} {c['en']['precision']:5.2f}/{c['en']['recall']:<5.2f} | "
-            f"{b['all']['precision']:10.2f} {b['all']['recall']:6.2f}  {f(c['all']) - f(b['all']):+.2f}")
+            f"{b['all']['precision']:10.2f} {b['all']['recall']:6.2f}  {f(c['all']) - f(b['all']):+.2f}"
+            f" | {a['precision']:6.2f}/{a['recall']:<6.2f}")
+    lines.append("ASR-style: the same calls without punctuation, lower-cased, Chinese characters space-separated")
     ex = res["exact_calls"]
     lines.append(f"calls with exactly the expected rules: checker {ex['checker']}/{res['calls']}, "
                  f"baseline {ex['baseline']}/{res['calls']}")

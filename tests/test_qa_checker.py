@@ -1,12 +1,13 @@
 """QA checker: conduct with negation and indirect threats, call state for disclosure, order, time window, score, corpus figures."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
-from bench.qa import CORPUS, baseline, evaluate, load_corpus
+from bench.qa import CORPUS, asr_style, baseline, evaluate, load_corpus
 from dialer.qa.checker import TranscriptError, check, parse_transcript
 from dialer.qa.normalize import normalize, normalize_text
 from dialer.qa.rules import QAConfigError, load_rules, rules_from_text
@@ -94,7 +95,19 @@ def test_traditional_and_full_width_match_like_simplified(rules):
     assert rules_of(simplified) == rules_of(traditional) == [("conduct.threat", 6)]
     full_width = check(call(ZH_OPEN + ["A:你ＴＭ到底还不还？"]), rules)
     assert rules_of(full_width) == [("conduct.insult", 6)]
-    assert normalize_text("帳單８９００元 ＡＢ") == "账单8900元 ab"
+    assert normalize_text("帳單８９００元 ＡＢ") == "账单8900元ab"
+
+
+def test_recogniser_output_without_punctuation(rules):
+    zh = ["A:您好 我是 华信 银行 信用卡 中心 的 工作人员 李娜", "C:嗯", "A:请问 您 是 张伟 先生 本人 吗", "C:是 我",
+          "A:请 您 放心 我们 不会 上门 也 不会 打扰 您 的 家人 您 的 信用卡 欠款 五千 元 已经 逾期"]
+    assert rules_of(check(call(zh), rules)) == []
+    threat = zh[:4] + ["A:你 们 公司 人事 的 电话 我们 也 有"]
+    assert rules_of(check(call(threat), rules)) == [("conduct.threat", 4)]
+    en = ["A:hello this is sarah miller calling from northfield bank card services", "C:okay",
+          "A:am i speaking with david chen", "C:yes speaking",
+          "A:this is an attempt to collect a debt if you don't pay by friday you'll be arrested"]
+    assert rules_of(check(call(en, "en"), rules)) == [("conduct.threat", 4)]
 
 
 def test_evidence_quotes_the_words_actually_said(rules):
@@ -233,6 +246,28 @@ def test_corpus_precision_recall_on_the_test_half(rules):
     # negation and call state are what the checker adds over keyword spotting
     assert res["conduct.threat"]["all"]["precision"] > base["conduct.threat"]["all"]["precision"]
     assert res["privacy.third_party_disclosure"]["all"]["recall"] > base["privacy.third_party_disclosure"]["all"]["recall"]
+
+
+# The same test half as a recogniser hands it over (no punctuation, lower case, Chinese characters spaced).
+ASR_FLOOR = {
+    "time.window": (1.0, 1.0),
+    "conduct.threat": (1.0, 0.9),
+    "conduct.insult": (1.0, 1.0),
+    "conduct.impersonation": (0.9, 1.0),
+    "privacy.third_party_disclosure": (0.85, 1.0),
+    "disclosure.identity_missing": (1.0, 1.0),
+    "process.order": (0.9, 0.9),
+}
+
+
+def test_corpus_precision_recall_in_recogniser_style(rules):
+    corpus = [dataclasses.replace(c, transcript=asr_style(c.transcript))
+              for c in load_corpus(CORPUS, rules) if c.split == "test"]
+    assert " " in corpus[0].transcript.turns[0].text and "，" not in corpus[0].transcript.turns[0].text
+    res = evaluate(corpus, rules, lambda t: check(t, rules).rules)
+    for rule, (p, r) in ASR_FLOOR.items():
+        got = res[rule]["all"]
+        assert got["precision"] >= p and got["recall"] >= r, (rule, got)
 
 
 def test_corpus_has_ten_calls_per_rule_per_language(rules):

@@ -45,6 +45,7 @@ def test_whole_corpus_scores_the_same_in_traditional_and_full_width(rules):
 def test_examples():
     assert normalize_text("ＹＯＵ’ＲＥ　ａ　ｌｉａｒ") == "you're a liar"
     assert normalize_text("您們的帳單逾期會產生違約金") == "你们的账单逾期会产生违约金"
+    assert normalize_text("我们 不会 上门 欠款 5200 元 ok go") == "我们不会上门欠款5200元ok go"
 
 
 @settings(max_examples=200, deadline=None)

@@ -58,9 +58,31 @@ def _per_char(text: str) -> tuple[list[str], list[int]]:
     return pieces, source
 
 
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def _drop_cjk_spaces(pieces: list[str], source: list[int]) -> tuple[list[str], list[int]]:
+    """ASR output separates Chinese words with spaces ("我们 不会 上门"): drop whitespace next to a Han character."""
+    keep = []
+    for i, ch in enumerate(pieces):
+        if ch.isspace():
+            j = i - 1
+            while j >= 0 and pieces[j].isspace():
+                j -= 1
+            k = i + 1
+            while k < len(pieces) and pieces[k].isspace():
+                k += 1
+            if (j >= 0 and _is_cjk(pieces[j])) or (k < len(pieces) and _is_cjk(pieces[k])):
+                continue
+        keep.append(i)
+    return [pieces[i] for i in keep], [source[i] for i in keep]
+
+
 def normalize(text: str) -> Normalized:
-    """Matching form of `text`: t2s, half-width, case-folded, 您→你 and 帐→账, curly quotes straightened."""
-    pieces, source = _per_char(text)
+    """Matching form of `text`: t2s, half-width, case-folded, 您→你 and 帐→账, curly quotes straightened,
+    no spaces between Chinese words."""
+    pieces, source = _drop_cjk_spaces(*_per_char(text))
     half = "".join(pieces)
     simplified = _t2s().convert(half)
     if len(simplified) != len(half):

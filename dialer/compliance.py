@@ -190,6 +190,17 @@ class Rules:
         return self._resolved[key]
 
 
+def caller_id_for(profile: Profile, campaign_caller_id: str | None) -> str:
+    """The caller ID to present under a profile: the campaign's own number, or the profile's fixed one.
+    Raises ValueError when the profile demands a callable number and there is none (UK-CLI)."""
+    cid = profile.abandon.caller_id
+    number = cid.number if cid.policy == "fixed" else campaign_caller_id
+    if cid.callable and not (isinstance(number, str) and number.startswith("+") and number[1:].isdigit()
+                             and len(number) >= 8):
+        raise ValueError(f"profile {profile.name}: a callable caller ID (E.164) is required, got {number!r}")
+    return number or ""
+
+
 def load_rules(path: str | Path = DEFAULT_RULES_FILE, campaign: str | None = None) -> Rules:
     """Load and validate a rules file; raises RulesError (every problem, file:line: field)."""
     return rules_from_located(load_file(path), campaign)

@@ -248,3 +248,23 @@ def test_no_allowed_time_within_the_horizon_blocks_without_spinning():
     assert set(d.zones) == {"America/New_York", "Asia/Shanghai"}
     assert decide(Attempt("d", CN_MOBILE), replace(h, inconvenient=()), CN,
                   at("2026-11-23T12:59:00+00:00")).next_allowed_at == at("2026-11-24T08:00:00+08:00")
+
+
+def test_daily_cap_on_the_25_hour_fall_back_day():
+    # 2026-11-01 in New York lasts 25 hours; attempts at 08:00 EDT and 20:30 EST are the same local day.
+    prof = replace(US, gate=replace(US.gate, min_gap_minutes=0, daily_attempts=2, rolling_7day=None))
+    h = History("d", attempts=(past("2026-11-01T00:30:00-04:00", phone=NYC), past("2026-11-01T20:30:00-05:00", phone=NYC)))
+    d = decide(Attempt("d", NYC), h, prof, at("2026-11-01T20:45:00-05:00"))
+    assert d.rule_id == "cap.daily"
+    assert d.next_allowed_at == at("2026-11-02T08:00:00-05:00")
+
+
+def test_caller_id_per_profile():
+    from dialer.compliance import caller_id_for
+
+    assert caller_id_for(UK, "+442079460000") == "+442079460000"
+    with pytest.raises(ValueError, match="callable caller ID"):
+        caller_id_for(UK, "anonymous")
+    fixed = replace(US, abandon=replace(US.abandon, caller_id=replace(US.abandon.caller_id, policy="fixed", number="+18005550100")))
+    assert caller_id_for(fixed, "+12125550199") == "+18005550100"
+    assert US.abandon.min_ring_seconds == 15 and US.abandon.connect_within_seconds == 2

@@ -148,6 +148,9 @@ def test_cli_store_commands(tmp_path):
     found = r.invoke(main, ["qa", "search", "牽連", "--speaker", "agent", "--db", str(db)])
     assert f"{THREAT}  turn 6" in found.stdout
     assert r.invoke(main, ["qa", "appeal", THREAT, "--reason", "misheard", "--db", str(db), "--by", "li"]).exit_code == 0
+    shown = r.invoke(main, ["qa", "show", THREAT, "--db", str(db)]).stdout
+    assert "  6 agent  下个月？你家人也会被牵连的，到时候别怪我们没提醒你。  <- conduct.threat" in shown
+    assert "score 70, effective 70 (appealed)" in shown
     rev = r.invoke(main, ["qa", "review", THREAT, "--verdict", "overturned", "--db", str(db), "--by", "lead", *rules])
     assert rev.exit_code == 0 and "score now 100" in rev.stdout
     again = r.invoke(main, ["qa", "review", THREAT, "--verdict", "upheld", "--db", str(db), *rules])
@@ -224,3 +227,43 @@ def test_verify_catches_a_changed_recording(audited):
     assert not res.ok and res.problems == [f"recording of call qa-zh-001 changed: {wav} (audit entry 14)"]
     wav.unlink()
     assert verify(Store(db)).problems == [f"recording of call qa-zh-001 missing: {wav} (audit entry 14)"]
+
+
+CAMPAIGN = """\
+name: m1
+profile: cn
+locale: zh-CN
+institution: 华信银行
+callback_number: "+864001234567"
+caller_id: "+8610555000"
+dial_mode: progressive
+line_limit: 2
+segments:
+  - {name: early, dpd: M1, script: dtmf_verify}
+"""
+
+
+def test_report_puts_compliance_next_to_efficiency(tmp_path, rules):
+    from dialer.config import load_campaign_text
+    from dialer.store import core
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "dtmf_verify.yaml").write_text("handler: dtmf_verify\n")
+    store = Store(tmp_path / "d.db")
+    core.upsert_campaign(store, load_campaign_text(CAMPAIGN, "m1.yaml", scripts_dir=scripts,
+                                                   rules_file=tmp_path / "none.yaml"), now=1000.0)
+    core.import_debtors(store, [{"debtor_id": d, "name": d, "phones": p, "account_id": f"A-{d}", "amount_owed": "5200",
+                                 "days_past_due": "15", "customer_type": "first"}
+                                for d, p in (("D1", "+8613800000001"), ("D2", "+8613800000002"))], "m1", now=1000.0)
+    calls = corpus(ids=(THREAT, CLEAN))
+    for t, debtor, agent in zip(calls, ("D1", "D2"), ("wang", "wang")):
+        with store.transaction() as conn:
+            core.insert_attempt(conn, call_id=t["call_id"], debtor_id=debtor, account_id=f"A-{debtor}",
+                                campaign="m1", phone="+861380000000" + debtor[-1], placed_at=2000.0)
+        core.update_attempt(store, t["call_id"], at=2010.0, state="ended", conversation=1, agent=agent)
+        score_call(store, t, rules)  # transcripts without agent/campaign: taken from the attempt
+    core.record_promise(store, CLEAN, "D2", "A-D2", "2600", "2026-11-27", created_at=2020.0)
+    [row] = report(store, "collector")
+    assert (row["collector"], row["calls"], row["mean_score"], row["conversations"], row["promises"],
+            row["promises_per_call"], row["rules"]) == ("wang", 2, 85.0, 2, 1, 0.5, {"conduct.threat": 1})
+    assert [r["campaign"] for r in report(store, "campaign")] == ["m1"]

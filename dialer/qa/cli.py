@@ -171,6 +171,39 @@ def search(terms: tuple[str, ...], speaker: str | None, limit: int, db: Path | N
 
 @qa.command()
 @click.argument("call_id")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def show(call_id: str, db: Path | None, as_json: bool) -> None:
+    """A call's transcript with its latest score, violations marked on their turns, and appeal status."""
+    from dialer.store.qa import get_transcript, latest_result
+    store = _store(db)
+    t = get_transcript(store, call_id)
+    if t is None:
+        _fail(f"call {call_id}: no transcript saved")
+    res = latest_result(store, call_id)
+    if as_json:
+        click.echo(json.dumps({"transcript": t.as_dict(), "result": None if res is None else {
+            "score": res.score, "effective_score": res.effective_score, "status": res.status,
+            "violations": res.violations, "standing_rules": sorted(res.standing_rules)}}, ensure_ascii=False))
+        return
+    click.echo(f"{t.call_id}  {t.lang}/{t.jurisdiction}  started {t.started_at.isoformat()}  "
+               f"agent {t.agent or '-'}  campaign {t.campaign or '-'}")
+    marks: dict[int | None, list[str]] = {}
+    for v in (res.violations if res else []):
+        marks.setdefault(v["turn"], []).append(v["rule"])
+    for rule in marks.get(None, []):
+        click.echo(f"  !! {rule}")
+    for i, turn in enumerate(t.turns):
+        flag = "  <- " + ", ".join(marks[i]) if i in marks else ""
+        click.echo(f"  {i:3d} {turn.speaker:6} {turn.text}{flag}")
+    if res is None:
+        click.echo("not scored yet")
+    else:
+        click.echo(f"score {res.score}, effective {res.effective_score} ({res.status})")
+
+
+@qa.command()
+@click.argument("call_id")
 @click.option("--reason", required=True, help="why the score is disputed")
 @db_option
 @by_option

@@ -113,17 +113,30 @@ def explain(debtor_id: str, at_: str | None, db: Path | None, rules_file: Path, 
             click.echo(f"  zone {z:<28} local {lt}")
         for c in d.checks:
             mark = "pass" if c.passed else "FAIL"
-            extra = f"  (passes from {c.next_ok_at.isoformat()})" if not c.passed and c.next_ok_at else ""
+            extra = f"  (passes from {_show(c.next_ok_at, d)})" if not c.passed and c.next_ok_at else ""
             click.echo(f"  [{mark}] {c.rule_id:<26} {c.why}{extra}")
         if not d.allowed:
-            click.echo(f"  next allowed: {d.next_allowed_at.isoformat() if d.next_allowed_at else 'never by waiting (needs a change: request withdrawn, number fixed…)'}")
+            click.echo(f"  next allowed: {_show(d.next_allowed_at, d) if d.next_allowed_at else _never(d)}")
     click.echo("")
     click.echo(f"overall: {'may be called now' if allowed else 'not now'}; next allowed time: "
-               f"{overall_next.isoformat() if overall_next else 'none (waiting cannot help)'}")
+               f"{_show(overall_next, decisions[0]) if overall_next else 'none found'}")
     if blocks:
         click.echo("recent blocks:")
         for b in out["recent_blocks"]:
             click.echo(f"  {b['at']}  {b['rule_id']:<24} {b['reason']}")
+
+
+def _show(dt: datetime, d: Decision) -> str:
+    """A time in the debtor's first candidate zone (what an operator thinks in), with its offset."""
+    from zoneinfo import ZoneInfo
+
+    return dt.astimezone(ZoneInfo(d.zones[0])).isoformat() if d.zones else dt.isoformat()
+
+
+def _never(d: Decision) -> str:
+    if d.permanent:
+        return "never by waiting (needs a change: request withdrawn, number fixed, ...)"
+    return "none within the search horizon (the candidate zones' allowed hours never meet); rechecked later"
 
 
 def _iso(ts: float | None) -> str | None:

@@ -110,3 +110,14 @@ def test_check_rules_cli(tmp_path):
     f.write_text("version: 1\nprofiles: [oops\n", encoding="utf-8")
     res = runner.invoke(compliance, ["check-rules", str(f)])
     assert res.exit_code == 2 and "YAML syntax error" in res.output
+
+
+def test_unknown_profile_in_an_override_or_at_lookup():
+    from agi.yamlfile import ConfigError
+
+    text = TEXT.replace("campaign_overrides: {}", "campaign_overrides:\n  m1_bot: {profile: de}\n")
+    [msg] = errors_of(text)
+    assert msg.startswith(f"rules.yaml:{line_of(text, 'profile: de')}: campaign_overrides.m1_bot.profile: unknown profile 'de'")
+    rules = rules_from_text(TEXT, "rules.yaml")
+    with pytest.raises(ConfigError, match="unknown compliance profile 'de'"):
+        rules.profile_for("de", "some_campaign")

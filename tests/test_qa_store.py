@@ -197,10 +197,10 @@ def _copy(db: Path, tmp_path: Path, name: str) -> Path:
 
 @pytest.mark.parametrize("name,sql,expect", [
     ("edit", ["UPDATE audit_log SET payload_json = replace(payload_json, '\"score\":70', '\"score\":100') WHERE seq = 12"],
-     "audit entry 12: edited"),
-    ("delete", ["DELETE FROM audit_log WHERE seq = 5"], "audit entry 6: edited, inserted, deleted or reordered"),
+     "audit entry 12: edited (its content no longer matches its hash)"),
+    ("delete", ["DELETE FROM audit_log WHERE seq = 5"], "audit entry 5 deleted (the log jumps to 6)"),
     ("reorder", ["UPDATE audit_log SET seq = -1 WHERE seq = 3", "UPDATE audit_log SET seq = 3 WHERE seq = 4",
-                 "UPDATE audit_log SET seq = 4 WHERE seq = -1"], "audit entry 3: edited"),
+                 "UPDATE audit_log SET seq = 4 WHERE seq = -1"], "audit entry 3: reordered (it was written after entry 4)"),
     ("truncate", ["DELETE FROM audit_log WHERE seq >= 13"], "audit log truncated: head orig.db.audit-head names entry 14"),
 ])
 def test_verify_catches_each_kind_of_tampering(audited, tmp_path, name, sql, expect):

@@ -5,7 +5,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import click
 
@@ -42,7 +42,7 @@ def _store(db: Path | None):
     return Store(db)
 
 
-def _fail(msg: str) -> None:
+def _fail(msg: str) -> NoReturn:
     click.echo(f"error: {msg}", err=True)
     sys.exit(1)
 

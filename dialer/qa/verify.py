@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dialer.store import Store
-from dialer.store.core import audit_head, verify_audit_chain
+from dialer.store.core import GENESIS_HASH, audit_head, audit_row_hash, verify_audit_chain
 
 
 def head_path(db_path: str | Path) -> Path:
@@ -53,12 +53,35 @@ class Verification:
         return {"ok": self.ok, "entries": self.entries, "head": self.head, "problems": self.problems}
 
 
+def diagnose_chain(store: Store) -> list[str]:
+    """Say what happened to a broken chain: which entries were deleted, edited or moved."""
+    rows = store.query("SELECT seq, at, actor, kind, subject, payload_json, prev_hash, hash FROM audit_log ORDER BY seq")
+    by_hash = {r["hash"]: r["seq"] for r in rows}
+    out: list[str] = []
+    prev, expected = GENESIS_HASH, 1
+    for r in rows:
+        seq = r["seq"]
+        own_ok = audit_row_hash(r["prev_hash"], seq, r["at"], r["actor"], r["kind"], r["subject"],
+                                r["payload_json"]) == r["hash"]
+        if seq > expected:
+            gap = f"{expected}" if seq == expected + 1 else f"{expected}–{seq - 1}"
+            out.append(f"audit entry {gap} deleted (the log jumps to {seq})")
+        elif r["prev_hash"] != prev and r["prev_hash"] in by_hash and by_hash[r["prev_hash"]] != seq - 1:
+            out.append(f"audit entry {seq}: reordered (it was written after entry {by_hash[r['prev_hash']]})")
+        elif not own_ok:
+            out.append(f"audit entry {seq}: edited (its content no longer matches its hash)")
+        elif r["prev_hash"] != prev:
+            out.append(f"audit entry {seq}: does not follow entry {seq - 1} (an entry before it was replaced)")
+        prev, expected = r["hash"], seq + 1
+    return out
+
+
 def verify(store: Store, head_file: Path | None = None) -> Verification:
     """Chain intact, agreeing with the external head, and every recorded file unchanged?"""
     problems: list[str] = []
     intact, bad_seq = verify_audit_chain(store)
     if not intact:
-        problems.append(f"audit entry {bad_seq}: edited, inserted, deleted or reordered (hash chain broken there)")
+        problems += diagnose_chain(store) or [f"audit entry {bad_seq}: hash chain broken there"]
     count = store.query_one("SELECT COUNT(*) FROM audit_log")[0]
     head_file = head_file or head_path(store.path)
     head = None

@@ -20,7 +20,7 @@ from dialer.ami import AMIController, TrackedCall
 from dialer.asterisk import HarnessState
 from dialer.call_ports import StorePorts
 from dialer.clock import Clock
-from dialer.compliance import Rules
+from dialer.compliance import Rules, caller_id_for
 from dialer.config import Campaign, retry_delay
 from dialer.reconcile import read_cdr
 from dialer.store import Store
@@ -200,7 +200,8 @@ class Dialer:
         active = Active(call_id, cand.debtor_id, camp.name, decision.phone, cand.segment, placed_at=now.timestamp())
         self.active[call_id] = active
         try:
-            tracked = await self.ami.originate(call_id, decision.phone, ring_timeout=ring, caller_id=camp.caller_id,
+            tracked = await self.ami.originate(call_id, decision.phone, ring_timeout=ring,
+                                               caller_id=caller_id_for(profile, camp.caller_id),
                                                variables={"DIALER_AMD": "1" if amd else "0"})
         except Exception as exc:  # noqa: BLE001
             self.active.pop(call_id, None)

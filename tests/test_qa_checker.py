@@ -153,6 +153,20 @@ def test_disclosure_follows_who_has_been_verified(rules):
     assert rules_of(check(call(before, "en"), rules)) == [("privacy.third_party_disclosure", 0)]
 
 
+def test_bot_transcripts_with_dtmf_answers(rules):
+    ask = "您好，我是示例消费金融的智能语音助手小安。请问您是张伟本人吗？是请按1，不是请按2。"
+    debt = "感谢您的确认。您在示例消费金融的账单5200元已于11月5日到期，目前逾期15天。"
+    assert rules_of(check(call(["A:" + ask, "C:1", "A:" + debt]), rules)) == []
+    assert rules_of(check(call(["A:" + ask, "C:2", "A:" + debt]), rules)) == [("privacy.third_party_disclosure", 2)]
+    en_ask = ("Hello, this is Ava, an automated assistant calling on behalf of Acme Finance. "
+              "Am I speaking with David Chen? Press 1 for yes, 2 for no.")
+    en_debt = "Thank you for confirming. Your Acme Finance account has an amount of $1,240 that is 15 days past due."
+    assert rules_of(check(call(["A:" + en_ask, "C:2", "A:" + en_debt], "en"), rules)) == [
+        ("privacy.third_party_disclosure", 2)]
+    factor = ["A:" + en_ask, "C:1", "A:Please key in your year of birth.", "C:1984", "A:" + en_debt]
+    assert rules_of(check(call(factor, "en"), rules)) == []
+
+
 def test_identity_missing_and_process_order(rules):
     no_identity = ["A:喂，张伟是吧？", "C:是，你谁啊？", "A:你信用卡欠款5200元什么时候还？"]
     assert rules_of(check(call(no_identity), rules)) == [("disclosure.identity_missing", 0)]

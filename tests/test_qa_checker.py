@@ -172,6 +172,9 @@ def test_identity_missing_and_process_order(rules):
     assert rules_of(check(call(no_identity), rules)) == [("disclosure.identity_missing", 0)]
     generic = ["A:Hi, I'm calling from the bank. Is this Thomas Wright?", "C:Yes.", "A:Your balance of $2,300 is past due."]
     assert rules_of(check(call(generic, "en"), rules)) == [("disclosure.identity_missing", 0)]
+    named = ["A:Hi, this is the Acme Finance automated assistant. Is this Thomas Wright?", "C:Yes.",
+             "A:Your balance of $2,300 is past due."]
+    assert rules_of(check(call(named, "en"), rules)) == []
     late_identity = ["A:喂，请问是张伟先生本人吗？", "C:是我。", "A:您好，我是华信银行信用卡中心的工作人员李娜。您的信用卡欠款5200元已逾期。"]
     res = check(call(late_identity), rules)
     assert rules_of(res) == [("process.order", 0)]

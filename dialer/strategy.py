@@ -482,9 +482,10 @@ def make_estimator(family: str, kinds: Mapping[str, str], seed: int = 0, calibra
         return VotingClassifier([(inner, make_estimator(inner, kinds, seed)),
                                  ("logit", make_estimator("logit", kinds, seed))], voting="soft")
     if family == "hgb":
-        core = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.06, max_leaf_nodes=15,
+        core = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, max_leaf_nodes=15,
                                               min_samples_leaf=30, l2_regularization=1.0,
-                                              early_stopping=False, random_state=seed)
+                                              early_stopping=True, validation_fraction=0.2,
+                                              n_iter_no_change=15, random_state=seed)
     elif family == "rf":
         core = RandomForestClassifier(n_estimators=100, min_samples_leaf=10, max_features="sqrt",
                                       n_jobs=1, random_state=seed)
@@ -575,6 +576,24 @@ class TrainReport:
                 "model_calibration": self.test["model"]["calibration"]}
 
 
+SIMPLICITY = ("logit", "blend_rf", "blend_hgb", "rf", "hgb")  # simplest first
+
+
+def _select(validation: Mapping[str, Mapping[str, float]], preds: Mapping[str, np.ndarray], y: np.ndarray) -> str:
+    """The family with the lowest validation Brier score, unless a simpler family is within one standard error
+    of it (paired per-row squared errors): with a small or noisy validation split, prefer the simpler model."""
+    best = min(validation, key=lambda f: (validation[f]["brier"], -validation[f]["auc"]))
+    rank = {f: SIMPLICITY.index(f) if f in SIMPLICITY else len(SIMPLICITY) for f in validation}
+    err_best = (preds[best] - y) ** 2
+    for fam in sorted(validation, key=lambda f: rank[f]):
+        if rank[fam] >= rank[best]:
+            break
+        d = (preds[fam] - y) ** 2 - err_best
+        if d.mean() <= d.std(ddof=1) / math.sqrt(len(d)):
+            return fam
+    return best
+
+
 def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stratified 60 / 20 / 20 train / validation / test indices."""
     from sklearn.model_selection import train_test_split
@@ -587,6 +606,8 @@ def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def single_thread():
     """Run native math on one thread: the machine is shared, and OpenMP spinning under load costs 10×."""
+    import sklearn.ensemble  # noqa: F401  (load libgomp first: threadpoolctl limits only loaded libraries)
+    import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1)
@@ -609,11 +630,12 @@ def _train_model(data: Dataset, seed: int, families: Sequence[str], rule_feature
     X, y = data.X, data.y
     tr, va, te = _split(y, seed)
     validation: dict[str, dict[str, float]] = {}
+    val_pred: dict[str, np.ndarray] = {}
     for fam in families:
         est = make_estimator(fam, data.kinds, seed).fit(X.iloc[tr], y[tr])
-        p = est.predict_proba(X.iloc[va])[:, 1]
+        p = val_pred[fam] = est.predict_proba(X.iloc[va])[:, 1]
         validation[fam] = {"auc": float(roc_auc_score(y[va], p)), "brier": float(brier_score_loss(y[va], p))}
-    chosen = min(validation, key=lambda f: (validation[f]["brier"], -validation[f]["auc"]))
+    chosen = _select(validation, val_pred, y[va])
     fit_idx = np.concatenate([tr, va])
     model_est = make_estimator(chosen, data.kinds, seed).fit(X.iloc[fit_idx], y[fit_idx])
     logit = make_estimator("logit", data.kinds, seed).fit(X.iloc[fit_idx], y[fit_idx])

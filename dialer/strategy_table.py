@@ -132,7 +132,7 @@ def _script_dirs(located: Located) -> list[Path]:
     if not located.file or located.file.startswith("<"):
         return []
     here = Path(located.file).resolve().parent
-    return [d for d in (here / "scripts", here.parent / "scripts") if d.is_dir()]
+    return [d for d in (here / "scripts", here.parent / "scripts") if d.is_dir() and any(d.glob("*.yaml"))]
 
 
 def _treatment(located: Located, m: Mapping[str, Any], path: tuple, source: str) -> Treatment:

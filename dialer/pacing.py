@@ -511,6 +511,38 @@ class PredictiveConfig:
     scale_range: tuple[float, float] = (0.3, 3.0)
 
 
+_CONFIG_RANGES: dict[str, tuple[float, float]] = {
+    "target": (0.0, 0.2), "reserve": (0.0, 100.0), "taper_from": (0.0, 1.0), "max_new": (1, 1000),
+    "lines_per_collector": (1.0, 20.0), "scale": (0.05, 20.0), "calibrate_every": (10.0, 86400.0),
+    "calibrate_gain": (0.0, 2.0), "calibrate_after": (0, 100_000), "calibrate_half_life": (60.0, 864000.0),
+    "aim": (0.1, 1.0),
+}
+
+
+def predictive_config(located, path: tuple = ()) -> PredictiveConfig:
+    """Build a `PredictiveConfig` from the YAML mapping at `path` in an `agi.yamlfile.Located`.
+
+    Unknown keys and out-of-range values raise `ConfigError` naming file, line and field, e.g.
+    `campaigns/m1.yaml:12: pacing.target: must be between 0.0 and 0.2, got 0.5`.
+    """
+    data = located.data
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    if data is None:
+        return PredictiveConfig()
+    if not isinstance(data, dict):
+        raise located.error(path, "must be a mapping of pacing settings")
+    values: dict = {}
+    for key, value in data.items():
+        if key not in _CONFIG_RANGES:
+            raise located.error(path + (key,), f"unknown pacing setting; known: {', '.join(_CONFIG_RANGES)}")
+        lo, hi = _CONFIG_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            raise located.error(path + (key,), f"must be a number between {lo} and {hi}, got {value!r}")
+        values[key] = int(value) if isinstance(lo, int) and isinstance(hi, int) else float(value)
+    return PredictiveConfig(**values)
+
+
 class PredictivePacer:
     """Ours: places the most calls whose predicted abandon share stays under an adaptive target.
 

@@ -395,13 +395,14 @@ def _worst_window(times: np.ndarray, abandoned: np.ndarray, width: float, T: flo
 # --------------------------------------------------------------------------- baselines tuned in hindsight
 
 
-def tune_vicidial_target(sc: Scenario, seed: int, stream: CallStream) -> tuple[SimResult, float]:
+def tune_vicidial_target(sc: Scenario, seed: int, stream: CallStream,
+                         defaults: SimResult | None = None) -> tuple[SimResult, float]:
     """The largest integer difference target (−agents…0) whose shift stays ≤ the limit, by bisection."""
     lo, hi = -sc.agents, 0  # lo assumed safe, hi maybe not
     best: SimResult | None = None
-    r = simulate(VicidialAdaptTapered(target=hi, name="vicidial tuned"), sc, seed, stream)
+    r = defaults or simulate(VicidialAdaptTapered(target=hi), sc, seed, stream)
     if r.abandon_rate <= sc.limit:
-        return r, 0.0
+        return replace(r, pacer="vicidial tuned"), 0.0
     while hi - lo > 1:
         mid = (lo + hi) // 2
         r = simulate(VicidialAdaptTapered(target=mid, name="vicidial tuned"), sc, seed, stream)
@@ -447,7 +448,7 @@ def compare(sc: Scenario, seed: int, *, tuned: bool = True, time_decisions: bool
         r = simulate(make(), sc, seed, stream, time_decisions=time_decisions and key == "ours")
         out[key] = asdict(r)
     if tuned:
-        r, target = tune_vicidial_target(sc, seed, stream)
+        r, target = tune_vicidial_target(sc, seed, stream, SimResult(**out["vicidial"]))
         out["vicidial_tuned"] = asdict(r) | {"param": target}
         r, level = tune_fixed_level(sc, seed, stream)
         out["fixed_best"] = asdict(r) | {"param": level}

@@ -240,3 +240,20 @@ def test_recorded_sequence_stays_within_lines_and_reacts_to_waiting_callers(trai
     assert placed[1] == 0
     assert placed[2] >= 2
     assert all(n <= 4 * 5 for n in placed)
+
+
+def test_pacing_settings_from_yaml_with_errors_naming_line_and_field():
+    from agi.yamlfile import ConfigError, load_text
+
+    from dialer.pacing import predictive_config
+
+    ok = load_text("name: m1\npacing:\n  target: 0.02\n  reserve: 2\n", "m1.yaml")
+    cfg = predictive_config(ok, ("pacing",))
+    assert cfg.target == 0.02 and cfg.reserve == 2.0
+    assert predictive_config(load_text("name: m1\n", "m1.yaml"), ("pacing",)) == PredictiveConfig()
+    with pytest.raises(ConfigError) as err:
+        predictive_config(load_text("name: m1\npacing:\n  reserve: 1\n  target: 0.5\n", "m1.yaml"), ("pacing",))
+    assert str(err.value).startswith("m1.yaml:4: pacing.target: must be a number between")
+    with pytest.raises(ConfigError) as err:
+        predictive_config(load_text("pacing:\n  speed: 3\n", "m1.yaml"), ("pacing",))
+    assert "m1.yaml:2: pacing.speed: unknown pacing setting" in str(err.value)

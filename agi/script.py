@@ -247,10 +247,21 @@ def _reachable(script: Script, cut: set[tuple[str, str]] | None = None,
     return seen
 
 
+REVOKING = ("third_party", "wrong_number")
+"""Intents that end verification: whoever says them is not (or no longer) the right party."""
+REQUIRED_ANYTIME = ("third_party", "wrong_number", "cease")
+"""Intents every script must handle at any moment (`on_any`)."""
+
+
 def pre_verification_nodes(script: Script) -> set[str]:
-    """Every node that can run before the right party is verified."""
+    """Every node that can run while the right party is not verified (before, or after a third party spoke)."""
     cut = {(nid, "verified") for nid, n in script.nodes.items() if n.verify}
-    return _reachable(script, cut=cut)
+    nodes = _reachable(script, cut=cut)
+    revoked = {tgt for n in script.nodes.values() for k, tgt in n.on.items() if k in REVOKING}
+    revoked |= {tgt for k, tgt in script.on_any.items() if k in REVOKING}
+    for tgt in revoked:
+        nodes |= _reachable(script, cut=cut, start=tgt)
+    return nodes
 
 
 def _prompt_ids(node: Node) -> list[tuple[tuple[Any, ...], str]]:
@@ -279,6 +290,9 @@ def validate(script: Script) -> list[Problem]:
         return P
     if script.fallback not in nodes:
         P.append(Problem(("fallback",), f"unknown node {script.fallback!r}"))
+    for intent in REQUIRED_ANYTIME:
+        if intent not in script.on_any:
+            P.append(Problem(("on_any",), f"on_any must handle {intent!r}: it can come at any moment of a call"))
     for section, table in (("on_any", script.on_any), ("on_any_verified", script.on_any_verified)):
         for intent, tgt in table.items():
             if intent not in INTENTS:
@@ -553,6 +567,8 @@ def _on_intent(script: Script, debtor: Debtor, state: State, intent: Intent) -> 
     if target is None:
         return _retry(script, debtor, state, "no_match")
     state = replace(state, intents=state.intents + (intent.name,))
+    if intent.name in REVOKING:
+        state = replace(state, verified=False, name_confirmed=False)  # not the right party: say nothing more
     if intent.name == "confirm_identity":
         state = replace(state, name_confirmed=True)
     if intent.name in ("promise_to_pay", "callback_request"):

@@ -79,6 +79,14 @@ def test_third_party_never_hears_about_the_debt():
     assert [a.outcome for a in actions if isinstance(a, Record)] == ["third_party"]
 
 
+def test_a_third_party_speaking_after_verification_ends_the_disclosure():
+    """The phone is handed over mid-call: verification is revoked and the call ends neutrally."""
+    actions, engine = run("m1_reminder", [Speech("是我"), Speech("1984"), Speech("我是他朋友，他刚出去")])
+    tail = actions[actions.index(next(a for a in actions if isinstance(a, Say) and a.prompt_id == "ask_pay")) + 2:]
+    assert not engine.verified and actions[-1] == End("third_party")
+    assert "7345" not in said(tail) and "还款" not in said(tail) and "5000" not in said(tail)
+
+
 def test_deny_then_does_not_know_is_a_wrong_number_with_the_phone():
     actions, _ = run("m1_reminder", [Dtmf("2"), Dtmf("2")])
     rec = [a for a in actions if isinstance(a, Record)]
@@ -168,7 +176,8 @@ def test_barge_in_listens_without_moving_and_hangup_ends():
 def _unsafe_script() -> Script:
     prompts = {"hi": Prompt("hi", "您好，我是{institution}，您欠款{amount}。", True)}
     nodes = {"greet": Node("greet", say=("hi",), end="x")}
-    return Script("bad", "zh", "zh-CN", "greet", prompts, nodes, fallback="greet")
+    anytime = {"third_party": "greet", "wrong_number": "greet", "cease": "greet"}
+    return Script("bad", "zh", "zh-CN", "greet", prompts, nodes, fallback="greet", on_any=anytime)
 
 
 def test_engine_refuses_at_run_time_a_debt_slot_before_verification():

@@ -7,7 +7,7 @@ import pytest
 
 from agi.script import (DEBT_WORDS, Debtor, Dtmf, NoInput, Say, Script, Speech, State, format_amount, format_date,
                         start, step)
-from agi.script_loader import SCRIPTS_DIR, HandlerRef, ScriptError, load_all, load_script, load_script_text
+from agi.script_loader import HandlerRef, ScriptError, load_all, load_script, load_script_text
 
 TODAY = date(2026, 11, 23)
 SHIPPED = ["m1_reminder", "m2_firm_instalment", "m3_plan_or_notice"]
@@ -97,6 +97,7 @@ BASE = """\
 lang: en
 start: greet
 fallback: bye
+on_any: {third_party: bye, wrong_number: bye, cease: bye}
 prompts:
   hi: {text: "Hello, this is {collector_name} for {institution}.", must_finish: true}
   ask: "Are you {debtor_name}?"
@@ -127,17 +128,17 @@ def test_a_minimal_valid_script_loads():
 
 
 @pytest.mark.parametrize("old,new,line,field,message", [
-    ("goto: {confirm_identity: verify}", "goto: {confirm_identity: verfy}", 14, "nodes.greet.goto.confirm_identity",
+    ("goto: {confirm_identity: verify}", "goto: {confirm_identity: verfy}", 15, "nodes.greet.goto.confirm_identity",
      "unknown node 'verfy'"),
-    ('ask: "Are you {debtor_name}?"', 'ask: "Are you {debtor_nam}?"', 6, "prompts.ask", "unknown slot {debtor_nam}"),
-    ("say: [factor]", "say: [factr]", 16, "nodes.verify.say[0]", "missing prompt 'factr'"),
-    ('ask: "Are you {debtor_name}?"', 'ask: "Are you {debtor_name}? You owe {amount}."', 12, "nodes.greet.say[1]",
+    ('ask: "Are you {debtor_name}?"', 'ask: "Are you {debtor_nam}?"', 7, "prompts.ask", "unknown slot {debtor_nam}"),
+    ("say: [factor]", "say: [factr]", 17, "nodes.verify.say[0]", "missing prompt 'factr'"),
+    ('ask: "Are you {debtor_name}?"', 'ask: "Are you {debtor_name}? You owe {amount}."', 13, "nodes.greet.say[1]",
      "debt slot {amount} in prompt 'ask' before verification"),
-    ("goto: {confirm_identity: verify}", "goto: {confirm_identity: debt}", 20, "nodes.debt.say[0]",
+    ("goto: {confirm_identity: verify}", "goto: {confirm_identity: debt}", 21, "nodes.debt.say[0]",
      "debt slot {amount} in prompt 'debt' before verification"),
-    ('bye: "Goodbye."', 'bye: "Goodbye, please settle your balance."', 23, "nodes.bye.say[0]",
+    ('bye: "Goodbye."', 'bye: "Goodbye, please settle your balance."', 24, "nodes.bye.say[0]",
      "mentions the debt ('balance') before verification"),
-    ("    say: [bye]\n    end: done", "    say: [bye]\n    ending: done", 24, "nodes.bye.ending", "unknown field 'ending'"),
+    ("    say: [bye]\n    end: done", "    say: [bye]\n    ending: done", 25, "nodes.bye.ending", "unknown field 'ending'"),
 ])
 def test_bad_scripts_name_file_line_and_field(old, new, line, field, message):
     text = BASE.replace(old, new)
@@ -163,6 +164,12 @@ def test_verification_cannot_be_reached_without_confirming_the_name():
         load_script_text(text, "mini.yaml")
 
 
+def test_third_party_wrong_number_and_cease_must_be_handled_at_any_time():
+    text = BASE.replace("on_any: {third_party: bye, wrong_number: bye, cease: bye}", "on_any: {cease: bye}")
+    with pytest.raises(ScriptError, match=r"mini.yaml:4: on_any: on_any must handle 'third_party'"):
+        load_script_text(text, "mini.yaml")
+
+
 def test_unreachable_node_is_an_error():
     text = BASE + "  orphan:\n    say: [bye]\n    end: x\n"
     with pytest.raises(ScriptError, match="'orphan' is unreachable"):
@@ -182,3 +189,36 @@ def test_handler_file_gives_a_handler_ref(tmp_path: Path):
 def test_yaml_syntax_error_has_a_line():
     with pytest.raises(Exception, match=r"mini.yaml:\d+"):
         load_script_text(BASE + "  broken: [\n", "mini.yaml")
+
+
+@pytest.mark.parametrize("script_id", SHIPPED + [s + "_en" for s in SHIPPED])
+def test_the_qa_checker_finds_nothing_on_any_spoken_path(script_id):
+    """Each transition reached by the shortest spoken path, as a transcript scored by `dialer qa`'s checker."""
+    from dialer.qa.checker import check
+    from dialer.qa.rules import load_rules
+
+    rules = load_rules()
+    script = load_all()[script_id]
+    debtor = debtor_for(script.lang)
+    factor = {"zh": "一九八四", "en": "one nine eight four"}[script.lang]
+    key = lambda s: (s.node, s.verified, s.name_confirmed, s.no_input, s.no_match, s.verify_failures, s.done)
+    actions, state = start(script, debtor)
+    opening = [{"speaker": "agent", "text": a.text} for a in actions if isinstance(a, Say)]
+    seen, queue, checked = {key(state)}, [(state, opening)], 0
+    while queue:
+        current, turns = queue.pop(0)
+        if current.done:
+            continue
+        texts = [factor, "0000"] if script.nodes[current.node].verify else list(SAMPLES[script.lang].values())
+        for text in texts:
+            actions, nxt = step(script, debtor, current, Speech(text), today=TODAY)
+            path = turns + [{"speaker": "callee", "text": text}] + [
+                {"speaker": "agent", "text": a.text} for a in actions if isinstance(a, Say)]
+            result = check({"call_id": "c", "lang": script.lang, "jurisdiction": "cn" if script.lang == "zh" else "us",
+                            "started_at": "2026-11-23T10:00:00+08:00", "turns": path}, rules)
+            assert result.violations == (), (result.violations, [t["text"] for t in path])
+            checked += 1
+            if key(nxt) not in seen:
+                seen.add(key(nxt))
+                queue.append((nxt, path))
+    assert checked > 100

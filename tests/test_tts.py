@@ -1,6 +1,5 @@
 """Prompts: real Piper (en-US) and espeak-ng cmn (zh-CN) renders -> 8 kHz mono 16-bit WAV, cached by (voice, text)."""
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -53,7 +53,7 @@ class VoiceSpec:
         return f"espeak:{self.espeak_voice}:{self.speed}"
 
 
-def _package_model(package: str, loc_path: tuple[Any, ...], located: Any) -> Path | None:
+def _package_model(package: str) -> Path | None:
     """The .onnx inside an installed voice package (found at run time, not hard-coded)."""
     try:
         mod = importlib.import_module(package)
@@ -98,7 +98,7 @@ def load_voices(manifest: str | Path = MANIFEST, voices_dir: str | Path | None =
                 continue
             model = vdir / name / f"{name}.onnx"  # fetched by `dialer models fetch --voice`
             if not model.exists() and v.get("package"):
-                model = _package_model(str(v["package"]), ("voices", name, "package"), loc) or model
+                model = _package_model(str(v["package"])) or model
             if model.exists():
                 out[locale].append(VoiceSpec(name, "piper", locale, model=model))
     return out

@@ -238,7 +238,8 @@ def extract_date(s: str, lang: str, today: date, payday: int | None = None) -> d
 
     if lang == "zh":
         if re.search(r"发工资|发薪|工资(到|下来|发)|开工资|领工资|出粮", s):
-            return out(next_payday(today, payday), "payday")
+            stated = extract_date(re.sub(r"发工资|发薪|工资|开工资|领工资|出粮", "", s), lang, today)
+            return out(stated.get("date") or next_payday(today, payday), "payday")  # "十号发工资" names the day
         if "大后天" in s:
             return out(today + timedelta(days=3), "relative")
         if "后天" in s:
@@ -281,8 +282,10 @@ def extract_date(s: str, lang: str, today: date, payday: int | None = None) -> d
                 return out(_next_day_of_month(today, dy), "calendar")
         return {}
 
-    if re.search(r"\b(pay ?day|get paid|paycheck|pay check|salary|wages? (come|comes|arrive))\b", s):
-        return out(next_payday(today, payday), "payday")
+    payday_rx = r"\b(pay ?day|get paid|paycheck|pay check|salary|wages? (come|comes|arrive))\b"
+    if re.search(payday_rx, s):
+        stated = extract_date(re.sub(payday_rx, " ", s), lang, today)
+        return out(stated.get("date") or next_payday(today, payday), "payday")
     m = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", s)
     if m:
         try:
@@ -334,7 +337,7 @@ _ZH_RULES: list[tuple[str, str]] = [
                     r"(他|她)(不在|出去了|没在|在上班|不方便接)|我帮(他|她)(接|转告)|(他|她)现在不在|我不是(他|她)"),
     ("dispute", r"不是我(借|欠|的|办)|我没(借|欠|办|申请)过?|(已经|早就|早已)(还|还清|还过|付|结清)|金额不对|数(目|额)不对|"
                 r"有(误|错)|不认(这|这笔)|被盗用|冒用|有争议|不对吧"),
-    ("hardship", r"没钱|没有钱|失业|下岗|生病|住院|(手头|经济|资金)(紧|困难|紧张)|困难|还不起|还不上|收入(没|少|减)|"
+    ("hardship", r"少还|减免|还不了那么多|没钱|没有钱|失业|下岗|生病|住院|(手头|经济|资金)(紧|困难|紧张)|困难|还不起|还不上|收入(没|少|减)|"
                  r"没(工作|收入)|周转不(开|过来)|压力(很)?大|破产"),
     ("callback_request", r"(晚点|稍后|等会|过会|回头|改天|明天|下午|晚上)(再)?(打|联系|来电|回电)|(现在|正在)(不方便|忙|开车|开会)|"
                          r"不方便(接|说话|讲)?|我(再)?回(电|拨|你)|(打|回)(过来|给你)"),

@@ -26,6 +26,7 @@ TODAY = date(2026, 11, 23)  # a Monday
     ("我就不还，你爱咋咋地", "refuse"),
     ("我现在在开会，晚点再打给我", "callback_request"),
     ("我明天还", "promise_to_pay"),
+    ("能不能少还一点", "hardship"),
     # Traditional Chinese
     ("我明天還款", "promise_to_pay"),
     ("別再打來了", "cease"),
@@ -65,6 +66,9 @@ def test_payday_promise_resolves_against_payday():
     i = classify("發工資後就還", "zh", today=TODAY)
     assert i.name == "promise_to_pay" and i.slots == {"date_kind": "payday"}
     assert classify("I'll pay when I get paid", "en", today=TODAY, payday=25).slots["date"] == date(2026, 11, 25)
+    # a payday the caller names wins over the one on file
+    assert classify("payday is on the 25th, I will pay then", "en", today=TODAY, payday=10).slots["date"] == date(2026, 11, 25)
+    assert classify("我28号发工资，发了就还", "zh", today=TODAY, payday=10).slots["date"] == date(2026, 11, 28)
 
 
 def test_promise_dates_and_amounts_en():

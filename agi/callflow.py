@@ -69,11 +69,29 @@ class _Clock:
         return round(self.now() - self.t0, 3)
 
 
+_default_tts: PromptRenderer | None = None
+
+
+def default_tts() -> PromptRenderer:
+    """One process-wide TTS (voices/manifest.yaml, cache under voices/cache/), created on first use."""
+    global _default_tts
+    if _default_tts is None:
+        from agi.media.tts import TTS
+
+        _default_tts = TTS()
+    return _default_tts
+
+
 async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports: VoiceBotPorts, *,
-                     call_id: str, tts: PromptRenderer, today: date | None = None,
+                     call_id: str = "", tts: PromptRenderer | None = None, today: date | None = None,
                      listener: Listener = dtmf_listener, queue_app: bool = True,
                      monotonic: Callable[[], float] = time.monotonic) -> CallResult:
-    """Run one call from the first prompt to End/Transfer/hangup. Returns how it ended."""
+    """Run one call from the first prompt to End/Transfer/hangup. Returns how it ended.
+
+    `call_id` defaults to the channel's unique id; `tts` to the process-wide TTS; `today` (for dates the
+    caller says) to the local date."""
+    call_id = call_id or str(getattr(channel, "uniqueid", "") or "")
+    tts = tts or default_tts()
     engine = Engine(script, debtor, today=today)
     clock = _Clock(monotonic)
     result = CallResult(reason="", verified=False)

@@ -131,3 +131,46 @@ def test_a_key_during_a_prompt_barges_in_but_must_finish_prompts_still_play():
 def test_no_input_three_times_ends_with_no_response():
     result, _, ports, _ = call("m1_reminder", [None, None, None])
     assert result.reason == "no_response" and [o[1] for o in ports.outcomes] == ["no_response"]
+
+
+def test_over_a_real_socket_with_the_agi_channel():
+    """The same flow through agi.channel.AGIChannel on 127.0.0.1, against a peer that answers like Asterisk."""
+    from agi.channel import AGIChannel
+
+    async def scenario(keys):
+        seen: list[str] = []
+
+        async def asterisk(reader, writer):
+            while line := (await reader.readline()).decode().rstrip("\n"):
+                seen.append(line)
+                if line.startswith("GET DATA"):
+                    key = keys.pop(0)
+                    writer.write(b"200 result=-1\n" if key == "HANGUP" else f"200 result={key or ''}\n".encode())
+                elif line.startswith("STREAM FILE"):
+                    writer.write(b"200 result=0 endpos=12000\n")
+                else:
+                    writer.write(b"200 result=1\n")
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(asterisk, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        channel = AGIChannel(reader, writer, {"agi_channel": "PJSIP/trunk-1"}, command_timeout=5)
+        ports = InMemoryPorts()
+        result = await run_script(channel, load_by_id("m1_reminder"), DEBTOR, ports, call_id="c9", tts=FakeTTS(),
+                                  today=date(2026, 11, 23))
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return result, ports, seen
+
+    result, ports, seen = asyncio.run(scenario(["1", "1984", "0"]))
+    assert result.transferred_to == "collectors" and ports.transfers[0][1]["verified"] is True
+    assert seen[0].startswith('STREAM FILE "/cache/zh-CN/') and seen[0].endswith('" ""')  # must finish: no keys
+    assert seen[1].startswith('GET DATA "/cache/zh-CN/') and seen[1].endswith('" "6000" "1"')
+    assert any(s.endswith('" "6000" "4"') for s in seen)  # four digits for the factor
+    assert 'SET VARIABLE "BOT_VERIFIED" "1"' in seen and seen[-1] == 'EXEC "Queue" "collectors"'
+
+    result, ports, seen = asyncio.run(scenario(["1", "HANGUP"]))
+    assert result.reason == "caller_hangup" and ports.outcomes == [] and not any("HANGUP" == s for s in seen)

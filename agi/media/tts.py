@@ -215,15 +215,15 @@ class TTS:
         self.stats.audio_seconds += pcm.size / RATE
         return path
 
-    def render_static(self, script: Any, values: Mapping[str, str]) -> dict[str, Path]:
+    def render_static(self, script: Any, values: Mapping[str, str] | None = None) -> dict[str, Path]:
         """Render every prompt of a script whose slots are all known at campaign load
         (institution, collector name, call-back number); per-call prompts are rendered during the call."""
         from agi.script import STATIC_SLOTS, render
 
-        static = {k: v for k, v in values.items() if k in STATIC_SLOTS}
+        static = {k: v for k, v in (values or {}).items() if k in STATIC_SLOTS}
         out = {}
         for pid, prompt in script.prompts.items():
-            if prompt.is_static:
+            if all(s in static for s in prompt.slots):
                 out[pid] = self.render(render(prompt, static), script.locale)
         return out
 

@@ -880,3 +880,43 @@ def load_model_or_none(directory: str | Path) -> PropensityModel | None:
     if any(name not in STORE_FEATURES for name in model.kinds):
         return None
     return model
+
+
+def store_training_data(store: Any, as_of: datetime, horizon_days: int = 30, campaign: str | None = None,
+                        default_tz: str = "UTC") -> Dataset:
+    """Labelled rows from the store's own outcomes: each debtor's STORE_FEATURES as of `as_of` (attempts and
+    promises made by then; a promise counts as kept/broken only if it fell due by then), labelled 'paid' when
+    a payment is dated within `horizon_days` after `as_of`."""
+    from datetime import timedelta
+
+    from dialer.store import strategy as sstore
+
+    cut = as_of.timestamp()
+    rows = sstore.debtors_as_of(store, cut, campaign)
+    if not rows:
+        raise DataError(f"store: no debtors imported by {as_of.isoformat()}")
+    ids = [r["debtor_id"] for r in rows]
+    raw = sstore.histories(store, ids)
+    promises: dict[str, list[dict[str, Any]]] = {}
+    for p in sstore.promise_rows(store, ids):
+        promises.setdefault(p["debtor_id"], []).append(p)
+    day = as_of.date().isoformat()
+    payers = sstore.payers_between(store, day, (as_of.date() + timedelta(days=horizon_days)).isoformat())
+    feats, labels = [], []
+    for r in rows:
+        hist = DebtorHistory.coerce([a for a in raw[r["debtor_id"]]["attempts"] if a["placed_at"] <= cut])
+        made = [p for p in promises.get(r["debtor_id"], []) if p["created_at"] <= cut]
+        hist.promises_made = len(made)
+        hist.promises_kept = sum(1 for p in made if p["due_date"] < day and p["status"] == "kept")
+        hist.promises_broken = sum(1 for p in made if p["due_date"] < day and p["status"] == "broken")
+        feats.append(debtor_features(r, hist, as_of, default_tz))
+        labels.append(int(r["debtor_id"] in payers))
+    X = pd.DataFrame(feats, columns=list(STORE_FEATURES))
+    for col, kind in STORE_FEATURES.items():
+        X[col] = X[col].astype(float) if kind == "numeric" else X[col].astype(object)
+    y = np.array(labels)
+    if len(set(labels)) < 2:
+        raise DataError(f"store: every debtor is {'a payer' if labels[0] else 'a non-payer'} in the "
+                        f"{horizon_days} days after {day}; training needs both")
+    source = f"store(as_of={day}, horizon={horizon_days}d{', campaign=' + campaign if campaign else ''})"
+    return Dataset(X, y, dict(STORE_FEATURES), "paid", "1", "0", source, frame_hash(X.assign(paid=y)))

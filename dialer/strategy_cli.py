@@ -25,28 +25,46 @@ def _calibration_lines(table: list[dict[str, float]]) -> list[str]:
 
 
 @click.command()
-@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV with a header row: feature columns and the target column.")
-@click.option("--target", required=True, help="Name of the binary target column.")
+@click.option("--target", default=None, help="Name of the binary target column (with --data).")
 @click.option("--positive", default=None, help="Target value of the positive class (guessed for 1/yes/true/good).")
+@click.option("--from-store", is_flag=True, help="Train on the store's own outcomes instead of a CSV.")
+@click.option("--db", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Store database (default ./var/dialer.db or $DIALER_DB), with --from-store.")
+@click.option("--as-of", default=None, help="ISO date: features as of this day, payments after it are the label "
+              "(default: today minus the horizon), with --from-store.")
+@click.option("--horizon-days", default=30, show_default=True, type=click.IntRange(1, 365),
+              help="Payment window after --as-of, with --from-store.")
+@click.option("--campaign", default=None, help="Only this campaign's debtors, with --from-store.")
 @click.option("--out", "out_dir", default=DEFAULT_MODEL_DIR, show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Directory to save the model in.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Split and model seed.")
 @click.option("--rule-feature", default=None, help="Feature of the one-feature baseline (default: the most "
-              "predictive on the training split).")
+              "predictive on the training split; days_past_due with --from-store).")
 @click.option("--drop", multiple=True, help="Column to ignore (an identifier, say); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def train(data_path: Path, target: str, positive: str | None, out_dir: Path, seed: int, rule_feature: str | None,
-          drop: tuple[str, ...], as_json: bool) -> None:
+def train(data_path: Path | None, target: str | None, positive: str | None, from_store: bool, db: Path | None,
+          as_of: str | None, horizon_days: int, campaign: str | None, out_dir: Path, seed: int,
+          rule_feature: str | None, drop: tuple[str, ...], as_json: bool) -> None:
     """Train the repayment-propensity model: select a family on a validation split, compare with logistic
     regression and a one-feature rule on a held-out test split, save the model and its metadata."""
     from dialer.strategy import load_dataset, read_csv_text, train_model
 
+    if from_store == (data_path is not None):
+        raise click.UsageError("give either --data FILE.csv --target COLUMN, or --from-store")
+    if data_path is not None and not target:
+        raise click.UsageError("--data needs --target COLUMN")
     try:
-        data = load_dataset(read_csv_text(data_path), target, str(data_path), positive, drop=drop)
+        if from_store:
+            data = _store_dataset(db, as_of, horizon_days, campaign)
+            rule_feature = rule_feature or "days_past_due"
+        else:
+            data = load_dataset(read_csv_text(data_path), target, str(data_path), positive, drop=drop)
         report = train_model(data, seed=seed, rule_feature=rule_feature)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
+    data_path = data_path or Path(data.source)
     saved = report.model.save(out_dir)
     if as_json:
         click.echo(json.dumps({"model_dir": str(saved), "target": data.target, "positive": data.positive,
@@ -72,6 +90,27 @@ def train(data_path: Path, target: str, positive: str | None, out_dir: Path, see
     for line in _calibration_lines(report.test["model"]["calibration"]):
         click.echo(line)
     click.echo(f"saved: {saved}/model.joblib, {saved}/model.json")
+
+
+def _store_dataset(db: Path | None, as_of: str | None, horizon_days: int, campaign: str | None):
+    from datetime import date, datetime, time, timedelta, timezone
+
+    from dialer.store import Store, default_db_path
+    from dialer.strategy import store_training_data
+
+    path = db or default_db_path()
+    if not path.exists():
+        raise DataError(f"{path}: no store database here (use --db)")
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today() - timedelta(days=horizon_days)
+    except ValueError:
+        raise DataError(f"--as-of: not an ISO date: {as_of!r}") from None
+    store = Store(path)
+    try:
+        return store_training_data(store, datetime.combine(day, time(23, 59, 59), timezone.utc), horizon_days,
+                                   campaign)
+    finally:
+        store.close()
 
 
 @click.command()

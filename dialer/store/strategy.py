@@ -91,3 +91,36 @@ def get_score(store: Store, debtor_id: str) -> dict[str, Any] | None:
     out = dict(row)
     out["treatment"] = json.loads(out.pop("treatment_json"))
     return out
+
+
+# -- training from the store's own outcomes ----------------------------------------------------------
+
+def debtors_as_of(store: Store, as_of: float, campaign: str | None = None) -> list[dict[str, Any]]:
+    """Every debtor imported by `as_of` (whatever their status now) with the account the hopper would use."""
+    sql = _SCORING_SQL.replace("WHERE d.status = 'active'", "WHERE d.imported_at <= ?")
+    args: list[Any] = [float(as_of)]
+    if campaign is not None:
+        sql += " AND d.campaign = ?"
+        args.append(campaign)
+    rows = [dict(r) for r in store.query(sql + " ORDER BY d.debtor_id", args)]
+    for r in rows:
+        r["amount_owed"] = float(r["amount_owed"])
+    return rows
+
+
+def promise_rows(store: Store, debtor_ids: Sequence[str]) -> list[dict[str, Any]]:
+    ids = list(debtor_ids)
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        out += [dict(r) for r in store.query(
+            f"SELECT debtor_id, created_at, due_date, status FROM promises WHERE debtor_id IN ({_in(chunk)})"
+            " ORDER BY created_at, id", chunk)]
+    return out
+
+
+def payers_between(store: Store, after_date: str, until_date: str) -> set[str]:
+    """Debtors with a payment dated in (after_date, until_date] (ISO dates) on any of their accounts."""
+    return {r[0] for r in store.query(
+        "SELECT DISTINCT a.debtor_id FROM payments p JOIN accounts a ON a.account_id = p.account_id"
+        " WHERE substr(p.paid_at, 1, 10) > ? AND substr(p.paid_at, 1, 10) <= ?", (after_date, until_date))}

@@ -79,6 +79,8 @@ class HarnessState:
     sipp_pids: dict[str, int] = field(default_factory=dict)
     behaviours: str | None = None
     booted_at: float | None = None
+    with_carrier: bool = True
+    phone_secrets: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, run_dir: Path) -> "HarnessState":
@@ -249,13 +251,20 @@ class Harness:
 
     def __init__(self, run_dir: str | Path = DEFAULT_RUN_DIR, *, base_port: int = 15000, agi_port: int = 4573,
                  agents: int | list[str] = 2, behaviours: str | Path | BehaviourFile | None = None,
-                 queue_timeout: int = 30, trunk: tuple[str, int] | None = None):
+                 queue_timeout: int = 30, trunk: tuple[str, int] | None = None, carrier: bool = True,
+                 phones: str = "sipp", sip_bind: str = "127.0.0.1", pjsip_extra: str | Path | None = None):
         self.run_dir = Path(run_dir).resolve()
         self.ports = Ports(base_port, agi_port)
         self.agents = [f"agent{i + 1}" for i in range(agents)] if isinstance(agents, int) else list(agents)
         self.behaviours = behaviours
         self.queue_timeout = queue_timeout
         self.trunk = trunk
+        self.with_carrier = carrier and trunk is None
+        if phones not in ("sipp", "register"):
+            raise ValueError("phones must be 'sipp' (test collectors) or 'register' (real SIP phones)")
+        self.phones = phones
+        self.sip_bind = sip_bind
+        self.pjsip_extra = Path(pjsip_extra) if pjsip_extra else None
         self.state: HarnessState | None = None
         self.pbx: AsteriskInstance | None = None
         self.carrier: AsteriskInstance | None = None
@@ -331,12 +340,22 @@ class Harness:
     def _pbx_extra(self) -> dict[str, str]:
         p = self.ports
         pjsip, members = [], []
+        assert self.state is not None
         for i, name in enumerate(self.agents):
-            pjsip += [
-                f"\n[{name}](ep-common)", "context=from-agent", f"aors={name}",
-                f"[{name}]", "type=aor", f"contact=sip:{name}@127.0.0.1:{p.agent_sip(i)}",
-                f"[{name}]", "type=identify", f"endpoint={name}", f"match=127.0.0.1:{p.agent_sip(i)}",
-            ]
+            if self.phones == "register":
+                # a real SIP phone registers as <name> with the generated password (harness.json)
+                password = self.state.phone_secrets.setdefault(name, secrets.token_urlsafe(12))
+                pjsip += [
+                    f"\n[{name}](ep-common)", "context=from-agent", f"aors={name}", f"auth={name}-auth",
+                    f"[{name}-auth]", "type=auth", "auth_type=userpass", f"username={name}", f"password={password}",
+                    f"[{name}]", "type=aor", "max_contacts=1", "remove_existing=yes", "qualify_frequency=30",
+                ]
+            else:
+                pjsip += [
+                    f"\n[{name}](ep-common)", "context=from-agent", f"aors={name}",
+                    f"[{name}]", "type=aor", f"contact=sip:{name}@127.0.0.1:{p.agent_sip(i)}",
+                    f"[{name}]", "type=identify", f"endpoint={name}", f"match=127.0.0.1:{p.agent_sip(i)}",
+                ]
             members.append(f"member => PJSIP/{name},0,{name}")
         queues = "\n".join([
             "[general]", "shared_lastcall=yes", "",
@@ -348,7 +367,7 @@ class Harness:
 
     def render(self) -> HarnessState:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        state = self.state or self._new_state()
+        state = self.state = self.state or self._new_state()
         p = self.ports
         trunk_host, trunk_port = self.trunk or ("127.0.0.1", p.carrier_sip)
         common = {"AGI_PORT": p.agi, "AGI_TOKEN": state.agi_token, "DIALPLAN_DIR": DIALPLAN_DIR,
@@ -357,8 +376,11 @@ class Harness:
         self.carrier = AsteriskInstance(state.carrier, self.run_dir)
         pbx_vals = dict(common, AMI_PORT=p.pbx_ami, AMI_USER=state.pbx.ami_user, AMI_SECRET=state.pbx.ami_secret,
                         SIP_PORT=p.pbx_sip, RTP_START=p.pbx_rtp[0], RTP_END=p.pbx_rtp[1],
-                        TRUNK_HOST=trunk_host, TRUNK_PORT=trunk_port)
-        self.pbx.render(pbx_vals, self._pbx_extra())
+                        TRUNK_HOST=trunk_host, TRUNK_PORT=trunk_port, SIP_BIND=self.sip_bind)
+        extra = self._pbx_extra()
+        extra["pjsip_local.conf"] = self.pjsip_extra.read_text() if self.pjsip_extra else "; none\n"
+        self.pbx.render(pbx_vals, extra)
+        state.with_carrier = self.with_carrier
         bf = self._behaviour_file()
         state.behaviours = bf.path
         car_vals = dict(common, AMI_PORT=p.carrier_ami, AMI_USER=state.carrier.ami_user,
@@ -391,12 +413,15 @@ class Harness:
                 pass
         state = self.render()
         assert self.pbx and self.carrier
-        self.carrier.start()
+        if self.with_carrier:
+            self.carrier.start()
         self.pbx.start()
-        self._start_sipp()
+        if self.phones == "sipp":
+            self._start_sipp()
         state.save()
         try:
-            self.carrier.wait_booted(timeout)
+            if self.with_carrier:
+                self.carrier.wait_booted(timeout)
             self.pbx.wait_booted(timeout)
         except Exception:
             self.down()
@@ -462,7 +487,7 @@ class Harness:
             out[info.name] = entry
         out["agents"] = {n: {"pid": state.sipp_pids.get(n), "running": bool(state.sipp_pids.get(n)) and _alive(state.sipp_pids[n])}
                          for n in state.agents}
-        out["running"] = all(out[n]["running"] for n in ("pbx", "carrier"))
+        out["running"] = out["pbx"]["running"] and (out["carrier"]["running"] or not state.with_carrier)
         return out
 
     def cdr_path(self) -> Path:

@@ -31,16 +31,39 @@ def asterisk() -> None:
 @click.option("--agents", type=click.IntRange(0, 50), default=2, show_default=True, help="Collector phones (SIPp).")
 @click.option("--base-port", type=click.IntRange(1024, 60000), default=15000, show_default=True)
 @click.option("--agi-port", type=click.IntRange(1, 65535), default=4573, show_default=True)
-def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: int) -> None:
-    """Render the configs and start both Asterisk instances and the collectors."""
+@click.option("--trunk", default=None, metavar="HOST:PORT",
+              help="A real SIP trunk instead of the carrier simulator (the simulator is then not started).")
+@click.option("--phones", type=click.Choice(["sipp", "register"]), default="sipp", show_default=True,
+              help="sipp: auto-answering test collectors; register: real SIP phones register as agentN.")
+@click.option("--sip-bind", default="127.0.0.1", show_default=True,
+              help="Address the PBX's SIP/RTP binds to (AMI and FastAGI always stay on 127.0.0.1).")
+@click.option("--pjsip-extra", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Extra pjsip.conf sections (trunk registration/auth), included as pjsip_local.conf.")
+def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: int, trunk: str | None,
+       phones: str, sip_bind: str, pjsip_extra: Path | None) -> None:
+    """Render the configs and start the PBX, the carrier simulator and the collectors."""
     t0 = time.monotonic()
+    trunk_addr = None
+    if trunk:
+        host, _, port = trunk.rpartition(":")
+        if not host or not port.isdigit():
+            raise click.BadParameter("expected HOST:PORT", param_hint="--trunk")
+        trunk_addr = (host, int(port))
     try:
-        state = Harness(run_dir, base_port=base_port, agi_port=agi_port, agents=agents, behaviours=behaviours).up()
+        h = Harness(run_dir, base_port=base_port, agi_port=agi_port, agents=agents, behaviours=behaviours,
+                    trunk=trunk_addr, phones=phones, sip_bind=sip_bind, pjsip_extra=pjsip_extra)
+        state = h.up()
     except (HarnessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    if phones == "register":
+        for name, secret in state.phone_secrets.items():
+            click.echo(f"phone    {name}: register to {sip_bind}:{state.pbx.sip_port} as {name} / {secret}")
     click.echo(f"PBX      pid {state.pbx.pid}  SIP 127.0.0.1:{state.pbx.sip_port}  AMI 127.0.0.1:{state.pbx.ami_port}")
-    click.echo(f"carrier  pid {state.carrier.pid}  SIP 127.0.0.1:{state.carrier.sip_port}  "
-               f"AMI 127.0.0.1:{state.carrier.ami_port}")
+    if state.with_carrier:
+        click.echo(f"carrier  pid {state.carrier.pid}  SIP 127.0.0.1:{state.carrier.sip_port}  "
+                   f"AMI 127.0.0.1:{state.carrier.ami_port}")
+    else:
+        click.echo(f"trunk    {trunk}")
     click.echo(f"agents   {', '.join(state.agents) or '-'}  FastAGI expected on 127.0.0.1:{state.ports['agi']}")
     click.echo(f"booted in {time.monotonic() - t0:.2f} s; secrets in {run_dir / 'harness.json'} (mode 600)")
 

@@ -49,6 +49,7 @@ class LazyGroup(click.Group):
         "qa": "dialer.qa.cli:qa",
         "bench": "dialer.bench_cli:bench",
         "report": "dialer.reports:report",
+        "audit": "dialer.qa.cli:verify",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

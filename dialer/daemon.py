@@ -76,6 +76,7 @@ class Dialer:
         self.agi: FastAGIServer | None = None
         self._tasks: set[asyncio.Task] = set()
         self._flows: dict[str, Any] = {}
+        self._qa_rules: Any = None
 
     # -- set-up ---------------------------------------------------------------------------------
     @property
@@ -259,19 +260,28 @@ class Dialer:
                   disposition=disposition, cause=call.hangup_cause)
 
     def _save_transcript(self, active: Active, rec: Any) -> None:
-        try:
-            from dialer.store import qa as qa_store
-        except ImportError:
-            core.record_call_event(self.store, active.call_id, "transcript", self.clock.timestamp(),
-                                   {"turns": rec.turns})
-            return
+        """Every bot call is scored by QA at its end: transcript saved, checked and recorded (audited)."""
+        from dialer.qa.verify import write_head
+        from dialer.store import qa as qa_store
+
         camp = self.campaigns.get(active.campaign)
         started = datetime.fromtimestamp(active.placed_at, timezone.utc).isoformat()
-        qa_store.save_transcript(self.store, {
-            "call_id": active.call_id, "lang": (camp.locale[:2] if camp else "en"),
-            "jurisdiction": camp.profile if camp else "cn", "started_at": started, "turns": rec.turns,
-            "agent": "bot", "campaign": active.campaign,
-        })
+        transcript = {"call_id": active.call_id, "lang": (camp.locale[:2] if camp else "en"),
+                      "jurisdiction": camp.profile if camp else "cn", "started_at": started, "turns": rec.turns,
+                      "agent": "bot", "campaign": active.campaign}
+        try:
+            if self._qa_rules is None:
+                from dialer.qa.rules import load_rules as load_qa_rules
+
+                self._qa_rules = load_qa_rules(self.rules.file)
+            result = qa_store.score_call(self.store, transcript, self._qa_rules, at=self.clock.timestamp())
+            write_head(self.store)
+        except Exception:  # noqa: BLE001 - QA must never stop the dialer; the call stays unscored for `qa run`
+            log.exception("QA scoring failed for call %s", active.call_id)
+            return
+        if result.violations:
+            log_event(log, "qa.alert", level=logging.WARNING, call=active.call_id, score=result.score,
+                      rules=",".join(sorted({v.rule for v in result.violations})))
 
     def _schedule_after(self, debtor_id: str, campaign: str, call_id: str, outcome: str,
                         disposition: str | None) -> None:

@@ -84,14 +84,18 @@ def build_report(store, harness, campaign: str) -> dict:
     for r in rows:
         entry = {k: r[k] for k in ("debtor_id", "name", "call_id", "outcome", "disposition", "agent")}
         entry["phone"] = r["phone"]
-        said = [e for e in core.call_events(store, r["call_id"]) if e["kind"] == "transcript"] if r["call_id"] else []
-        turns = said[0]["data"]["turns"] if said else _qa_turns(store, r["call_id"])
+        turns = _qa_turns(store, r["call_id"])
         entry["bot_said"] = [t["text"] for t in turns if t["speaker"] == "agent"]
         rec = harness.recording_for(r["phone"], r["call_id"]) if r["call_id"] and r["phone"] else None
         if rec is not None and rec.exists():
             entry["heard_seconds"] = round(active_seconds(rec), 1)
             entry["recording_seconds"] = round(duration(rec), 1)
             entry["recording"] = str(rec)
+        qa = store.query_one("SELECT score, violations_json FROM qa_results WHERE call_id=? ORDER BY id DESC LIMIT 1",
+                             (r["call_id"],)) if r["call_id"] else None
+        if qa is not None:
+            entry["qa_score"] = qa["score"]
+            entry["qa_violations"] = [v["rule"] for v in json.loads(qa["violations_json"])]
         entry["promises"] = [{"amount": p["amount"], "due_date": p["due_date"]}
                              for p in core.promises_for(store, call_id=r["call_id"])] if r["call_id"] else []
         debtors.append(entry)
@@ -105,21 +109,19 @@ def build_report(store, harness, campaign: str) -> dict:
 def _qa_turns(store, call_id: str | None) -> list[dict]:
     if not call_id:
         return []
-    try:
-        row = store.query_one("SELECT turns_json FROM transcripts WHERE call_id=?", (call_id,))
-    except Exception:  # noqa: BLE001 - QA tables not migrated in this build
-        return []
-    return json.loads(row["turns_json"]) if row else []
+    rows = store.query("SELECT speaker, text FROM transcript_turns WHERE call_id=? ORDER BY idx", (call_id,))
+    return [dict(r) for r in rows]
 
 
 def print_report(report: dict, echo=click.echo) -> None:
     echo("")
-    echo(f"{'debtor':7} {'name':16} {'outcome':14} {'disposition':18} {'heard':>6}  what the bot said")
+    echo(f"{'debtor':7} {'name':16} {'outcome':14} {'disposition':18} {'heard':>6} {'QA':>4}  what the bot said")
     for d in report["debtors"]:
         heard = f"{d['heard_seconds']:.1f}s" if "heard_seconds" in d else "-"
         said = " / ".join(s[:48] for s in d["bot_said"]) or "-"
+        qa = str(d.get("qa_score", "-"))
         echo(f"{d['debtor_id']:7} {d['name'][:16]:16} {str(d['outcome']):14} {str(d['disposition'] or '-'):18} "
-             f"{heard:>6}  {said}")
+             f"{heard:>6} {qa:>4}  {said}")
     promises = [(d["debtor_id"], p) for d in report["debtors"] for p in d["promises"]]
     echo("")
     echo(f"promises recorded: {len(promises)}" + "".join(f"\n  {i}: {p['amount']} due {p['due_date']}"

@@ -49,6 +49,10 @@ def test_dialer_demo_runs_end_to_end(tmp_path):
     pops = report["screen_pops"]
     assert [p["debtor_id"] for p in pops] == ["D005"] and pops[0]["verified"] is True
     assert report["audit_chain_ok"] is True
+    # QA scored every call the bot spoke on, and the bot's own calls broke no rule
+    spoken = [d for d in by.values() if d["bot_said"]]
+    assert len(spoken) >= 6 and all(d.get("qa_score") == 100 for d in spoken), \
+        [(d["debtor_id"], d.get("qa_score"), d.get("qa_violations")) for d in spoken]
 
 
 ONE_DEBTOR = """debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,timezone,customer_type,lang,contacts

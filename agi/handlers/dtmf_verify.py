@@ -106,7 +106,7 @@ class DtmfVerifyFlow:
                 await say("We are sorry to have disturbed you. Goodbye.", "")
                 outcome = {"kind": "no_verification", "key": d}
                 return
-            await self.ports.record_transcript_turn(req.call_id, "callee", "[DTMF 1] identity confirmed", time.monotonic() - t0,
+            await self.ports.record_transcript_turn(req.call_id, "callee", "1", time.monotonic() - t0,
                                          time.monotonic() - t0)
             wav = await asyncio.to_thread(self.tts.render, "Please enter your year of birth.", ctx.locale)
             start = time.monotonic() - t0
@@ -117,13 +117,16 @@ class DtmfVerifyFlow:
                 await say("Sorry, we could not verify your identity. Goodbye.", "")
                 outcome = {"kind": "no_verification", "verified": False}
                 return
-            await self.ports.record_transcript_turn(req.call_id, "callee", "[DTMF year] verified", time.monotonic() - t0,
+            await self.ports.record_transcript_turn(req.call_id, "callee", "[verified]", time.monotonic() - t0,
                                          time.monotonic() - t0)
             outcome = {"kind": "verified_no_choice", "verified": True}
             d = await key(await say(
                 f"Thank you. We are calling about your {ctx.institution} account, which has a balance of "
                 f"{say_amount(ctx.amount_owed, ctx.currency)} and is {ctx.days_past_due} days past due. "
                 "Press 1 to promise payment today, or 2 to speak to a collector."))
+            if d:
+                await self.ports.record_transcript_turn(req.call_id, "callee", d, time.monotonic() - t0,
+                                                        time.monotonic() - t0)
             if d == "1":
                 outcome = {"kind": "promise", "verified": True, "amount": ctx.amount_owed, "due": "today"}
                 await self.ports.record_outcome(req.call_id, "promise", outcome)

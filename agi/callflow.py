@@ -147,9 +147,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
             if deferred is not None:
                 await _call(ports.record_transcript_turn, call_id, "agent", deferred.text, start, clock())
                 result.prompts_played.append(deferred.prompt_id)
-        if isinstance(event, Dtmf):
-            shown = "*" * len(event.digit) if listen.grammar.digits else event.digit  # never store the factor
-            await _call(ports.record_transcript_turn, call_id, "callee", f"[DTMF {shown}]", clock(), clock())
+        state["factor"] = bool(listen.grammar.digits)
         return event
 
     async def report(action: Record) -> None:
@@ -180,13 +178,23 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         if queue_app:
             await channel.exec("Queue", action.queue)
 
+    state = {"factor": False}
     actions = engine.start()
     try:
         while True:
             event = await perform(actions)
             if event is None:
                 break
+            at = clock()
+            was_verified = engine.verified
             actions = engine.handle(event)
+            if isinstance(event, Dtmf):
+                # Keys go into the transcript as pressed ("1"); a verification factor never does: only
+                # whether it matched (the QA lexicons read "[verified]" as the callee's confirmation).
+                text = event.digit
+                if state["factor"]:
+                    text = "[verified]" if engine.verified and not was_verified else "[not verified]"
+                await _call(ports.record_transcript_turn, call_id, "callee", text, at, at)
     except Hangup:
         for action in engine.handle(CallerHangup()):
             if isinstance(action, End):

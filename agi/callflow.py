@@ -111,6 +111,9 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         says = [a for a in actions if isinstance(a, Say)]
         deferred = says[-1] if listen and says and not says[-1].must_finish else None
         escape = DIGITS if listen and listen.grammar.dtmf or (listen and listen.grammar.digits) else ""
+        # Keys barge in only after the last must-finish prompt: a key pressed before the caller has
+        # heard the question (e.g. during the account notice) is not taken as an answer.
+        last_must = max((i for i, a in enumerate(says) if a.must_finish), default=-1)
         pressed: str | None = None
         for action in actions:
             if isinstance(action, Say):
@@ -118,7 +121,8 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
                     continue
                 if pressed and not action.must_finish:
                     continue  # barge-in by key: drop queued prompts except what must finish
-                digit = await say(action, "" if pressed else escape)
+                can_barge = not pressed and says.index(action) > last_must
+                digit = await say(action, escape if can_barge else "")
                 pressed = pressed or digit
             elif isinstance(action, Record):
                 await report(action)

@@ -127,6 +127,10 @@ def test_a_key_during_a_prompt_barges_in_but_must_finish_prompts_still_play():
     assert result.verified and result.reason == "promise"
     assert result.prompts_played[:4] == ["identity", "ask_name", "ask_factor", "factor_again"]
     assert result.prompts_played.count("ask_factor") == 1
+    # a key during "thank you for confirming", before the account notice and the menu, is not an answer
+    result, _, _, _ = call("m1_reminder", ["1", "1984", "0"], barge={3: "1"})
+    assert result.prompts_played[3:6] == ["thanks_verified", "debt_notice", "ask_pay"]
+    assert result.transferred_to == "collectors" and result.outcomes == []
 
 
 def test_no_input_three_times_ends_with_no_response():

@@ -10,10 +10,10 @@ import json
 import math
 import platform
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -247,9 +247,11 @@ def coerce_frame(df: pd.DataFrame, kinds: Mapping[str, str], source: str) -> pd.
                 try:
                     values[i] = float(t)
                 except ValueError:
+                    values[i] = np.nan
+                if not math.isfinite(values[i]):
                     raise DataError(
                         f"{source}: row {i + 2}: column {col!r}: {text!r} is not a number (the column is numeric)"
-                    ) from None
+                    )
             out[col] = values
         else:
             out[col] = pd.Series([t if t.strip() != "" else np.nan for t in series], index=df.index, dtype=object)
@@ -304,6 +306,9 @@ def load_dataset(df_text: pd.DataFrame, target: str, source: str, positive: str 
     if len(labels) > 2:
         raise DataError(f"{source}: column {target!r}: {len(labels)} classes ({', '.join(labels[:6])}…); "
                         "the propensity model needs a binary target")
+    missing_drop = [c for c in drop if c not in df_text.columns]
+    if missing_drop:
+        raise DataError(f"{source}: --drop names no column: {', '.join(missing_drop)}")
     pos = positive_label(labels, positive, source, target)
     neg = labels[0] if labels[1] == pos else labels[1]
     features = df_text.drop(columns=[target, *[c for c in drop if c in df_text.columns]])
@@ -424,22 +429,30 @@ class OneFeatureRule:
 
     @classmethod
     def choose(cls, X: pd.DataFrame, y: np.ndarray, kinds: Mapping[str, str],
-               feature: str | None = None) -> "OneFeatureRule":
-        """The single most predictive feature on the training split (by training AUC), or the one named."""
-        from sklearn.metrics import roc_auc_score
-
+               feature: str | None = None, seed: int = 0) -> "OneFeatureRule":
+        """The single most predictive feature on the training split, or the one named. Each feature's rule is
+        scored out of fold (2 folds within the training split), so an identifier-like column that merely
+        memorises its rows is not mistaken for a predictor."""
         if feature is not None:
             if feature not in kinds:
                 raise DataError(f"rule feature {feature!r} is not a column of the data")
             return cls.fit(X, y, feature, kinds[feature])
+        rng = np.random.default_rng(seed)
+        fold = np.zeros(len(y), dtype=int)
+        for label in (0, 1):  # stratified halves
+            idx = np.flatnonzero(y == label)
+            fold[rng.permutation(idx)[: len(idx) // 2]] = 1
         best, best_auc = None, -1.0
         for col, kind in kinds.items():
-            rule = cls.fit(X, y, col, kind)
-            auc = roc_auc_score(y, rule.predict_proba(X))
+            p = np.empty(len(y))
+            for k in (0, 1):
+                train, test = fold != k, fold == k
+                p[test] = cls.fit(X[train], y[train], col, kind).predict_proba(X[test])
+            auc = _auc(y, p)
             if auc > best_auc:
-                best, best_auc = rule, auc
+                best, best_auc = col, auc
         assert best is not None
-        return best
+        return cls.fit(X, y, best, kinds[best])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,7 +652,7 @@ def _train_model(data: Dataset, seed: int, families: Sequence[str], rule_feature
     fit_idx = np.concatenate([tr, va])
     model_est = make_estimator(chosen, data.kinds, seed).fit(X.iloc[fit_idx], y[fit_idx])
     logit = make_estimator("logit", data.kinds, seed).fit(X.iloc[fit_idx], y[fit_idx])
-    rule = OneFeatureRule.choose(X.iloc[tr], y[tr], data.kinds, rule_feature)  # chosen on training only
+    rule = OneFeatureRule.choose(X.iloc[tr], y[tr], data.kinds, rule_feature, seed)  # chosen on training only
     rule = OneFeatureRule.fit(X.iloc[fit_idx], y[fit_idx], rule.feature, rule.kind)
     preds = {"model": model_est.predict_proba(X.iloc[te])[:, 1],
              "logistic": logit.predict_proba(X.iloc[te])[:, 1],
@@ -733,8 +746,8 @@ def pooled_hour_rates(counts: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.nda
 
 
 def contact_curve(tries: np.ndarray, hits: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-    """P(reach the debtor) for each local hour (last axis; rows are debtors): the pooled rate for that hour updated (Beta) by the debtor's own
-    attempts at that hour and, at half weight, at the neighbouring hours."""
+    """P(reach the debtor) for each local hour (last axis; rows are debtors): the pooled rate for that hour,
+    updated (Beta) by the debtor's own attempts at that hour and, at half weight, at the neighbouring hours."""
     base = prior if prior is not None else np.full(24, DEFAULT_CONTACT_RATE)
     t = tries + 0.5 * (np.roll(tries, 1, axis=-1) + np.roll(tries, -1, axis=-1))
     h = hits + 0.5 * (np.roll(hits, 1, axis=-1) + np.roll(hits, -1, axis=-1))

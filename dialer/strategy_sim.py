@@ -7,10 +7,10 @@ only sees what a store would hold (bucket, amount, type, past attempts, contacts
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -282,5 +282,6 @@ def run_many(cfg: SimConfig, seeds: Iterable[int]) -> dict[str, Any]:
     model = {"family": ",".join(sorted({m["family"] for m in models}))}
     for key in ("auc", "brier", "rule_auc", "rule_brier", "logistic_auc", "logistic_brier"):
         model[key] = float(np.mean([m[key] for m in models]))
-    return {"config": {"debtors": cfg.debtors, "calls": cfg.calls, "days": cfg.days, "seeds": [r["seed"] for r in per_seed]},
+    config = {"debtors": cfg.debtors, "calls": cfg.calls, "days": cfg.days, "seeds": [r["seed"] for r in per_seed]}
+    return {"config": config,
             "orderings": summary, "model": model, "per_seed": per_seed}

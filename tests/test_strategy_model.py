@@ -144,3 +144,28 @@ def test_no_model_yet_is_a_clear_error(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["models", "evaluate", "--data", str(holdout_csv), "--target", target,
                                     "--model", str(tmp_path / "nothing")])
     assert res.exit_code != 0 and "no trained model" in res.output
+
+
+def test_one_feature_rule_picks_a_real_predictor_not_an_identifier() -> None:
+    import numpy as np
+
+    from dialer.strategy import OneFeatureRule
+
+    rng = np.random.default_rng(0)
+    n = 600
+    dpd = rng.integers(1, 120, n).astype(float)
+    y = (rng.random(n) < 1 / (1 + np.exp((dpd - 60) / 15))).astype(int)
+    X = pd.DataFrame({"account_id": pd.Series([f"A{i}" for i in range(n)], dtype=object),
+                      "days_past_due": dpd, "noise": rng.random(n)})
+    rule = OneFeatureRule.choose(X, y, {"account_id": "categorical", "days_past_due": "numeric",
+                                        "noise": "numeric"})
+    assert rule.feature == "days_past_due"
+    p = rule.predict_proba(X)
+    assert p[dpd < 20].mean() > 0.8 > 0.2 > p[dpd > 100].mean()
+
+
+def test_drop_of_unknown_column_is_refused(tmp_path: Path) -> None:
+    train_csv, _, target = _split_csv("default", tmp_path)
+    res = CliRunner().invoke(main, ["models", "train", "--data", str(train_csv), "--target", target,
+                                    "--drop", "ssn", "--out", str(tmp_path / "m")])
+    assert res.exit_code != 0 and "--drop names no column: ssn" in res.output

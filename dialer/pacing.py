@@ -222,6 +222,11 @@ class VicidialAdaptTapered:
 # --------------------------------------------------------------------------- estimator
 
 
+def _third(p: np.ndarray) -> np.ndarray:
+    """Third cumulant of a Bernoulli(p)."""
+    return p * (1 - p) * (1 - 2 * p)
+
+
 @dataclass(frozen=True, eq=False)
 class Estimates:
     """What the estimator has learned, in the shape the predictive pacer needs.
@@ -258,19 +263,23 @@ class Estimates:
         off = np.cumsum([0] + sizes)
         o_ring, o_screen, o_talk, o_wrap, o_wait, o_ready = (int(o) for o in off[:-1])
         if self.table is None:
-            table = np.zeros((int(off[-1]), 4 * k))
+            table = np.zeros((int(off[-1]), 5 * k))
             table[o_talk:o_wrap, 2 * k:3 * k] = self.talk_free
-            table[o_talk:o_wrap, 3 * k:] = self.talk_free * (1 - self.talk_free)
+            table[o_talk:o_wrap, 3 * k:4 * k] = self.talk_free * (1 - self.talk_free)
+            table[o_talk:o_wrap, 4 * k:] = -_third(self.talk_free)
             table[o_wrap:o_wait, 2 * k:3 * k] = self.wrap_free
-            table[o_wrap:o_wait, 3 * k:] = self.wrap_free * (1 - self.wrap_free)
+            table[o_wrap:o_wait, 3 * k:4 * k] = self.wrap_free * (1 - self.wrap_free)
+            table[o_wrap:o_wait, 4 * k:] = -_third(self.wrap_free)
             table[o_wait, :k] = 1.0  # a caller waiting now
             table[o_ready, 2 * k:3 * k] = 1.0  # a collector ready now
         else:
             table = self.table.copy()
         table[o_ring:o_screen, :k] = self.ring_mean
         table[o_ring:o_screen, k:2 * k] = self.ring_var
+        table[o_ring:o_screen, 4 * k:] = _third(self.ring_mean)
         table[o_screen:o_talk, :k] = self.screen_mean
         table[o_screen:o_talk, k:2 * k] = self.screen_var
+        table[o_screen:o_talk, 4 * k:] = _third(self.screen_mean)
         object.__setattr__(self, "table", table)
         object.__setattr__(self, "offsets", (o_ring, o_screen, o_talk, o_wrap, o_wait, o_ready))
         g = self.ring_mean[0]
@@ -498,6 +507,7 @@ class PredictiveConfig:
 
     target: float = 0.025  # aim below the legal limit
     reserve: float = 1.0  # abandons to keep in hand: below this budget, dial progressively
+    taper_calls: float = 0.0  # …and as fewer than this many abandons are left in the window
     taper_from: float = 0.5  # the target tapers to 0 as the window's rate goes from here (0 = target,
     #                          1 = limit) to the limit
     max_new: int = 64  # never place more than this in one decision
@@ -509,6 +519,8 @@ class PredictiveConfig:
     calibrate_half_life: float = 3600.0  # memory of the recent rate
     aim: float = 0.9  # calibration aims at this share of the target
     scale_range: tuple[float, float] = (0.3, 3.0)
+    continuity: float = 0.5  # normal approximation of integer counts: P(X ≥ 0) ≈ Φ((μ + ½)/σ)
+    var_floor: float = 0.25
 
 
 _CONFIG_RANGES: dict[str, tuple[float, float]] = {
@@ -605,11 +617,9 @@ class PredictivePacer:
             return 0.0
         soft = target + c.taper_from * (b.limit - target)
         r = b.rate
-        if r <= soft:
-            return target
-        if r >= b.limit:
-            return 0.0
-        return target * (b.limit - r) / (b.limit - soft)
+        by_rate = 1.0 if r <= soft else max(0.0, (b.limit - r) / (b.limit - soft))
+        by_count = min(1.0, (b.left - c.reserve) / c.taper_calls) if c.taper_calls > 0 else 1.0
+        return target * min(by_rate, by_count)
 
     def decide(self, s: PacingSnapshot) -> int:
         c = self.config
@@ -656,7 +666,7 @@ class PredictivePacer:
         k = len(est.horizons)
         tot = est.table[idx].sum(axis=0)
         base_mu = tot[:k] - tot[2 * k:3 * k]
-        base_var = tot[k:2 * k] + tot[3 * k:] + 0.25
+        base_var = tot[k:2 * k] + tot[3 * k:4 * k] + c.var_floor
         g, gv, dg = est.new_call, est.new_call_var, est.new_call_pmf
         limit = tau * self.scale * max(float(g[-1]), 1e-9)
         lo = 0
@@ -664,7 +674,8 @@ class PredictivePacer:
             hi = min(n_max, lo + 8)
             n = np.arange(lo, hi)[:, None]  # calls already decided before the next one
             mu = base_mu + n * g
-            z = (mu + 0.5) / np.sqrt(base_var + n * gv)
+            var = base_var + n * gv
+            z = (mu + c.continuity) / np.sqrt(var)
             # the next call's caller finds no collector if callers ahead of it ≥ collectors by then
             p_lost = 0.5 * (1.0 + np.tanh(0.7978845608 * (z + 0.044715 * z * z * z)))
             bad = np.nonzero(p_lost @ dg > limit)[0]

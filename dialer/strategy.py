@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import platform
 from dataclasses import dataclass, field
@@ -18,6 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+
+from agi.log import log_event
+
+_log = logging.getLogger("dialer.strategy")
 
 # ---------------------------------------------------------------------------------------------
 # Features computed from the store (one row per debtor)
@@ -134,6 +139,30 @@ def _zone(name: str | None, default: str) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=65536)
+def _phone_zone(phone: str) -> str | None:
+    """The first time zone the number maps to (the gate checks all of them; ranking needs one)."""
+    import phonenumbers
+    from phonenumbers import timezone as pn_timezone
+
+    try:
+        zones = pn_timezone.time_zones_for_number(phonenumbers.parse(phone))
+    except phonenumbers.NumberParseException:
+        return None
+    return zones[0] if zones and zones[0] != "Etc/Unknown" else None
+
+
+def candidate_zone(candidate: Any, default_tz: str) -> ZoneInfo:
+    """The debtor's zone: the record's, else the primary phone number's, else `default_tz`."""
+    name = _get(candidate, "timezone")
+    if not name:
+        phones = _get(candidate, "phones") or ()
+        if isinstance(phones, str):
+            phones = phones.split(";")
+        name = _phone_zone(str(phones[0]).strip()) if phones else None
+    return _zone(name, default_tz)
+
+
 @lru_cache(maxsize=262144)
 def local_hour(at: float, tz: ZoneInfo) -> int:
     """Hour of day at `at` (UTC epoch seconds) in zone `tz`; cached, histories are re-read on every ranking."""
@@ -143,7 +172,7 @@ def local_hour(at: float, tz: ZoneInfo) -> int:
 def debtor_features(candidate: Mapping[str, Any], history: DebtorHistory, now: datetime,
                     default_tz: str = "UTC") -> dict[str, Any]:
     """One feature row (STORE_FEATURES) for a hopper candidate and its history, as of `now`."""
-    tz = _zone(_get(candidate, "timezone"), default_tz)
+    tz = candidate_zone(candidate, default_tz)
     cutoff = now.timestamp()
     attempts = [a for a in history.attempts if a.at <= cutoff]
     n = len(attempts)
@@ -788,7 +817,7 @@ def rank_candidates(candidates: Sequence[Mapping[str, Any]], model: Any, now: da
     if not live:
         return []
     hists = [histories.get(str(_get(c, "debtor_id")), empty) for c in live]
-    zones = [_zone(_get(c, "timezone"), default_tz) for c in live]
+    zones = [candidate_zone(c, default_tz) for c in live]
     feats = [debtor_features(c, h, now, default_tz) for c, h in zip(live, hists)]
     scores, source = _score(model, feats)
     if scores is None:
@@ -880,6 +909,8 @@ def rescore(store: Any, model: Any, table: Any, now: datetime, *, campaign: str 
                     "treatment": treatment, "best_hour": r.best_hour,
                     "model": model_id if r.source == "model" else r.source, "reason": reason})
     sstore.save_scores(store, out, now.timestamp())
+    log_event(_log, "strategy.rescored", reason=reason, debtors=len(out), model=model_id,
+              scored=sum(1 for r in out if r["propensity"] is not None))
     return out
 
 

@@ -177,3 +177,16 @@ def test_rescore_saves_scores_and_treatments_from_the_campaign_table(store: Stor
     fallback = rescore(store, None, table, NOW, campaign="strategy_example", default_tz=TZ)
     assert [r["debtor_id"] for r in fallback] == ["D3", "D1", "D2"]  # days past due 10, 20, 75
     assert all(r["propensity"] is None and r["model"] == "fallback" for r in fallback)
+
+
+def test_zone_comes_from_the_phone_number_when_the_record_has_none() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dialer.strategy import candidate_zone
+
+    assert candidate_zone({"timezone": None, "phones": ("+8613800138000",)}, "UTC") == ZoneInfo("Asia/Shanghai")
+    assert candidate_zone({"timezone": "", "phones": "+12125551234;+8613800138000"}, "UTC") == \
+        ZoneInfo("America/New_York")
+    assert candidate_zone({"timezone": "Europe/London", "phones": ("+8613800138000",)}, "UTC") == \
+        ZoneInfo("Europe/London")
+    assert candidate_zone({"phones": ()}, "Asia/Shanghai") == ZoneInfo("Asia/Shanghai")

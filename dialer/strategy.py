@@ -1,7 +1,8 @@
 """Repayment propensity: features from the store, model training/selection/evaluation, and hopper ranking.
 
-Pure core: functions take data (DataFrames, dicts, `now`) and return data; reading the store lives in
-`dialer/store/strategy.py`, the command line in `dialer/strategy_cli.py`.
+Hopper order = expected recovery per attempt = P(contact at this local hour) × propensity × amount owed.
+Pure core: functions take data (DataFrames, dicts, `now`) and return data. The I/O edges are `rescore`
+and `store_training_data` at the end (queries in `dialer/store/strategy.py`); commands in `dialer/strategy_cli.py`.
 """
 from __future__ import annotations
 

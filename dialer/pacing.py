@@ -507,7 +507,7 @@ class PredictiveConfig:
 
     target: float = 0.025  # aim below the legal limit
     reserve: float = 1.0  # abandons to keep in hand: below this budget, dial progressively
-    taper_calls: float = 0.0  # …and as fewer than this many abandons are left in the window
+    taper_calls: float = 3.0  # …and as fewer than this many abandons (above `reserve`) are left
     taper_from: float = 0.5  # the target tapers to 0 as the window's rate goes from here (0 = target,
     #                          1 = limit) to the limit
     max_new: int = 64  # never place more than this in one decision

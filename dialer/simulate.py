@@ -452,7 +452,8 @@ def compare(sc: Scenario, seed: int, *, tuned: bool = True, time_decisions: bool
         out["vicidial_tuned"] = asdict(r) | {"param": target}
         r, level = tune_fixed_level(sc, seed, stream)
         out["fixed_best"] = asdict(r) | {"param": level}
-    return out
+    order = ["progressive", "vicidial", "vicidial_tuned", "fixed_best", "ours"]
+    return {k: out[k] for k in order if k in out}
 
 
 # --------------------------------------------------------------------------- CLI

@@ -194,6 +194,10 @@ def test_target_tightens_as_the_budget_is_spent():
     assert rates[0] == rates[1] == rates[2] == 0.025
     assert rates[2] > rates[3] > rates[4] > 0
     assert rates[5] == 0.0
+    # early in a window few abandons are left even at a low rate: the target tightens by count too
+    early = ours.effective_target(AbandonBudget(answered=100, abandoned=0))  # 3 left, reserve 1
+    assert 0 < early < 0.025
+    assert ours.effective_target(AbandonBudget(answered=100, abandoned=2)) == 0.0
 
 
 def test_tighter_budget_never_places_more(trained: Estimator):

@@ -222,11 +222,6 @@ class VicidialAdaptTapered:
 # --------------------------------------------------------------------------- estimator
 
 
-def _third(p: np.ndarray) -> np.ndarray:
-    """Third cumulant of a Bernoulli(p)."""
-    return p * (1 - p) * (1 - 2 * p)
-
-
 @dataclass(frozen=True, eq=False)
 class Estimates:
     """What the estimator has learned, in the shape the predictive pacer needs.
@@ -263,23 +258,19 @@ class Estimates:
         off = np.cumsum([0] + sizes)
         o_ring, o_screen, o_talk, o_wrap, o_wait, o_ready = (int(o) for o in off[:-1])
         if self.table is None:
-            table = np.zeros((int(off[-1]), 5 * k))
+            table = np.zeros((int(off[-1]), 4 * k))
             table[o_talk:o_wrap, 2 * k:3 * k] = self.talk_free
-            table[o_talk:o_wrap, 3 * k:4 * k] = self.talk_free * (1 - self.talk_free)
-            table[o_talk:o_wrap, 4 * k:] = -_third(self.talk_free)
+            table[o_talk:o_wrap, 3 * k:] = self.talk_free * (1 - self.talk_free)
             table[o_wrap:o_wait, 2 * k:3 * k] = self.wrap_free
-            table[o_wrap:o_wait, 3 * k:4 * k] = self.wrap_free * (1 - self.wrap_free)
-            table[o_wrap:o_wait, 4 * k:] = -_third(self.wrap_free)
+            table[o_wrap:o_wait, 3 * k:] = self.wrap_free * (1 - self.wrap_free)
             table[o_wait, :k] = 1.0  # a caller waiting now
             table[o_ready, 2 * k:3 * k] = 1.0  # a collector ready now
         else:
             table = self.table.copy()
         table[o_ring:o_screen, :k] = self.ring_mean
         table[o_ring:o_screen, k:2 * k] = self.ring_var
-        table[o_ring:o_screen, 4 * k:] = _third(self.ring_mean)
         table[o_screen:o_talk, :k] = self.screen_mean
         table[o_screen:o_talk, k:2 * k] = self.screen_var
-        table[o_screen:o_talk, 4 * k:] = _third(self.screen_mean)
         object.__setattr__(self, "table", table)
         object.__setattr__(self, "offsets", (o_ring, o_screen, o_talk, o_wrap, o_wait, o_ready))
         g = self.ring_mean[0]
@@ -558,16 +549,19 @@ def predictive_config(located, path: tuple = ()) -> PredictiveConfig:
 class PredictivePacer:
     """Ours: places the most calls whose predicted abandon share stays under an adaptive target.
 
-    For each horizon x it forms, from the snapshot and the learned estimates, the number of live
-    callers that will be waiting by x (calls waiting now, callers in AMD, ringing calls weighted by
-    their age-conditioned answer probability, and n new calls) and the number of collectors ready
-    by x + slack (ready now, talking collectors by the talk-time survival given elapsed talk, plus
-    wrap-up). With a normal approximation, the expected excess E[(demand − supply)+] is a lower
-    bound on abandons; the pacer picks the largest n whose worst excess, as a share of the live
-    callers expected in the horizon, stays under the target. The target tapers linearly to zero
-    as the window's rate goes from `target` to the limit; with less than `reserve` abandons left
-    it dials progressively. Collectors paused, logged out or leaving after their call are not
-    counted as capacity.
+    For each horizon x (0–36 s) it forms, from the snapshot and the learned estimates, the live
+    callers who will have reached the end of their greeting by x (callers waiting now, callers in
+    AMD, ringing calls weighted by their age-conditioned chance of a person answering) and the
+    collectors free by x + slack (ready now; talking ones by the talk-time survival given elapsed
+    talk, plus wrap-up), slack = patience − connect time. Calls are added one at a time: the next
+    call's caller, arriving at x with the learned ring + greeting distribution, is lost if the
+    callers ahead of it (including the calls already added) are at least the collectors free by
+    then; with a normal approximation of these Bernoulli sums, the pacer keeps adding calls while
+    that loss probability, as a share of its chance of reaching a person, is at most the target
+    (× a slowly calibrated scale). The target tightens as the window's budget is spent (by rate
+    above `taper_from`, and by count as fewer than `taper_calls` abandons are left); with less
+    than `reserve` left it dials progressively. Collectors paused, logged out or leaving after
+    their call are not capacity.
     """
 
     name = "ours"
@@ -611,6 +605,7 @@ class PredictivePacer:
         self.scale = min(hi, max(lo, self.scale * math.exp(c.calibrate_gain * err * weight)))
 
     def effective_target(self, b: AbandonBudget) -> float:
+        """The abandon share allowed now, given what the window's budget has left (0 = progressive)."""
         c = self.config
         target = min(c.target, b.limit)
         if b.left < c.reserve:
@@ -622,6 +617,7 @@ class PredictivePacer:
         return target * min(by_rate, by_count)
 
     def decide(self, s: PacingSnapshot) -> int:
+        """Calls to place now."""
         c = self.config
         est = s.estimates
         tau = self.effective_target(s.budget)
@@ -666,7 +662,7 @@ class PredictivePacer:
         k = len(est.horizons)
         tot = est.table[idx].sum(axis=0)
         base_mu = tot[:k] - tot[2 * k:3 * k]
-        base_var = tot[k:2 * k] + tot[3 * k:4 * k] + c.var_floor
+        base_var = tot[k:2 * k] + tot[3 * k:] + c.var_floor
         g, gv, dg = est.new_call, est.new_call_var, est.new_call_pmf
         limit = tau * self.scale * max(float(g[-1]), 1e-9)
         lo = 0

@@ -498,7 +498,8 @@ class PredictiveConfig:
 
     target: float = 0.025  # aim below the legal limit
     reserve: float = 1.0  # abandons to keep in hand: below this budget, dial progressively
-    taper_calls: float = 3.0  # …and as fewer than this many abandons (above `reserve`) are left
+    taper_calls: float = 0.15  # …and as fewer than this many abandons per available collector
+    #                            (at least 1; above `reserve`) are left in the window
     taper_from: float = 0.5  # the target tapers to 0 as the window's rate goes from here (0 = target,
     #                          1 = limit) to the limit
     max_new: int = 64  # never place more than this in one decision
@@ -604,8 +605,11 @@ class PredictivePacer:
         lo, hi = c.scale_range
         self.scale = min(hi, max(lo, self.scale * math.exp(c.calibrate_gain * err * weight)))
 
-    def effective_target(self, b: AbandonBudget) -> float:
-        """The abandon share allowed now, given what the window's budget has left (0 = progressive)."""
+    def effective_target(self, b: AbandonBudget, collectors: int = 20) -> float:
+        """The abandon share allowed now, given what the window's budget has left (0 = progressive).
+
+        A burst of abandons grows with the floor, so the count taper scales with `collectors`.
+        """
         c = self.config
         target = min(c.target, b.limit)
         if b.left < c.reserve:
@@ -613,14 +617,16 @@ class PredictivePacer:
         soft = target + c.taper_from * (b.limit - target)
         r = b.rate
         by_rate = 1.0 if r <= soft else max(0.0, (b.limit - r) / (b.limit - soft))
-        by_count = min(1.0, (b.left - c.reserve) / c.taper_calls) if c.taper_calls > 0 else 1.0
+        taper = max(1.0, c.taper_calls * collectors) if c.taper_calls > 0 else 0.0
+        by_count = min(1.0, (b.left - c.reserve) / taper) if taper else 1.0
         return target * min(by_rate, by_count)
 
     def decide(self, s: PacingSnapshot) -> int:
         """Calls to place now."""
         c = self.config
         est = s.estimates
-        tau = self.effective_target(s.budget)
+        available = len(s.collectors) - s.count(PAUSED) - s.count(LOGGED_OUT)
+        tau = self.effective_target(s.budget, available)
         self._calibrate(s)
         if est is None or tau <= 0.0:
             self.last_mode = "progressive"

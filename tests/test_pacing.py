@@ -195,9 +195,12 @@ def test_target_tightens_as_the_budget_is_spent():
     assert rates[2] > rates[3] > rates[4] > 0
     assert rates[5] == 0.0
     # early in a window few abandons are left even at a low rate: the target tightens by count too
-    early = ours.effective_target(AbandonBudget(answered=100, abandoned=0))  # 3 left, reserve 1
+    early = ours.effective_target(AbandonBudget(answered=100, abandoned=0), collectors=20)  # 3 left
     assert 0 < early < 0.025
     assert ours.effective_target(AbandonBudget(answered=100, abandoned=2)) == 0.0
+    # the same budget is tighter for a big floor, whose bursts of abandons are bigger
+    assert ours.effective_target(AbandonBudget(answered=200, abandoned=0), collectors=50) < \
+        ours.effective_target(AbandonBudget(answered=200, abandoned=0), collectors=5) == 0.025
 
 
 def test_tighter_budget_never_places_more(trained: Estimator):

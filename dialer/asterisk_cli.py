@@ -109,7 +109,7 @@ def status(run_dir: Path, as_json: bool) -> None:
 def call(run_dir: Path, number: str, name: str, birth_year: int, amount: str, ring: float) -> None:
     """Place one call through the running PBX with the DTMF verify flow and print what happened."""
     from agi.handlers.dtmf_verify import CallContext, DtmfVerifyFlow
-    from agi.handlers.piper_prompts import PiperPrompts
+    from agi.media.tts import TTS
     from agi.server import FastAGIServer
     from dialer.ami import AMIController
 
@@ -138,7 +138,7 @@ def call(run_dir: Path, number: str, name: str, birth_year: int, amount: str, ri
 
     async def run() -> None:
         ports = Ports()
-        flow = DtmfVerifyFlow(ports, PiperPrompts(run_dir / "prompts"))
+        flow = DtmfVerifyFlow(ports, TTS())
         server = FastAGIServer({"call": flow}, token=state.agi_token, port=state.ports["agi"])
         await server.start()
         ami = AMIController("127.0.0.1", state.pbx.ami_port, state.pbx.ami_user, state.pbx.ami_secret)

@@ -94,7 +94,7 @@ class StorePorts:
         core.record_call_event(self.store, call_id, "outcome", now, {"kind": kind, **(data or {})})
         if kind == "promise":
             att = core.get_attempt(self.store, call_id)
-            due = data.get("due_date") or data.get("due")
+            due = data.get("due_date") or data.get("date") or data.get("due")
             due_date = date.fromtimestamp(now).isoformat() if due in (None, "today") else str(due)
             core.record_promise(self.store, call_id, rec.debtor_id, att.get("account_id") if att else None,
                                 data.get("amount"), due_date, now)

@@ -32,6 +32,7 @@ log = logging.getLogger("dialer.daemon")
 RETRY_OUTCOMES = {"busy": "busy", "no_answer": "no_answer", "machine": "machine", "failed": "failed",
                   "unallocated": "failed", "callee_hangup": "callee_hangup", "unknown": "failed"}
 DAY = 86400.0
+BOT_NAMES = {"en-US": "Alex", "zh-CN": "小安"}  # the voice assistant's name, said with "an automated assistant"
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Active:
     segment: str | None
     tracked: TrackedCall | None = None
     placed_at: float = 0.0
+    transfer: dict[str, Any] | None = None  # the bot's context for the collector, kept until the queue connects
 
 
 @dataclass
@@ -77,14 +79,15 @@ class Dialer:
         self._tasks: set[asyncio.Task] = set()
         self._flows: dict[str, Any] = {}
         self._qa_rules: Any = None
+        self._model = _load_propensity_model()
 
     # -- set-up ---------------------------------------------------------------------------------
     @property
     def tts(self) -> Any:
         if self._tts is None:
-            from agi.handlers.piper_prompts import PiperPrompts
+            from agi.media.tts import TTS
 
-            self._tts = PiperPrompts(Path(self.pbx.run_dir) / "prompts")
+            self._tts = TTS()  # cached by (voice, text) under voices/cache/
         return self._tts
 
     async def start(self) -> None:
@@ -110,7 +113,8 @@ class Dialer:
     async def _channel_alive(self, call_id: str) -> bool:
         assert self.ami is not None
         out = await self.ami.command("core show channels concise")
-        return any(line.split("!")[-2:-1] == [call_id] or f"!{call_id}!" in line for line in out.splitlines())
+        # concise fields: channel!context!exten!prio!state!app!data!cid!acct!peeracct!ama!duration!bridge!uniqueid
+        return any(line.strip().split("!")[-1] == call_id for line in out.splitlines())
 
     async def reconcile(self, wait_for_live: float = 90.0) -> int:
         """Settle attempts a previous process left open: outcome from the CDR, 'unknown' only when
@@ -123,8 +127,12 @@ class Dialer:
             call_id = row["id"]
             while time.monotonic() < deadline and await self._channel_alive(call_id):
                 await asyncio.sleep(0.5)
-            await asyncio.sleep(0.2)  # CDR is written as the channel is destroyed
-            rec = read_cdr(self.cdr_path).get(call_id)
+            rec = None
+            for _ in range(20):  # the CDR is dispatched shortly after the channel is destroyed
+                rec = read_cdr(self.cdr_path).get(call_id)
+                if rec is not None:
+                    break
+                await asyncio.sleep(0.25)
             now = self.clock.timestamp()
             if rec is None:
                 core.update_attempt(self.store, call_id, state="unknown", outcome="unknown", ended_at=now,
@@ -159,7 +167,10 @@ class Dialer:
             return candidates
         by_id = {c.debtor_id: c for c in candidates}
         try:
-            ranked = rank_candidates([c.as_dict() for c in candidates], None, self._now(), {})
+            from dialer.store.strategy import histories
+
+            ranked = rank_candidates([c.as_dict() for c in candidates], self._model, self._now(),
+                                     histories(self.store, list(by_id)))
             return [by_id[r.candidate["debtor_id"]] for r in ranked if r.candidate["debtor_id"] in by_id]
         except Exception:  # noqa: BLE001 - ranking is an optimisation; never stop dialing over it
             log.exception("ranking failed; dialing in store order")
@@ -332,7 +343,47 @@ class Dialer:
         await flow(req, ch)
 
     async def _agi_inbound(self, req: AGIRequest, ch: AGIChannel) -> None:
-        log_event(log, "agi.inbound", call=req.call_id, callerid=ch.env.get("agi_callerid"))
+        """A call-back: caller ID → debtor; the same verification-first flow as outbound, else a collector."""
+        caller = (ch.env.get("agi_callerid") or "").strip()
+        number = caller if caller.startswith("+") else ("+" + caller if caller.isdigit() else caller)
+        row = self.store.query_one(
+            "SELECT p.debtor_id, d.campaign FROM phones p JOIN debtors d ON d.debtor_id = p.debtor_id"
+            " WHERE p.phone = ? ORDER BY d.status = 'active' DESC, p.rank LIMIT 1", (number,))
+        now = self.clock.timestamp()
+        if row is None or row["campaign"] not in self.campaigns:
+            log_event(log, "inbound.unknown_caller", call=req.call_id, callerid=number)
+            await ch.set_variable("DIALER_NEXT", "queue")  # a person answers; nothing is disclosed by the bot
+            return
+        debtor = core.get_debtor(self.store, row["debtor_id"]) or {}
+        account = (debtor.get("accounts") or [{}])[0].get("account_id")
+        with self.store.transaction() as conn:
+            if core.get_attempt(conn, req.call_id) is None:
+                core.insert_attempt(conn, call_id=req.call_id, debtor_id=row["debtor_id"], account_id=account,
+                                    campaign=row["campaign"], phone=number, placed_at=now, inbound=True)
+        core.update_attempt(self.store, req.call_id, state="answered", answered_at=now, at=now)
+        active = Active(req.call_id, row["debtor_id"], row["campaign"], number, debtor.get("segment"), placed_at=now)
+        self.active[req.call_id] = active
+        log_event(log, "inbound.debtor", call=req.call_id, debtor_id=row["debtor_id"], phone=number)
+        try:
+            await self._flow_for(core.get_attempt(self.store, req.call_id))(req, ch)
+        finally:
+            self._finish_inbound(active)
+
+    def _finish_inbound(self, active: Active) -> None:
+        rec = self.ports.calls.pop(active.call_id, None)
+        now = self.clock.timestamp()
+        disposition = rec.kinds[-1] if rec and rec.kinds else None
+        core.update_attempt(self.store, active.call_id, state="ended", outcome="answered", ended_at=now, at=now,
+                            conversation=bool(rec and rec.verified), disposition=disposition)
+        if rec and rec.turns:
+            self._save_transcript(active, rec)
+        if disposition == "promise":
+            core.set_next_allowed(self.store, active.debtor_id,
+                                  self.ports.promise_next_allowed(active.call_id) or now + DAY)
+        if rec and rec.transfer is not None:
+            active.transfer = rec.transfer  # stays active until the collector answers or the caller hangs up
+        else:
+            self.active.pop(active.call_id, None)
 
     def _flow_for(self, attempt: dict[str, Any]) -> Any:
         from agi.script_loader import HandlerRef, load_by_id
@@ -342,7 +393,8 @@ class Dialer:
         seg = next((s for s in camp.segments if s.name == debtor.get("segment")), camp.segments[0])
         key = seg.script
         if key not in self._flows:
-            script = load_by_id(key, Path(camp.file).parent / "scripts" if camp.file else None)
+            local = Path(camp.file).parent / "scripts" if camp.file else None
+            script = load_by_id(key, local if local is not None and (local / f"{key}.yaml").exists() else None)
             if isinstance(script, HandlerRef) and script.handler == "dtmf_verify":
                 self._flows[key] = DtmfVerifyFlow(self.ports, self.tts)
             else:
@@ -357,14 +409,19 @@ class Dialer:
                 now = self.clock.timestamp()
                 core.update_attempt(self.store, call_id, state="answered", answered_at=now, at=now)
             return
+        if event.get("Event") == "Hangup" and f"in-{event.get('Uniqueid')}" in self.active:
+            self.active.pop(f"in-{event.get('Uniqueid')}", None)  # an inbound call's channel is gone
+            return
         if event.get("Event") == "AgentConnect":
             call_id = event.get("Uniqueid", "")
+            if call_id not in self.active and f"in-{call_id}" in self.active:
+                call_id = f"in-{call_id}"  # inbound calls carry the PBX's uniqueid
             active = self.active.get(call_id)
             if active is None:
                 return
             agent = event.get("MemberName") or event.get("Interface", "").split("/")[-1]
-            rec = self.ports.record(call_id)
-            ctx = dict(rec.transfer or {}) if rec else {}
+            rec = self.ports.calls.get(call_id)
+            ctx = dict((rec.transfer if rec else None) or active.transfer or {})
             ctx["agent"] = agent
             if rec is not None:
                 rec.transfer = ctx
@@ -372,7 +429,17 @@ class Dialer:
             core.record_call_event(self.store, call_id, "agent_connect", now,
                                    {"agent": agent, "holdtime": event.get("HoldTime")})
             core.push_screen_pop(self.store, agent, call_id, active.debtor_id, ctx, now)
+            core.update_attempt(self.store, call_id, agent=agent, at=now)
             log_event(log, "agent.connect", call=call_id, agent=agent)
+
+
+def _load_propensity_model() -> Any:
+    """The trained propensity model under models/propensity/, or None (ranking then falls back)."""
+    try:
+        from dialer.strategy import load_model_or_none
+    except ImportError:
+        return None
+    return load_model_or_none("models/propensity")
 
 
 class ScriptFlow:
@@ -391,7 +458,7 @@ class ScriptFlow:
             return
         debtor = _script_debtor(Debtor, ctx)
         result = await run_script(ch, self.script, debtor, self.dialer.ports, call_id=req.call_id,
-                                  tts=self.dialer.tts, today=self.dialer.clock.now().date())
+                                  tts=self.dialer.tts, today=self.dialer.clock.now().date(), queue_app=False)
         if result.transferred_to:
             await ch.set_variable("DIALER_NEXT", "queue")
 
@@ -407,5 +474,6 @@ def _script_debtor(cls: Any, ctx: Any) -> Any:
               "id_last4": ctx.extra.get("id_last4"), "amount_owed": Decimal(str(ctx.amount_owed)),
               "currency": ctx.currency, "days_past_due": ctx.days_past_due,
               "due_date": date.fromisoformat(due) if due else None, "institution": ctx.institution,
-              "phone": ctx.phone, "callback_number": ctx.callback_number, "account_id": ctx.account_id}
+              "phone": ctx.phone, "callback_number": ctx.callback_number, "account_id": ctx.account_id,
+              "collector_name": BOT_NAMES.get(ctx.locale, "")}
     return cls(**{k: v for k, v in values.items() if k in names})

@@ -45,9 +45,9 @@ class MemoryPorts:
 
 @pytest.fixture(scope="session")
 def piper_prompts(tmp_path_factory):
-    from agi.handlers.piper_prompts import PiperPrompts
+    from agi.media.tts import TTS
 
-    return PiperPrompts(tmp_path_factory.mktemp("prompts"))
+    return TTS(cache_dir=tmp_path_factory.mktemp("prompts"))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,210 @@
+"""The voice bot's YAML scripts end to end through real Asterisk: outbound M1 reminder (promise,
+wrong number, hardship → collector with context) and an inbound call-back, all verification first."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from agi.media.tts import TTS
+from agi.script import Debtor, Dtmf, Engine, Say
+from agi.script_loader import load_by_id
+from dialer.ami import AMIController
+from dialer.asterisk import Harness
+from dialer.audio import active_seconds
+from dialer.campaigns import read_debtors_csv
+from dialer.carrier import behaviours_from_dict
+from dialer.clock import Clock
+from dialer.config import load_campaign
+from dialer.daemon import BOT_NAMES, Dialer
+from dialer.demo import default_demo_time
+from dialer.compliance import load_rules
+from dialer.store import Store, core
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parent.parent
+DID = "+18005550199"  # the campaign's call-back number, dialled by the debtor
+AMD_SECONDS = 3.5      # AMD on a "hello" decides HUMAN ~2 s after answer; keys are sent with margin
+KEY_MARGIN = 2.0       # seconds after the question prompt ends (the bot waits 6 s for keys)
+
+DEBTORS = """debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,timezone,customer_type,lang,contacts
+V001,Paula Promise,+12125550141,1111,1984,ACC-V1,420.00,USD,12,2026-11-11,America/New_York,first,en,
+V002,Wanda Wrong,+12125550142,2222,1975,ACC-V2,310.00,USD,12,2026-11-11,America/New_York,first,en,
+V003,Harold Hardship,+12125550143,3333,1969,ACC-V3,980.00,USD,12,2026-11-11,America/New_York,first,en,
+V004,Carl Callback,+12125550144,4444,1990,ACC-V4,150.00,USD,12,2026-11-11,America/New_York,first,en,
+"""
+CAMPAIGN = """name: bot_m1
+profile: us
+locale: en-US
+institution: Acme Finance
+callback_number: "+18005550199"
+caller_id: "+12125550199"
+dial_mode: bot_only
+line_limit: 3
+retry: {busy: 30m, no_answer: 2h, machine: 1d, failed: 4h, callee_hangup: 1d, max_attempts: 6}
+segments:
+  - name: m1
+    dpd: M1
+    script: m1_reminder_en
+"""
+
+
+def _timeline(tts: TTS, debtor: Debtor, keys: list[str], today: date, *, amd: bool) -> tuple[list[dict], float]:
+    """When the callee should press each key: run the pure engine on the same inputs, render what it
+    would say, and press each key a margin after the prompt before it ends."""
+    script = load_by_id("m1_reminder_en")
+    engine = Engine(script, debtor, today=today)
+    steps = [engine.start()] + [engine.handle(Dtmf(k)) for k in keys]
+    t = AMD_SECONDS if amd else 1.0
+    dtmf = []
+    for actions, key in zip(steps, keys):
+        t += sum(_seconds(tts.render(a.text, "en-US")) for a in actions if isinstance(a, Say)) + KEY_MARGIN
+        dtmf.append({"digits": key, "at": round(t, 2)})
+        t += 0.25 * len(key)
+    t += sum(_seconds(tts.render(a.text, "en-US")) for a in steps[-1 if len(steps) == len(keys) else len(keys)]
+             if isinstance(a, Say))
+    return dtmf, t + 15.0
+
+
+def _seconds(path: Path) -> float:
+    import wave
+
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def _debtor(did: str, name: str, phone: str, birth: str, amount: str) -> Debtor:
+    return Debtor(debtor_id=did, name=name, phone=phone, birth_year=birth, id_last4=None,
+                  amount_owed=Decimal(amount), currency="USD", due_date=date(2026, 11, 11), days_past_due=12,
+                  institution="Acme Finance", collector_name=BOT_NAMES["en-US"], callback_number=DID,
+                  account_id=None)
+
+
+@pytest.fixture(scope="module")
+def voicebot_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("voicebot")
+    at = default_demo_time()
+    today = at.date()
+    tts = TTS()
+    paula = _debtor("V001", "Paula Promise", "+12125550141", "1984", "420.00")
+    wanda = _debtor("V002", "Wanda Wrong", "+12125550142", "1975", "310.00")
+    harold = _debtor("V003", "Harold Hardship", "+12125550143", "1969", "980.00")
+    p_keys, p_end = _timeline(tts, paula, ["1", "1984", "1"], today, amd=True)
+    w_keys, w_end = _timeline(tts, wanda, ["2", "2"], today, amd=True)
+    h_keys, h_end = _timeline(tts, harold, ["1", "1969", "3"], today, amd=True)
+    # the call-back: Carl (not due for a call today) dials the number from a message, verifies, asks
+    # for a person (0)
+    carl = _debtor("V004", "Carl Callback", "+12125550144", "1990", "150.00")
+    i_keys, i_end = _timeline(tts, carl, ["1", "1990", "0"], today, amd=False)
+    behaviours = behaviours_from_dict({
+        "+12125550141": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": p_keys, "hangup_after": p_end},
+        "+12125550142": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": w_keys, "hangup_after": w_end},
+        "+12125550143": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": h_keys, "hangup_after": h_end},
+        "+12125550149": {"answer_after": 0, "then": "silent", "dtmf": i_keys, "hangup_after": i_end},
+    })
+    (tmp / "bot_m1.yaml").write_text(CAMPAIGN)
+    (tmp / "d.csv").write_text(DEBTORS)
+    store = Store(tmp / "dialer.db")
+    camp = load_campaign(tmp / "bot_m1.yaml")
+    core.upsert_campaign(store, camp)
+    core.import_debtors(store, read_debtors_csv(tmp / "d.csv"), camp.name)
+    core.set_next_allowed(store, "V004", at.timestamp() + 7 * 86400)  # called back, not dialled
+    harness = Harness(tmp / "run", base_port=30000, agi_port=30573, agents=1, behaviours=behaviours)
+    state = harness.up()
+    inbound: dict = {}
+
+    async def run() -> None:
+        dialer = Dialer(store, state, load_rules(REPO / "compliance_rules.yaml"), [camp], clock=Clock(at), tts=tts)
+        await dialer.start()
+        async def call_back() -> None:
+            carrier = AMIController("127.0.0.1", state.carrier.ami_port, state.carrier.ami_user,
+                                    state.carrier.ami_secret)
+            await carrier.connect()
+            call = await carrier.originate("cb-1", DID, trunk="pbx", context="from-pbx", exten="+12125550149",
+                                           ring_timeout=10, caller_id="<+12125550144>")
+            await asyncio.wait_for(call.done, i_end + 30)
+            await carrier.close()
+            inbound["carrier_call"] = call
+
+        try:
+            callback = asyncio.create_task(call_back())
+            await asyncio.sleep(2.0)  # the call-back is in progress while the dialer works its list
+            await dialer.run(until_idle=True, max_seconds=150)
+            await callback
+            await asyncio.sleep(0.5)
+        finally:
+            await dialer.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        harness.down()
+    return {"store": store, "harness": harness, "tts": tts, "today": today}
+
+
+def _calls(store, debtor_id):
+    return store.query("SELECT * FROM attempts WHERE debtor_id=? ORDER BY placed_at", (debtor_id,))
+
+
+def _said(store, call_id):
+    return [r["text"] for r in store.query("SELECT speaker, text FROM transcript_turns WHERE call_id=? ORDER BY idx",
+                                            (call_id,)) if r["speaker"] == "agent"]
+
+
+def test_promise_through_the_m1_script(voicebot_run):
+    store = voicebot_run["store"]
+    out = [a for a in _calls(store, "V001") if not a["inbound"]]
+    assert len(out) == 1 and out[0]["outcome"] == "answered" and out[0]["disposition"] == "promise"
+    said = _said(store, out[0]["id"])
+    assert said[0].startswith("Hello, this is Alex, an automated assistant calling on behalf of Acme Finance")
+    debt_at = next(i for i, t in enumerate(said) if "days past due" in t)
+    ask_factor_at = next(i for i, t in enumerate(said) if "year of birth" in t)
+    assert ask_factor_at < debt_at
+    promises = core.promises_for(store, call_id=out[0]["id"])
+    assert promises and promises[0]["due_date"] == voicebot_run["today"].isoformat()
+    assert Decimal(promises[0]["amount"]) == Decimal("420.00")
+    qa = store.query_one("SELECT score FROM qa_results WHERE call_id=?", (out[0]["id"],))
+    assert qa is not None and qa["score"] == 100
+    # the callee really heard the debt notice (carrier side)
+    rec = voicebot_run["harness"].recording_for("+12125550141", out[0]["id"])
+    notice = next(t for t in said if "days past due" in t)
+    assert active_seconds(rec) > active_seconds(voicebot_run["tts"].render(notice, "en-US"))
+
+
+def test_wrong_number_hears_nothing_and_number_is_marked(voicebot_run):
+    store = voicebot_run["store"]
+    out = _calls(store, "V002")
+    assert len(out) == 1 and out[0]["disposition"] == "wrong_number"
+    said = _said(store, out[0]["id"])
+    assert not any("past due" in t or "310" in t or "amount" in t for t in said), said
+    phones = {p["phone"]: p["status"] for p in core.get_debtor(store, "V002")["phones"]}
+    assert phones["+12125550142"] == "wrong_number"
+
+
+def test_hardship_goes_to_a_collector_with_context(voicebot_run):
+    store = voicebot_run["store"]
+    out = _calls(store, "V003")
+    assert len(out) == 1 and out[0]["disposition"] == "hardship"
+    pops = store.query("SELECT * FROM screen_pops WHERE debtor_id='V003'")
+    assert len(pops) == 1
+    ctx = json.loads(pops[0]["context_json"])
+    assert ctx["verified"] is True and ctx["agent"] == "agent1" and "hardship" in json.dumps(ctx)
+
+
+def test_inbound_call_back_is_verified_then_reaches_a_collector(voicebot_run):
+    store = voicebot_run["store"]
+    assert not [a for a in _calls(store, "V004") if not a["inbound"]]  # not dialled: only called back
+    inbound = [a for a in _calls(store, "V004") if a["inbound"]]
+    assert len(inbound) == 1
+    call_id = inbound[0]["id"]
+    said = _said(store, call_id)
+    assert said and "year of birth" in " ".join(said)
+    assert next(i for i, t in enumerate(said) if "year of birth" in t) < next(
+        i for i, t in enumerate(said) if "days past due" in t)
+    pops = store.query("SELECT * FROM screen_pops WHERE call_id=?", (call_id,))
+    assert pops and json.loads(pops[0]["context_json"])["verified"] is True

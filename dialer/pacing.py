@@ -8,6 +8,15 @@ Three pacers share one interface, `decide(snapshot) -> int`:
   wrap-up), kept under an abandon target that tightens as the profile's budget is spent.
 Nothing here does I/O or reads a clock: time comes in the snapshot (`now`, seconds since the
 local midnight of the profile's window), so the daemon and the simulator drive the same code.
+
+Driving it live (what `dialer/simulate.py` does, and what the daemon should do): keep one
+`Estimator` per campaign; on a call's DialEnd/Hangup before answer call `observe_dial(now, False,
+seconds since originate)`, on answer `observe_dial(now, True, seconds)`; on the AMD result
+`observe_screen(now, human, seconds since answer)`; when a collector's leg is bridged
+`observe_connect(now, seconds since assignment)`; when a talk ends `observe_talk(now, seconds)`
+(`ended=False` if the collector left mid-call); when wrap-up ends `observe_wrap(now, seconds)`.
+About once a second build a `PacingSnapshot` (estimates=`estimator.estimates(now)`, budget from
+the store's counts in the profile's abandon window) and originate `pacer.decide(snapshot)` calls.
 """
 from __future__ import annotations
 

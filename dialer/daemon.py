@@ -98,6 +98,21 @@ class Dialer:
         self.ami.listeners.append(self._on_ami_event)
         await self.ami.connect()
         await self.reconcile()
+        await asyncio.to_thread(self.prerender)
+
+    def prerender(self) -> int:
+        """Render every campaign script's static prompts once, at load (per-call prompts render during calls)."""
+        t0, n = time.monotonic(), 0
+        for camp in self.campaigns.values():
+            for seg in camp.segments:
+                flow = self._flow_for_script(camp, seg.script)
+                if isinstance(flow, ScriptFlow) and hasattr(self.tts, "render_static"):
+                    n += len(self.tts.render_static(flow.script, {
+                        "institution": camp.institution, "callback_number": camp.callback_number,
+                        "collector_name": BOT_NAMES.get(camp.locale, "")}))
+        if n:
+            log_event(log, "prompts.prerendered", prompts=n, seconds=round(time.monotonic() - t0, 2))
+        return n
 
     async def stop(self) -> None:
         for t in list(self._tasks):
@@ -386,12 +401,14 @@ class Dialer:
             self.active.pop(active.call_id, None)
 
     def _flow_for(self, attempt: dict[str, Any]) -> Any:
-        from agi.script_loader import HandlerRef, load_by_id
-
         camp = self.campaigns.get(attempt["campaign"]) or self.ports.campaign(attempt["campaign"])
         debtor = core.get_debtor(self.store, attempt["debtor_id"]) or {}
         seg = next((s for s in camp.segments if s.name == debtor.get("segment")), camp.segments[0])
-        key = seg.script
+        return self._flow_for_script(camp, seg.script)
+
+    def _flow_for_script(self, camp: Campaign, key: str) -> Any:
+        from agi.script_loader import HandlerRef, load_by_id
+
         if key not in self._flows:
             local = Path(camp.file).parent / "scripts" if camp.file else None
             script = load_by_id(key, local if local is not None and (local / f"{key}.yaml").exists() else None)

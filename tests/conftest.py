@@ -44,7 +44,7 @@ class MemoryPorts:
 
 
 @pytest.fixture(scope="session")
-def piper_prompts(tmp_path_factory):
+def tts(tmp_path_factory):
     from agi.media.tts import TTS
 
     return TTS(cache_dir=tmp_path_factory.mktemp("prompts"))

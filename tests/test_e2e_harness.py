@@ -37,10 +37,10 @@ DEBT = ("Thank you. We are calling about your Acme Finance account, which has a 
 
 
 @pytest.fixture(scope="module")
-def batch(harness, piper_prompts):
+def batch(harness, tts):
     """Place one call to every behaviour at once and collect what happened."""
     ports = MemoryPorts()
-    flow = DtmfVerifyFlow(ports, piper_prompts)
+    flow = DtmfVerifyFlow(ports, tts)
     results: dict[str, dict] = {}
     ami_events: list[dict] = []
 
@@ -72,8 +72,8 @@ def batch(harness, piper_prompts):
     return {"results": results, "ports": ports, "events": ami_events}
 
 
-def _rendered_active(piper_prompts, text: str) -> float:
-    return active_seconds(piper_prompts.render(text))
+def _rendered_active(tts, text: str) -> float:
+    return active_seconds(tts.render(text, "en-US"))
 
 
 def _heard(harness, batch, name):
@@ -97,7 +97,7 @@ def test_unanswered_calls_reach_no_call_flow(batch):
         assert batch["results"][name]["outcomes"] == [], name
 
 
-def test_promise_is_recorded_after_verification(batch, harness, piper_prompts):
+def test_promise_is_recorded_after_verification(batch, harness, tts):
     res = batch["results"]["promise"]
     kinds = [k for k, _ in res["outcomes"]]
     assert kinds == ["promise"]
@@ -105,33 +105,33 @@ def test_promise_is_recorded_after_verification(batch, harness, piper_prompts):
     assert said.index(GREETING) < said.index(YEAR) < said.index(DEBT)
     # what the debtor heard, measured on the carrier side: greeting + year prompt + debt + thanks
     heard = active_seconds(_heard(harness, batch, "promise"))
-    debt = _rendered_active(piper_prompts, DEBT)
+    debt = _rendered_active(tts, DEBT)
     assert heard > debt  # the debt statement was really played to the callee
-    assert heard > 0.7 * (_rendered_active(piper_prompts, GREETING) + debt)
+    assert heard > 0.7 * (_rendered_active(tts, GREETING) + debt)
 
 
-def test_callee_who_presses_nothing_hears_no_debt(batch, harness, piper_prompts):
+def test_callee_who_presses_nothing_hears_no_debt(batch, harness, tts):
     res = batch["results"]["silent"]
     said = [t[1] for t in res["turns"] if t[0] == "agent"]
     assert DEBT not in said and said == [GREETING, SORRY]
     heard = active_seconds(_heard(harness, batch, "silent"))
-    expected = _rendered_active(piper_prompts, GREETING) + _rendered_active(piper_prompts, SORRY)
-    debt = _rendered_active(piper_prompts, DEBT)
+    expected = _rendered_active(tts, GREETING) + _rendered_active(tts, SORRY)
+    debt = _rendered_active(tts, DEBT)
     assert abs(heard - expected) < 0.25 * expected + 0.3, (heard, expected)
     assert heard < expected + 0.5 * debt
 
 
-def test_wrong_birth_year_hears_no_debt(batch, harness, piper_prompts):
+def test_wrong_birth_year_hears_no_debt(batch, harness, tts):
     res = batch["results"]["wrong_year"]
     said = [t[1] for t in res["turns"] if t[0] == "agent"]
     assert said == [GREETING, YEAR, NOT_VERIFIED]
     assert res["outcomes"][-1][1].get("verified") is False
     heard = active_seconds(_heard(harness, batch, "wrong_year"))
-    expected = sum(_rendered_active(piper_prompts, t) for t in (GREETING, YEAR, NOT_VERIFIED))
+    expected = sum(_rendered_active(tts, t) for t in (GREETING, YEAR, NOT_VERIFIED))
     assert abs(heard - expected) < 0.25 * expected + 0.3, (heard, expected)
 
 
-def test_press_2_reaches_a_collector_through_the_queue(batch, harness, piper_prompts):
+def test_press_2_reaches_a_collector_through_the_queue(batch, harness, tts):
     res = batch["results"]["collector"]
     call = res["call"]
     assert [k for k, _ in res["outcomes"]] == ["transfer"]
@@ -143,7 +143,7 @@ def test_press_2_reaches_a_collector_through_the_queue(batch, harness, piper_pro
     # the callee heard the collector's phone (SIPp streams audio after the transfer prompt):
     # more speech than the bot's own prompts account for
     heard = active_seconds(_heard(harness, batch, "collector"))
-    bot = sum(_rendered_active(piper_prompts, t) for t in (GREETING, YEAR, DEBT, "Please hold while we connect you to a collector."))
+    bot = sum(_rendered_active(tts, t) for t in (GREETING, YEAR, DEBT, "Please hold while we connect you to a collector."))
     assert heard > bot + 2.0, (heard, bot)
 
 
@@ -153,7 +153,7 @@ def test_callee_hanging_up_ends_the_flow(batch):
     assert data.get("hangup") == "callee"
 
 
-def test_answering_machine_gets_neutral_message(batch, harness, piper_prompts):
+def test_answering_machine_gets_neutral_message(batch, harness, tts):
     res = batch["results"]["machine"]
     amd = [e for e in batch["events"] if e.get("Event") == "UserEvent" and e.get("UserEvent") == "DialerAMD"
            and e.get("CallID") == res["call"].call_id]

@@ -37,6 +37,8 @@ V001,Paula Promise,+12125550141,1111,1984,ACC-V1,420.00,USD,12,2026-11-11,Americ
 V002,Wanda Wrong,+12125550142,2222,1975,ACC-V2,310.00,USD,12,2026-11-11,America/New_York,first,en,
 V003,Harold Hardship,+12125550143,3333,1969,ACC-V3,980.00,USD,12,2026-11-11,America/New_York,first,en,
 V004,Carl Callback,+12125550144,4444,1990,ACC-V4,150.00,USD,12,2026-11-11,America/New_York,first,en,
+V005,Tom Thirdparty,+12125550145,5555,1961,ACC-V5,777.00,USD,12,2026-11-11,America/New_York,first,en,
+V006,Sam Stop,+12125550146,6666,1977,ACC-V6,640.00,USD,12,2026-11-11,America/New_York,first,en,
 """
 CAMPAIGN = """name: bot_m1
 profile: us
@@ -45,7 +47,7 @@ institution: Acme Finance
 callback_number: "+18005550199"
 caller_id: "+12125550199"
 dial_mode: bot_only
-line_limit: 3
+line_limit: 5
 retry: {busy: 30m, no_answer: 2h, machine: 1d, failed: 4h, callee_hangup: 1d, max_attempts: 6}
 segments:
   - name: m1
@@ -97,6 +99,10 @@ def voicebot_run(tmp_path_factory):
     p_keys, p_end = _timeline(tts, paula, ["1", "1984", "1"], today, amd=True)
     w_keys, w_end = _timeline(tts, wanda, ["2", "2"], today, amd=True)
     h_keys, h_end = _timeline(tts, harold, ["1", "1969", "3"], today, amd=True)
+    tom = _debtor("V005", "Tom Thirdparty", "+12125550145", "1961", "777.00")
+    t_keys, t_end = _timeline(tts, tom, ["2", "1"], today, amd=True)  # not me; yes I know him
+    sam = _debtor("V006", "Sam Stop", "+12125550146", "1977", "640.00")
+    s_keys, s_end = _timeline(tts, sam, ["1", "1977", "9"], today, amd=True)  # 9: no further calls
     # the call-back: Carl (not due for a call today) dials the number from a message, verifies, asks
     # for a person (0)
     carl = _debtor("V004", "Carl Callback", "+12125550144", "1990", "150.00")
@@ -105,6 +111,8 @@ def voicebot_run(tmp_path_factory):
         "+12125550141": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": p_keys, "hangup_after": p_end},
         "+12125550142": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": w_keys, "hangup_after": w_end},
         "+12125550143": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": h_keys, "hangup_after": h_end},
+        "+12125550145": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": t_keys, "hangup_after": t_end},
+        "+12125550146": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": s_keys, "hangup_after": s_end},
         "+12125550149": {"answer_after": 0, "then": "silent", "dtmf": i_keys, "hangup_after": i_end},
     })
     (tmp / "bot_m1.yaml").write_text(CAMPAIGN)
@@ -144,7 +152,7 @@ def voicebot_run(tmp_path_factory):
         asyncio.run(run())
     finally:
         harness.down()
-    return {"store": store, "harness": harness, "tts": tts, "today": today}
+    return {"store": store, "harness": harness, "tts": tts, "today": today, "at": at}
 
 
 def _calls(store, debtor_id):
@@ -208,3 +216,32 @@ def test_inbound_call_back_is_verified_then_reaches_a_collector(voicebot_run):
         i for i, t in enumerate(said) if "days past due" in t)
     pops = store.query("SELECT * FROM screen_pops WHERE call_id=?", (call_id,))
     assert pops and json.loads(pops[0]["context_json"])["verified"] is True
+
+
+def test_third_party_never_hears_the_amount(voicebot_run):
+    store, harness, tts = voicebot_run["store"], voicebot_run["harness"], voicebot_run["tts"]
+    out = _calls(store, "V005")
+    assert len(out) == 1 and out[0]["disposition"] == "third_party"
+    said = _said(store, out[0]["id"])
+    assert said[-1].startswith("Sorry to bother you. Could you please ask Tom Thirdparty to call us back")
+    assert not any("777" in t or "past due" in t or "amount" in t for t in said), said
+    # on the carrier side: what the third party heard is what the handler says it played, nothing more
+    heard = active_seconds(harness.recording_for("+12125550145", out[0]["id"]))
+    played = sum(active_seconds(tts.render(t, "en-US")) for t in said)
+    assert abs(heard - played) < 0.25 * played + 0.3, (heard, played)
+
+
+def test_stop_calling_lands_on_cease_list_and_the_gate_blocks_the_next_attempt(voicebot_run):
+    from datetime import timedelta
+
+    from dialer.store.gate import take_attempt
+
+    store = voicebot_run["store"]
+    out = _calls(store, "V006")
+    assert len(out) == 1 and out[0]["disposition"] == "cease"
+    assert core.contact_requests(store, "V006", "cease")
+    later = voicebot_run["at"] + timedelta(days=3)
+    d = take_attempt(store, call_id="after-cease", debtor_id="V006", account_id="ACC-V6", campaign="bot_m1",
+                     phone=None, rules=load_rules(REPO / "compliance_rules.yaml"), now=later)
+    assert not d.allowed and d.rule_id == "cease"
+    assert len(_calls(store, "V006")) == 1

@@ -49,7 +49,7 @@ class LazyGroup(click.Group):
         "qa": "dialer.qa.cli:qa",
         "bench": "dialer.bench_cli:bench",
         "report": "dialer.reports:report",
-        "audit": "dialer.qa.cli:verify",
+        "audit": "dialer.audit_cli:audit",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -1,0 +1,58 @@
+"""Report queries: contact, promise-to-pay, recovery, abandonment and compliance per campaign."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from dialer.store import Store
+
+
+def campaign_figures(store: Store, campaign: str, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+    """Every figure of one campaign over [since, until) (attempt time), exact decimals for money."""
+    lo = since if since is not None else 0.0
+    hi = until if until is not None else 1e18
+    a = store.query_one(
+        "SELECT count(*) AS dials,"
+        " sum(outcome IN ('answered','callee_hangup','abandoned') OR answered_at IS NOT NULL) AS answered,"
+        " sum(machine) AS machines, sum(abandoned) AS abandoned, sum(conversation) AS rpc,"
+        " sum(inbound) AS inbound, count(DISTINCT debtor_id) AS debtors_dialled,"
+        " sum(agent IS NOT NULL) AS to_collector"
+        " FROM attempts WHERE campaign=? AND placed_at>=? AND placed_at<?", (campaign, lo, hi))
+    outcomes = {r["outcome"] or "open": r["n"] for r in store.query(
+        "SELECT outcome, count(*) AS n FROM attempts WHERE campaign=? AND placed_at>=? AND placed_at<?"
+        " GROUP BY outcome", (campaign, lo, hi))}
+    dispositions = {r["disposition"]: r["n"] for r in store.query(
+        "SELECT disposition, count(*) AS n FROM attempts WHERE campaign=? AND placed_at>=? AND placed_at<?"
+        " AND disposition IS NOT NULL GROUP BY disposition", (campaign, lo, hi))}
+    promises = store.query(
+        "SELECT p.amount, p.status, a.amount_owed FROM promises p JOIN attempts t ON t.id = p.call_id"
+        " LEFT JOIN accounts a ON a.account_id = p.account_id"
+        " WHERE t.campaign=? AND t.placed_at>=? AND t.placed_at<?", (campaign, lo, hi))
+    promised = sum((Decimal(p["amount"] or p["amount_owed"] or "0") for p in promises), Decimal("0"))
+    owed = store.query_one(
+        "SELECT a.currency, group_concat(a.amount_owed, '|') AS amounts FROM accounts a JOIN debtors d"
+        " ON d.debtor_id = a.debtor_id WHERE d.campaign=? GROUP BY a.currency ORDER BY count(*) DESC LIMIT 1",
+        (campaign,))
+    owed_total = sum((Decimal(x) for x in (owed["amounts"].split("|") if owed and owed["amounts"] else [])),
+                     Decimal("0"))
+    paid = store.query(
+        "SELECT p.amount FROM payments p JOIN accounts a ON a.account_id = p.account_id"
+        " JOIN debtors d ON d.debtor_id = a.debtor_id WHERE d.campaign=?", (campaign,))
+    paid_total = sum((Decimal(p["amount"]) for p in paid), Decimal("0"))
+    blocks = {r["rule_id"]: r["n"] for r in store.query(
+        "SELECT rule_id, count(*) AS n FROM gate_blocks WHERE campaign=? AND at>=? AND at<? GROUP BY rule_id",
+        (campaign, lo, hi))}
+    qa = store.query(
+        "SELECT q.score, q.violations_json FROM qa_results q JOIN attempts t ON t.id = q.call_id"
+        " WHERE t.campaign=? AND t.placed_at>=? AND t.placed_at<?"
+        " AND q.id = (SELECT max(id) FROM qa_results WHERE call_id = q.call_id)", (campaign, lo, hi))
+    return {
+        "dials": a["dials"] or 0, "answered": a["answered"] or 0, "machines": a["machines"] or 0,
+        "abandoned": a["abandoned"] or 0, "right_party_contacts": a["rpc"] or 0, "inbound": a["inbound"] or 0,
+        "debtors_dialled": a["debtors_dialled"] or 0, "to_collector": a["to_collector"] or 0,
+        "outcomes": outcomes, "dispositions": dispositions,
+        "promises": len(promises), "promises_kept": sum(1 for p in promises if p["status"] == "kept"),
+        "promised_amount": str(promised), "owed_amount": str(owed_total), "paid_amount": str(paid_total),
+        "currency": owed["currency"] if owed else None,
+        "gate_blocks": blocks, "qa_scores": [r["score"] for r in qa], "qa_violation_json": [r["violations_json"] for r in qa],
+    }

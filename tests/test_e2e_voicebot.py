@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from agi.media.tts import TTS
-from agi.script import Debtor, Dtmf, Engine, Say
-from agi.script_loader import load_by_id
+from agi.script import Debtor
 from dialer.ami import AMIController
 from dialer.asterisk import Harness
 from dialer.audio import active_seconds
@@ -25,12 +24,11 @@ from dialer.daemon import BOT_NAMES, Dialer
 from dialer.demo import default_demo_time
 from dialer.compliance import load_rules
 from dialer.store import Store, core
+from tests.voicebot_util import timeline
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parent.parent
 DID = "+18005550199"  # the campaign's call-back number, dialled by the debtor
-AMD_SECONDS = 3.5      # AMD on a "hello" decides HUMAN ~2 s after answer; keys are sent with margin
-KEY_MARGIN = 2.0       # seconds after the question prompt ends (the bot waits 6 s for keys)
 
 DEBTORS = """debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,timezone,customer_type,lang,contacts
 V001,Paula Promise,+12125550141,1111,1984,ACC-V1,420.00,USD,12,2026-11-11,America/New_York,first,en,
@@ -56,30 +54,6 @@ segments:
 """
 
 
-def _timeline(tts: TTS, debtor: Debtor, keys: list[str], today: date, *, amd: bool) -> tuple[list[dict], float]:
-    """When the callee should press each key: run the pure engine on the same inputs, render what it
-    would say, and press each key a margin after the prompt before it ends."""
-    script = load_by_id("m1_reminder_en")
-    engine = Engine(script, debtor, today=today)
-    steps = [engine.start()] + [engine.handle(Dtmf(k)) for k in keys]
-    t = AMD_SECONDS if amd else 1.0
-    dtmf = []
-    for actions, key in zip(steps, keys):
-        t += sum(_seconds(tts.render(a.text, "en-US")) for a in actions if isinstance(a, Say)) + KEY_MARGIN
-        dtmf.append({"digits": key, "at": round(t, 2)})
-        t += 0.25 * len(key)
-    t += sum(_seconds(tts.render(a.text, "en-US")) for a in steps[-1 if len(steps) == len(keys) else len(keys)]
-             if isinstance(a, Say))
-    return dtmf, t + 15.0
-
-
-def _seconds(path: Path) -> float:
-    import wave
-
-    with wave.open(str(path)) as w:
-        return w.getnframes() / w.getframerate()
-
-
 def _debtor(did: str, name: str, phone: str, birth: str, amount: str) -> Debtor:
     return Debtor(debtor_id=did, name=name, phone=phone, birth_year=birth, id_last4=None,
                   amount_owed=Decimal(amount), currency="USD", due_date=date(2026, 11, 11), days_past_due=12,
@@ -96,17 +70,17 @@ def voicebot_run(tmp_path_factory):
     paula = _debtor("V001", "Paula Promise", "+12125550141", "1984", "420.00")
     wanda = _debtor("V002", "Wanda Wrong", "+12125550142", "1975", "310.00")
     harold = _debtor("V003", "Harold Hardship", "+12125550143", "1969", "980.00")
-    p_keys, p_end = _timeline(tts, paula, ["1", "1984", "1"], today, amd=True)
-    w_keys, w_end = _timeline(tts, wanda, ["2", "2"], today, amd=True)
-    h_keys, h_end = _timeline(tts, harold, ["1", "1969", "3"], today, amd=True)
+    p_keys, p_end = timeline(tts, "m1_reminder_en", paula, ["1", "1984", "1"], today, amd=True)
+    w_keys, w_end = timeline(tts, "m1_reminder_en", wanda, ["2", "2"], today, amd=True)
+    h_keys, h_end = timeline(tts, "m1_reminder_en", harold, ["1", "1969", "3"], today, amd=True)
     tom = _debtor("V005", "Tom Thirdparty", "+12125550145", "1961", "777.00")
-    t_keys, t_end = _timeline(tts, tom, ["2", "1"], today, amd=True)  # not me; yes I know him
+    t_keys, t_end = timeline(tts, "m1_reminder_en", tom, ["2", "1"], today, amd=True)  # not me; yes I know him
     sam = _debtor("V006", "Sam Stop", "+12125550146", "1977", "640.00")
-    s_keys, s_end = _timeline(tts, sam, ["1", "1977", "9"], today, amd=True)  # 9: no further calls
+    s_keys, s_end = timeline(tts, "m1_reminder_en", sam, ["1", "1977", "9"], today, amd=True)  # 9: no further calls
     # the call-back: Carl (not due for a call today) dials the number from a message, verifies, asks
     # for a person (0)
     carl = _debtor("V004", "Carl Callback", "+12125550144", "1990", "150.00")
-    i_keys, i_end = _timeline(tts, carl, ["1", "1990", "0"], today, amd=False)
+    i_keys, i_end = timeline(tts, "m1_reminder_en", carl, ["1", "1990", "0"], today, amd=False)
     behaviours = behaviours_from_dict({
         "+12125550141": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": p_keys, "hangup_after": p_end},
         "+12125550142": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": w_keys, "hangup_after": w_end},

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from agi.yamlfile import ConfigError, Located, load_file, load_text
+from dialer.compliance import Window  # the gate's window shape: QA judges start times with it
 from dialer.qa.normalize import normalize_text
 
 DEFAULT_RULES_FILE = Path("compliance_rules.yaml")
@@ -90,15 +91,6 @@ class Lexicon:
     stages: Mapping[str, tuple[Pattern, ...]]
     callee: Mapping[str, tuple[Pattern, ...]]
     conduct: Mapping[str, ConductLexicon]
-
-
-@dataclass(frozen=True)
-class Window:
-    """Allowed local start times on some weekdays: start <= t < end (minutes after midnight)."""
-
-    days: frozenset[int]
-    start: int
-    end: int
 
 
 @dataclass(frozen=True)

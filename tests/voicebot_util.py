@@ -1,0 +1,39 @@
+"""Carrier DTMF timelines for voice-bot scripts: run the pure engine on the same inputs, render what it
+would say, and press each key a margin after the prompt before it ends (the bot waits 6 s for keys)."""
+from __future__ import annotations
+
+import wave
+from datetime import date
+from pathlib import Path
+
+from agi.media.tts import TTS
+from agi.script import Debtor, Dtmf, Engine, Say
+from agi.script_loader import load_by_id
+
+AMD_SECONDS = 3.5   # AMD on a "hello" decides HUMAN ~2 s after answer
+KEY_MARGIN = 2.0    # seconds after the question prompt ends
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def timeline(tts: TTS, script_id: str, debtor: Debtor, keys: list[str], today: date, *,
+             amd: bool) -> tuple[list[dict], float]:
+    """(carrier dtmf list, hangup_after) for a callee who presses `keys` in turn."""
+    script = load_by_id(script_id)
+    engine = Engine(script, debtor, today=today)
+    steps = [engine.start()] + [engine.handle(Dtmf(k)) for k in keys]
+
+    def spoken(actions) -> float:
+        return sum(wav_seconds(tts.render(a.text, script.locale)) for a in actions if isinstance(a, Say))
+
+    t = AMD_SECONDS if amd else 1.0
+    dtmf = []
+    for actions, key in zip(steps, keys):
+        t += spoken(actions) + KEY_MARGIN
+        dtmf.append({"digits": key, "at": round(t, 2)})
+        t += 0.25 * len(key)
+    t += spoken(steps[len(keys)])
+    return dtmf, t + 15.0

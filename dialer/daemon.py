@@ -291,7 +291,7 @@ class Dialer:
         from dialer.store import qa as qa_store
 
         camp = self.campaigns.get(active.campaign)
-        started = datetime.fromtimestamp(active.placed_at, timezone.utc).isoformat()
+        started = self._debtor_local(active).isoformat()  # QA judges the window in the debtor's local time
         transcript = {"call_id": active.call_id, "lang": (camp.locale[:2] if camp else "en"),
                       "jurisdiction": camp.profile if camp else "cn", "started_at": started, "turns": rec.turns,
                       "agent": "bot", "campaign": active.campaign}
@@ -308,6 +308,17 @@ class Dialer:
         if result.violations:
             log_event(log, "qa.alert", level=logging.WARNING, call=active.call_id, score=result.score,
                       rules=",".join(sorted({v.rule for v in result.violations})))
+
+    def _debtor_local(self, active: Active) -> datetime:
+        """When the call started, in the debtor's zone (the record's, else the number's first)."""
+        from zoneinfo import ZoneInfo
+
+        from dialer.compliance import candidate_zones
+
+        debtor = core.get_debtor(self.store, active.debtor_id) or {}
+        zones = candidate_zones(active.phone, debtor.get("timezone"), ())
+        started = datetime.fromtimestamp(active.placed_at, timezone.utc)
+        return started.astimezone(ZoneInfo(zones[0])) if zones else started
 
     def _schedule_after(self, debtor_id: str, campaign: str, call_id: str, outcome: str,
                         disposition: str | None) -> None:

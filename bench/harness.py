@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from dialer.ami import AMIController
-from dialer.asterisk import AsteriskInstance, Harness
+from dialer.asterisk import Harness
 from dialer.carrier import behaviours_from_dict
 
 BASE = 29000

@@ -457,7 +457,7 @@ class Harness:
             _wait_or_kill(pid, 0.0, self._sipp.get(name))
             state.sipp_pids.pop(name, None)
         for info in (state.pbx, state.carrier):
-            AsteriskInstance(info, self.run_dir).stop() if not self._own(info) else self._own(info).stop()
+            (self._own(info) or AsteriskInstance(info, self.run_dir)).stop()
         state.booted_at = None
         state.save()
 

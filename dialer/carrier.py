@@ -15,7 +15,7 @@ from typing import Any
 
 import phonenumbers
 
-from agi.yamlfile import ConfigError, Located, load_file, load_text
+from agi.yamlfile import Located, load_file, load_text
 
 KNOWN_KEYS = {"answer_after", "then", "audio", "dtmf", "hangup_after", "busy", "no_answer",
               "unallocated", "congestion", "note"}

@@ -3,7 +3,6 @@ hears (measured on the carrier-side recording), verification before disclosure, 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest

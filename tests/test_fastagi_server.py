@@ -11,7 +11,7 @@ TOKEN = "s3cret-token"
 
 
 def header(path: str, **extra: str) -> bytes:
-    lines = [f"agi_network: yes", f"agi_network_script: {path}", "agi_request: agi://127.0.0.1/" + path,
+    lines = ["agi_network: yes", f"agi_network_script: {path}", "agi_request: agi://127.0.0.1/" + path,
              "agi_channel: PJSIP/test-00000001", "agi_uniqueid: 1234.5"]
     lines += [f"{k}: {v}" for k, v in extra.items()]
     return ("\n".join(lines) + "\n\n").encode()

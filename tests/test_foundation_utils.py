@@ -1,5 +1,4 @@
 """Shared foundations: YAML errors with file/line/field, log masking, the clock, the store's migrations."""
-from datetime import datetime, timedelta, timezone
 
 import pytest
 

@@ -156,7 +156,7 @@ class TTS:
         if not options:
             raise ConfigError(self.manifest, None, f"locales.{locale}",
                               "no installed voice for this locale (run `dialer models fetch --voice`"
-                              f" or install espeak-ng)")
+                              " or install espeak-ng)")
         return options[0]
 
     def _piper_voice(self, model: Path) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from dialer.call_ports import StorePorts
 from dialer.clock import Clock
 from dialer.compliance import Rules, caller_id_for
 from dialer.config import Campaign, retry_delay
+from dialer.pacing import (LOGGED_OUT, PAUSED, READY, TALKING, WRAPUP, AbandonBudget, CollectorView, Estimator,
+                           PacingSnapshot, PredictivePacer, ProgressivePacer)
 from dialer.reconcile import read_cdr
 from dialer.store import Store
 from dialer.store import core
@@ -33,6 +36,87 @@ RETRY_OUTCOMES = {"busy": "busy", "no_answer": "no_answer", "machine": "machine"
                   "unallocated": "failed", "callee_hangup": "callee_hangup", "unknown": "failed"}
 DAY = 86400.0
 BOT_NAMES = {"en-US": "Alex", "zh-CN": "小安"}  # the voice assistant's name, said with "an automated assistant"
+COLLECTOR_MODES = ("progressive", "predictive")  # answered people go straight to the collectors' queue
+QUEUE = "collectors"
+INFO_TEXT = {  # said when no collector was free in time: identity and call-back number, nothing about a debt
+    "en-US": "This is {institution}. Please call us back at {callback}. Thank you.",
+    "zh-CN": "这里是{institution}，请回电{callback}。谢谢。",
+}
+WINDOW_SECONDS = {"calendar_day": None, "rolling_30_days": 30 * 86400.0}
+
+
+def info_text(locale: str, institution: str, callback_number: str) -> str:
+    """The abandoned-call information message: who called and the number to call back, digit by digit."""
+    digits = " ".join(ch for ch in callback_number if ch.isdigit())
+    return INFO_TEXT.get(locale, INFO_TEXT["en-US"]).format(institution=institution, callback=digits)
+
+
+def window_start(now: datetime, window: str) -> float:
+    """Start (epoch seconds) of the profile's abandon window containing `now`: the UTC calendar day
+    (debtors' zones differ; the day of the process clock is used) or the last 30 days."""
+    span = WINDOW_SECONDS.get(window)
+    if span is not None:
+        return now.timestamp() - span
+    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+@dataclass
+class CollectorLive:
+    """What the queue's events say a collector is doing (the desired state comes from `dialer agent`)."""
+
+    state: str = READY  # ready | talking | wrapup
+    since: float = 0.0
+    call: str | None = None
+
+
+def collector_views(names: list[str], live: dict[str, CollectorLive], desired: dict[str, str], now: float,
+                    wrap_up: float) -> tuple[CollectorView, ...]:
+    """The pacer's view of each collector: a collector paused or logged out is not capacity, one talking
+    who has paused leaves after the call; wrap-up ends `wrap_up` seconds after the call."""
+    out = []
+    for name in names:
+        want = desired.get(name, "ready")
+        cur = live.get(name) or CollectorLive()
+        if cur.state == TALKING:
+            out.append(CollectorView(TALKING, cur.since, leaving=want != "ready"))
+        elif want == "logged_out":
+            out.append(CollectorView(LOGGED_OUT, cur.since))
+        elif want == "paused":
+            out.append(CollectorView(PAUSED, cur.since))
+        elif cur.state == WRAPUP and now < cur.since + wrap_up:
+            out.append(CollectorView(WRAPUP, cur.since))
+        else:
+            since = cur.since + wrap_up if cur.state == WRAPUP else cur.since
+            out.append(CollectorView(READY, since))
+    return tuple(out)
+
+
+def call_views(calls: list[tuple[float, float | None, float | None, bool]]) -> tuple[tuple[float, ...], ...]:
+    """(ringing, screening, waiting) times from (placed, answered, greeting end, done with queue) per call.
+
+    A call connected to a collector (or abandoned, or hung up on) is `done`: it is not demand any more."""
+    ringing, screening, waiting = [], [], []
+    for placed, answered, human, done in calls:
+        if done:
+            continue
+        if human is not None:
+            waiting.append(human)
+        elif answered is not None:
+            screening.append(answered)
+        else:
+            ringing.append(placed)
+    return tuple(ringing), tuple(screening), tuple(waiting)
+
+
+@dataclass
+class PaceState:
+    """One collector-mode campaign's pacer, estimator and decision log."""
+
+    pacer: Any
+    estimator: Estimator
+    last_at: float = float("-inf")
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +129,14 @@ class Active:
     tracked: TrackedCall | None = None
     placed_at: float = 0.0
     transfer: dict[str, Any] | None = None  # the bot's context for the collector, kept until the queue connects
+    mode: str = "bot"  # bot | agent (collector modes: no bot, straight to the queue)
+    answered_t: float | None = None  # process-clock times seen by the daemon
+    human_t: float | None = None  # end of the greeting (AMD said HUMAN): the abandon clock starts
+    machine: bool = False
+    connected_t: float | None = None
+    agent: str | None = None
+    queue_status: str | None = None  # set when the queue gave up (no collector in time)
+    info_played: bool = False
 
 
 @dataclass
@@ -53,6 +145,8 @@ class DaemonStats:
     blocked: int = 0
     ended: int = 0
     reconciled: int = 0
+    abandoned: int = 0
+    connected: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
 
 
@@ -61,7 +155,7 @@ class Dialer:
 
     def __init__(self, store: Store, pbx: HarnessState, rules: Rules, campaigns: list[Campaign], *,
                  clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
-                 cdr_path: Path | None = None):
+                 cdr_path: Path | None = None, collector_modes: bool | None = None):
         self.store = store
         self.pbx = pbx
         self.rules = rules
@@ -80,6 +174,20 @@ class Dialer:
         self._flows: dict[str, Any] = {}
         self._qa_rules: Any = None
         self._model = _load_propensity_model()
+        self.pace_every = 1.0  # seconds between pacing decisions per collector-mode campaign
+        self.pacing: dict[str, PaceState] = {}
+        if collector_modes is None:  # off by default until campaigns/en_demo.yaml says bot_only (it runs the bot)
+            collector_modes = os.environ.get("DIALER_COLLECTOR_MODES", "") == "1"
+        for c in campaigns if collector_modes else ():
+            if c.dial_mode in COLLECTOR_MODES:
+                patience = self._profile(c).abandon.connect_within_seconds
+                pacer = PredictivePacer() if c.dial_mode == "predictive" else ProgressivePacer()
+                self.pacing[c.name] = PaceState(pacer, Estimator(patience=patience))
+        self.collectors: list[str] = list(pbx.agents)
+        self.live: dict[str, CollectorLive] = {n: CollectorLive(since=self.clock.timestamp()) for n in self.collectors}
+        self.desired: dict[str, str] = {}
+        self._applied: dict[str, bool] = {}  # collector → paused in the queue by us
+        self._info: dict[str, str] = {}  # campaign → information message (path without extension)
 
     # -- set-up ---------------------------------------------------------------------------------
     @property
@@ -99,11 +207,17 @@ class Dialer:
         await self.ami.connect()
         await self.reconcile()
         await asyncio.to_thread(self.prerender)
+        if self.pacing:
+            await self._apply_agent_states()
 
     def prerender(self) -> int:
         """Render every campaign script's static prompts once, at load (per-call prompts render during calls)."""
         t0, n = time.monotonic(), 0
         for camp in self.campaigns.values():
+            if camp.name in self.pacing:
+                wav = self.tts.render(info_text(camp.locale, camp.institution, camp.callback_number), camp.locale)
+                self._info[camp.name] = str(Path(wav).resolve().with_suffix(""))
+                n += 1
             for seg in camp.segments:
                 flow = self._flow_for_script(camp, seg.script)
                 if isinstance(flow, ScriptFlow) and hasattr(self.tts, "render_static"):
@@ -196,7 +310,12 @@ class Dialer:
         if self.ami is None or not self.ami.connected.is_set():
             return 0
         placed = 0
+        if self.pacing:
+            await self._apply_agent_states()
         for camp in self.campaigns.values():
+            if camp.name in self.pacing:
+                placed += await self._pace(camp)
+                continue
             free = camp.line_limit - self._inflight(camp.name)
             if free <= 0:
                 continue
@@ -213,6 +332,107 @@ class Dialer:
     def _profile(self, camp: Campaign):
         return self.rules.profile_for(camp.profile, camp.name)
 
+    # -- collector modes: agents and pacing -------------------------------------------------------
+    async def _apply_agent_states(self) -> None:
+        """Read `dialer agent` states and pause/unpause the queue members accordingly (wrap-up too)."""
+        from dialer.store.agents import agent_states
+
+        self.desired = {n: v["state"] for n, v in agent_states(self.store).items()}
+        now = self.clock.timestamp()
+        wrap = self._wrap_up()
+        for name in self.collectors:
+            cur = self.live.setdefault(name, CollectorLive(since=now))
+            if cur.state == WRAPUP and now >= cur.since + wrap:
+                for st in self.pacing.values():
+                    st.estimator.observe_wrap(self._pace_now(now), wrap)
+                self.live[name] = CollectorLive(READY, cur.since + wrap)
+                cur = self.live[name]
+            want = self.desired.get(name, "ready")
+            pause = want != "ready" or cur.state == WRAPUP
+            if self._applied.get(name) != pause:
+                reason = "wrapup" if want == "ready" else want
+                await self._queue_pause(name, pause, reason)
+                self._applied[name] = pause
+
+    async def _queue_pause(self, name: str, paused: bool, reason: str) -> None:
+        assert self.ami is not None
+        try:
+            await self.ami.send({"Action": "QueuePause", "Queue": QUEUE, "Interface": f"PJSIP/{name}",
+                                 "Paused": "true" if paused else "false", "Reason": reason}, timeout=5.0)
+        except Exception as exc:  # noqa: BLE001 - the pacer's view stays right; Asterisk may route to them
+            log_event(log, "queue.pause_error", level=logging.WARNING, agent=name, error=str(exc))
+            return
+        log_event(log, "queue.pause" if paused else "queue.unpause", agent=name, reason=reason)
+
+    def _wrap_up(self) -> float:
+        camps = [self.campaigns[n] for n in self.pacing]
+        return max((self._profile(c).abandon.wrap_up_seconds for c in camps), default=0.0)
+
+    def _day_start(self) -> float:
+        return self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    def _pace_now(self, ts: float) -> float:
+        """Snapshot clock: seconds since the process clock's (UTC) midnight."""
+        return ts - self._day_start()
+
+    def snapshot(self, camp: Campaign, estimates: Any = None) -> PacingSnapshot:
+        """What the daemon observes now for one collector-mode campaign, in the pacer's terms."""
+        from dialer.store.agents import abandon_counts
+
+        now_dt = self.clock.now()
+        now = now_dt.timestamp()
+        origin = self._day_start()
+        ab = self._profile(camp).abandon
+        calls = [(a.placed_at - origin, None if a.answered_t is None else a.answered_t - origin,
+                  None if a.human_t is None else a.human_t - origin,
+                  a.machine or a.connected_t is not None or a.queue_status is not None)
+                 for a in self.active.values() if a.campaign == camp.name and a.mode == "agent"]
+        ringing, screening, waiting = call_views(calls)
+        cols = collector_views(self.collectors, {k: CollectorLive(v.state, v.since - origin, v.call)
+                                                 for k, v in self.live.items()},
+                               self.desired, now - origin, ab.wrap_up_seconds)
+        placed, answered, abandoned = abandon_counts(self.store, camp.name, window_start(now_dt, ab.window))
+        budget = AbandonBudget(limit=ab.limit, answered=answered, abandoned=abandoned, placed=placed,
+                               patience=ab.connect_within_seconds)
+        return PacingSnapshot(now=now - origin, ringing=ringing, screening=screening, waiting=waiting,
+                              collectors=cols, budget=budget, line_limit=camp.line_limit, estimates=estimates)
+
+    async def _pace(self, camp: Campaign) -> int:
+        """About once a second: ask the campaign's pacer how many calls to place, and place them (gate first)."""
+        st = self.pacing[camp.name]
+        ts = self.clock.timestamp()
+        if ts - st.last_at < self.pace_every:
+            return 0
+        st.last_at = ts
+        t0 = time.perf_counter()
+        est = st.estimator.estimates(self._pace_now(ts)) if st.pacer.uses_estimates else None
+        snap = self.snapshot(camp, est)
+        want = st.pacer.decide(snap)
+        st.latencies.append(time.perf_counter() - t0)
+        lines = camp.line_limit - self._inflight(camp.name)
+        n = max(0, min(want, lines))
+        placed = 0
+        if n:
+            now = self._now()
+            for cand in self._rank(core.due_debtors(self.store, camp.name, now.timestamp(), limit=n * 4)):
+                if placed >= n:
+                    break
+                if await self._place(camp, cand, now):
+                    placed += 1
+        ready = snap.count(READY, include_leaving=False)
+        st.decisions.append({"at": ts, "ready": ready, "ringing": len(snap.ringing),
+                             "screening": len(snap.screening), "waiting": len(snap.waiting),
+                             "talking": snap.count(TALKING), "wrapup": snap.count(WRAPUP), "want": want,
+                             "placed": placed, "in_flight": self._inflight(camp.name),
+                             "budget_left": round(snap.budget.left, 2),
+                             "mode": getattr(st.pacer, "last_mode", st.pacer.name)})
+        del st.decisions[:-2000]
+        del st.latencies[:-2000]
+        if placed:
+            log_event(log, "pace", campaign=camp.name, ready=ready, ringing=len(snap.ringing),
+                      waiting=len(snap.waiting), want=want, placed=placed)
+        return placed
+
     async def _place(self, camp: Campaign, cand: Any, now: datetime) -> bool:
         assert self.ami is not None
         call_id = f"{camp.name[:12]}-{uuid.uuid4().hex[:12]}"
@@ -224,12 +444,21 @@ class Dialer:
         profile = self._profile(camp)
         ring = max(profile.abandon.min_ring_seconds, float(camp.raw.get("ring_seconds", 20)))
         amd = bool(camp.raw.get("amd", True))
-        active = Active(call_id, cand.debtor_id, camp.name, decision.phone, cand.segment, placed_at=now.timestamp())
+        seg = next((s for s in camp.segments if s.name == cand.segment), None)
+        mode = "agent" if camp.name in self.pacing and camp.dial_mode_for(seg) in COLLECTOR_MODES else "bot"
+        active = Active(call_id, cand.debtor_id, camp.name, decision.phone, cand.segment, placed_at=now.timestamp(),
+                        mode=mode)
         self.active[call_id] = active
+        variables = {"DIALER_AMD": "1" if amd else "0"}
+        where = {"context": "dialer-outbound", "exten": "bot"}
+        if mode == "agent":
+            where = {"context": "dialer-agent", "exten": "agent"}
+            variables.update(DIALER_PATIENCE=str(max(1, int(profile.abandon.connect_within_seconds))),
+                             DIALER_INFO=self._info.get(camp.name, "silence/1"))
         try:
             tracked = await self.ami.originate(call_id, decision.phone, ring_timeout=ring,
                                                caller_id=caller_id_for(profile, camp.caller_id),
-                                               variables={"DIALER_AMD": "1" if amd else "0"})
+                                               variables=variables, **where)
         except Exception as exc:  # noqa: BLE001
             self.active.pop(call_id, None)
             core.update_attempt(self.store, call_id, state="ended", outcome="failed", ended_at=now.timestamp(),
@@ -251,6 +480,9 @@ class Dialer:
         self._finish(active, call)
 
     def _finish(self, active: Active, call: TrackedCall) -> None:
+        if active.mode == "agent":
+            self._finish_agent(active, call)
+            return
         rec = self.ports.calls.pop(active.call_id, None)
         kinds = rec.kinds if rec else []
         outcome = call.outcome or "unknown"
@@ -284,6 +516,55 @@ class Dialer:
         self.stats.by_outcome[outcome] = self.stats.by_outcome.get(outcome, 0) + 1
         log_event(log, "call.end", call=active.call_id, debtor_id=active.debtor_id, outcome=outcome,
                   disposition=disposition, cause=call.hangup_cause)
+
+    def _finish_agent(self, active: Active, call: TrackedCall) -> None:
+        """Settle a collector-mode call: machine, abandoned (no collector within the patience after the
+        greeting: the caller heard the information message), answered (a collector took it) or the callee
+        hung up first."""
+        now = self.clock.timestamp()
+        camp = self.campaigns.get(active.campaign)
+        patience = self._profile(camp).abandon.connect_within_seconds if camp else 2.0
+        outcome = call.outcome or "unknown"
+        st = self.pacing.get(active.campaign)
+        if not call.answered and st is not None and outcome in ("no_answer", "busy", "failed", "unallocated"):
+            st.estimator.observe_dial(self._pace_now(now), False, now - active.placed_at)
+        abandoned = False
+        if outcome == "answered":
+            late = (active.connected_t is not None and active.human_t is not None
+                    and active.connected_t - active.human_t > patience)
+            if active.machine:
+                outcome = "machine"
+            elif active.connected_t is not None:
+                abandoned = late
+            elif active.queue_status is not None:
+                outcome, abandoned = "abandoned", True
+            elif active.human_t is not None and now - active.human_t > patience:
+                outcome, abandoned = "abandoned", True  # waited past the patience and hung up
+            else:
+                outcome = "callee_hangup"
+        fields: dict[str, Any] = {
+            "state": "unknown" if outcome == "unknown" else "ended", "outcome": outcome,
+            "dial_status": call.dial_status, "hangup_cause": call.hangup_cause, "ended_at": now,
+            "machine": outcome == "machine", "abandoned": abandoned, "agent": active.agent,
+            "disposition": "machine" if outcome == "machine" else None,
+        }
+        if active.answered_t is not None:
+            fields["answered_at"] = active.answered_t
+        core.update_attempt(self.store, active.call_id, at=now, **fields)
+        if abandoned:
+            self.stats.abandoned += 1
+            core.record_call_event(self.store, active.call_id, "abandoned", now,
+                                   {"greeting_end": active.human_t, "queue_status": active.queue_status,
+                                    "info_played": active.info_played, "connected": active.connected_t})
+        if outcome == "unallocated":
+            core.mark_phone(self.store, active.debtor_id, active.phone, "unallocated", at=now)
+        self.ports.calls.pop(active.call_id, None)
+        self._schedule_after(active.debtor_id, active.campaign, active.call_id, outcome, None)
+        self.active.pop(active.call_id, None)
+        self.stats.ended += 1
+        self.stats.by_outcome[outcome] = self.stats.by_outcome.get(outcome, 0) + 1
+        log_event(log, "call.end", call=active.call_id, debtor_id=active.debtor_id, outcome=outcome,
+                  abandoned=abandoned, agent=active.agent, cause=call.hangup_cause)
 
     def _save_transcript(self, active: Active, rec: Any) -> None:
         """Every bot call is scored by QA at its end: transcript saved, checked and recorded (audited)."""
@@ -435,7 +716,15 @@ class Dialer:
             call_id = event.get("DestUniqueid", "")
             if call_id in self.active:
                 now = self.clock.timestamp()
+                active = self.active[call_id]
+                if active.answered_t is None:
+                    active.answered_t = now
+                    st = self.pacing.get(active.campaign)
+                    if st is not None and active.mode == "agent":
+                        st.estimator.observe_dial(self._pace_now(now), True, now - active.placed_at)
                 core.update_attempt(self.store, call_id, state="answered", answered_at=now, at=now)
+            return
+        if self.pacing and self._on_collector_event(event):
             return
         if event.get("Event") == "Hangup" and f"in-{event.get('Uniqueid')}" in self.active:
             self.active.pop(f"in-{event.get('Uniqueid')}", None)  # an inbound call's channel is gone
@@ -450,6 +739,8 @@ class Dialer:
             agent = event.get("MemberName") or event.get("Interface", "").split("/")[-1]
             rec = self.ports.calls.get(call_id)
             ctx = dict((rec.transfer if rec else None) or active.transfer or {})
+            if active.mode == "agent" and not ctx:  # collector modes: no bot before, the debtor's record pops
+                ctx = core.screen_pop_context(self.store, call_id, active.debtor_id)
             ctx["agent"] = agent
             if rec is not None:
                 rec.transfer = ctx
@@ -459,6 +750,72 @@ class Dialer:
             core.push_screen_pop(self.store, agent, call_id, active.debtor_id, ctx, now)
             core.update_attempt(self.store, call_id, agent=agent, at=now)
             log_event(log, "agent.connect", call=call_id, agent=agent)
+
+
+    def _on_collector_event(self, event: dict[str, Any]) -> bool:
+        """Collector-mode events: AMD result, end of greeting, queue result, collectors' talk and wrap-up.
+        Returns True when the event is fully handled here."""
+        name = event.get("Event")
+        now = self.clock.timestamp()
+        if name == "UserEvent":
+            kind = event.get("UserEvent")
+            active = self.active.get(event.get("CallID", ""))
+            if active is None or active.mode != "agent":
+                return False
+            st = self.pacing.get(active.campaign)
+            if kind == "DialerAMD":
+                status = event.get("Status", "")
+                if active.answered_t is None:
+                    active.answered_t = now
+                if status == "MACHINE":
+                    active.machine = True
+                if st is not None and status in ("HUMAN", "MACHINE", "NOTSURE"):
+                    st.estimator.observe_screen(self._pace_now(now), status != "MACHINE", now - active.answered_t)
+                core.record_call_event(self.store, active.call_id, "amd", now,
+                                       {"status": status, "cause": event.get("Cause")})
+            elif kind == "DialerHuman":
+                active.human_t = now  # the abandon clock starts at the end of the greeting
+                core.record_call_event(self.store, active.call_id, "greeting_end", now, {"pbx_epoch": event.get("At")})
+            elif kind == "DialerQueueResult":
+                status = event.get("Status") or ""
+                if status:
+                    active.queue_status = status
+                    core.record_call_event(self.store, active.call_id, "queue_result", now, {"status": status})
+            elif kind == "DialerInfoPlayed":
+                active.info_played = True
+                core.record_call_event(self.store, active.call_id, "info_played", now, {})
+            return True
+        member = event.get("MemberName") or event.get("Interface", "").split("/")[-1]
+        if name == "AgentConnect" and member in self.live:
+            self.live[member] = CollectorLive(TALKING, now, event.get("Uniqueid"))
+            active = self.active.get(event.get("Uniqueid", ""))
+            if active is not None and active.mode == "agent":
+                active.connected_t, active.agent = now, member
+                self.stats.connected += 1
+                st = self.pacing.get(active.campaign)
+                if st is not None:
+                    try:
+                        ring = float(event.get("RingTime") or 0)
+                    except ValueError:
+                        ring = 0.0
+                    st.estimator.observe_connect(self._pace_now(now), ring)
+            return False  # the screen pop below
+        if name == "AgentComplete" and member in self.live:
+            cur = self.live[member]
+            try:
+                talk = float(event.get("TalkTime") or (now - cur.since))
+            except ValueError:
+                talk = now - cur.since
+            self.live[member] = CollectorLive(WRAPUP, now, None)
+            for st in self.pacing.values():
+                st.estimator.observe_talk(self._pace_now(now), talk)
+            if self._wrap_up() > 0 and self.ami is not None:
+                self._applied[member] = True
+                task = asyncio.ensure_future(self._queue_pause(member, True, "wrapup"))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return True
+        return False
 
 
 def _load_propensity_model() -> Any:

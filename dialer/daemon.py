@@ -108,6 +108,9 @@ def call_views(calls: list[tuple[float, float | None, float | None, bool]]) -> t
     return tuple(ringing), tuple(screening), tuple(waiting)
 
 
+_PROGRESSIVE = ProgressivePacer()
+
+
 @dataclass
 class PaceState:
     """One collector-mode campaign's pacer, estimator and decision log."""
@@ -408,6 +411,8 @@ class Dialer:
         est = st.estimator.estimates(self._pace_now(ts)) if st.pacer.uses_estimates else None
         snap = self.snapshot(camp, est)
         want = st.pacer.decide(snap)
+        floor = _PROGRESSIVE.decide(snap)  # never fewer than one line per ready collector with no call coming:
+        want = max(want, floor)            # those calls cannot be abandoned (on a small floor the model can be shyer)
         st.latencies.append(time.perf_counter() - t0)
         lines = camp.line_limit - self._inflight(camp.name)
         n = max(0, min(want, lines))
@@ -423,7 +428,7 @@ class Dialer:
         st.decisions.append({"at": ts, "ready": ready, "ringing": len(snap.ringing),
                              "screening": len(snap.screening), "waiting": len(snap.waiting),
                              "talking": snap.count(TALKING), "wrapup": snap.count(WRAPUP), "want": want,
-                             "placed": placed, "in_flight": self._inflight(camp.name),
+                             "floor": floor, "placed": placed, "in_flight": self._inflight(camp.name),
                              "budget_left": round(snap.budget.left, 2),
                              "mode": getattr(st.pacer, "last_mode", st.pacer.name)})
         del st.decisions[:-2000]

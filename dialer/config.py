@@ -130,6 +130,9 @@ class Campaign:
     propensity_bands: PropensityBands = field(default_factory=PropensityBands)
     description: str = ""
     strategy: Any = None          # parsed by dialer.strategy_table when present, else the raw mapping
+    amd: bool = True              # answering-machine detection on answered calls
+    ring_seconds: float = 20.0    # ring time before no-answer (the profile's minimum ring time still applies)
+    pacing: Any = None            # dialer.pacing.PredictiveConfig for predictive campaigns (None = defaults)
     file: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -185,7 +188,7 @@ def retry_delay(segment: Segment, outcome: str, attempts_made: int) -> int | Non
 
 _TOP_KEYS = ("name", "description", "profile", "locale", "institution", "callback_number",
              "caller_id", "dial_mode", "line_limit", "segments", "cadence", "retry",
-             "propensity_bands", "strategy")
+             "propensity_bands", "strategy", "amd", "ring_seconds", "pacing")
 _REQUIRED_TOP = ("name", "profile", "locale", "institution", "callback_number", "caller_id",
                  "dial_mode", "line_limit", "segments")
 _SEGMENT_KEYS = ("name", "dpd", "customer_types", "propensity", "script", "dial_mode", "cadence", "retry")
@@ -416,6 +419,16 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
             retry=_retry(c, s.get("retry"), p + ("retry",), base_retry),
         ))
 
+    amd = root.get("amd", True)
+    if not isinstance(amd, bool):
+        raise c.err(("amd",), f"expected true or false, got {_type_name(amd)}")
+    ring_seconds = c.number(root.get("ring_seconds", 20.0), ("ring_seconds",), 5.0, 120.0)
+    pacing = None
+    if root.get("pacing") is not None:
+        from dialer.pacing import predictive_config
+
+        pacing = predictive_config(located, ("pacing",))
+
     strategy = root.get("strategy")
     if strategy is not None:
         if not isinstance(strategy, dict):
@@ -426,7 +439,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
         name=name, profile=profile, locale=locale, institution=institution.strip(),
         callback_number=callback, caller_id=caller_id, dial_mode=dial_mode, line_limit=line_limit,
         segments=tuple(segments), propensity_bands=bands, description=description,
-        strategy=strategy, file=located.file, raw=root,
+        strategy=strategy, file=located.file, raw=root, amd=amd, ring_seconds=ring_seconds, pacing=pacing,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -158,7 +157,7 @@ class Dialer:
 
     def __init__(self, store: Store, pbx: HarnessState, rules: Rules, campaigns: list[Campaign], *,
                  clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
-                 cdr_path: Path | None = None, collector_modes: bool | None = None):
+                 cdr_path: Path | None = None, collector_modes: bool = True):
         self.store = store
         self.pbx = pbx
         self.rules = rules
@@ -179,12 +178,10 @@ class Dialer:
         self._model = _load_propensity_model()
         self.pace_every = 1.0  # seconds between pacing decisions per collector-mode campaign
         self.pacing: dict[str, PaceState] = {}
-        if collector_modes is None:  # off by default until campaigns/en_demo.yaml says bot_only (it runs the bot)
-            collector_modes = os.environ.get("DIALER_COLLECTOR_MODES", "") == "1"
         for c in campaigns if collector_modes else ():
             if c.dial_mode in COLLECTOR_MODES:
                 patience = self._profile(c).abandon.connect_within_seconds
-                pacer = PredictivePacer() if c.dial_mode == "predictive" else ProgressivePacer()
+                pacer = PredictivePacer(c.pacing) if c.dial_mode == "predictive" else ProgressivePacer()
                 self.pacing[c.name] = PaceState(pacer, Estimator(patience=patience))
         self.collectors: list[str] = list(pbx.agents)
         self.live: dict[str, CollectorLive] = {n: CollectorLive(since=self.clock.timestamp()) for n in self.collectors}
@@ -447,8 +444,8 @@ class Dialer:
             self.stats.blocked += 1
             return False
         profile = self._profile(camp)
-        ring = max(profile.abandon.min_ring_seconds, float(camp.raw.get("ring_seconds", 20)))
-        amd = bool(camp.raw.get("amd", True))
+        ring = max(profile.abandon.min_ring_seconds, camp.ring_seconds)
+        amd = camp.amd
         seg = next((s for s in camp.segments if s.name == cand.segment), None)
         mode = "agent" if camp.name in self.pacing and camp.dial_mode_for(seg) in COLLECTOR_MODES else "bot"
         active = Active(call_id, cand.debtor_id, camp.name, decision.phone, cand.segment, placed_at=now.timestamp(),

@@ -242,3 +242,25 @@ def test_cli_validate_and_load_good_campaign(scripts: Path, tmp_path: Path):
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(campaign_cmd, ["list", "--db", str(db), "--json"])
     assert [c["name"] for c in json.loads(res.stdout)] == ["test_zh"]
+
+
+def test_amd_ring_and_pacing_settings_are_typed_and_checked(tmp_path):
+    import pytest as _pytest
+
+    from agi.yamlfile import ConfigError as _ConfigError
+    from dialer.config import load_campaign as _load
+
+    base = (Path(__file__).resolve().parent.parent / "campaigns" / "en_demo.yaml").read_text()
+    good = tmp_path / "scripts"
+    good.mkdir()
+    (good / "dtmf_verify.yaml").write_text("handler: dtmf_verify\n")
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(base.replace("line_limit: 4", "line_limit: 4\namd: false\nring_seconds: 25\npacing: {target: 0.02}"))
+    camp = _load(ok)
+    assert (camp.amd, camp.ring_seconds, camp.pacing.target) == (False, 25.0, 0.02)
+    for bad, field in (("amd: maybe", "amd"), ("ring_seconds: 2", "ring_seconds"), ("pacing: {target: 0.5}", "pacing.target")):
+        f = tmp_path / "bad.yaml"
+        f.write_text(base.replace("line_limit: 4", f"line_limit: 4\n{bad}"))
+        with _pytest.raises(_ConfigError) as err:
+            _load(f)
+        assert err.value.field == field and err.value.line == 13, str(err.value)

@@ -16,7 +16,8 @@ from dialer.carrier import behaviours_from_dict
 from dialer.clock import Clock
 from dialer.compliance import load_rules
 from dialer.config import load_campaign
-from dialer.daemon import Dialer, info_text
+from dialer.daemon import Dialer
+from dialer.pacing_live import info_text
 from dialer.demo import default_demo_time
 from dialer.reconcile import read_cdr
 from dialer.store import Store, core

@@ -1,9 +1,10 @@
 """The store behind each call: what the call flow may know (lookup) and where its results go."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from agi.handlers.dtmf_verify import CallContext
@@ -45,8 +46,6 @@ class StorePorts:
             row = self.store.query_one("SELECT file, config_json FROM campaigns WHERE name=?", (name,))
             if row is None:
                 raise KeyError(f"unknown campaign {name!r}")
-            import json
-
             self._campaigns[name] = campaign_from_stored(json.loads(row["config_json"]), row["file"])
         return self._campaigns[name]
 
@@ -95,10 +94,27 @@ class StorePorts:
         if kind == "promise":
             att = core.get_attempt(self.store, call_id)
             due = data.get("due_date") or data.get("date") or data.get("due")
-            due_date = date.fromtimestamp(now).isoformat() if due in (None, "today") else str(due)
+            due_date = self.local_date(att, now).isoformat() if due in (None, "today") else str(due)
             core.record_promise(self.store, call_id, rec.debtor_id, att.get("account_id") if att else None,
                                 data.get("amount"), due_date, now)
         log_event(log, "call.outcome", call=call_id, debtor_id=rec.debtor_id, kind=kind)
+
+    def local_time(self, debtor_id: str, phone: str, ts: float) -> datetime:
+        """`ts` in the debtor's zone: the record's, else the number's first, else UTC."""
+        from zoneinfo import ZoneInfo
+
+        from dialer.compliance import candidate_zones
+
+        moment = datetime.fromtimestamp(ts, timezone.utc)
+        debtor = core.get_debtor(self.store, debtor_id) or {}
+        zones = candidate_zones(phone, debtor.get("timezone"), ())
+        return moment.astimezone(ZoneInfo(zones[0])) if zones else moment
+
+    def local_date(self, attempt: dict[str, Any] | None, ts: float) -> date:
+        """The debtor's calendar date at `ts` (a promise "today" is the debtor's today)."""
+        if not attempt:
+            return datetime.fromtimestamp(ts, timezone.utc).date()
+        return self.local_time(attempt["debtor_id"], attempt["phone"], ts).date()
 
     async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
         rec = self.record(call_id)
@@ -126,4 +142,4 @@ class StorePorts:
         if not rows:
             return None
         due = date.fromisoformat(rows[0]["due_date"]) + timedelta(days=1)
-        return float(__import__("datetime").datetime(due.year, due.month, due.day).timestamp())
+        return datetime(due.year, due.month, due.day, tzinfo=timezone.utc).timestamp()

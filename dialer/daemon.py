@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -512,14 +512,7 @@ class Dialer:
 
     def _debtor_local(self, active: Active) -> datetime:
         """When the call started, in the debtor's zone (the record's, else the number's first)."""
-        from zoneinfo import ZoneInfo
-
-        from dialer.compliance import candidate_zones
-
-        debtor = core.get_debtor(self.store, active.debtor_id) or {}
-        zones = candidate_zones(active.phone, debtor.get("timezone"), ())
-        started = datetime.fromtimestamp(active.placed_at, timezone.utc)
-        return started.astimezone(ZoneInfo(zones[0])) if zones else started
+        return self.ports.local_time(active.debtor_id, active.phone, active.placed_at)
 
     def _schedule_after(self, debtor_id: str, campaign: str, call_id: str, outcome: str,
                         disposition: str | None) -> None:

@@ -310,7 +310,9 @@ class Dialer:
                                                  for k, v in self.live.items()},
                                self.desired, now - origin, ab.wrap_up_seconds)
         placed, answered, abandoned = abandon_counts(self.store, camp.name, window_start(now_dt, ab.window))
-        budget = AbandonBudget(limit=ab.limit, answered=answered, abandoned=abandoned, placed=placed,
+        # a person already waiting for a collector may still be abandoned: charge them to the budget now,
+        # so calls in progress cannot push the window over the limit between two decisions
+        budget = AbandonBudget(limit=ab.limit, answered=answered, abandoned=abandoned + len(waiting), placed=placed,
                                patience=ab.connect_within_seconds)
         return PacingSnapshot(now=now - origin, ringing=ringing, screening=screening, waiting=waiting,
                               collectors=cols, budget=budget, line_limit=camp.line_limit, estimates=estimates)

@@ -100,7 +100,8 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
     async def say(action: Say, escape: str) -> str | None:
         path = _strip_wav(await asyncio.to_thread(tts.render, action.text, script.locale))
         start = clock()
-        digit, _ = await channel.stream_file(path, "" if action.must_finish else escape)
+        # CONTROL STREAM FILE: an AMI ControlPlayback stop (barge-in) can cut it; keys end it as usual
+        digit, _ = await channel.control_stream_file(path, "" if action.must_finish else escape)
         await _call(ports.record_transcript_turn, call_id, "agent", action.text, start, clock())
         result.prompts_played.append(action.prompt_id)
         return digit

@@ -112,8 +112,9 @@ class AGIChannel:
         return self._digit_or_hangup(r), r.endpos
 
     async def control_stream_file(self, path: str, escape_digits: str = "") -> tuple[str | None, int | None]:
-        """Like stream_file, but AMI ControlPlayback can stop it (barge-in)."""
-        r = await self.command("CONTROL STREAM FILE", path, escape_digits)
+        """Like stream_file, but AMI ControlPlayback can stop it (barge-in). Skipping is off (0 ms) and the
+        skip keys are A/B, so '#' and '*' stay ordinary keys that end the prompt like any other."""
+        r = await self.command("CONTROL STREAM FILE", path, escape_digits, 0, "A", "B")
         return self._digit_or_hangup(r), r.endpos
 
     async def get_data(self, path: str, timeout_ms: int, max_digits: int) -> str | None:

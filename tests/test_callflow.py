@@ -39,7 +39,7 @@ class FakeChannel:
         self.apps: list[tuple[str, str]] = []
         self.hung_up = False
 
-    async def stream_file(self, path, escape_digits=""):
+    async def control_stream_file(self, path, escape_digits=""):
         self.played.append(path)
         digit = self.barge.pop(len(self.played) - 1, None)
         return (digit if digit and digit in escape_digits else None), 0
@@ -151,7 +151,7 @@ def test_over_a_real_socket_with_the_agi_channel():
                 if line.startswith("GET DATA"):
                     key = keys.pop(0)
                     writer.write(b"200 result=-1\n" if key == "HANGUP" else f"200 result={key or ''}\n".encode())
-                elif line.startswith("STREAM FILE"):
+                elif line.startswith("CONTROL STREAM FILE"):
                     writer.write(b"200 result=0 endpos=12000\n")
                 else:
                     writer.write(b"200 result=1\n")
@@ -172,7 +172,9 @@ def test_over_a_real_socket_with_the_agi_channel():
 
     result, ports, seen = asyncio.run(scenario(["1", "1984", "0"]))
     assert result.transferred_to == "collectors" and ports.transfers[0][1]["verified"] is True
-    assert seen[0].startswith('STREAM FILE "/cache/zh-CN/') and seen[0].endswith('" ""')  # must finish: no keys
+    # prompts play with CONTROL STREAM FILE (barge-in can stop them); a must-finish one takes no keys,
+    # and skipping is off with A/B as skip keys, so '*' and '#' stay ordinary keys
+    assert seen[0].startswith('CONTROL STREAM FILE "/cache/zh-CN/') and seen[0].endswith('" "" "0" "A" "B"')
     assert seen[1].startswith('GET DATA "/cache/zh-CN/') and seen[1].endswith('" "6000" "1"')
     assert any(s.endswith('" "6000" "4"') for s in seen)  # four digits for the factor
     assert 'SET VARIABLE "BOT_VERIFIED" "1"' in seen and seen[-1] == 'EXEC "Queue" "collectors"'

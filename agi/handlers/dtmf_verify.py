@@ -81,7 +81,7 @@ class DtmfVerifyFlow:
         async def say(text: str, escape: str = DIGITS) -> str | None:
             start = time.monotonic() - t0
             wav = await asyncio.to_thread(self.tts.render, text, ctx.locale if ctx else "en-US")
-            digit, _ = await ch.stream_file(str(wav.with_suffix("")), escape)
+            digit, _ = await ch.control_stream_file(str(wav.with_suffix("")), escape)
             await self.ports.record_transcript_turn(req.call_id, "agent", text, start, time.monotonic() - t0)
             return digit
 

@@ -41,10 +41,10 @@ def classify(answered: bool, dial_status: str | None, cause: int | None, reason:
         return "no_answer"
     if ds in ("CONGESTION", "CHANUNAVAIL") or cause == CAUSE_CONGESTION:
         return "failed"
-    if reason == 3 or (cause in (0, None) and not ds):
-        return "no_answer"
     if reason == 5:
         return "busy"
+    if reason == 3 or (cause in (0, None) and not ds and reason is None):
+        return "no_answer"  # the ring timeout: Hangup cause 0, no DialEnd
     return "failed"
 
 
@@ -120,6 +120,7 @@ class AMIController:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.connected = asyncio.Event()
         self.reconnects = 0
+        self.late_grace = 1.5  # seconds to wait for a failed Originate's channel events
         self._logins = 0
         self.manager = _BackoffManager(
             loop=asyncio.get_running_loop(), host=host, port=port, username=username, secret=secret,
@@ -217,10 +218,15 @@ class AMIController:
                     call.originate_reason = int(m.get("Reason", "0"))
                 except ValueError:
                     pass
-                if m.get("Response") == "Failure" and call.hangup_cause is None and call.channel is None:
-                    # the channel never came up: no Hangup event will follow
-                    call.finish(classify(False, call.dial_status, call.hangup_cause, call.originate_reason))
-                    self.calls.pop(call.call_id, None)
+                if m.get("Response") == "Failure" and call.hangup_cause is None:
+                    # The channel's own events (DialEnd, Hangup cause) usually come first but may still be
+                    # on their way; if none arrives, the channel never came up: classify from what we have.
+                    asyncio.get_running_loop().call_later(self.late_grace, self._finish_late, call)
+
+    def _finish_late(self, call: TrackedCall) -> None:
+        if call.outcome is None:
+            call.finish(classify(False, call.dial_status, call.hangup_cause, call.originate_reason))
+            self.calls.pop(call.call_id, None)
 
     def _on_event(self, manager: Manager, msg: Any) -> None:
         event = dict(msg)

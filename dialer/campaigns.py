@@ -295,18 +295,24 @@ def _text(v: str) -> str:
     return v.strip()
 
 
-def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<rows>") -> list[DebtorRow]:
-    """Validate raw records (CSV dicts of strings; `__row__` optional) into DebtorRows, all or nothing."""
-    errors: list[RowError] = []
-    out: list[DebtorRow] = []
-    seen: dict[tuple[str, str], int] = {}
-    account_owner: dict[str, tuple[str, int]] = {}
+def _rows(records: Iterable[Mapping[str, Any]], file: str, errors: list[RowError]) -> Iterable[_Row]:
+    """Each record as a _Row (cells as strings, spreadsheet row number), flagging surplus values."""
     for i, rec in enumerate(records):
         rec = {k: ("" if v is None else str(v)) for k, v in rec.items()}
         rec.setdefault("__row__", str(i + 2))
         r = _Row(file, rec, errors)
         if rec.get("__extra__", "0") != "0":
             r.fail(None, f"{rec['__extra__']} more value(s) than the header has columns")
+        yield r
+
+
+def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<rows>") -> list[DebtorRow]:
+    """Validate raw records (CSV dicts of strings; `__row__` optional) into DebtorRows, all or nothing."""
+    errors: list[RowError] = []
+    out: list[DebtorRow] = []
+    seen: dict[tuple[str, str], int] = {}
+    account_owner: dict[str, tuple[str, int]] = {}
+    for r in _rows(records, file, errors):
         debtor_id = r.cell("debtor_id", _text, required=True)
         name = r.cell("name", _text, required=True)
         phones = r.cell("phones", parse_phones, required=True)
@@ -353,12 +359,7 @@ def validate_payment_records(records: Iterable[Mapping[str, Any]], file: str = "
     errors: list[RowError] = []
     out: list[PaymentRow] = []
     refs: dict[str, int] = {}
-    for i, rec in enumerate(records):
-        rec = {k: ("" if v is None else str(v)) for k, v in rec.items()}
-        rec.setdefault("__row__", str(i + 2))
-        r = _Row(file, rec, errors)
-        if rec.get("__extra__", "0") != "0":
-            r.fail(None, f"{rec['__extra__']} more value(s) than the header has columns")
+    for r in _rows(records, file, errors):
         account_id = r.cell("account_id", _text, required=True)
         paid = r.cell("paid_at", parse_paid_at, required=True)
         amount = r.cell("amount", lambda t: parse_amount(t, positive=True), required=True)

@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from agi.channel import AGIChannel, Hangup
-from agi.log import log_event
+from common.log import log_event
 
 log = logging.getLogger("agi.server")
 

@@ -1,4 +1,4 @@
-"""AMI events processed per second by the controller (dialer/ami.py), and the pacer's decision latency.
+"""AMI events processed per second by the controller (dialer/telephony/ami.py), and the pacer's decision latency.
 
     python -m bench.ami_events [--calls 2000] [--json]
 
@@ -15,7 +15,7 @@ import json
 import statistics
 import time
 
-from dialer.ami import AMIController
+from dialer.telephony.ami import AMIController
 
 EVENTS_PER_CALL = 9
 

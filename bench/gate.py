@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dialer.compliance import Attempt, History, PastAttempt, Profile, decide, load_rules, number_zones
+from dialer.gate.decide import Attempt, History, PastAttempt, decide
+from dialer.gate.rules import Profile, load_rules
+from dialer.gate.zones import number_zones
 from dialer.store import Store
 from dialer.store.gate import take_attempt
 

@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dialer.ami import AMIController
-from dialer.asterisk import Harness
-from dialer.carrier import behaviours_from_dict
+from dialer.telephony.ami import AMIController
+from dialer.telephony.carrier import behaviours_from_dict
+from dialer.telephony.harness import Harness
 
 BASE = 29000
 

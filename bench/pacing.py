@@ -15,8 +15,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from dialer.pacing import Estimator
-from dialer.simulate import compare, scenario
+from dialer.pacing.estimator import Estimator
+from dialer.pacing.simulate import compare, scenario
 
 PACER_ORDER = [
     ("progressive", "progressive"),

@@ -15,8 +15,10 @@ import sys
 import time
 from typing import Any
 
-from dialer.strategy import CREDIT_DATASETS, load_dataset, package_data, read_csv_text, train_model
-from dialer.strategy_sim import ORDERINGS, SimConfig, run_many, training_data
+from dialer.strategy.data import load_dataset, read_csv_text
+from dialer.strategy.model import train_model
+from dialer.strategy.rank import CREDIT_DATASETS, package_data
+from dialer.strategy.simulate import ORDERINGS, SimConfig, run_many, training_data
 
 
 def model_figures(quick: bool) -> dict[str, Any]:

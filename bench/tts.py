@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from agi.media.tts import TTS, wav_info
-from agi.script import STATIC_SLOTS, Debtor, Dtmf, Engine, Say, Script
-from agi.script_loader import load_by_id
+from agi.script.engine import Engine
+from agi.script.loader import load_by_id
+from agi.script.model import STATIC_SLOTS, Debtor, Dtmf, Say, Script
 
 SCRIPTS = {"en-US": ["m1_reminder_en", "m2_firm_instalment_en", "m3_plan_or_notice_en"],
            "zh-CN": ["m1_reminder", "m2_firm_instalment", "m3_plan_or_notice"]}
@@ -38,7 +39,7 @@ def debtor(i: int, lang: str) -> Debtor:
 
 def all_prompt_texts(script: Script, d: Debtor) -> list[str]:
     """Every prompt of a script rendered for one debtor (as verified), the text a call could need."""
-    from agi.script import render, slot_values
+    from agi.script.render import render, slot_values
 
     values = slot_values(script, d, True, {"date": date(2026, 12, 4), "amount": Decimal(2000)})
     return [render(p, values) for p in script.prompts.values()]

@@ -53,7 +53,7 @@ def tts(tmp_path_factory):
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
     """A running PBX + carrier + 2 SIPp collectors with the test behaviour file."""
-    from dialer.asterisk import Harness
+    from dialer.telephony.harness import Harness
 
     h = Harness(tmp_path_factory.mktemp("run"), base_port=TEST_BASE_PORT, agi_port=TEST_AGI_PORT, agents=2,
                 behaviours=REPO / "tests" / "data" / "harness_behaviours.yaml", queue_timeout=20)

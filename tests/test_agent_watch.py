@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dialer.agent_cli import agent, render_screen_pop
+from dialer.campaign.config import load_campaign
 from dialer.cli import main
-from dialer.config import load_campaign
-from dialer.store import Store
-from dialer.store import core
+from dialer.cli.agent import agent, render_screen_pop
+from dialer.store import Store, core
 
 REPO = Path(__file__).resolve().parents[1]
 

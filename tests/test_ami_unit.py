@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from dialer.ami import AMIController
+from dialer.telephony.ami import AMIController
 
 
 def _originate_reply(reason: str) -> asyncio.Future:
@@ -18,7 +18,7 @@ def test_failed_originate_waits_for_the_hangup_cause():
     async def run():
         ami = AMIController("127.0.0.1", 9, "u", "s")
         ami.late_grace = 0.2
-        from dialer.ami import TrackedCall
+        from dialer.telephony.ami import TrackedCall
         out = {}
         for name, reason, events in (
             ("unalloc", "0", [{"Event": "Hangup", "Uniqueid": "unalloc", "Cause": "1"}]),

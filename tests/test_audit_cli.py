@@ -6,8 +6,8 @@ import sqlite3
 from click.testing import CliRunner
 
 from dialer.cli import main
-from dialer.qa.verify import write_head
 from dialer.store import Store, core
+from dialer.store.audit import write_head
 
 
 def test_audit_verify_passes_then_catches_an_edit(tmp_path):

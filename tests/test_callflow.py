@@ -5,11 +5,11 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from agi.callflow import run_script
 from agi.channel import Hangup
+from agi.flows.scripted import run_script
 from agi.ports import InMemoryPorts
-from agi.script import Debtor
-from agi.script_loader import load_by_id
+from agi.script.loader import load_by_id
+from agi.script.model import Debtor
 
 DEBTOR = Debtor("D1", "张三", phone="+8613800000001", birth_year="1984", amount_owed=Decimal("5000"),
                 due_date=date(2026, 11, 1), days_past_due=22, institution="示例银行", collector_name="小安",

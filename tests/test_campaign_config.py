@@ -9,9 +9,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from agi.yamlfile import ConfigError
-from dialer.campaign_cli import campaign as campaign_cmd
-from dialer.config import load_campaign, load_campaign_text, parse_delay, retry_delay, segment_for
+from common.yamlfile import ConfigError
+from dialer.campaign.config import (
+    load_campaign,
+    load_campaign_text,
+    parse_delay,
+    retry_delay,
+    segment_for,
+)
+from dialer.cli.campaign import campaign as campaign_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -247,8 +253,8 @@ def test_cli_validate_and_load_good_campaign(scripts: Path, tmp_path: Path):
 def test_amd_ring_and_pacing_settings_are_typed_and_checked(tmp_path):
     import pytest as _pytest
 
-    from agi.yamlfile import ConfigError as _ConfigError
-    from dialer.config import load_campaign as _load
+    from common.yamlfile import ConfigError as _ConfigError
+    from dialer.campaign.config import load_campaign as _load
 
     base = (Path(__file__).resolve().parent.parent / "campaigns" / "en_demo.yaml").read_text()
     good = tmp_path / "scripts"

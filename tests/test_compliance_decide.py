@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dialer.compliance import (Attempt, History, Inconvenient, PastAttempt, candidate_zones, decide, load_rules)
+from dialer.gate.decide import Attempt, History, Inconvenient, PastAttempt, decide
+from dialer.gate.rules import load_rules
+from dialer.gate.zones import candidate_zones
 
 RULES = load_rules(Path(__file__).resolve().parents[1] / "compliance_rules.yaml")
 CN, US, UK = (RULES.profile_for(p) for p in ("cn", "us", "uk"))
@@ -260,7 +262,7 @@ def test_daily_cap_on_the_25_hour_fall_back_day():
 
 
 def test_caller_id_per_profile():
-    from dialer.compliance import caller_id_for
+    from dialer.gate.rules import caller_id_for
 
     assert caller_id_for(UK, "+442079460000") == "+442079460000"
     with pytest.raises(ValueError, match="callable caller ID"):

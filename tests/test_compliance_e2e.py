@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agi.yamlfile import ConfigError
+from common.yamlfile import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 AT = datetime.fromisoformat("2026-12-01T15:00:00+00:00")  # Tue: 10:00 New York, 09:00 Chicago, 07:00 LA, 05:00 Honolulu
@@ -26,7 +26,7 @@ DEBTORS = {  # id: (phone, record zone, expected)
 
 
 def test_daemon_inputs_refuse_an_invalid_rules_file(tmp_path):
-    from dialer.daemon_cli import load_daemon_inputs
+    from dialer.cli.run import load_daemon_inputs
     from dialer.store import Store
 
     bad = tmp_path / "rules.yaml"
@@ -41,13 +41,13 @@ def test_daemon_inputs_refuse_an_invalid_rules_file(tmp_path):
 
 @pytest.mark.asterisk
 def test_carrier_sees_only_debtors_inside_their_window_and_cap(tmp_path):
-    from dialer.asterisk import Harness
-    from dialer.campaigns import read_debtors_csv
-    from dialer.clock import Clock
-    from dialer.config import load_campaign
-    from dialer.daemon_cli import load_daemon_inputs, run_daemon
+    from common.clock import Clock
+    from dialer.campaign.config import load_campaign
+    from dialer.campaign.imports import read_debtors_csv
+    from dialer.cli.run import load_daemon_inputs, run_daemon
     from dialer.store import Store, core
     from dialer.store.gate import gate_blocks
+    from dialer.telephony.harness import Harness
 
     store = Store(tmp_path / "dialer.db")
     camp = load_campaign(REPO / "campaigns" / "en_demo.yaml")

@@ -1,6 +1,6 @@
 """Property tests: `decide` against an independent brute-force checker.
 
-The checker below shares no code with dialer/compliance.py beyond the rules dataclasses: it finds
+The checker below shares no code with dialer/gate/ beyond the rules dataclasses: it finds
 the debtor's zones with phonenumbers itself, converts every attempt to each zone's local date and
 counts directly, and checks window/holiday/inconvenient hours per minute of the local clock.
 500 generated debtors x 20 random clocks = 10,000 cases per run for the main property.
@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import phonenumbers
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from phonenumbers import timezone as pntz
 
-from dialer.compliance import Attempt, GateRules, History, Inconvenient, PastAttempt, decide, load_rules
+from dialer.gate.decide import Attempt, History, Inconvenient, PastAttempt, decide
+from dialer.gate.rules import GateRules, load_rules
 
 RULES = load_rules(Path(__file__).resolve().parents[1] / "compliance_rules.yaml")
 PROFILES = {p: RULES.profile_for(p) for p in ("cn", "us", "uk")}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dialer.compliance import RulesError, load_rules, rules_from_text
-from dialer.compliance_cli import compliance
+from dialer.cli.compliance import compliance
+from dialer.gate.rules import RulesError, load_rules, rules_from_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "compliance_rules.yaml").read_text(encoding="utf-8")
@@ -113,7 +113,7 @@ def test_check_rules_cli(tmp_path):
 
 
 def test_unknown_profile_in_an_override_or_at_lookup():
-    from agi.yamlfile import ConfigError
+    from common.yamlfile import ConfigError
 
     text = TEXT.replace("campaign_overrides: {}", "campaign_overrides:\n  m1_bot: {profile: de}\n")
     [msg] = errors_of(text)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from dialer.ami import AMIController, classify
+from dialer.telephony.ami import AMIController, classify
 
 pytestmark = pytest.mark.asterisk
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from dialer.asterisk import Harness
-from dialer.campaigns import read_debtors_csv
-from dialer.carrier import behaviours_from_dict
-from dialer.config import load_campaign
-from dialer.demo import default_demo_time
+from dialer.campaign.config import load_campaign
+from dialer.campaign.imports import read_debtors_csv
+from dialer.cli.demo import default_demo_time
+from dialer.gate.rules import load_rules
 from dialer.store import Store, core
 from dialer.store.gate import take_attempt
-from dialer.compliance import load_rules
+from dialer.telephony.carrier import behaviours_from_dict
+from dialer.telephony.harness import Harness
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parent.parent

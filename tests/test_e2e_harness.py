@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from agi.handlers.dtmf_verify import CallContext, DtmfVerifyFlow
+from agi.flows.dtmf_verify import CallContext, DtmfVerifyFlow
 from agi.server import FastAGIServer
-from dialer.ami import AMIController
-from dialer.audio import active_seconds
+from common.wav import active_seconds
+from dialer.telephony.ami import AMIController
 from tests.conftest import TEST_AGI_PORT, MemoryPorts
 
 pytestmark = pytest.mark.asterisk

@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 
 from agi.media.tts import TTS
-from dialer.asterisk import Harness
-from dialer.audio import active_seconds
-from dialer.campaigns import read_debtors_csv
-from dialer.carrier import behaviours_from_dict
-from dialer.clock import Clock
-from dialer.compliance import load_rules
-from dialer.config import load_campaign
-from dialer.daemon import Dialer
-from dialer.pacing_live import info_text
-from dialer.demo import default_demo_time
-from dialer.reconcile import read_cdr
+from common.clock import Clock
+from common.wav import active_seconds
+from dialer.calls.daemon import Dialer
+from dialer.calls.recovery import read_cdr
+from dialer.campaign.config import load_campaign
+from dialer.campaign.imports import read_debtors_csv
+from dialer.cli.demo import default_demo_time
+from dialer.gate.rules import load_rules
+from dialer.pacing.floor import info_text
 from dialer.store import Store, core
+from dialer.telephony.carrier import behaviours_from_dict
+from dialer.telephony.harness import Harness
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parent.parent

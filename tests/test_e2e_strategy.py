@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from dialer.asterisk import Harness
-from dialer.campaigns import read_debtors_csv
-from dialer.carrier import behaviours_from_dict
-from dialer.clock import Clock
-from dialer.compliance import load_rules
-from dialer.config import load_campaign
-from dialer.daemon import Dialer
-from dialer.demo import default_demo_time
+from common.clock import Clock
+from dialer.calls.daemon import Dialer
+from dialer.campaign.config import load_campaign
+from dialer.campaign.imports import read_debtors_csv
+from dialer.cli.demo import default_demo_time
+from dialer.gate.rules import load_rules
 from dialer.store import Store, core
-from dialer.strategy import rank_candidates
+from dialer.strategy.rank import rank_candidates
+from dialer.telephony.carrier import behaviours_from_dict
+from dialer.telephony.harness import Harness
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parent.parent

@@ -12,16 +12,16 @@ import holidays
 import pytest
 
 from agi.media.tts import TTS
-from agi.script import Debtor
-from dialer.asterisk import Harness
-from dialer.audio import active_seconds
-from dialer.campaigns import read_debtors_csv
-from dialer.carrier import behaviours_from_dict
-from dialer.clock import Clock
-from dialer.compliance import load_rules
-from dialer.config import load_campaign
-from dialer.daemon import BOT_NAMES, Dialer
+from agi.script.model import Debtor
+from common.clock import Clock
+from common.wav import active_seconds
+from dialer.calls.daemon import BOT_NAMES, Dialer
+from dialer.campaign.config import load_campaign
+from dialer.campaign.imports import read_debtors_csv
+from dialer.gate.rules import load_rules
 from dialer.store import Store, core
+from dialer.telephony.carrier import behaviours_from_dict
+from dialer.telephony.harness import Harness
 from tests.voicebot_util import timeline
 
 pytestmark = pytest.mark.asterisk

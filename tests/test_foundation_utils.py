@@ -2,9 +2,9 @@
 
 import pytest
 
-from agi.log import kv, mask_phone
-from agi.yamlfile import ConfigError, load_text
-from dialer.clock import Clock, parse_at
+from common.clock import Clock, parse_at
+from common.log import kv, mask_phone
+from common.yamlfile import ConfigError, load_text
 from dialer.store import Store
 
 

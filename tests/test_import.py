@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dialer.campaign_cli import campaign as campaign_cmd
-from dialer.campaign_cli import debtors as debtors_cmd
-from dialer.campaign_cli import payments as payments_cmd
-from dialer.campaigns import ImportRejected, read_debtors_csv, read_payments_csv
-from dialer.store import Store
-from dialer.store import core
+from dialer.campaign.imports import ImportRejected, read_debtors_csv, read_payments_csv
+from dialer.cli.campaign import campaign as campaign_cmd
+from dialer.cli.campaign import debtors as debtors_cmd
+from dialer.cli.campaign import payments as payments_cmd
+from dialer.store import Store, core
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ("debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,"

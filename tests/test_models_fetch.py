@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dialer.models_fetch import Download, Entry, FetchError, fetch, install, load_asr_manifest, read_lock
+from agi.media.models import (
+    Download,
+    Entry,
+    FetchError,
+    fetch,
+    install,
+    load_asr_manifest,
+    read_lock,
+)
 
 
 def make_zip(files: dict[str, bytes]) -> bytes:
@@ -139,7 +147,7 @@ def test_cli_fetches_from_a_manifest_and_reports_errors(server, tmp_path):
 
 
 def test_shipped_manifests_parse():
-    from dialer.models_fetch import load_voice_manifest
+    from agi.media.models import load_voice_manifest
 
     assert {e.key for e in load_asr_manifest()} == {"zh", "en"}
     voices = load_voice_manifest()

@@ -6,9 +6,20 @@ import math
 import numpy as np
 import pytest
 
-from dialer.pacing import (
-    LOGGED_OUT, PAUSED, READY, TALKING, WRAPUP, AbandonBudget, CollectorView, Estimator,
-    PacingSnapshot, PredictiveConfig, PredictivePacer, ProgressivePacer, VicidialAdaptTapered,
+from dialer.pacing.estimator import Estimator
+from dialer.pacing.pacers import (
+    LOGGED_OUT,
+    PAUSED,
+    READY,
+    TALKING,
+    WRAPUP,
+    AbandonBudget,
+    CollectorView,
+    PacingSnapshot,
+    PredictiveConfig,
+    PredictivePacer,
+    ProgressivePacer,
+    VicidialAdaptTapered,
 )
 
 NOON = 12 * 3600.0
@@ -250,9 +261,8 @@ def test_recorded_sequence_stays_within_lines_and_reacts_to_waiting_callers(trai
 
 
 def test_pacing_settings_from_yaml_with_errors_naming_line_and_field():
-    from agi.yamlfile import ConfigError, load_text
-
-    from dialer.pacing import predictive_config
+    from common.yamlfile import ConfigError, load_text
+    from dialer.pacing.pacers import predictive_config
 
     ok = load_text("name: m1\npacing:\n  target: 0.02\n  reserve: 2\n", "m1.yaml")
     cfg = predictive_config(ok, ("pacing",))

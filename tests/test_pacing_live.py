@@ -5,8 +5,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dialer.pacing_live import CollectorLive, call_views, collector_views, info_text, window_start
-from dialer.pacing import LOGGED_OUT, PAUSED, READY, TALKING, WRAPUP, PacingSnapshot, ProgressivePacer
+from dialer.pacing.floor import CollectorLive, call_views, collector_views, info_text, window_start
+from dialer.pacing.pacers import (
+    LOGGED_OUT,
+    PAUSED,
+    READY,
+    TALKING,
+    WRAPUP,
+    PacingSnapshot,
+    ProgressivePacer,
+)
 from dialer.store import Store
 from dialer.store.agents import abandon_counts, agent_states, set_agent_state
 

@@ -13,11 +13,21 @@ from dialer.cli import main
 from dialer.qa.checker import check, parse_transcript
 from dialer.qa.normalize import normalize_text
 from dialer.qa.rules import load_rules
-from dialer.qa.verify import file_sha256, verify, write_head
 from dialer.store import Store
-from dialer.store.qa import (QAStoreError, file_appeal, latest_result, record_result, record_recording, report,
-                             review_appeal, save_transcript, score_call, search_turns,
-                             unscored_transcripts)
+from dialer.store.audit import file_sha256, verify, write_head
+from dialer.store.qa import (
+    QAStoreError,
+    file_appeal,
+    latest_result,
+    record_recording,
+    record_result,
+    report,
+    review_appeal,
+    save_transcript,
+    score_call,
+    search_turns,
+    unscored_transcripts,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "qa_corpus.jsonl"
@@ -244,7 +254,7 @@ segments:
 
 
 def test_report_puts_compliance_next_to_efficiency(tmp_path, rules):
-    from dialer.config import load_campaign_text
+    from dialer.campaign.config import load_campaign_text
     from dialer.store import core
     scripts = tmp_path / "scripts"
     scripts.mkdir()

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
 
-from dialer.campaigns import read_debtors_csv, read_payments_csv
+from dialer.campaign.config import load_campaign
+from dialer.campaign.imports import read_debtors_csv, read_payments_csv
 from dialer.cli import main
-from dialer.compliance import load_rules
-from dialer.config import load_campaign
-from dialer.reports import campaign_report
+from dialer.cli.report import campaign_report
+from dialer.gate.rules import load_rules
 from dialer.store import Store, core
 from dialer.store.gate import take_attempt
 

@@ -4,11 +4,25 @@ from decimal import Decimal
 
 import pytest
 
-from agi.script import (
-    BargeIn, CallerHangup, Debtor, Dtmf, End, Engine, Listen, Node, NoInput, Prompt, Record, Say, Script,
-    Speech, Transfer, validate,
+from agi.script.engine import Engine
+from agi.script.loader import load_by_id
+from agi.script.model import (
+    BargeIn,
+    CallerHangup,
+    Debtor,
+    Dtmf,
+    End,
+    Listen,
+    Node,
+    NoInput,
+    Prompt,
+    Record,
+    Say,
+    Script,
+    Speech,
+    Transfer,
 )
-from agi.script_loader import load_by_id
+from agi.script.validate import validate
 
 TODAY = date(2026, 11, 23)
 DEBTOR = Debtor("D1", "张三", phone="+8613800000001", birth_year="1984", id_last4="4321",

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from agi.script import (DEBT_WORDS, Debtor, Dtmf, NoInput, Say, Script, Speech, State, format_amount, format_date,
-                        start, step)
-from agi.script_loader import HandlerRef, ScriptError, load_all, load_script, load_script_text
+from agi.script.engine import State, start, step
+from agi.script.loader import HandlerRef, ScriptError, load_all, load_script, load_script_text
+from agi.script.model import DEBT_WORDS, Debtor, Dtmf, NoInput, Say, Script, Speech
+from agi.script.render import format_amount, format_date
 
 TODAY = date(2026, 11, 23)
 SHIPPED = ["m1_reminder", "m2_firm_instalment", "m3_plan_or_notice"]

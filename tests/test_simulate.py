@@ -7,8 +7,9 @@ from dataclasses import asdict
 import pytest
 from click.testing import CliRunner
 
-from dialer.pacing import PredictivePacer, ProgressivePacer, VicidialAdaptTapered
-from dialer.simulate import CallStream, Scenario, scenario, simulate, simulate_pacing
+from dialer.cli.simulate import simulate_pacing
+from dialer.pacing.pacers import PredictivePacer, ProgressivePacer, VicidialAdaptTapered
+from dialer.pacing.simulate import CallStream, Scenario, scenario, simulate
 
 SHORT = dict(hours=1.5)
 

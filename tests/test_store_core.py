@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dialer.campaigns import ImportRejected
-from dialer.config import load_campaign_text
-from dialer.store import Store
-from dialer.store import core
+from dialer.campaign.config import load_campaign_text
+from dialer.campaign.imports import ImportRejected
+from dialer.store import Store, core
 
 CAMPAIGN = """\
 name: demo

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from dialer.cli import main
-from dialer.strategy import CREDIT_DATASETS, frame_hash, package_data, read_csv_text
+from dialer.strategy.data import frame_hash, read_csv_text
+from dialer.strategy.rank import CREDIT_DATASETS, package_data
 
 
 def _split_csv(name: str, tmp: Path) -> tuple[Path, Path, str]:
@@ -149,7 +150,7 @@ def test_no_model_yet_is_a_clear_error(tmp_path: Path) -> None:
 def test_one_feature_rule_picks_a_real_predictor_not_an_identifier() -> None:
     import numpy as np
 
-    from dialer.strategy import OneFeatureRule
+    from dialer.strategy.model import OneFeatureRule
 
     rng = np.random.default_rng(0)
     n = 600

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from dialer.config import load_campaign
-from dialer.store import Store
-from dialer.store import core
+from dialer.campaign.config import load_campaign
+from dialer.store import Store, core
 from dialer.store import strategy as sstore
-from dialer.strategy import (DebtorHistory, PropensityModel, Contact, best_time_to_call, rank_candidates,
-                             train_model)
-from dialer.strategy_sim import SimConfig, training_data
+from dialer.strategy.features import Contact, DebtorHistory
+from dialer.strategy.model import PropensityModel, train_model
+from dialer.strategy.rank import best_time_to_call, rank_candidates
+from dialer.strategy.simulate import SimConfig, training_data
 
 CAMPAIGN = Path(__file__).resolve().parents[1] / "campaigns" / "examples" / "strategy_example.yaml"
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc)  # 19:00 in Shanghai
@@ -144,7 +144,7 @@ def test_fallback_without_model_is_days_past_due_then_amount() -> None:
 
 def test_rescore_saves_scores_and_treatments_from_the_campaign_table(store: Store, model: PropensityModel,
                                                                       tmp_path: Path) -> None:
-    from dialer.strategy import load_model_or_none, rescore
+    from dialer.strategy.rescore import load_model_or_none, rescore
 
     core.import_debtors(store, [_debtor(1, "3000.00", 20), _debtor(2, "500.00", 75, "wilful"),
                                 _debtor(3, "1200.00", 10, "repeat")], "strategy_example",
@@ -182,7 +182,7 @@ def test_rescore_saves_scores_and_treatments_from_the_campaign_table(store: Stor
 def test_zone_comes_from_the_phone_number_when_the_record_has_none() -> None:
     from zoneinfo import ZoneInfo
 
-    from dialer.strategy import candidate_zone
+    from dialer.strategy.features import candidate_zone
 
     assert candidate_zone({"timezone": None, "phones": ("+8613800138000",)}, "UTC") == ZoneInfo("Asia/Shanghai")
     assert candidate_zone({"timezone": "", "phones": "+12125551234;+8613800138000"}, "UTC") == \

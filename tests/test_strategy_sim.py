@@ -6,7 +6,7 @@ import json
 from click.testing import CliRunner
 
 from dialer.cli import main
-from dialer.strategy_sim import SimConfig, make_portfolio, run_campaign
+from dialer.strategy.simulate import SimConfig, make_portfolio, run_campaign
 
 
 def test_simulate_strategy_cli_propensity_beats_dpd_and_random() -> None:

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from dialer.campaign.config import load_campaign
 from dialer.cli import main
-from dialer.config import load_campaign
-from dialer.store import Store
-from dialer.store import core
-from dialer.strategy import STORE_FEATURES, DataError, load_model_or_none, store_training_data
+from dialer.store import Store, core
+from dialer.strategy.data import DataError
+from dialer.strategy.features import STORE_FEATURES
+from dialer.strategy.rescore import load_model_or_none, store_training_data
 
 CAMPAIGN = Path(__file__).resolve().parents[1] / "campaigns" / "examples" / "strategy_example.yaml"
 AS_OF = datetime(2026, 11, 1, 23, 59, 59, tzinfo=timezone.utc)

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from agi.yamlfile import ConfigError, load_file, load_text
-from dialer.strategy_table import StrategyTable, choose_treatment, parse_strategy
+from common.yamlfile import ConfigError, load_file, load_text
+from dialer.strategy.table import StrategyTable, choose_treatment, parse_strategy
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "campaigns" / "examples" / "strategy_example.yaml"
 
 
 def test_example_campaign_treatments() -> None:
-    from dialer.config import load_campaign
+    from dialer.campaign.config import load_campaign
 
     table = load_campaign(EXAMPLE).strategy
     assert isinstance(table, StrategyTable) and table.rescore == ("nightly", "on_outcome")

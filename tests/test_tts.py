@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from agi.media.tts import MANIFEST, TTS, load_voices, wav_info
-from agi.script_loader import load_by_id
-from agi.yamlfile import ConfigError
+from agi.script.loader import load_by_id
+from common.yamlfile import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ from datetime import date
 from pathlib import Path
 
 from agi.media.tts import TTS
-from agi.script import Debtor, Dtmf, Engine, Say
-from agi.script_loader import load_by_id
+from agi.script.engine import Engine
+from agi.script.loader import load_by_id
+from agi.script.model import Debtor, Dtmf, Say
 
 AMD_SECONDS = 3.5   # AMD on a "hello" decides HUMAN ~2 s after answer
 KEY_MARGIN = 2.0    # seconds after the question prompt ends

@@ -23,9 +23,10 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import soxr
 
-from agi.yamlfile import ConfigError, load_file
+from common.paths import REPO
+from common.yamlfile import ConfigError, load_file
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 VOICES_DIR = ROOT / "voices"
 MANIFEST = VOICES_DIR / "manifest.yaml"
 CACHE_DIR = VOICES_DIR / "cache"
@@ -218,7 +219,8 @@ class TTS:
     def render_static(self, script: Any, values: Mapping[str, str] | None = None) -> dict[str, Path]:
         """Render every prompt of a script whose slots are all known at campaign load
         (institution, collector name, call-back number); per-call prompts are rendered during the call."""
-        from agi.script import STATIC_SLOTS, render
+        from agi.script.model import STATIC_SLOTS
+        from agi.script.render import render
 
         static = {k: v for k, v in (values or {}).items() if k in STATIC_SLOTS}
         out = {}

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from agi.yamlfile import ConfigError, Located, load_file, load_text
-from dialer.compliance import Window  # the gate's window shape: QA judges start times with it
+from common.yamlfile import ConfigError, Located, load_file, load_text
+from dialer.gate.rules import Window
 from dialer.qa.normalize import normalize_text
 
 DEFAULT_RULES_FILE = Path("compliance_rules.yaml")

@@ -20,10 +20,16 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
-from agi.log import mask_phone
-from dialer.campaigns import (DebtorRow, ImportRejected, PaymentRow, RowError, validate_debtor_records,
-                              validate_payment_records)
-from dialer.config import Campaign, campaign_from_stored, segment_for
+from common.log import mask_phone
+from dialer.campaign.config import Campaign, campaign_from_stored, segment_for
+from dialer.campaign.imports import (
+    DebtorRow,
+    ImportRejected,
+    PaymentRow,
+    RowError,
+    validate_debtor_records,
+    validate_payment_records,
+)
 from dialer.store import Store
 
 GENESIS_HASH = "0" * 64

@@ -1,7 +1,7 @@
 """Store edge of the compliance gate: a debtor's history, the atomic take-an-attempt, blocks, requests.
 
 `take_attempt` is the only way the dialer may place a call: in ONE BEGIN IMMEDIATE transaction it
-loads the history, asks `dialer.compliance.decide`, and either records the attempt (allowed) or the
+loads the history, asks `dialer.gate.decide`, and either records the attempt (allowed) or the
 block with its rule id and the debtor's next allowed time (blocked). Two workers or processes can
 therefore never both take the last allowed attempt.
 """
@@ -14,9 +14,9 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from agi.log import log_event, mask_phone
-from dialer.compliance import (DAY, HORIZON_DAYS, Attempt, Check, Decision, History, Inconvenient, PastAttempt, Profile,
-                               Rules, decide)
+from common.log import log_event, mask_phone
+from dialer.gate.decide import Attempt, Check, Decision, History, Inconvenient, PastAttempt, decide
+from dialer.gate.rules import DAY, HORIZON_DAYS, Profile, Rules
 from dialer.store import Store
 
 log = logging.getLogger("dialer.gate")

@@ -1,0 +1,223 @@
+"""Drive the script engine over an AGI channel: play its prompts, collect DTMF, report outcomes and transfers.
+
+DTMF-only listening for now: a `Listen` becomes GET DATA on the last prompt before it. The live-audio
+work passes its own `listener` (ASR + barge-in) with the same signature and nothing else changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from agi.channel import Hangup
+from agi.ports import CallChannel, PromptRenderer, VoiceBotPorts
+from agi.script.engine import Engine
+from agi.script.model import (
+    Action,
+    CallerHangup,
+    Debtor,
+    Dtmf,
+    End,
+    Event,
+    Listen,
+    NoInput,
+    Record,
+    Say,
+    Script,
+    Transfer,
+)
+from common.log import log_event
+
+log = logging.getLogger("agi.flows.scripted")
+
+DIGITS = "0123456789*#"
+SILENCE = "silence/1"  # Asterisk core sound: GET DATA needs a file when no prompt precedes the Listen
+
+Listener = Callable[[CallChannel, Listen, "str | None"], Awaitable[Event]]
+"""(channel, listen, path of the prompt to play while listening or None) -> the caller's event."""
+
+
+@dataclass
+class CallResult:
+    """How a scripted call ended."""
+
+    reason: str
+    verified: bool
+    outcomes: list[str] = field(default_factory=list)
+    path: list[str] = field(default_factory=list)
+    transferred_to: str | None = None
+    prompts_played: list[str] = field(default_factory=list)
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def _strip_wav(path: Path | str) -> str:
+    p = str(path)
+    return p[:-4] if p.endswith(".wav") else p
+
+
+async def dtmf_listener(channel: CallChannel, listen: Listen, prompt: str | None) -> Event:
+    """Collect keys with GET DATA (1 key for menus, N digits for verification); timeout -> NoInput."""
+    wanted = listen.grammar.digits or 1
+    digits = await channel.get_data(prompt or SILENCE, int(listen.timeout * 1000), wanted)
+    return Dtmf(digits) if digits else NoInput()
+
+
+class _Clock:
+    def __init__(self, now: Callable[[], float]):
+        self.now, self.t0 = now, now()
+
+    def __call__(self) -> float:
+        return round(self.now() - self.t0, 3)
+
+
+_default_tts: PromptRenderer | None = None
+
+
+def default_tts() -> PromptRenderer:
+    """One process-wide TTS (voices/manifest.yaml, cache under voices/cache/), created on first use."""
+    global _default_tts
+    if _default_tts is None:
+        from agi.media.tts import TTS
+
+        _default_tts = TTS()
+    return _default_tts
+
+
+async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports: VoiceBotPorts, *,
+                     call_id: str = "", tts: PromptRenderer | None = None, today: date | None = None,
+                     listener: Listener = dtmf_listener, queue_app: bool = True,
+                     monotonic: Callable[[], float] = time.monotonic) -> CallResult:
+    """Run one call from the first prompt to End/Transfer/hangup. Returns how it ended.
+
+    `call_id` defaults to the channel's unique id; `tts` to the process-wide TTS; `today` (for dates the
+    caller says) to the local date."""
+    call_id = call_id or str(getattr(channel, "uniqueid", "") or "")
+    tts = tts or default_tts()
+    engine = Engine(script, debtor, today=today)
+    clock = _Clock(monotonic)
+    result = CallResult(reason="", verified=False)
+    log_event(log, "script_start", call_id=call_id, script=script.id, debtor_id=debtor.debtor_id)
+
+    async def say(action: Say, escape: str) -> str | None:
+        path = _strip_wav(await asyncio.to_thread(tts.render, action.text, script.locale))
+        start = clock()
+        # CONTROL STREAM FILE: an AMI ControlPlayback stop (barge-in) can cut it; keys end it as usual
+        digit, _ = await channel.control_stream_file(path, "" if action.must_finish else escape)
+        await _call(ports.record_transcript_turn, call_id, "agent", action.text, start, clock())
+        result.prompts_played.append(action.prompt_id)
+        return digit
+
+    async def perform(actions: list[Action]) -> Event | None:
+        """Carry out the engine's actions; return the caller's next event, or None when the call is over."""
+        listen = next((a for a in actions if isinstance(a, Listen)), None)
+        says = [a for a in actions if isinstance(a, Say)]
+        deferred = says[-1] if listen and says and not says[-1].must_finish else None
+        escape = DIGITS if listen and listen.grammar.dtmf or (listen and listen.grammar.digits) else ""
+        # Keys barge in only after the last must-finish prompt: a key pressed before the caller has
+        # heard the question (e.g. during the account notice) is not taken as an answer.
+        last_must = max((i for i, a in enumerate(says) if a.must_finish), default=-1)
+        pressed: str | None = None
+        for action in actions:
+            if isinstance(action, Say):
+                if action is deferred:
+                    continue
+                if pressed and not action.must_finish:
+                    continue  # barge-in by key: drop queued prompts except what must finish
+                can_barge = not pressed and says.index(action) > last_must
+                digit = await say(action, escape if can_barge else "")
+                pressed = pressed or digit
+            elif isinstance(action, Record):
+                await report(action)
+            elif isinstance(action, Transfer):
+                await transfer(action)
+                return None
+            elif isinstance(action, End):
+                result.reason = action.reason
+                if action.reason != "caller_hangup":
+                    await channel.hangup()
+                return None
+        if listen is None:
+            return None
+        if pressed:
+            wanted = listen.grammar.digits or 1
+            rest = ""
+            if wanted > 1:
+                rest = await channel.get_data(SILENCE, int(listen.timeout * 1000), wanted - 1) or ""
+            event: Event = Dtmf(pressed + rest)
+        else:
+            prompt = None
+            if deferred is not None:
+                prompt = _strip_wav(await asyncio.to_thread(tts.render, deferred.text, script.locale))
+                start = clock()
+            event = await listener(channel, listen, prompt)
+            if deferred is not None:
+                await _call(ports.record_transcript_turn, call_id, "agent", deferred.text, start, clock())
+                result.prompts_played.append(deferred.prompt_id)
+        state["factor"] = bool(listen.grammar.digits)
+        return event
+
+    async def report(action: Record) -> None:
+        data = dict(action.data)
+        result.outcomes.append(action.outcome)
+        await _call(ports.record_outcome, call_id, action.outcome, data)
+        if action.outcome == "wrong_number":
+            await _call(ports.mark_phone, debtor.debtor_id, debtor.phone, "wrong_number")
+        elif action.outcome == "cease":
+            await _call(ports.add_cease, debtor.debtor_id)
+        log_event(log, "outcome", call_id=call_id, kind=action.outcome, verified=engine.verified)
+
+    async def transfer(action: Transfer) -> None:
+        context = {**action.context, "call_id": call_id, "debtor_id": debtor.debtor_id, "queue": action.queue}
+        result.transferred_to = action.queue
+        result.reason = "transfer"
+        await _call(ports.transfer_context, call_id, context)
+        await channel.set_variable("BOT_CALL_ID", call_id)
+        await channel.set_variable("BOT_DEBTOR_ID", debtor.debtor_id)
+        await channel.set_variable("BOT_VERIFIED", "1" if context.get("verified") else "0")
+        await channel.set_variable("BOT_REASON", context.get("reason", ""))
+        await channel.set_variable("BOT_INTENTS", ",".join(context.get("intents", [])))
+        if context.get("promise"):
+            await channel.set_variable("BOT_PROMISE", json.dumps(context["promise"], sort_keys=True))
+        await channel.exec("UserEvent", f"BotTransfer,CallId: {call_id},Queue: {action.queue},"
+                                        f"Verified: {context.get('verified')}")
+        log_event(log, "transfer", call_id=call_id, queue=action.queue, verified=context.get("verified"))
+        if queue_app:
+            await channel.exec("Queue", action.queue)
+
+    state = {"factor": False}
+    actions = engine.start()
+    try:
+        while True:
+            event = await perform(actions)
+            if event is None:
+                break
+            at = clock()
+            was_verified = engine.verified
+            actions = engine.handle(event)
+            if isinstance(event, Dtmf):
+                # Keys go into the transcript as pressed ("1"); a verification factor never does: only
+                # whether it matched (the QA lexicons read "[verified]" as the callee's confirmation).
+                text = event.digit
+                if state["factor"]:
+                    text = "[verified]" if engine.verified and not was_verified else "[not verified]"
+                await _call(ports.record_transcript_turn, call_id, "callee", text, at, at)
+    except Hangup:
+        for action in engine.handle(CallerHangup()):
+            if isinstance(action, End):
+                result.reason = action.reason
+    result.verified = engine.verified
+    result.path = list(engine.state.path)
+    log_event(log, "script_end", call_id=call_id, reason=result.reason, verified=result.verified)
+    return result

@@ -1,0 +1,276 @@
+"""`dialer models fetch`: download the official speech models and voices named in the manifests, verify, install atomically.
+
+Never runs at call time. Each download is checked against the manifest's SHA-256 (or, where the publisher
+states none, against the hash recorded in the manifest's lock file on the first fetch) and its size; archives
+are unpacked into a staging folder and swapped into place with a rename, so a broken or tampered download
+never replaces a working model.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import yaml
+
+from common.paths import REPO
+from common.yamlfile import ConfigError, Located, load_file
+
+ROOT = REPO
+ASR_MANIFEST = ROOT / "models" / "asr" / "manifest.yaml"
+VOICE_MANIFEST = ROOT / "voices" / "manifest.yaml"
+CHUNK = 1 << 20
+
+
+class FetchError(RuntimeError):
+    """A download that cannot be trusted or installed; nothing was replaced."""
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str
+    sha256: str | None
+    size: int | None
+
+    @property
+    def filename(self) -> str:
+        return Path(urllib.parse.urlparse(self.url).path).name
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model or voice: its files (or one archive) and where it goes."""
+
+    name: str
+    kind: str  # asr | voice
+    key: str  # lang (asr) or locale (voice)
+    files: tuple[Download, ...]
+    archive: bool
+    licence: str | None
+
+
+def _download(r: Any, loc: Located, path: tuple[Any, ...]) -> Download:
+    if not isinstance(r, dict) or not isinstance(r.get("url"), str):
+        raise loc.error(path, "expected {url, sha256, size}")
+    url = r["url"]
+    if urllib.parse.urlparse(url).scheme not in ("https", "http", "file"):
+        raise loc.error(path + ("url",), f"unsupported URL {url!r}")
+    sha = r.get("sha256")
+    if sha is not None and (not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower())):
+        raise loc.error(path + ("sha256",), "expected 64 hex digits or null")
+    size = r.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+        raise loc.error(path + ("size",), "expected a positive number of bytes or null")
+    return Download(url, sha.lower() if sha else None, size)
+
+
+def load_asr_manifest(path: str | Path = ASR_MANIFEST) -> list[Entry]:
+    loc = load_file(path)
+    models = (loc.data or {}).get("models") if isinstance(loc.data, dict) else None
+    if not isinstance(models, dict) or not models:
+        raise loc.error(("models",), "expected a mapping of model name -> {lang, archive, licence}")
+    out = []
+    for name, m in models.items():
+        if not isinstance(m, dict):
+            raise loc.error(("models", name), "expected a mapping")
+        if m.get("lang") not in ("zh", "en"):
+            raise loc.error(("models", name, "lang"), "expected zh or en")
+        if "archive" not in m:
+            raise loc.error(("models", name), "missing archive {url, sha256, size}")
+        out.append(Entry(str(name), "asr", m["lang"], (_download(m["archive"], loc, ("models", name, "archive")),),
+                         True, m.get("licence")))
+    return out
+
+
+def load_voice_manifest(path: str | Path = VOICE_MANIFEST) -> list[Entry]:
+    """Voices with downloadable files, in each locale's order of preference."""
+    loc = load_file(path)
+    data = loc.data if isinstance(loc.data, dict) else {}
+    voices, locales = data.get("voices") or {}, data.get("locales") or {}
+    out = []
+    for locale, spec in locales.items():
+        for i, name in enumerate((spec or {}).get("prefer") or []):
+            v = voices.get(name)
+            if not isinstance(v, dict):
+                raise loc.error(("locales", locale, "prefer", i), f"unknown voice {name!r}")
+            files = v.get("files")
+            if not files:
+                continue
+            if not isinstance(files, list):
+                raise loc.error(("voices", name, "files"), "expected a list of {url, sha256, size}")
+            out.append(Entry(name, "voice", locale,
+                             tuple(_download(f, loc, ("voices", name, "files", j)) for j, f in enumerate(files)),
+                             False, v.get("licence")))
+    return out
+
+
+# ------------------------------------------------------------------ lock file (trust on first fetch)
+
+def read_lock(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): str(v) for k, v in (data.get("sha256") or {}).items()}
+
+
+def write_lock(path: Path, hashes: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lock-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("# SHA-256 of downloads whose publisher states none, recorded on the first fetch.\n")
+        yaml.safe_dump({"sha256": dict(sorted(hashes.items()))}, f, sort_keys=True)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ fetching
+
+def _fetch_one(d: Download, into: Path, lock: dict[str, str], timeout: float,
+               progress: Callable[[str, int], None] | None) -> str:
+    """Stream one URL to `into/<filename>`, checking size and hash; returns its SHA-256."""
+    h, n = hashlib.sha256(), 0
+    target = into / d.filename
+    try:
+        with urllib.request.urlopen(d.url, timeout=timeout) as resp, open(target, "wb") as out:
+            while True:
+                block = resp.read(CHUNK)
+                if not block:
+                    break
+                h.update(block)
+                n += len(block)
+                if d.size is not None and n > d.size:
+                    raise FetchError(f"{d.url}: larger than the manifest's {d.size} bytes")
+                out.write(block)
+                if progress:
+                    progress(d.url, n)
+    except OSError as exc:  # URLError, HTTPError, timeouts
+        raise FetchError(f"{d.url}: {exc}") from None
+    if d.size is not None and n != d.size:
+        raise FetchError(f"{d.url}: got {n} bytes, the manifest says {d.size}")
+    digest = h.hexdigest()
+    expected = d.sha256 or lock.get(d.url)
+    if expected and digest != expected:
+        source = "manifest" if d.sha256 else "lock file (first fetch)"
+        raise FetchError(f"{d.url}: SHA-256 {digest} does not match the {source}: {expected}")
+    return digest
+
+
+def _safe_members(names: list[str]) -> None:
+    for name in names:
+        p = Path(name)
+        if p.is_absolute() or ".." in p.parts:
+            raise FetchError(f"archive member {name!r} would escape the model folder")
+
+
+def _unpack(archive: Path, into: Path) -> Path:
+    """Unpack zip/tar into `into`; a single top folder is stripped. Returns the model root."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            _safe_members(z.namelist())
+            bad = z.testzip()
+            if bad:
+                raise FetchError(f"{archive.name}: corrupt member {bad!r}")
+            z.extractall(into)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            _safe_members(t.getnames())
+            t.extractall(into, filter="data")
+    else:
+        raise FetchError(f"{archive.name}: not a zip or tar archive")
+    entries = [p for p in into.iterdir()]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else into
+
+
+def install(entry: Entry, dest: Path, lock_path: Path, *, timeout: float = 60.0,
+            progress: Callable[[str, int], None] | None = None) -> Path:
+    """Download, verify and atomically install one entry at `dest/<name>`; returns that folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    final = dest / entry.name
+    lock = read_lock(lock_path)
+    staging = Path(tempfile.mkdtemp(dir=dest, prefix=f".{entry.name}.partial-"))
+    try:
+        downloads = staging / "download"
+        downloads.mkdir()
+        digests = {d.url: _fetch_one(d, downloads, lock, timeout, progress) for d in entry.files}
+        if entry.archive:
+            root = _unpack(downloads / entry.files[0].filename, staging / "unpacked")
+        else:
+            root = downloads
+        old = None
+        if final.exists():
+            old = dest / f".{entry.name}.old-{int(time.time() * 1000)}"
+            os.rename(final, old)
+        try:
+            os.rename(root, final)
+        except OSError:
+            if old is not None:
+                os.rename(old, final)  # put the working model back
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        new = {url: h for url, h in digests.items()
+               if not next(d for d in entry.files if d.url == url).sha256}
+        if any(lock.get(u) != h for u, h in new.items()):
+            write_lock(lock_path, {**lock, **new})
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def pick(entries: list[Entry], key: str) -> Entry:
+    for e in entries:
+        if e.key == key:
+            return e
+    raise click.BadParameter(f"no entry for {key!r} in the manifest")
+
+
+@click.command("fetch")
+@click.option("--asr", "asr", type=click.Choice(["zh", "en"]), help="Vosk model for this language.")
+@click.option("--voice", "voice", type=click.Choice(["zh-CN", "en-US"]), help="Piper voice for this locale.")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Install folder (default: models/asr for --asr, voices for --voice).")
+@click.option("--asr-manifest", type=click.Path(dir_okay=False, path_type=Path), default=ASR_MANIFEST,
+              show_default=True)
+@click.option("--voice-manifest", type=click.Path(dir_okay=False, path_type=Path), default=VOICE_MANIFEST,
+              show_default=True)
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds without data before giving up.")
+def fetch(asr: str | None, voice: str | None, dest: Path | None, asr_manifest: Path, voice_manifest: Path,
+          timeout: float) -> None:
+    """Download official speech models / voices, verify their checksums, install them atomically."""
+    if not asr and not voice:
+        raise click.UsageError("say what to fetch: --asr zh|en and/or --voice zh-CN|en-US")
+    jobs: list[tuple[Entry, Path, Path]] = []
+    try:
+        if asr:
+            entry = pick(load_asr_manifest(asr_manifest), asr)
+            jobs.append((entry, dest or asr_manifest.parent, asr_manifest.with_suffix(".lock")))
+        if voice:
+            entry = pick(load_voice_manifest(voice_manifest), voice)
+            jobs.append((entry, dest or voice_manifest.parent, voice_manifest.with_suffix(".lock")))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    last = [0.0]
+
+    def progress(url: str, n: int) -> None:
+        if time.monotonic() - last[0] > 1.0:
+            last[0] = time.monotonic()
+            click.echo(f"  {Path(url).name}: {n / 1e6:.1f} MB", err=True)
+
+    for entry, target, lock in jobs:
+        click.echo(f"fetching {entry.kind} {entry.name} ({entry.key}, licence: {entry.licence or 'see model card'})")
+        try:
+            path = install(entry, target, lock, timeout=timeout, progress=progress)
+        except FetchError as exc:
+            click.echo(f"error: {exc}; nothing was replaced", err=True)
+            sys.exit(1)
+        click.echo(f"installed {entry.name} -> {path}")

@@ -1,0 +1,144 @@
+"""The store behind each call: what the call flow may know (lookup) and where its results go."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from agi.flows.dtmf_verify import CallContext
+from common.clock import Clock
+from common.log import log_event
+from dialer.campaign.config import Campaign, campaign_from_stored
+from dialer.store import Store, core
+
+log = logging.getLogger("dialer.calls")
+
+
+@dataclass
+class CallRecord:
+    """What the daemon learns about one call while it runs (from the flow and from AMI)."""
+
+    call_id: str
+    debtor_id: str
+    campaign: str
+    kinds: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    transfer: dict[str, Any] | None = None
+    verified: bool = False
+    started_at: float | None = None
+
+
+class StorePorts:
+    """Implements the call ports of agi/ (DTMF flow and script engine) on the store."""
+
+    def __init__(self, store: Store, clock: Clock):
+        self.store = store
+        self.clock = clock
+        self.calls: dict[str, CallRecord] = {}
+        self._campaigns: dict[str, Campaign] = {}
+
+    def campaign(self, name: str) -> Campaign:
+        if name not in self._campaigns:
+            row = self.store.query_one("SELECT file, config_json FROM campaigns WHERE name=?", (name,))
+            if row is None:
+                raise KeyError(f"unknown campaign {name!r}")
+            self._campaigns[name] = campaign_from_stored(json.loads(row["config_json"]), row["file"])
+        return self._campaigns[name]
+
+    def record(self, call_id: str) -> CallRecord | None:
+        if call_id not in self.calls:
+            att = core.get_attempt(self.store, call_id)
+            if att is None:
+                return None
+            self.calls[call_id] = CallRecord(call_id, att["debtor_id"], att["campaign"],
+                                             started_at=self.clock.timestamp())
+        return self.calls[call_id]
+
+    # -- lookups ----------------------------------------------------------------------------
+    async def lookup(self, call_id: str) -> CallContext | None:
+        att = core.get_attempt(self.store, call_id)
+        if att is None:
+            return None
+        self.record(call_id)
+        d = core.get_debtor(self.store, att["debtor_id"])
+        if d is None:
+            return None
+        camp = self.campaign(att["campaign"])
+        acct = next((a for a in d["accounts"] if a["account_id"] == att["account_id"]), None) or d["accounts"][0]
+        return CallContext(
+            call_id=call_id, debtor_id=d["debtor_id"], name=d["name"], birth_year=d.get("birth_year"),
+            institution=camp.institution, amount_owed=str(acct["amount_owed"]), currency=acct["currency"],
+            days_past_due=int(acct["days_past_due"]), locale=camp.locale, phone=att["phone"],
+            account_id=acct["account_id"], callback_number=camp.callback_number,
+            extra={"due_date": acct.get("due_date"), "id_last4": d.get("id_last4"), "lang": d.get("lang"),
+                   "segment": d.get("segment")},
+        )
+
+    # -- results (the VoiceBotPorts protocol of agi/ports.py) --------------------------------
+    async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
+        rec = self.record(call_id)
+        if rec is None:
+            return
+        now = self.clock.timestamp()
+        rec.kinds.append(kind)
+        rec.data.update(data or {})
+        if data.get("verified"):
+            if not rec.verified:
+                core.record_call_event(self.store, call_id, "verified", now, {"verified": True})
+            rec.verified = True
+        core.record_call_event(self.store, call_id, "outcome", now, {"kind": kind, **(data or {})})
+        if kind == "promise":
+            att = core.get_attempt(self.store, call_id)
+            due = data.get("due_date") or data.get("date") or data.get("due")
+            due_date = self.local_date(att, now).isoformat() if due in (None, "today") else str(due)
+            core.record_promise(self.store, call_id, rec.debtor_id, att.get("account_id") if att else None,
+                                data.get("amount"), due_date, now)
+        log_event(log, "call.outcome", call=call_id, debtor_id=rec.debtor_id, kind=kind)
+
+    def local_time(self, debtor_id: str, phone: str, ts: float) -> datetime:
+        """`ts` in the debtor's zone: the record's, else the number's first, else UTC."""
+        from zoneinfo import ZoneInfo
+
+        from dialer.gate.zones import candidate_zones
+
+        moment = datetime.fromtimestamp(ts, timezone.utc)
+        debtor = core.get_debtor(self.store, debtor_id) or {}
+        zones = candidate_zones(phone, debtor.get("timezone"), ())
+        return moment.astimezone(ZoneInfo(zones[0])) if zones else moment
+
+    def local_date(self, attempt: dict[str, Any] | None, ts: float) -> date:
+        """The debtor's calendar date at `ts` (a promise "today" is the debtor's today)."""
+        if not attempt:
+            return datetime.fromtimestamp(ts, timezone.utc).date()
+        return self.local_time(attempt["debtor_id"], attempt["phone"], ts).date()
+
+    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
+        rec = self.record(call_id)
+        if rec is not None:
+            rec.turns.append({"speaker": speaker, "text": text, "start": round(start, 3), "end": round(end, 3)})
+
+    async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None:
+        rec = self.record(call_id)
+        if rec is not None:
+            rec.transfer = dict(context)
+            for intent in context.get("intents") or []:
+                core.record_call_event(self.store, call_id, "intent", self.clock.timestamp(), {"intent": intent})
+
+    async def mark_phone(self, debtor_id: str, phone: str, status: str) -> None:
+        core.mark_phone(self.store, debtor_id, phone, status, at=self.clock.timestamp())
+
+    async def add_cease(self, debtor_id: str) -> None:
+        from dialer.store.gate import add_cease
+
+        add_cease(self.store, debtor_id, source="call", at=self.clock.timestamp())
+
+    def promise_next_allowed(self, call_id: str) -> float | None:
+        """After a promise, leave the debtor alone until the day after it falls due."""
+        rows = core.promises_for(self.store, call_id=call_id)
+        if not rows:
+            return None
+        due = date.fromisoformat(rows[0]["due_date"]) + timedelta(days=1)
+        return datetime(due.year, due.month, due.day, tzinfo=timezone.utc).timestamp()

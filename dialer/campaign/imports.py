@@ -1,0 +1,395 @@
+"""Debtor and payment CSVs (CONTRACTS.md) → validated rows; one bad cell rejects the whole file.
+
+Row numbers count as a spreadsheet user counts them: the header is row 1, the first debtor row 2.
+Every problem is collected; the error shows the first few with file, row and column.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+
+from dialer.campaign.config import CUSTOMER_TYPES, bucket_for
+
+DEBTOR_COLUMNS = ("debtor_id", "name", "phones", "id_last4", "birth_year", "account_id", "amount_owed",
+                  "currency", "days_past_due", "due_date", "timezone", "customer_type", "lang", "contacts")
+DEBTOR_REQUIRED = ("debtor_id", "name", "phones", "account_id", "amount_owed", "days_past_due",
+                   "customer_type")
+PAYMENT_COLUMNS = ("account_id", "paid_at", "amount", "currency", "reference")
+PAYMENT_REQUIRED = PAYMENT_COLUMNS
+LANGS = ("zh", "en")
+MAX_SHOWN = 5
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class RowError:
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def render(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f": row {self.row}"
+        if self.column:
+            where += f", column {self.column}" if self.row is not None else f": column {self.column}"
+        return f"{where}: {self.message}"
+
+
+class ImportRejected(ValueError):
+    """A file (or rows) refused as a whole; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[RowError]):
+        self.errors = errors
+        shown = [e.render() for e in errors[:MAX_SHOWN]]
+        more = len(errors) - MAX_SHOWN
+        if more > 0:
+            shown.append(f"... and {more} more error{'s' if more > 1 else ''}")
+        if len(errors) == 1:
+            message = "nothing imported: " + shown[0]
+        else:
+            message = f"nothing imported, {len(errors)} errors:\n" + "\n".join(shown)
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    relation: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class DebtorRow:
+    """One validated CSV row: a debtor and one of their accounts."""
+
+    row: int
+    debtor_id: str
+    name: str
+    phones: tuple[str, ...]
+    account_id: str
+    amount_owed: Decimal
+    currency: str | None
+    days_past_due: int
+    bucket: str
+    customer_type: str
+    due_date: str | None = None
+    timezone: str | None = None
+    lang: str | None = None
+    id_last4: str | None = None
+    birth_year: int | None = None
+    contacts: tuple[Contact, ...] = field(default_factory=tuple)
+    file: str = "<rows>"
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    row: int
+    account_id: str
+    paid_at: str          # ISO date or datetime as written (normalized)
+    paid_date: str        # ISO date, for promise-kept checks
+    amount: Decimal
+    currency: str
+    reference: str
+    file: str = "<rows>"
+
+
+# -- cell parsers: return the value or raise ValueError(message) ---------------------------------
+
+def parse_phone(text: str) -> str:
+    """An E.164 number ('+8613800138000'); anything else is refused."""
+    t = text.strip()
+    if not t.startswith("+"):
+        raise ValueError(f"{t!r} is not in E.164 form (must start with + and the country code)")
+    try:
+        num = phonenumbers.parse(t, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{t!r} is not a phone number") from None
+    if not phonenumbers.is_valid_number(num):
+        raise ValueError(f"{t!r} is not a valid phone number")
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_phones(text: str) -> tuple[str, ...]:
+    parts = [p for p in (x.strip() for x in text.split(";")) if p]
+    if not parts:
+        raise ValueError("at least one phone number is required")
+    out: list[str] = []
+    for p in parts:
+        e164 = parse_phone(p)
+        if e164 in out:
+            raise ValueError(f"{p!r} is listed twice")
+        out.append(e164)
+    return tuple(out)
+
+
+def parse_contacts(text: str) -> tuple[Contact, ...]:
+    out = []
+    for entry in (x.strip() for x in text.split(";")):
+        if not entry:
+            continue
+        bits = [b.strip() for b in entry.split("|")]
+        if len(bits) != 3 or not bits[0] or not bits[1]:
+            raise ValueError(f"{entry!r}: expected name|relation|+E164")
+        out.append(Contact(bits[0], bits[1], parse_phone(bits[2])))
+    return tuple(out)
+
+
+def parse_amount(text: str, *, positive: bool = False) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal amount") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a decimal amount")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"amount must be {'> 0' if positive else '>= 0'}, got {text.strip()}")
+    if value.as_tuple().exponent < -4:  # type: ignore[operator]
+        raise ValueError(f"{text!r} has more than 4 decimal places")
+    return value
+
+
+def parse_iso_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def parse_paid_at(text: str) -> tuple[str, str]:
+    """ISO date or date-time → (normalized text, ISO date)."""
+    t = text.strip()
+    try:
+        if len(t) == 10:
+            d = date.fromisoformat(t)
+            return d.isoformat(), d.isoformat()
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise ValueError(f"{t!r} is not an ISO date or date-time") from None
+    return dt.isoformat(), dt.date().isoformat()
+
+
+def parse_timezone(text: str) -> str:
+    t = text.strip()
+    try:
+        ZoneInfo(t)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = difflib.get_close_matches(t, sorted(available_timezones()), n=1)
+        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise ValueError(f"{t!r} is not an IANA time zone{extra}") from None
+    return t
+
+
+def parse_choice(text: str, choices: tuple[str, ...], what: str) -> str:
+    t = text.strip()
+    if t not in choices:
+        hint = difflib.get_close_matches(t, choices, n=1)
+        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise ValueError(f"unknown {what} {t!r}: expected one of {', '.join(choices)}{extra}")
+    return t
+
+
+def parse_int(text: str, lo: int, hi: int | None = None) -> int:
+    t = text.strip()
+    if not re.fullmatch(r"[+-]?\d+", t):
+        raise ValueError(f"{t!r} is not a whole number")
+    v = int(t)
+    if v < lo or (hi is not None and v > hi):
+        raise ValueError(f"{v} is out of range ({lo}..{hi})" if hi is not None else f"must be >= {lo}, got {v}")
+    return v
+
+
+def parse_currency(text: str) -> str:
+    t = text.strip().upper()
+    if not _CURRENCY.match(t):
+        raise ValueError(f"{text.strip()!r} is not a 3-letter ISO 4217 currency code")
+    return t
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+def _read_csv(source: str | Path, text: str | None) -> tuple[str, list[dict[str, str]], list[str]]:
+    file = str(source)
+    if text is None:
+        try:
+            text = Path(source).read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise ImportRejected([RowError(file, None, None, "file not found")]) from None
+        except UnicodeDecodeError as exc:
+            raise ImportRejected([RowError(file, None, None, f"not UTF-8 ({exc.reason})")]) from None
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ImportRejected([RowError(file, reader.line_num, None, f"CSV syntax error: {exc}")]) from None
+    if not rows:
+        raise ImportRejected([RowError(file, 1, None, "empty file (a header row is required)")])
+    header = [h.strip() for h in rows[0]]
+    out = []
+    for n, values in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in values):
+            continue
+        rec = {h: (values[i] if i < len(values) else "") for i, h in enumerate(header)}
+        rec["__row__"] = str(n)
+        rec["__extra__"] = str(len(values) - len(header)) if len(values) > len(header) else "0"
+        out.append(rec)
+    return file, out, header
+
+
+def _check_header(file: str, header: list[str], known: tuple[str, ...], required: tuple[str, ...]) -> list[RowError]:
+    errors = []
+    for col in header:
+        if col not in known:
+            hint = difflib.get_close_matches(col, known, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            errors.append(RowError(file, 1, col or "<empty>", f"unknown column{extra}"))
+    seen = set()
+    for col in header:
+        if col in seen:
+            errors.append(RowError(file, 1, col, "column appears twice"))
+        seen.add(col)
+    for col in required:
+        if col not in header:
+            errors.append(RowError(file, 1, col, "required column is missing"))
+    return errors
+
+
+class _Row:
+    """Collects errors while reading one record's cells."""
+
+    def __init__(self, file: str, rec: Mapping[str, str], errors: list[RowError]):
+        self.file, self.rec, self.errors = file, rec, errors
+        self.row = int(rec.get("__row__", 0))
+        self.ok = True
+
+    def cell(self, col: str, parse: Any, *, required: bool = False) -> Any:
+        raw = self.rec.get(col)
+        raw = "" if raw is None else str(raw)
+        if not raw.strip():
+            if required:
+                self.fail(col, "required value is empty")
+            return None
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.fail(col, str(exc))
+            return None
+
+    def fail(self, col: str | None, message: str) -> None:
+        self.ok = False
+        self.errors.append(RowError(self.file, self.row, col, message))
+
+
+def _text(v: str) -> str:
+    return v.strip()
+
+
+def _rows(records: Iterable[Mapping[str, Any]], file: str, errors: list[RowError]) -> Iterable[_Row]:
+    """Each record as a _Row (cells as strings, spreadsheet row number), flagging surplus values."""
+    for i, rec in enumerate(records):
+        rec = {k: ("" if v is None else str(v)) for k, v in rec.items()}
+        rec.setdefault("__row__", str(i + 2))
+        r = _Row(file, rec, errors)
+        if rec.get("__extra__", "0") != "0":
+            r.fail(None, f"{rec['__extra__']} more value(s) than the header has columns")
+        yield r
+
+
+def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<rows>") -> list[DebtorRow]:
+    """Validate raw records (CSV dicts of strings; `__row__` optional) into DebtorRows, all or nothing."""
+    errors: list[RowError] = []
+    out: list[DebtorRow] = []
+    seen: dict[tuple[str, str], int] = {}
+    account_owner: dict[str, tuple[str, int]] = {}
+    for r in _rows(records, file, errors):
+        debtor_id = r.cell("debtor_id", _text, required=True)
+        name = r.cell("name", _text, required=True)
+        phones = r.cell("phones", parse_phones, required=True)
+        account_id = r.cell("account_id", _text, required=True)
+        amount = r.cell("amount_owed", parse_amount, required=True)
+        currency = r.cell("currency", parse_currency)
+        dpd = r.cell("days_past_due", lambda t: parse_int(t, 0), required=True)
+        due = r.cell("due_date", parse_iso_date)
+        tz = r.cell("timezone", parse_timezone)
+        ctype = r.cell("customer_type", lambda t: parse_choice(t, CUSTOMER_TYPES, "customer type"), required=True)
+        lang = r.cell("lang", lambda t: parse_choice(t, LANGS, "language"))
+        last4 = r.cell("id_last4", lambda t: _digits4(t))
+        by = r.cell("birth_year", lambda t: parse_int(t, 1900, datetime.now(timezone.utc).year))
+        contacts = r.cell("contacts", parse_contacts) or ()
+        if debtor_id and account_id:
+            key = (debtor_id, account_id)
+            if key in seen:
+                r.fail("account_id", f"debtor {debtor_id} / account {account_id} already on row {seen[key]}")
+            seen[key] = r.row
+            owner = account_owner.get(account_id)
+            if owner and owner[0] != debtor_id:
+                r.fail("account_id", f"account {account_id} belongs to debtor {owner[0]} on row {owner[1]}")
+            account_owner.setdefault(account_id, (debtor_id, r.row))
+        if r.ok:
+            out.append(DebtorRow(
+                row=r.row, debtor_id=debtor_id, name=name, phones=phones, account_id=account_id,
+                amount_owed=amount, currency=currency, days_past_due=dpd, bucket=bucket_for(dpd),
+                customer_type=ctype, due_date=due, timezone=tz, lang=lang, id_last4=last4,
+                birth_year=by, contacts=tuple(contacts), file=file,
+            ))
+    if errors:
+        raise ImportRejected(errors)
+    return out
+
+
+def _digits4(t: str) -> str:
+    t = t.strip()
+    if not re.fullmatch(r"\d{4}", t):
+        raise ValueError(f"{t!r} must be exactly 4 digits")
+    return t
+
+
+def validate_payment_records(records: Iterable[Mapping[str, Any]], file: str = "<rows>") -> list[PaymentRow]:
+    errors: list[RowError] = []
+    out: list[PaymentRow] = []
+    refs: dict[str, int] = {}
+    for r in _rows(records, file, errors):
+        account_id = r.cell("account_id", _text, required=True)
+        paid = r.cell("paid_at", parse_paid_at, required=True)
+        amount = r.cell("amount", lambda t: parse_amount(t, positive=True), required=True)
+        currency = r.cell("currency", parse_currency, required=True)
+        ref = r.cell("reference", _text, required=True)
+        if ref:
+            if ref in refs:
+                r.fail("reference", f"duplicate reference {ref!r} (also on row {refs[ref]})")
+            refs.setdefault(ref, r.row)
+        if r.ok:
+            out.append(PaymentRow(row=r.row, account_id=account_id, paid_at=paid[0], paid_date=paid[1],
+                                  amount=amount, currency=currency, reference=ref, file=file))
+    if errors:
+        raise ImportRejected(errors)
+    return out
+
+
+def read_debtors_csv(path: str | Path, text: str | None = None) -> list[DebtorRow]:
+    """Parse and validate a debtor CSV; raises ImportRejected naming file, row and column."""
+    file, records, header = _read_csv(path, text)
+    errors = _check_header(file, header, DEBTOR_COLUMNS, DEBTOR_REQUIRED)
+    if errors:
+        raise ImportRejected(errors)
+    return validate_debtor_records(records, file)
+
+
+def read_payments_csv(path: str | Path, text: str | None = None) -> list[PaymentRow]:
+    """Parse and validate a payments CSV; raises ImportRejected naming file, row and column."""
+    file, records, header = _read_csv(path, text)
+    errors = _check_header(file, header, PAYMENT_COLUMNS, PAYMENT_REQUIRED)
+    if errors:
+        raise ImportRejected(errors)
+    return validate_payment_records(records, file)

@@ -1,0 +1,84 @@
+"""The `dialer` command: thin click layer that parses, calls and prints.
+
+Commands are registered by import path and imported only when used, so each
+area (gate, QA, pacing, strategy, voice) owns its own command module and
+`dialer --help` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are 'module:attribute' strings, imported on use."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self._lazy:
+            module_name, attr = self._lazy[name].split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name and module_name.startswith(exc.name):
+                    return None  # that area is not built yet
+                raise
+            return getattr(module, attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "asterisk": "dialer.cli.asterisk:asterisk",
+        "campaign": "dialer.cli.campaign:campaign",
+        "debtors": "dialer.cli.campaign:debtors",
+        "payments": "dialer.cli.campaign:payments",
+        "run": "dialer.cli.run:run",
+        "demo": "dialer.cli.demo:demo",
+        "agent": "dialer.cli.agent:agent",
+        "compliance": "dialer.cli.compliance:compliance",
+        "qa": "dialer.cli.qa:qa",
+        "bench": "dialer.cli.bench:bench",
+        "report": "dialer.cli.report:report",
+        "audit": "dialer.cli.audit:audit",
+    },
+)
+@click.version_option(package_name="asterisk-collections-dialer")
+def main() -> None:
+    """Debt-collection IVR and predictive dialer on Asterisk."""
+
+
+@main.group(
+    cls=LazyGroup,
+    lazy={
+        "pacing": "dialer.cli.simulate:simulate_pacing",
+        "strategy": "dialer.cli.strategy:simulate_strategy",
+    },
+)
+def simulate() -> None:
+    """Seeded simulations (pacing, strategy)."""
+
+
+@main.group(
+    cls=LazyGroup,
+    lazy={
+        "fetch": "agi.media.models:fetch",
+        "train": "dialer.cli.strategy:train",
+        "evaluate": "dialer.cli.strategy:evaluate",
+    },
+)
+def models() -> None:
+    """Speech models (fetch) and the repayment-propensity model (train, evaluate)."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""`dialer agent watch NAME`: the collector's screen pop — the debtor's context when a call reaches them.
+
+The pacing area adds `login | ready | pause | logout | wrapup` as attributes of `dialer/cli/agent_state.py`;
+they appear under `dialer agent` as soon as that module exists.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import click
+
+from dialer.cli import LazyGroup
+from dialer.store import Store, default_db_path
+
+POLL_SECONDS = 0.25
+
+
+class _AgentGroup(LazyGroup):
+    """Lazy subcommands that simply do not show until their module and attribute exist."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        try:
+            return super().get_command(ctx, name)
+        except AttributeError:
+            return None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [n for n in super().list_commands(ctx) if self.get_command(ctx, n) is not None]
+
+
+@click.group(cls=_AgentGroup, lazy={n: f"dialer.cli.agent_state:{n}"
+                                    for n in ("login", "ready", "pause", "logout", "wrapup")})
+def agent() -> None:
+    """Collectors: screen pops (watch); login/ready/pause/logout come with pacing."""
+
+
+def _money(amount: Any, currency: Any) -> str:
+    return f"{amount} {currency}".strip() if amount is not None else "?"
+
+
+def render_screen_pop(pop: Mapping[str, Any]) -> str:
+    """Human-readable screen pop (phone already masked in the stored context)."""
+    c = pop.get("context") or {}
+    when = datetime.fromtimestamp(float(pop["at"]), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [
+        f"== call {pop['call_id']} -> {pop['agent']}  {when}",
+        f"   debtor   {c.get('name') or '?'}  ({c.get('debtor_id') or pop.get('debtor_id')})"
+        f"  phone {c.get('phone') or '?'}",
+        f"   owes     {_money(c.get('amount_owed'), c.get('currency'))}, "
+        f"{c.get('days_past_due', '?')} days past due ({c.get('bucket') or '?'}), "
+        f"segment {c.get('segment') or '-'}",
+        f"   verified {'yes' if c.get('verified') else 'NO - verify before discussing the debt'}",
+    ]
+    if c.get("intents"):
+        lines.append(f"   intents  {', '.join(str(i) for i in c['intents'])}")
+    p = c.get("promise")
+    if p:
+        amount = p.get("amount") or "full balance"
+        lines.append(f"   promise  {amount} by {p.get('due_date')} ({p.get('status', 'open')})")
+    shown = {"call_id", "debtor_id", "name", "phone", "account_id", "amount_owed", "currency",
+             "days_past_due", "bucket", "segment", "verified", "intents", "promise"}
+    for key in sorted(k for k in c if k not in shown and c[k] not in (None, "", [], {})):
+        lines.append(f"   {key:<8} {c[key]}")
+    return "\n".join(lines)
+
+
+@agent.command("watch")
+@click.argument("name")
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite database (default: $DIALER_DB or var/dialer.db).")
+@click.option("--once", is_flag=True, help="Exit after the first screen pop.")
+@click.option("--timeout", type=float, default=None, help="Stop after S seconds (exit 1 with --once if none came).")
+@click.option("--all", "replay", is_flag=True, help="Show this collector's earlier screen pops first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per screen pop per line.")
+def watch(name: str, db: Path | None, once: bool, timeout: float | None, replay: bool, as_json: bool) -> None:
+    """Print the debtor's context each time a call reaches collector NAME."""
+    from dialer.store.core import last_screen_pop_id, screen_pops_after
+
+    store = Store(db if db is not None else default_db_path())
+    after = 0 if replay else last_screen_pop_id(store, name)
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    if not as_json:
+        click.echo(f"watching for calls to {name} (Ctrl-C to stop)", err=True)
+    try:
+        while True:
+            for pop in screen_pops_after(store, name, after):
+                after = pop["id"]
+                if as_json:
+                    out = {k: pop[k] for k in ("id", "agent", "call_id", "debtor_id", "at")}
+                    click.echo(json.dumps(out | {"context": pop["context"]}, ensure_ascii=False))
+                else:
+                    click.echo(render_screen_pop(pop))
+                if once:
+                    return
+            if deadline is not None and time.monotonic() >= deadline:
+                if once:
+                    click.echo(f"no call reached {name} within {timeout:g} s", err=True)
+                    raise click.exceptions.Exit(1)
+                return
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()

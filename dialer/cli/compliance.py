@@ -1,0 +1,150 @@
+"""`dialer compliance`: explain why a debtor may or may not be called, and validate rules files."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from common.clock import parse_at
+from common.log import mask_phone
+from common.yamlfile import ConfigError
+from dialer.gate.decide import Attempt, Decision, decide
+from dialer.gate.rules import DEFAULT_RULES_FILE, RulesError, load_rules
+
+
+@click.group()
+def compliance() -> None:
+    """Compliance gate: explain decisions, validate rules files."""
+
+
+@compliance.command("check-rules")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def check_rules(file: Path, as_json: bool) -> None:
+    """Validate a rules FILE; every problem as file:line: field: message (exit 2 on errors)."""
+    try:
+        rules = load_rules(file)
+    except ConfigError as exc:
+        errors = exc.errors if isinstance(exc, RulesError) else [exc]
+        if as_json:
+            click.echo(json.dumps({"file": str(file), "ok": False, "errors": [e.as_dict() | {"text": ConfigError.render(e)}
+                                                                                 for e in errors]}, ensure_ascii=False))
+        else:
+            for e in errors:
+                click.echo(ConfigError.render(e), err=True)
+            click.echo(f"{len(errors)} error(s) in {file}", err=True)
+        sys.exit(2)
+    summary = {"file": str(file), "ok": True, "errors": [], "default_profile": rules.default_profile,
+               "profiles": sorted(rules.profiles), "campaign_overrides": sorted(rules.override_raw)}
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        click.echo(f"{file}: ok — profiles {', '.join(summary['profiles'])} (default {rules.default_profile})"
+                   + (f", overrides for {', '.join(summary['campaign_overrides'])}" if summary["campaign_overrides"] else ""))
+
+
+@compliance.command()
+@click.option("--debtor", "debtor_id", required=True, help="debtor id")
+@click.option("--at", "at_", default=None, help="ISO time with UTC offset (default: now)")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None, help="database (default var/dialer.db or $DIALER_DB)")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
+@click.option("--phone", default=None, help="explain this number only (default: each of the debtor's numbers)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def explain(debtor_id: str, at_: str | None, db: Path | None, rules_file: Path, phone: str | None, as_json: bool) -> None:
+    """Every gate rule for a debtor: pass/fail and why, candidate zones and local times, next allowed time."""
+    from dialer.store import Store, default_db_path
+    from dialer.store.gate import campaign_profile, gate_blocks, load_history
+
+    try:
+        now = parse_at(at_) if at_ else datetime.now(timezone.utc)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    try:
+        rules = load_rules(rules_file)
+    except ConfigError as exc:
+        raise click.ClickException(f"invalid rules file:\n{exc.render()}") from None
+    path = db or default_db_path()
+    if not Path(path).exists():
+        raise click.ClickException(f"no database at {path} (use --db)")
+    store = Store(path)
+    try:
+        row = store.query_one("SELECT campaign, status, timezone FROM debtors WHERE debtor_id=?", (debtor_id,))
+        if row is None:
+            raise click.ClickException(f"no debtor {debtor_id!r} in {path}")
+        campaign = row["campaign"]
+        profile = campaign_profile(store, rules, campaign)
+        history = load_history(store, debtor_id, now, lookback_seconds=profile.gate.lookback_seconds,
+                               extra_phones=(phone,) if phone else ())
+        account = store.query_one("SELECT account_id FROM accounts WHERE debtor_id=? ORDER BY days_past_due DESC LIMIT 1",
+                                  (debtor_id,))
+        phones = [phone] if phone else list(history.phones)
+        decisions = [decide(Attempt(debtor_id, p, account[0] if account else None, campaign), history, profile, now)
+                     for p in phones]
+        blocks = gate_blocks(store, debtor_id=debtor_id, limit=5)
+    finally:
+        store.close()
+    allowed = [d for d in decisions if d.allowed]
+    nexts = [d.next_allowed_at for d in decisions if d.next_allowed_at is not None]
+    overall_next = now if allowed else (min(nexts) if nexts else None)
+    out: dict[str, Any] = {
+        "debtor_id": debtor_id, "campaign": campaign, "profile": profile.name, "status": row["status"],
+        "record_zone": row["timezone"], "at": now.isoformat(), "allowed": bool(allowed),
+        "next_allowed_at": overall_next.isoformat() if overall_next else None,
+        "attempts_in_history": len(history.attempts),
+        "numbers": [_number_json(d) for d in decisions],
+        "recent_blocks": [{"at": _iso(b["at"]), "rule_id": b["rule_id"], "reason": b["reason"],
+                           "next_allowed_at": _iso(b["next_allowed_at"])} for b in blocks],
+    }
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    click.echo(f"debtor {debtor_id}  campaign {campaign}  profile {profile.name}  status {row['status']}  at {now.isoformat()}")
+    click.echo(f"record zone: {row['timezone'] or '-'}   attempts in history: {len(history.attempts)}")
+    if not decisions:
+        click.echo("the debtor has no phone numbers")
+    for d, nj in zip(decisions, out["numbers"]):
+        click.echo("")
+        verdict = "ALLOWED" if d.allowed else f"BLOCKED by {d.rule_id}"
+        click.echo(f"number {nj['phone']}: {verdict}")
+        for z, lt in d.local_times().items():
+            click.echo(f"  zone {z:<28} local {lt}")
+        for c in d.checks:
+            mark = "pass" if c.passed else "FAIL"
+            extra = f"  (passes from {_show(c.next_ok_at, d)})" if not c.passed and c.next_ok_at else ""
+            click.echo(f"  [{mark}] {c.rule_id:<26} {c.why}{extra}")
+        if not d.allowed:
+            click.echo(f"  next allowed: {_show(d.next_allowed_at, d) if d.next_allowed_at else _never(d)}")
+    click.echo("")
+    click.echo(f"overall: {'may be called now' if allowed else 'not now'}; next allowed time: "
+               f"{_show(overall_next, decisions[0]) if overall_next else 'none found'}")
+    if blocks:
+        click.echo("recent blocks:")
+        for b in out["recent_blocks"]:
+            click.echo(f"  {b['at']}  {b['rule_id']:<24} {b['reason']}")
+
+
+def _show(dt: datetime, d: Decision) -> str:
+    """A time in the debtor's first candidate zone (what an operator thinks in), with its offset."""
+    from zoneinfo import ZoneInfo
+
+    return dt.astimezone(ZoneInfo(d.zones[0])).isoformat() if d.zones else dt.isoformat()
+
+
+def _never(d: Decision) -> str:
+    if d.permanent:
+        return "never by waiting (needs a change: request withdrawn, number fixed, ...)"
+    return "none within the search horizon (the candidate zones' allowed hours never meet); rechecked later"
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat() if ts is not None else None
+
+
+def _number_json(d: Decision) -> dict[str, Any]:
+    j = d.as_dict()
+    j["phone"] = mask_phone(d.phone)
+    return j

@@ -1,0 +1,298 @@
+"""`dialer qa`: score transcripts, score the store's calls, search, appeal and review, report, verify the audit chain."""
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator, NoReturn
+
+import click
+
+from common.yamlfile import ConfigError
+from dialer.qa.checker import Result, TranscriptError, check, parse_transcript
+from dialer.qa.rules import DEFAULT_RULES_FILE, RULE_IDS, RuleSet, load_rules
+
+DB_HELP = "database (default var/dialer.db or $DIALER_DB)"
+db_option = click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None, help=DB_HELP)
+rules_option = click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
+                            default=DEFAULT_RULES_FILE, show_default=True, help="compliance rules file")
+by_option = click.option("--by", "actor", default=None, help="who is acting (default: the login name)")
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no login name in some containers
+        return "qa"
+
+
+def _rules(path: Path) -> RuleSet:
+    try:
+        return load_rules(path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+def _store(db: Path | None):
+    from dialer.store import Store
+    return Store(db)
+
+
+def _fail(msg: str) -> NoReturn:
+    click.echo(f"error: {msg}", err=True)
+    sys.exit(1)
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, parsed object or None, error or None) for every non-empty line."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line.rstrip("\r\n")), None
+            except json.JSONDecodeError as exc:
+                yield lineno, None, f"broken JSON: {exc.msg} at column {exc.colno}"
+
+
+def _print_result(res: Result, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(res.as_dict(), ensure_ascii=False))
+        return
+    rules = ", ".join(sorted(res.rules)) or "no violations"
+    click.echo(f"{res.call_id}  score {res.score:3d}  {rules}")
+    for v in res.violations:
+        where = "call" if v.turn is None else f"turn {v.turn}"
+        click.echo(f"    {v.rule:32} {where:8} {v.evidence}")
+
+
+@click.group()
+def qa() -> None:
+    """Compliance QA of call transcripts: rule checks, scores, appeals and reviews, reports."""
+
+
+@qa.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per call per line")
+@rules_option
+def score(file: Path, as_json: bool, rules_file: Path) -> None:
+    """Score the transcripts of FILE.jsonl (one call per line). A bad line is reported as FILE:LINE and
+    the rest are still scored; the exit status is 1 if any line was bad."""
+    rules = _rules(rules_file)
+    bad = 0
+    for lineno, obj, err in read_jsonl(file):
+        if err is None:
+            try:
+                res = check(parse_transcript(obj, rules), rules)
+            except TranscriptError as exc:
+                err = f"{exc.field}: {exc.message}"
+        if err is not None:
+            bad += 1
+            click.echo(f"{file}:{lineno}: {err}", err=True)
+            continue
+        _print_result(res, as_json)
+    if bad:
+        sys.exit(1)
+
+
+@qa.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", type=click.Choice(["import", "bot", "asr"]), default="import", show_default=True)
+@db_option
+@rules_option
+@by_option
+def import_(file: Path, source: str, db: Path | None, rules_file: Path, actor: str | None) -> None:
+    """Save the transcripts of FILE.jsonl in the store (audited); bad lines are named and skipped."""
+    from dialer.store.audit import write_head
+    from dialer.store.qa import QAStoreError, save_transcript
+    rules = _rules(rules_file)
+    store = _store(db)
+    saved = bad = 0
+    for lineno, obj, err in read_jsonl(file):
+        if err is None:
+            try:
+                save_transcript(store, parse_transcript(obj, rules), source=source, actor=_actor(actor))
+                saved += 1
+            except (TranscriptError, QAStoreError) as exc:
+                err = f"{exc.field}: {exc.message}" if isinstance(exc, TranscriptError) else str(exc)
+        if err is not None:
+            bad += 1
+            click.echo(f"{file}:{lineno}: {err}", err=True)
+    write_head(store)
+    click.echo(f"saved {saved} transcript(s), {bad} bad line(s)")
+    if bad:
+        sys.exit(1)
+
+
+@qa.command()
+@db_option
+@rules_option
+@by_option
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per call per line")
+def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool) -> None:
+    """Score every call in the store that has a transcript and no score yet; each score is audited."""
+    from dialer.store.audit import write_head
+    from dialer.store.qa import record_result, unscored_transcripts
+    rules = _rules(rules_file)
+    store = _store(db)
+    n = 0
+    for t in unscored_transcripts(store):
+        res = check(t, rules)
+        record_result(store, res, rules.sha256, actor=_actor(actor))
+        _print_result(res, as_json)
+        n += 1
+    write_head(store)
+    if not as_json:
+        click.echo(f"scored {n} call(s)")
+
+
+@qa.command()
+@click.argument("terms", nargs=-1, required=True)
+@click.option("--speaker", type=click.Choice(["agent", "callee"]), default=None, help="only this side's turns")
+@click.option("--limit", type=int, default=100, show_default=True)
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per matching turn")
+def search(terms: tuple[str, ...], speaker: str | None, limit: int, db: Path | None, as_json: bool) -> None:
+    """Turns containing every TERM (Traditional/Simplified, full-width and case do not matter)."""
+    from dialer.store.qa import search_turns
+    rows = search_turns(_store(db), terms, speaker=speaker, limit=limit)
+    for r in rows:
+        if as_json:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        else:
+            click.echo(f"{r['call_id']}  turn {r['idx']:<3} {r['speaker']:6} {r['text']}")
+    if not as_json:
+        click.echo(f"{len(rows)} turn(s)")
+
+
+@qa.command()
+@click.argument("call_id")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def show(call_id: str, db: Path | None, as_json: bool) -> None:
+    """A call's transcript with its latest score, violations marked on their turns, and appeal status."""
+    from dialer.store.qa import get_transcript, latest_result
+    store = _store(db)
+    t = get_transcript(store, call_id)
+    if t is None:
+        _fail(f"call {call_id}: no transcript saved")
+    res = latest_result(store, call_id)
+    if as_json:
+        click.echo(json.dumps({"transcript": t.as_dict(), "result": None if res is None else {
+            "score": res.score, "effective_score": res.effective_score, "status": res.status,
+            "violations": res.violations, "standing_rules": sorted(res.standing_rules)}}, ensure_ascii=False))
+        return
+    click.echo(f"{t.call_id}  {t.lang}/{t.jurisdiction}  started {t.started_at.isoformat()}  "
+               f"agent {t.agent or '-'}  campaign {t.campaign or '-'}")
+    marks: dict[int | None, list[str]] = {}
+    for v in (res.violations if res else []):
+        marks.setdefault(v["turn"], []).append(v["rule"])
+    for rule in marks.get(None, []):
+        click.echo(f"  !! {rule}")
+    for i, turn in enumerate(t.turns):
+        flag = "  <- " + ", ".join(marks[i]) if i in marks else ""
+        click.echo(f"  {i:3d} {turn.speaker:6} {turn.text}{flag}")
+    if res is None:
+        click.echo("not scored yet")
+    else:
+        click.echo(f"score {res.score}, effective {res.effective_score} ({res.status})")
+
+
+@qa.command()
+@click.argument("call_id")
+@click.option("--reason", required=True, help="why the score is disputed")
+@db_option
+@by_option
+def appeal(call_id: str, reason: str, db: Path | None, actor: str | None) -> None:
+    """Dispute the latest score of CALL_ID (opens a review; audited)."""
+    from dialer.store.audit import write_head
+    from dialer.store.qa import QAStoreError, file_appeal
+    store = _store(db)
+    try:
+        aid = file_appeal(store, call_id, reason, filed_by=_actor(actor))
+    except QAStoreError as exc:
+        _fail(str(exc))
+    write_head(store)
+    click.echo(f"appeal {aid} opened for call {call_id}")
+
+
+@qa.command()
+@click.argument("call_id")
+@click.option("--verdict", type=click.Choice(["upheld", "overturned"]), required=True)
+@click.option("--rule", "rules", multiple=True, type=click.Choice(RULE_IDS),
+              help="overturn only this rule's violations (repeatable; default all)")
+@click.option("--note", default=None)
+@db_option
+@rules_option
+@by_option
+def review(call_id: str, verdict: str, rules: tuple[str, ...], note: str | None, db: Path | None,
+           rules_file: Path, actor: str | None) -> None:
+    """Close the open appeal of CALL_ID: the score is upheld or overturned (audited)."""
+    from dialer.store.audit import write_head
+    from dialer.store.qa import QAStoreError, get_transcript, review_appeal
+    ruleset = _rules(rules_file)
+    store = _store(db)
+    t = get_transcript(store, call_id)
+    if t is None:
+        _fail(f"call {call_id}: no transcript saved")
+    weights = ruleset.for_jurisdiction(t.jurisdiction).weights
+    try:
+        effective = review_appeal(store, call_id, verdict, reviewer=_actor(actor), weights=weights,
+                                  rules=rules, note=note)
+    except QAStoreError as exc:
+        _fail(str(exc))
+    write_head(store)
+    click.echo(f"call {call_id}: {verdict}, score now {effective}")
+
+
+@qa.command()
+@click.option("--by", "by", type=click.Choice(["collector", "campaign"]), default="collector", show_default=True)
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def report(by: str, db: Path | None, as_json: bool) -> None:
+    """Compliance next to efficiency per collector or campaign, and the state of the audit chain."""
+    from dialer.store.audit import verify
+    from dialer.store.qa import report as build
+    store = _store(db)
+    rows = build(store, by)
+    chain = verify(store)
+    if as_json:
+        click.echo(json.dumps({"by": by, "rows": rows, "audit": chain.as_dict()}, ensure_ascii=False))
+        return
+    click.echo(f"{by:16} {'calls':>5} {'score':>6} {'w/viol':>6} {'appeal':>6} {'overt.':>6} "
+               f"{'conv.':>5} {'PTP/call':>8}  violations by rule")
+    for r in rows:
+        rules = ", ".join(f"{k}={v}" for k, v in sorted(r["rules"].items())) or "-"
+        click.echo(f"{str(r[by])[:16]:16} {r['calls']:5d} {r['mean_score']:6.1f} {r['calls_with_violations']:6d} "
+                   f"{r['appeals']:6d} {r['overturned']:6d} {r['conversations']:5d} {r['promises_per_call']:8.2f}  {rules}")
+    _print_chain(chain)
+
+
+def _print_chain(chain) -> None:
+    head = chain.head or {}
+    where = f"head seq {head.get('seq')} {str(head.get('hash', ''))[:16]}…" if head else "no head file yet"
+    state = "intact" if chain.ok else "TAMPERED"
+    click.echo(f"audit chain: {state}, {chain.entries} entries, {where}")
+    for p in chain.problems:
+        click.echo(f"  {p}")
+
+
+@qa.command()
+@db_option
+@click.option("--head", "head_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="head file kept outside the database (default <db>.audit-head)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def verify(db: Path | None, head_file: Path | None, as_json: bool) -> None:
+    """Check the audit hash chain, its external head and every recorded file; exit 1 and say what if tampered."""
+    from dialer.store.audit import verify as run_verify
+    chain = run_verify(_store(db), head_file)
+    if as_json:
+        click.echo(json.dumps(chain.as_dict(), ensure_ascii=False))
+    else:
+        _print_chain(chain)
+    if not chain.ok:
+        sys.exit(1)

@@ -1,0 +1,536 @@
+"""Render asterisk-conf/ templates under var/run/, and start/stop the PBX, the carrier simulator
+and the collectors' SIPp phones. Used by tests, benchmarks, the demo and `dialer asterisk`."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.log import log_event
+from common.paths import REPO
+from dialer.telephony.carrier import (
+    BehaviourFile,
+    load_behaviours,
+    prepare_audio,
+    render_dialplan,
+    wav_seconds,
+)
+
+log = logging.getLogger("dialer.telephony.harness")
+
+CONF_DIR = REPO / "asterisk-conf"
+DIALPLAN_DIR = REPO / "dialplans"
+CORE_SOUNDS = Path("/usr/share/asterisk/sounds/en")
+DEFAULT_RUN_DIR = Path("var/run")
+WRITABLE = ("lib", "db", "keys", "agi-bin", "spool", "run", "log", "cache", "rec")
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+@dataclass
+class Ports:
+    """Every port of one harness, derived from a base so several harnesses can coexist."""
+
+    base: int = 15000
+    agi: int = 4573
+
+    @property
+    def pbx_sip(self) -> int: return self.base + 60
+    @property
+    def pbx_ami(self) -> int: return self.base + 38
+    @property
+    def pbx_rtp(self) -> tuple[int, int]: return (self.base + 1000, self.base + 1998)
+    @property
+    def carrier_sip(self) -> int: return self.base + 160
+    @property
+    def carrier_ami(self) -> int: return self.base + 138
+    @property
+    def carrier_rtp(self) -> tuple[int, int]: return (self.base + 2000, self.base + 2998)
+    def agent_sip(self, i: int) -> int: return self.base + 200 + i
+    def agent_ctrl(self, i: int) -> int: return self.base + 300 + i
+    def agent_rtp(self, i: int) -> tuple[int, int]: return (self.base + 3000 + 40 * i, self.base + 3038 + 40 * i)
+
+
+@dataclass
+class InstanceInfo:
+    name: str
+    conf: str
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    sip_port: int
+    pid: int | None = None
+
+
+@dataclass
+class HarnessState:
+    """What `dialer asterisk up` leaves in <run_dir>/harness.json for the daemon and `down`/`status`."""
+
+    run_dir: str
+    ports: dict[str, int]
+    agi_token: str
+    pbx: InstanceInfo
+    carrier: InstanceInfo
+    agents: list[str] = field(default_factory=list)
+    sipp_pids: dict[str, int] = field(default_factory=dict)
+    behaviours: str | None = None
+    booted_at: float | None = None
+    with_carrier: bool = True
+    phone_secrets: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "HarnessState":
+        data = json.loads((run_dir / "harness.json").read_text())
+        data["pbx"] = InstanceInfo(**data["pbx"])
+        data["carrier"] = InstanceInfo(**data["carrier"])
+        return cls(**data)
+
+    def save(self) -> None:
+        path = Path(self.run_dir) / "harness.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+
+
+def _fill(text: str, values: dict[str, Any]) -> str:
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", str(value))
+    return text
+
+
+class AsteriskInstance:
+    """One Asterisk process run from its own directory tree under the run dir."""
+
+    def __init__(self, info: InstanceInfo, run_dir: Path):
+        self.info = info
+        self.run_dir = run_dir
+        self.dir = run_dir / info.name
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def conf(self) -> Path:
+        return self.dir / "asterisk.conf"
+
+    def render(self, values: dict[str, Any], extra: dict[str, str]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for sub in WRITABLE:
+            (self.dir / sub).mkdir(exist_ok=True)
+        (self.dir / "log" / "cdr-csv").mkdir(exist_ok=True)
+        values = dict(values, NAME=self.info.name, RUN_DIR=self.run_dir.resolve())
+        for src_dir in (CONF_DIR / "common", CONF_DIR / self.info.name):
+            for src in src_dir.glob("*.conf"):
+                (self.dir / src.name).write_text(_fill(src.read_text(), values))
+        for name, text in extra.items():
+            target = self.dir / name
+            mode = "a" if target.exists() and name == "pjsip.conf" else "w"
+            with open(target, mode) as fh:
+                fh.write(_fill(text, values))
+        os.chmod(self.dir / "manager.conf", 0o600)
+
+    def start(self) -> None:
+        if self.running():
+            return
+        logf = open(self.dir / "log" / "console.log", "ab")
+        self.proc = subprocess.Popen(
+            ["asterisk", "-C", str(self.conf), "-f", "-n", "-q"],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.info.pid = self.proc.pid
+
+    def rx(self, command: str, timeout: float = 10.0) -> str:
+        res = subprocess.run(["asterisk", "-C", str(self.conf), "-rx", command],
+                             capture_output=True, text=True, timeout=timeout)
+        if res.returncode != 0:
+            raise HarnessError(f"{self.info.name}: asterisk -rx {command!r} failed: {res.stderr.strip() or res.stdout.strip()}")
+        return res.stdout
+
+    def wait_booted(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise HarnessError(f"{self.info.name} exited with {self.proc.returncode}; see {self.dir / 'log'}")
+            try:
+                out = self.rx("core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+                if "fully booted" in out.lower():
+                    return
+                last = out
+            except (HarnessError, subprocess.TimeoutExpired) as exc:
+                last = str(exc)
+            time.sleep(0.05)
+        raise HarnessError(f"{self.info.name} did not boot in {timeout}s: {last}")
+
+    def running(self) -> bool:
+        pid = self.info.pid
+        if not pid:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return (self.dir / "run" / "asterisk.ctl").exists()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pid = self.info.pid
+        if not pid:
+            return
+        try:
+            self.rx("core stop now", timeout=5)
+        except Exception:  # noqa: BLE001 - fall back to signals below
+            pass
+        _wait_or_kill(pid, timeout, self.proc)
+        self.info.pid = None
+        self.proc = None
+
+    def restart(self, crash: bool = False) -> None:
+        """Stop (or SIGKILL, as a crash would) and start again, waiting until fully booted."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
+        self.start()
+        self.wait_booted()
+
+    def kill(self) -> None:
+        pid = self.info.pid
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _wait_or_kill(pid, 5.0, self.proc)
+        for stale in ("asterisk.ctl", "asterisk.pid"):
+            (self.dir / "run" / stale).unlink(missing_ok=True)
+        self.info.pid = None
+        self.proc = None
+
+
+def _wait_or_kill(pid: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    sig_sent = False
+    while True:
+        if proc is not None:
+            if proc.poll() is not None:
+                return
+        else:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            # reap if it is our child
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return
+            except ChildProcessError:
+                pass
+        if time.monotonic() > deadline:
+            if sig_sent:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    return
+                if proc is not None:
+                    proc.wait(5)
+                return
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                return
+            sig_sent = True
+            deadline = time.monotonic() + 3
+        time.sleep(0.05)
+
+
+class Harness:
+    """The PBX, the carrier simulator and N collector phones, on loopback."""
+
+    def __init__(self, run_dir: str | Path = DEFAULT_RUN_DIR, *, base_port: int = 15000, agi_port: int = 4573,
+                 agents: int | list[str] = 2, behaviours: str | Path | BehaviourFile | None = None,
+                 queue_timeout: int = 30, trunk: tuple[str, int] | None = None, carrier: bool = True,
+                 phones: str = "sipp", sip_bind: str = "127.0.0.1", pjsip_extra: str | Path | None = None):
+        self.run_dir = Path(run_dir).resolve()
+        self.ports = Ports(base_port, agi_port)
+        self.agents = [f"agent{i + 1}" for i in range(agents)] if isinstance(agents, int) else list(agents)
+        self.behaviours = behaviours
+        self.queue_timeout = queue_timeout
+        self.trunk = trunk
+        self.with_carrier = carrier and trunk is None
+        if phones not in ("sipp", "register"):
+            raise ValueError("phones must be 'sipp' (test collectors) or 'register' (real SIP phones)")
+        self.phones = phones
+        self.sip_bind = sip_bind
+        self.pjsip_extra = Path(pjsip_extra) if pjsip_extra else None
+        self.state: HarnessState | None = None
+        self.pbx: AsteriskInstance | None = None
+        self.carrier: AsteriskInstance | None = None
+        self._sipp: dict[str, subprocess.Popen] = {}
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _new_state(self) -> HarnessState:
+        p = self.ports
+        return HarnessState(
+            run_dir=str(self.run_dir),
+            ports={"base": p.base, "agi": p.agi, "pbx_sip": p.pbx_sip, "pbx_ami": p.pbx_ami,
+                   "carrier_sip": p.carrier_sip, "carrier_ami": p.carrier_ami},
+            agi_token=secrets.token_urlsafe(24),
+            pbx=InstanceInfo("pbx", str(self.run_dir / "pbx" / "asterisk.conf"), p.pbx_ami, "dialer",
+                             secrets.token_urlsafe(24), p.pbx_sip),
+            carrier=InstanceInfo("carrier", str(self.run_dir / "carrier" / "asterisk.conf"), p.carrier_ami,
+                                 "harness", secrets.token_urlsafe(24), p.carrier_sip),
+            agents=self.agents,
+        )
+
+    def sounds_dir(self) -> Path:
+        return self.run_dir / "sounds"
+
+    def _default_sounds(self) -> dict[str, Path]:
+        """Built-in audio for behaviour files: a human 'hello', a long voicemail greeting, the collector's voice."""
+        sd = self.sounds_dir()
+        sd.mkdir(parents=True, exist_ok=True)
+        made = {}
+        recipes = {
+            "hello.wav": ["hello"],
+            "voicemail_greeting.wav": ["vm-theperson", "vm-isunavail", "vm-intro", "vm-theperson", "vm-isunavail"],
+            "collector.wav": ["hello", "one-moment-please", "demo-thanks"],
+        }
+        for name, parts in recipes.items():
+            dst = sd / name
+            if not dst.exists():
+                srcs = [str(CORE_SOUNDS / f"{p}.wav") for p in parts if (CORE_SOUNDS / f"{p}.wav").exists()]
+                if not srcs:
+                    raise HarnessError(f"core sounds missing under {CORE_SOUNDS}: run scripts/setup")
+                subprocess.run(["sox", *srcs, "-r", "8000", "-c", "1", "-b", "16", str(dst)], check=True,
+                               capture_output=True)
+            made[name] = dst
+        ulaw = sd / "collector_ulaw.wav"
+        if not ulaw.exists():
+            subprocess.run(["sox", str(made["collector.wav"]), "-r", "8000", "-c", "1", "-e", "u-law", str(ulaw)],
+                           check=True, capture_output=True)
+        return made
+
+    def _behaviour_file(self) -> BehaviourFile:
+        if isinstance(self.behaviours, BehaviourFile):
+            return self.behaviours
+        if self.behaviours is None:
+            return BehaviourFile(path="<none>")
+        return load_behaviours(self.behaviours)
+
+    def _carrier_dialplan(self, bf: BehaviourFile) -> str:
+        defaults = self._default_sounds()
+        base = Path(bf.path).parent if bf.path and not bf.path.startswith("<") else Path(".")
+        audio_for: dict[str, tuple[Path, float]] = {}
+        for b in bf.behaviours.values():
+            if b.audio and b.audio not in audio_for:
+                src = Path(b.audio)
+                candidates = [src] if src.is_absolute() else [base / src, self.sounds_dir() / src]
+                found = next((c for c in candidates if c.exists()), None)
+                if found is None and src.name in defaults:
+                    found = defaults[src.name]
+                if found is None:
+                    raise HarnessError(f"{bf.path}: {b.number}: audio {b.audio!r} not found (looked in {base})")
+                noext = prepare_audio(found, self.sounds_dir())
+                audio_for[b.audio] = (noext, wav_seconds(noext.with_suffix(".wav")))
+        return render_dialplan(bf, audio_for, self.run_dir / "carrier" / "rec")
+
+    def _pbx_extra(self) -> dict[str, str]:
+        p = self.ports
+        pjsip, members = [], []
+        assert self.state is not None
+        for i, name in enumerate(self.agents):
+            if self.phones == "register":
+                # a real SIP phone registers as <name> with the generated password (harness.json)
+                password = self.state.phone_secrets.setdefault(name, secrets.token_urlsafe(12))
+                pjsip += [
+                    f"\n[{name}](ep-common)", "context=from-agent", f"aors={name}", f"auth={name}-auth",
+                    f"[{name}-auth]", "type=auth", "auth_type=userpass", f"username={name}", f"password={password}",
+                    f"[{name}]", "type=aor", "max_contacts=1", "remove_existing=yes", "qualify_frequency=30",
+                ]
+            else:
+                pjsip += [
+                    f"\n[{name}](ep-common)", "context=from-agent", f"aors={name}",
+                    f"[{name}]", "type=aor", f"contact=sip:{name}@127.0.0.1:{p.agent_sip(i)}",
+                    f"[{name}]", "type=identify", f"endpoint={name}", f"match=127.0.0.1:{p.agent_sip(i)}",
+                ]
+            members.append(f"member => PJSIP/{name},0,{name}")
+        queues = "\n".join([
+            "[general]", "shared_lastcall=yes", "",
+            "[collectors]", "strategy=leastrecent", "timeout=15", "retry=1", "wrapuptime=0",
+            "joinempty=yes", "leavewhenempty=no", "ringinuse=no", "autofill=yes",
+            "announce-position=no", *members, "",
+        ])
+        return {"pjsip.conf": "\n".join(pjsip) + "\n", "queues.conf": queues}
+
+    def render(self) -> HarnessState:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = self.state = self.state or self._new_state()
+        p = self.ports
+        trunk_host, trunk_port = self.trunk or ("127.0.0.1", p.carrier_sip)
+        common = {"AGI_PORT": p.agi, "AGI_TOKEN": state.agi_token, "DIALPLAN_DIR": DIALPLAN_DIR,
+                  "QUEUE_TIMEOUT": self.queue_timeout}
+        self.pbx = AsteriskInstance(state.pbx, self.run_dir)
+        self.carrier = AsteriskInstance(state.carrier, self.run_dir)
+        pbx_vals = dict(common, AMI_PORT=p.pbx_ami, AMI_USER=state.pbx.ami_user, AMI_SECRET=state.pbx.ami_secret,
+                        SIP_PORT=p.pbx_sip, RTP_START=p.pbx_rtp[0], RTP_END=p.pbx_rtp[1],
+                        TRUNK_HOST=trunk_host, TRUNK_PORT=trunk_port, SIP_BIND=self.sip_bind)
+        extra = self._pbx_extra()
+        extra["pjsip_local.conf"] = self.pjsip_extra.read_text() if self.pjsip_extra else "; none\n"
+        self.pbx.render(pbx_vals, extra)
+        state.with_carrier = self.with_carrier
+        bf = self._behaviour_file()
+        state.behaviours = bf.path
+        car_vals = dict(common, AMI_PORT=p.carrier_ami, AMI_USER=state.carrier.ami_user,
+                        AMI_SECRET=state.carrier.ami_secret, SIP_PORT=p.carrier_sip, RTP_START=p.carrier_rtp[0],
+                        RTP_END=p.carrier_rtp[1], PBX_SIP_PORT=p.pbx_sip)
+        self.carrier.render(car_vals, {"extensions.conf": self._carrier_dialplan(bf)})
+        self._render_sipp()
+        self.state = state
+        return state
+
+    def _render_sipp(self) -> None:
+        sd = self.run_dir / "sipp"
+        sd.mkdir(parents=True, exist_ok=True)
+        text = (CONF_DIR / "sipp" / "agent_uas.xml").read_text()
+        (sd / "agent_uas.xml").write_text(_fill(text, {"AUDIO": self.sounds_dir() / "collector_ulaw.wav"}))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def up(self, timeout: float = 30.0) -> HarnessState:
+        """Render, start both instances and the collectors' phones, wait until fully booted."""
+        t0 = time.monotonic()
+        existing = self.run_dir / "harness.json"
+        if existing.exists():
+            try:
+                old = HarnessState.load(self.run_dir)
+                for info in (old.pbx, old.carrier):
+                    if info.pid and _alive(info.pid):
+                        raise HarnessError(f"a harness is already running from {self.run_dir} (pid {info.pid}); "
+                                           "run `dialer asterisk down` first")
+            except (KeyError, TypeError, json.JSONDecodeError):
+                pass
+        state = self.render()
+        assert self.pbx and self.carrier
+        if self.with_carrier:
+            self.carrier.start()
+        self.pbx.start()
+        if self.phones == "sipp":
+            self._start_sipp()
+        state.save()
+        try:
+            if self.with_carrier:
+                self.carrier.wait_booted(timeout)
+            self.pbx.wait_booted(timeout)
+        except Exception:
+            self.down()
+            raise
+        state.booted_at = time.time()
+        state.save()
+        log_event(log, "harness.up", seconds=round(time.monotonic() - t0, 3), run_dir=self.run_dir)
+        return state
+
+    def _start_sipp(self) -> None:
+        assert self.state is not None
+        scen = self.run_dir / "sipp" / "agent_uas.xml"
+        for i, name in enumerate(self.agents):
+            lo, _hi = self.ports.agent_rtp(i)
+            logf = open(self.run_dir / "sipp" / f"{name}.log", "ab")
+            proc = subprocess.Popen(
+                ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(self.ports.agent_sip(i)),
+                 "-mi", "127.0.0.1", "-mp", str(lo), "-cp", str(self.ports.agent_ctrl(i)), "-nostdin", "-trace_err",
+                 "-error_file", str(self.run_dir / "sipp" / f"{name}.err")],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=self.run_dir / "sipp",
+                start_new_session=True,
+            )
+            self._sipp[name] = proc
+            self.state.sipp_pids[name] = proc.pid
+
+    def down(self) -> None:
+        state = self.state
+        if state is None and (self.run_dir / "harness.json").exists():
+            state = self.state = HarnessState.load(self.run_dir)
+        if state is None:
+            return
+        for name, pid in list(state.sipp_pids.items()):
+            _wait_or_kill(pid, 0.0, self._sipp.get(name))
+            state.sipp_pids.pop(name, None)
+        for info in (state.pbx, state.carrier):
+            (self._own(info) or AsteriskInstance(info, self.run_dir)).stop()
+        state.booted_at = None
+        state.save()
+
+    def _own(self, info: InstanceInfo) -> AsteriskInstance | None:
+        for inst in (self.pbx, self.carrier):
+            if inst is not None and inst.info is info:
+                return inst
+        return None
+
+    def status(self) -> dict[str, Any]:
+        state = self.state
+        if state is None:
+            if not (self.run_dir / "harness.json").exists():
+                return {"running": False, "run_dir": str(self.run_dir)}
+            state = HarnessState.load(self.run_dir)
+        out: dict[str, Any] = {"run_dir": str(self.run_dir), "ports": state.ports}
+        for info in (state.pbx, state.carrier):
+            inst = AsteriskInstance(info, self.run_dir)
+            entry: dict[str, Any] = {"pid": info.pid, "running": inst.running(), "ami_port": info.ami_port,
+                                     "sip_port": info.sip_port}
+            if entry["running"]:
+                try:
+                    entry["uptime"] = inst.rx("core show uptime seconds").strip().splitlines()[0]
+                    entry["channels"] = inst.rx("core show channels count").strip().splitlines()[0]
+                except HarnessError as exc:
+                    entry["error"] = str(exc)
+            out[info.name] = entry
+        out["agents"] = {n: {"pid": state.sipp_pids.get(n), "running": bool(state.sipp_pids.get(n)) and _alive(state.sipp_pids[n])}
+                         for n in state.agents}
+        out["running"] = out["pbx"]["running"] and (out["carrier"]["running"] or not state.with_carrier)
+        return out
+
+    def cdr_path(self) -> Path:
+        """The PBX's CDR file (cdr_csv Master.csv; uniqueid = our call id)."""
+        return self.run_dir / "pbx" / "log" / "cdr-csv" / "Master.csv"
+
+    def recordings(self, number: str) -> list[Path]:
+        """What the callee at `number` heard, one WAV per answered call, oldest first."""
+        d = self.run_dir / "carrier" / "rec" / number
+        return sorted(d.glob("*-heard.wav"), key=lambda p: p.stat().st_mtime) if d.exists() else []
+
+    def recording_for(self, number: str, call_id: str) -> Path:
+        return self.run_dir / "carrier" / "rec" / number / f"{call_id}-heard.wav"
+
+    def reset_recordings(self) -> None:
+        shutil.rmtree(self.run_dir / "carrier" / "rec", ignore_errors=True)
+        (self.run_dir / "carrier" / "rec").mkdir(parents=True, exist_ok=True)
+
+    def reload_behaviours(self, behaviours: str | Path | BehaviourFile) -> None:
+        """Swap the carrier's behaviour file on a running harness."""
+        assert self.carrier is not None
+        self.behaviours = behaviours
+        bf = self._behaviour_file()
+        (self.carrier.dir / "extensions.conf").write_text(self._carrier_dialplan(bf))
+        self.carrier.rx("dialplan reload")
+
+    def __enter__(self) -> "Harness":
+        self.up()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.down()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False

@@ -66,7 +66,7 @@ def estimator_rate(n: int = 50_000) -> float:
 
 def run_floor(f: Floor, hours: float) -> dict:
     sc = scenario(f.scenario, agents=f.agents, p_human=f.p_human, hours=hours)
-    runs = [compare(sc, seed, time_decisions=True) for seed in range(1, f.seeds + 1)]
+    runs = [compare(sc, seed, timer=time.perf_counter) for seed in range(1, f.seeds + 1)]
     summary: dict = {}
     for key, _ in PACER_ORDER:
         rows = [r[key] for r in runs]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import time
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
@@ -152,7 +151,7 @@ PACE_STEP = 1.0  # the simulator asks the pacer every second (VICIdial keeps its
 
 
 def simulate(pacer: Pacer, sc: Scenario, seed: int, stream: CallStream | None = None,
-             *, time_decisions: bool = False) -> SimResult:
+             *, timer: Callable[[], float] | None = None) -> SimResult:
     """Run one shift of `sc` with `pacer` against the seeded stream; deterministic for a seed."""
     st = stream if stream is not None and stream.seed == seed and stream.scenario == sc else CallStream(sc, seed)
     est = Estimator(patience=sc.patience) if pacer.uses_estimates else None
@@ -344,10 +343,10 @@ def simulate(pacer: Pacer, sc: Scenario, seed: int, stream: CallStream | None = 
             line_limit=int(sc.lines_per_agent * n_agents),
             estimates=est.estimates(tick) if est is not None else None,
         )
-        if time_decisions:
-            t0 = time.perf_counter()
+        if timer is not None:
+            t0 = timer()
             n = pacer.decide(snap)
-            decide_times.append(time.perf_counter() - t0)
+            decide_times.append(timer() - t0)
         else:
             n = pacer.decide(snap)
         for _ in range(n):
@@ -449,12 +448,13 @@ PACERS: dict[str, Callable[[], Pacer]] = {
 }
 
 
-def compare(sc: Scenario, seed: int, *, tuned: bool = True, time_decisions: bool = False) -> dict[str, dict]:
+def compare(sc: Scenario, seed: int, *, tuned: bool = True,
+            timer: Callable[[], float] | None = None) -> dict[str, dict]:
     """Every pacer on the same stream: {pacer: SimResult as dict (+ the tuned parameter)}."""
     stream = CallStream(sc, seed)
     out: dict[str, dict] = {}
     for key, make in PACERS.items():
-        r = simulate(make(), sc, seed, stream, time_decisions=time_decisions and key == "ours")
+        r = simulate(make(), sc, seed, stream, timer=timer if key == "ours" else None)
         out[key] = asdict(r)
     if tuned:
         r, target = tune_vicidial_target(sc, seed, stream, SimResult(**out["vicidial"]))

@@ -88,13 +88,13 @@ def default_tts() -> PromptRenderer:
 
 
 async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports: CallPorts, *,
-                     call_id: str = "", tts: PromptRenderer | None = None, today: date | None = None,
+                     today: date, call_id: str = "", tts: PromptRenderer | None = None,
                      listener: Listener = dtmf_listener, queue_app: bool = True,
                      monotonic: Callable[[], float] = time.monotonic) -> CallResult:
     """Run one call from the first prompt to End/Transfer/hangup. Returns how it ended.
 
-    `call_id` defaults to the channel's unique id; `tts` to the process-wide TTS; `today` (for dates the
-    caller says) to the local date."""
+    `today` is the debtor's local date (promise dates resolve against it); `call_id` defaults to the
+    channel's unique id, `tts` to the process-wide TTS."""
     call_id = call_id or str(getattr(channel, "uniqueid", "") or "")
     tts = tts or default_tts()
     engine = Engine(script, debtor, today=today)

@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from decimal import Decimal
 from typing import Any
 
 from agi.channel import Hangup
 from agi.ports import CallChannel, CallPorts, PromptRenderer
+from agi.script.render import say_amount
 from agi.server import AGIRequest
 
 DIGITS = "0123456789*#"
-
-
-def say_amount(amount: str, currency: str) -> str:
-    value = Decimal(amount)
-    whole = int(value)
-    cents = int((value - whole) * 100)
-    unit = {"USD": "dollars", "GBP": "pounds", "CNY": "yuan", "EUR": "euros"}.get(currency.upper(), currency)
-    text = f"{whole:,} {unit}"
-    if cents:
-        text += f" and {cents} cents"
-    return text
 
 
 class DtmfVerifyFlow:

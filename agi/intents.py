@@ -388,9 +388,9 @@ def detect_lang(text: str) -> str:
     return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
 
 
-def classify(text: str, lang: str | None = None, *, today: date | None = None,
-             payday: int | None = None) -> Intent:
-    """Text -> Intent. `lang` 'zh'/'en' (guessed from the text when None); dates resolve against `today`."""
+def classify(text: str, lang: str | None = None, *, today: date, payday: int | None = None) -> Intent:
+    """Text -> Intent. `lang` 'zh'/'en' (guessed from the text when None); dates resolve against `today`,
+    the debtor's local date."""
     s = normalize(text)
     if not s:
         return Intent("unknown", {}, text)
@@ -403,13 +403,13 @@ def classify(text: str, lang: str | None = None, *, today: date | None = None,
         if rx.search(s):
             slots: dict[str, Any] = {}
             if name == "promise_to_pay":
-                slots.update(extract_date(s, lang, today or date.today(), payday))
+                slots.update(extract_date(s, lang, today, payday))
                 slots.update(extract_amount(s, lang))
             elif name == "callback_request":
-                slots.update(extract_date(s, lang, today or date.today(), payday))
+                slots.update(extract_date(s, lang, today, payday))
             return Intent(name, slots, text)
     # A bare date or amount after a "when can you pay?" question is a promise.
-    slots = {**extract_date(s, lang, today or date.today(), payday), **extract_amount(s, lang)}
+    slots = {**extract_date(s, lang, today, payday), **extract_amount(s, lang)}
     short = len(s) <= 10 if lang == "zh" else len(s.split()) <= 5
     if re.search(r"不|没|别" if lang == "zh" else r"\b(not|no|never|can'?t|won'?t|don'?t)\b", s):
         short = False  # "not right now" is not a promise

@@ -1,37 +1,60 @@
-"""What a call needs from outside `agi/` (store, AMI, the AGI channel, prompts), as small protocols.
+"""What a call needs from outside `agi/`, as one set of small protocols, and `InMemoryPorts`, their reference implementation.
 
-`dialer/` implements these and hands them to each call; `agi/` never imports `dialer/`.
-`InMemoryPorts` is the reference implementation used by tests and offline demos.
+`CallPorts` is the store side of a call (who is called, where the results go), `CallChannel` the AGI
+commands, `PromptRenderer` text to speech, `PlaybackControl` stopping a prompt (barge-in). `dialer/`
+implements them (`dialer/calls/ports.py` on the store) and hands them to each call; `agi/` never
+imports `dialer/`. `InMemoryPorts` keeps everything in lists; the tests and offline demos use it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Protocol
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a call flow may know about the callee; the debt fields are used only after verification."""
+
+    call_id: str
+    debtor_id: str
+    name: str
+    birth_year: int | None
+    institution: str
+    amount_owed: str
+    currency: str
+    days_past_due: int
+    locale: str = "en-US"
+    phone: str = ""
+    account_id: str | None = None
+    callback_number: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CallPorts(Protocol):
+    """The store side of a call: who it is for, and where what happened on it goes."""
+
+    async def lookup(self, call_id: str) -> CallContext | None: ...
+    async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None: ...
+    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float,
+                                     end: float) -> None: ...
+    async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None: ...
+    async def mark_phone(self, debtor_id: str, phone: str, status: str) -> None: ...
+    async def add_cease(self, debtor_id: str) -> None: ...
 
 
 class CallChannel(Protocol):
-    """The AGI commands a scripted call uses (implemented by `agi.channel.AGIChannel`).
+    """The AGI commands a call flow uses (implemented by `agi.channel.AGIChannel`).
 
     Every method raises `agi.channel.Hangup` when the caller hangs up."""
 
     async def stream_file(self, path: str, escape_digits: str = "") -> tuple[str | None, int | None]: ...
     async def control_stream_file(self, path: str, escape_digits: str = "") -> tuple[str | None, int | None]: ...
     async def get_data(self, path: str, timeout_ms: int, max_digits: int) -> str | None: ...
+    async def wait_for_digit(self, timeout_ms: int) -> str | None: ...
     async def set_variable(self, name: str, value: object) -> None: ...
     async def exec(self, app: str, args: str = "") -> str: ...
     async def hangup(self) -> None: ...
-
-
-class VoiceBotPorts(Protocol):
-    """Where a call's results go. Methods may be plain or async (the call flow awaits what it gets)."""
-
-    def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> Awaitable[None] | None: ...
-    def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float,
-                               end: float) -> Awaitable[None] | None: ...
-    def transfer_context(self, call_id: str, context: dict[str, Any]) -> Awaitable[None] | None: ...
-    def mark_phone(self, debtor_id: str, phone: str, status: str) -> Awaitable[None] | None: ...
-    def add_cease(self, debtor_id: str) -> Awaitable[None] | None: ...
 
 
 class PromptRenderer(Protocol):
@@ -40,27 +63,54 @@ class PromptRenderer(Protocol):
     def render(self, text: str, locale: str) -> Path: ...
 
 
+class PlaybackControl(Protocol):
+    """Stops the prompt a call is playing now (barge-in); AMI `ControlPlayback` in `dialer/telephony/`."""
+
+    async def stop(self, call_id: str) -> None: ...
+
+
 @dataclass
 class InMemoryPorts:
-    """Collects everything a call reports; for tests and the offline demo."""
+    """`CallPorts` and `PlaybackControl` in lists: callees by call id, and everything each call reported."""
 
+    contexts: dict[str, CallContext] = field(default_factory=dict)
     outcomes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     turns: list[tuple[str, str, str, float, float]] = field(default_factory=list)
     transfers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     phones: list[tuple[str, str, str]] = field(default_factory=list)
     ceased: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
 
-    def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
+    async def lookup(self, call_id: str) -> CallContext | None:
+        return self.contexts.get(call_id)
+
+    async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
         self.outcomes.append((call_id, kind, dict(data)))
 
-    def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
+    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float,
+                                     end: float) -> None:
         self.turns.append((call_id, speaker, text, start, end))
 
-    def transfer_context(self, call_id: str, context: dict[str, Any]) -> None:
+    async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None:
         self.transfers.append((call_id, dict(context)))
 
-    def mark_phone(self, debtor_id: str, phone: str, status: str) -> None:
+    async def mark_phone(self, debtor_id: str, phone: str, status: str) -> None:
         self.phones.append((debtor_id, phone, status))
 
-    def add_cease(self, debtor_id: str) -> None:
+    async def add_cease(self, debtor_id: str) -> None:
         self.ceased.append(debtor_id)
+
+    async def stop(self, call_id: str) -> None:
+        self.stopped.append(call_id)
+
+    def outcomes_of(self, call_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """(kind, data) of every outcome one call reported, in order."""
+        return [(kind, data) for cid, kind, data in self.outcomes if cid == call_id]
+
+    def turns_of(self, call_id: str) -> list[tuple[str, str, float, float]]:
+        """(speaker, text, start, end) of one call's transcript."""
+        return [(speaker, text, start, end) for cid, speaker, text, start, end in self.turns if cid == call_id]
+
+    def transfer_of(self, call_id: str) -> dict[str, Any] | None:
+        """The context one call handed to the collector, if it was transferred."""
+        return next((ctx for cid, ctx in reversed(self.transfers) if cid == call_id), None)

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,28 +17,6 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "asterisk" in item.keywords:
                 item.add_marker(skip)
-
-
-@dataclass
-class MemoryPorts:
-    """In-memory call ports for the harness flow: a directory of callees and what happened on each call."""
-
-    contexts: dict[str, Any] = field(default_factory=dict)
-    outcomes: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
-    turns: dict[str, list[tuple[str, str, float, float]]] = field(default_factory=dict)
-    transfers: dict[str, dict] = field(default_factory=dict)
-
-    async def lookup(self, call_id: str):
-        return self.contexts.get(call_id)
-
-    async def record_outcome(self, call_id: str, kind: str, data: dict) -> None:
-        self.outcomes.setdefault(call_id, []).append((kind, data))
-
-    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
-        self.turns.setdefault(call_id, []).append((speaker, text, start, end))
-
-    async def transfer_context(self, call_id: str, context: dict) -> None:
-        self.transfers[call_id] = context
 
 
 @pytest.fixture(scope="session")

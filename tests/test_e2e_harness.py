@@ -7,11 +7,12 @@ import uuid
 
 import pytest
 
-from agi.flows.dtmf_verify import CallContext, DtmfVerifyFlow
+from agi.flows.dtmf_verify import DtmfVerifyFlow
+from agi.ports import CallContext, InMemoryPorts
 from agi.server import FastAGIServer
 from common.wav import active_seconds
 from dialer.telephony.ami import AMIController
-from tests.conftest import TEST_AGI_PORT, MemoryPorts
+from tests.conftest import TEST_AGI_PORT
 
 pytestmark = pytest.mark.asterisk
 
@@ -38,7 +39,7 @@ DEBT = ("Thank you. We are calling about your Acme Finance account, which has a 
 @pytest.fixture(scope="module")
 def batch(harness, tts):
     """Place one call to every behaviour at once and collect what happened."""
-    ports = MemoryPorts()
+    ports = InMemoryPorts()
     flow = DtmfVerifyFlow(ports, tts)
     results: dict[str, dict] = {}
     ami_events: list[dict] = []
@@ -61,8 +62,8 @@ def batch(harness, tts):
                                               variables={"DIALER_AMD": amd})
         await asyncio.wait_for(asyncio.gather(*(c.done for c in calls.values())), 90)
         for name, call in calls.items():
-            results[name] = {"call": call, "outcomes": ports.outcomes.get(call.call_id, []),
-                             "turns": ports.turns.get(call.call_id, [])}
+            results[name] = {"call": call, "outcomes": ports.outcomes_of(call.call_id),
+                             "turns": ports.turns_of(call.call_id)}
         await asyncio.sleep(0.5)  # let MixMonitor close the carrier-side files
         await ami.close()
         await server.stop()
@@ -134,7 +135,7 @@ def test_press_2_reaches_a_collector_through_the_queue(batch, harness, tts):
     res = batch["results"]["collector"]
     call = res["call"]
     assert [k for k, _ in res["outcomes"]] == ["transfer"]
-    assert batch["ports"].transfers[call.call_id]["verified"] is True
+    assert batch["ports"].transfer_of(call.call_id)["verified"] is True
     connects = [e for e in batch["events"] if e.get("Event") == "AgentConnect" and e.get("Uniqueid") == call.call_id]
     assert connects, "no collector answered the queued call"
     assert connects[0]["Queue"] == "collectors"

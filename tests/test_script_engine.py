@@ -23,6 +23,7 @@ from agi.script.model import (
     Transfer,
 )
 from agi.script.validate import validate
+from agi.testing import run_flow
 
 TODAY = date(2026, 11, 23)
 DEBTOR = Debtor("D1", "张三", phone="+8613800000001", birth_year="1984", id_last4="4321",
@@ -34,12 +35,9 @@ DEBTOR_EN = Debtor("D2", "John Smith", phone="+14155550100", birth_year="1979", 
 
 
 def run(script_id, events, debtor=DEBTOR):
-    """Start the call, feed events, return (every action in order, engine)."""
-    engine = Engine(load_by_id(script_id), debtor, today=TODAY)
-    actions = engine.start()
-    for event in events:
-        actions += engine.handle(event)
-    return actions, engine
+    """Start the call, feed events, return (every action in order, the final state)."""
+    flow = run_flow(script_id, debtor, events=events, today=TODAY)
+    return flow.actions, flow.state
 
 
 def said(actions):
@@ -206,3 +204,39 @@ def test_traditional_chinese_and_full_width_input_drive_the_same_path(script_id)
     a, _ = run(script_id, [Speech("是我本人"), Speech("１９８４"), Speech("明天還款")])
     b, _ = run(script_id, [Speech("是我本人"), Speech("1984"), Speech("明天还款")])
     assert said(a) == said(b) and any(isinstance(x, Record) and x.outcome == "promise" for x in a)
+
+
+# ------------------------------------------------------------------ as transcripts (agi.testing.run_flow)
+
+def test_transcript_verified_promise_by_keys():
+    flow = run_flow("m1_reminder_en", DEBTOR_EN, today=TODAY, events=[Dtmf("1"), Dtmf("0042"), Dtmf("1")],
+                    expect=[Say, Say, Listen,                 # who is calling; is this John Smith?
+                            Say, Listen,                      # the verification factor
+                            Say, Say, Say, Listen,            # thanks, the debt, when can you pay?
+                            Say, Say, Record, End])           # 1 = today: recorded, goodbye
+    assert flow.state.verified and flow.actions[-2].data["date"] == TODAY.isoformat()
+
+
+def test_transcript_silence_reprompts_then_ends():
+    flow = run_flow("m1_reminder", DEBTOR, today=TODAY, events=[NoInput(), NoInput(), NoInput()],
+                    expect=[Say, Say, Listen, Say, Listen, Say, Listen, Say, Record, End])
+    assert flow.actions[-1] == End("no_response") and "5000" not in flow.said
+
+
+def test_transcript_barge_in_listens_and_a_hangup_ends():
+    flow = run_flow("m1_reminder", DEBTOR, today=TODAY, events=[Dtmf("1"), BargeIn(), Dtmf("1984"), CallerHangup()],
+                    expect=[Say, Say, Listen, Say, Listen, Listen, Say, Say, Say, Listen, End])
+    assert flow.actions[-1] == End("caller_hangup")
+
+
+def test_transcript_wrong_number_says_nothing_about_the_debt():
+    flow = run_flow("m1_reminder", DEBTOR, today=TODAY, events=[Dtmf("2"), Dtmf("2")],
+                    expect=[Say, Say, Listen, Say, Listen, Say, Record, End])
+    assert not flow.state.verified and "5000" not in flow.said
+
+
+def test_run_flow_names_the_first_unexpected_action():
+    with pytest.raises(AssertionError, match=r"action 5: expected End, got Say") as err:
+        run_flow("m1_reminder", DEBTOR, today=TODAY, events=[Dtmf("2"), Dtmf("2")],
+                 expect=[Say, Say, Listen, Say, Listen, End])
+    assert "Dtmf(digit='2') -> Say(wrong_number), Record, End" in str(err.value)

@@ -8,58 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from agi.channel import AGIChannel, Hangup
+from agi.channel import Hangup
+from agi.ports import CallChannel, CallPorts, PromptRenderer
+from agi.script.render import say_amount
 from agi.server import AGIRequest
 
 DIGITS = "0123456789*#"
-
-
-@dataclass(frozen=True)
-class CallContext:
-    """What the call flow may know about the callee; the debt fields are used only after verification."""
-
-    call_id: str
-    debtor_id: str
-    name: str
-    birth_year: int | None
-    institution: str
-    amount_owed: str
-    currency: str
-    days_past_due: int
-    locale: str = "en-US"
-    phone: str = ""
-    account_id: str | None = None
-    callback_number: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class CallPorts(Protocol):
-    async def lookup(self, call_id: str) -> CallContext | None: ...
-    async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None: ...
-    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None: ...
-    async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None: ...
-
-
-class PromptRenderer(Protocol):
-    def render(self, text: str, locale: str) -> Path:
-        """Render text to an 8 kHz mono WAV; returns its path (with .wav)."""
-        ...
-
-
-def say_amount(amount: str, currency: str) -> str:
-    value = Decimal(amount)
-    whole = int(value)
-    cents = int((value - whole) * 100)
-    unit = {"USD": "dollars", "GBP": "pounds", "CNY": "yuan", "EUR": "euros"}.get(currency.upper(), currency)
-    text = f"{whole:,} {unit}"
-    if cents:
-        text += f" and {cents} cents"
-    return text
 
 
 class DtmfVerifyFlow:
@@ -72,7 +28,7 @@ class DtmfVerifyFlow:
         self.key_timeout_ms = key_timeout_ms
         self.year_timeout_ms = year_timeout_ms
 
-    async def __call__(self, req: AGIRequest, ch: AGIChannel) -> None:
+    async def __call__(self, req: AGIRequest, ch: CallChannel) -> None:
         ctx = await self.ports.lookup(req.call_id)
         t0 = time.monotonic()
         outcome: dict[str, Any] = {"kind": "no_verification"}

@@ -6,17 +6,16 @@ work passes its own `listener` (ASR + barge-in) with the same signature and noth
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from agi.channel import Hangup
-from agi.ports import CallChannel, PromptRenderer, VoiceBotPorts
+from agi.ports import CallChannel, CallPorts, PromptRenderer
 from agi.script.engine import Engine
 from agi.script.model import (
     Action,
@@ -55,13 +54,6 @@ class CallResult:
     prompts_played: list[str] = field(default_factory=list)
 
 
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        return await result
-    return result
-
-
 def _strip_wav(path: Path | str) -> str:
     p = str(path)
     return p[:-4] if p.endswith(".wav") else p
@@ -95,14 +87,14 @@ def default_tts() -> PromptRenderer:
     return _default_tts
 
 
-async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports: VoiceBotPorts, *,
-                     call_id: str = "", tts: PromptRenderer | None = None, today: date | None = None,
+async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports: CallPorts, *,
+                     today: date, call_id: str = "", tts: PromptRenderer | None = None,
                      listener: Listener = dtmf_listener, queue_app: bool = True,
                      monotonic: Callable[[], float] = time.monotonic) -> CallResult:
     """Run one call from the first prompt to End/Transfer/hangup. Returns how it ended.
 
-    `call_id` defaults to the channel's unique id; `tts` to the process-wide TTS; `today` (for dates the
-    caller says) to the local date."""
+    `today` is the debtor's local date (promise dates resolve against it); `call_id` defaults to the
+    channel's unique id, `tts` to the process-wide TTS."""
     call_id = call_id or str(getattr(channel, "uniqueid", "") or "")
     tts = tts or default_tts()
     engine = Engine(script, debtor, today=today)
@@ -115,7 +107,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         start = clock()
         # CONTROL STREAM FILE: an AMI ControlPlayback stop (barge-in) can cut it; keys end it as usual
         digit, _ = await channel.control_stream_file(path, "" if action.must_finish else escape)
-        await _call(ports.record_transcript_turn, call_id, "agent", action.text, start, clock())
+        await ports.record_transcript_turn(call_id, "agent", action.text, start, clock())
         result.prompts_played.append(action.prompt_id)
         return digit
 
@@ -163,7 +155,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
                 start = clock()
             event = await listener(channel, listen, prompt)
             if deferred is not None:
-                await _call(ports.record_transcript_turn, call_id, "agent", deferred.text, start, clock())
+                await ports.record_transcript_turn(call_id, "agent", deferred.text, start, clock())
                 result.prompts_played.append(deferred.prompt_id)
         state["factor"] = bool(listen.grammar.digits)
         return event
@@ -171,18 +163,18 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
     async def report(action: Record) -> None:
         data = dict(action.data)
         result.outcomes.append(action.outcome)
-        await _call(ports.record_outcome, call_id, action.outcome, data)
+        await ports.record_outcome(call_id, action.outcome, data)
         if action.outcome == "wrong_number":
-            await _call(ports.mark_phone, debtor.debtor_id, debtor.phone, "wrong_number")
+            await ports.mark_phone(debtor.debtor_id, debtor.phone, "wrong_number")
         elif action.outcome == "cease":
-            await _call(ports.add_cease, debtor.debtor_id)
+            await ports.add_cease(debtor.debtor_id)
         log_event(log, "outcome", call_id=call_id, kind=action.outcome, verified=engine.verified)
 
     async def transfer(action: Transfer) -> None:
         context = {**action.context, "call_id": call_id, "debtor_id": debtor.debtor_id, "queue": action.queue}
         result.transferred_to = action.queue
         result.reason = "transfer"
-        await _call(ports.transfer_context, call_id, context)
+        await ports.transfer_context(call_id, context)
         await channel.set_variable("BOT_CALL_ID", call_id)
         await channel.set_variable("BOT_DEBTOR_ID", debtor.debtor_id)
         await channel.set_variable("BOT_VERIFIED", "1" if context.get("verified") else "0")
@@ -212,7 +204,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
                 text = event.digit
                 if state["factor"]:
                     text = "[verified]" if engine.verified and not was_verified else "[not verified]"
-                await _call(ports.record_transcript_turn, call_id, "callee", text, at, at)
+                await ports.record_transcript_turn(call_id, "callee", text, at, at)
     except Hangup:
         for action in engine.handle(CallerHangup()):
             if isinstance(action, End):

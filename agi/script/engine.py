@@ -178,14 +178,14 @@ def _on_digits(script: Script, debtor: Debtor, state: State, digits: str | None)
     return says + [_listen(script, node, state.verified)], state
 
 
-def _dtmf(node: Node, digits: str, today: date | None) -> Intent:
+def _dtmf(node: Node, digits: str, today: date) -> Intent:
     """A key -> its intent; a mapping like `promise_to_pay:+3d` also carries the date (today + 3 days)."""
     mapping = {k: v.partition(":")[0] for k, v in node.dtmf.items()}
     intent = dtmf_intent(digits, mapping)
     offset = node.dtmf.get(intent.text, "").partition(":")[2]
     if offset and intent.name != "unknown":
         days = int(_OFFSET.fullmatch(offset).group(1))  # type: ignore[union-attr]
-        when = (today or date.today()) + timedelta(days=days)
+        when = today + timedelta(days=days)
         return Intent(intent.name, {"date": when, "date_kind": "relative"}, intent.text)
     return intent
 
@@ -196,8 +196,9 @@ def start(script: Script, debtor: Debtor) -> tuple[list[Action], State]:
 
 
 def step(script: Script, debtor: Debtor, state: State, event: Event, *,
-         today: date | None = None) -> tuple[list[Action], State]:
-    """One event in, the actions to perform and the next state out. Pure."""
+         today: date) -> tuple[list[Action], State]:
+    """One event in, the actions to perform and the next state out. Pure: `today` is the debtor's local
+    date, against which key offsets (`+3d`) and spoken dates resolve."""
     if state.done:
         return [], state
     node = script.nodes[state.node]
@@ -226,9 +227,11 @@ def step(script: Script, debtor: Debtor, state: State, event: Event, *,
 
 
 class Engine:
-    """A call's script run: `start()` then `handle(event)` until `done`; keeps the state between events."""
+    """A call's script run: `start()` then `handle(event)` until `done`; keeps the state between events.
 
-    def __init__(self, script: Script, debtor: Debtor, *, today: date | None = None):
+    `today` is the debtor's local date (the caller passes it; nothing here reads a clock)."""
+
+    def __init__(self, script: Script, debtor: Debtor, *, today: date):
         self.script, self.debtor, self.today = script, debtor, today
         self.state = State(node=script.start)
 

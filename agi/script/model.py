@@ -23,13 +23,6 @@ VERIFY_FACTORS = ("birth_year", "id_last4", "either")
 VERIFY_EDGES = ("verified", "failed")
 DTMF_KEYS = frozenset("0123456789*#")
 
-DEBT_WORDS = {
-    "zh": ("逾期", "欠款", "欠费", "欠", "还款", "账单", "债", "催收", "贷款", "借款", "金额", "分期", "违约"),
-    "en": ("debt", "owe", "overdue", "past due", "balance", "payment", "collect", "loan", "bill",
-           "arrears", "instalment", "installment"),
-}
-"""Words that disclose a debt; none may be spoken before verification (privacy.third_party_disclosure)."""
-
 _OFFSET = re.compile(r"\+(\d{1,3})d")
 _SLOT_RE = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 

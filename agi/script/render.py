@@ -18,6 +18,18 @@ def format_amount(value: Decimal, currency: str, lang: str) -> str:
     return f"{num} {words.get(currency, currency)}"
 
 
+def say_amount(amount: str, currency: str) -> str:
+    """An English amount as the harness flow says it: "1,250 dollars and 50 cents"."""
+    value = Decimal(amount)
+    whole = int(value)
+    cents = int((value - whole) * 100)
+    unit = {"USD": "dollars", "GBP": "pounds", "CNY": "yuan", "EUR": "euros"}.get(currency.upper(), currency)
+    text = f"{whole:,} {unit}"
+    if cents:
+        text += f" and {cents} cents"
+    return text
+
+
 def format_date(d: date, lang: str) -> str:
     if lang == "zh":
         return f"{d.month}月{d.day}日"

@@ -1,7 +1,6 @@
 """Right-party validation of a script: nothing about the debt before verification, required branches."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +9,6 @@ from agi.script.model import (
     _OFFSET,
     _SLOT_RE,
     DEBT_SLOTS,
-    DEBT_WORDS,
     DTMF_KEYS,
     OUTCOMES,
     SLOTS,
@@ -19,6 +17,7 @@ from agi.script.model import (
     Node,
     Script,
 )
+from common.lexicon import LANGS, debt_mentions
 
 # ------------------------------------------------------------------ validation
 
@@ -76,18 +75,16 @@ def _prompt_ids(node: Node) -> list[tuple[tuple[Any, ...], str]]:
 
 
 def debt_words(text: str, lang: str) -> list[str]:
-    """Debt words in a prompt's own wording (slot names such as {debtor_name} are not words)."""
-    low = _SLOT_RE.sub(" ", text).lower()
-    if lang == "zh":
-        return [w for w in DEBT_WORDS["zh"] if w in low]
-    return [w for w in DEBT_WORDS.get(lang, ()) if re.search(rf"\b{re.escape(w)}", low)]
+    """Debt words (common/lexicon.py, the list QA reads too) in a prompt's own wording; slot names such as
+    {debtor_name} are not words."""
+    return debt_mentions(_SLOT_RE.sub(" ", text), lang)
 
 
 def validate(script: Script) -> list[Problem]:
     """Every problem with a script, each at a field path; empty when the script is safe to run."""
     P: list[Problem] = []
     nodes = script.nodes
-    if script.lang not in DEBT_WORDS:
+    if script.lang not in LANGS:
         P.append(Problem(("lang",), f"unknown lang {script.lang!r} (zh or en)"))
     if script.start not in nodes:
         P.append(Problem(("start",), f"unknown node {script.start!r}"))

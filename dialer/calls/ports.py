@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from agi.flows.dtmf_verify import CallContext
+from agi.ports import CallContext
 from common.clock import Clock
 from common.log import log_event
 from dialer.campaign.config import Campaign, campaign_from_stored
@@ -77,7 +77,7 @@ class StorePorts:
                    "segment": d.get("segment")},
         )
 
-    # -- results (the VoiceBotPorts protocol of agi/ports.py) --------------------------------
+    # -- results (the CallPorts protocol of agi/ports.py) --------------------------------
     async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
         rec = self.record(call_id)
         if rec is None:

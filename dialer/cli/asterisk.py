@@ -113,8 +113,9 @@ def status(run_dir: Path, as_json: bool) -> None:
 @click.option("--ring", type=float, default=20.0, show_default=True, help="Ring timeout, seconds.")
 def call(run_dir: Path, number: str, name: str, birth_year: int, amount: str, ring: float) -> None:
     """Place one call through the running PBX with the DTMF verify flow and print what happened."""
-    from agi.flows.dtmf_verify import CallContext, DtmfVerifyFlow
+    from agi.flows.dtmf_verify import DtmfVerifyFlow
     from agi.media.tts import TTS
+    from agi.ports import CallContext
     from agi.server import FastAGIServer
     from dialer.telephony.ami import AMIController
 

@@ -2,7 +2,8 @@
 
 Every lexicon entry is a regular expression over the matching form of a turn (dialer.qa.normalize:
 Simplified, half-width, case-folded, 您→你), so entries are normalised the same way when loaded.
-Errors name the file, line and field (`compliance_rules.yaml:212: qa_lexicons.zh.stages.debt[3]: …`).
+Errors name the file, line and field (`compliance_rules.yaml:212: qa_lexicons.zh.stages.identity[3]: …`).
+The `debt` stage is not in the file: it is `common.lexicon.DEBT`, the list the script validator reads too.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from common.lexicon import DEBT
 from common.yamlfile import ConfigError, Located, load_file, load_text
 from dialer.gate.rules import Window
 from dialer.qa.normalize import normalize_text
@@ -350,7 +352,11 @@ def _lexicon(loc: Located, lang: str, raw: Any, path: tuple, extra: Any, xpath: 
                     got[key] += _list_items(loc, value, spath + (name, key), errors)
         return got
 
-    stages = {k: _patterns(loc, v, errors) for k, v in section("stages", STAGES).items()}
+    stage_items = section("stages", STAGES)
+    if stage_items["debt"]:
+        errors.append(loc.error(stage_items["debt"][0][0][:-1], "the debt lexicon is common/lexicon.py (DEBT), "
+                                                                "shared with the script validator: add words there"))
+    stages = {k: _debt(lang) if k == "debt" else _patterns(loc, stage_items[k], errors) for k in STAGES}
     callee = {k: _patterns(loc, v, errors) for k, v in section("callee", CALLEE_KEYS).items()}
     default_neg = _negation(loc, raw.get("negation"), path + ("negation",), None, errors)
     conduct: dict[str, ConductLexicon] = {}
@@ -368,6 +374,11 @@ def _lexicon(loc: Located, lang: str, raw: Any, path: tuple, extra: Any, xpath: 
     if len(errors) > n0 or breaks is None:
         return None
     return Lexicon(lang=lang, clause_breaks=breaks, stages=stages, callee=callee, conduct=conduct)
+
+
+def _debt(lang: str) -> tuple[Pattern, ...]:
+    """The debt stage: the shared lexicon, normalised like every entry of the file."""
+    return tuple(Pattern(source=e, regex=re.compile(_norm_pattern(e), re.IGNORECASE)) for e in DEBT.get(lang, ()))
 
 
 def _negation(loc: Located, raw: Any, path: tuple, default: Negation | None,

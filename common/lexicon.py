@@ -1,0 +1,56 @@
+"""The debt lexicon: what, said before the right party is verified, tells a third party about a debt.
+
+One list for both ends of a call. QA (`dialer/qa`) flags an agent turn before verification that matches
+`DEBT` (privacy.third_party_disclosure; the `debt` stage of its lexicons). The script validator
+(`agi/script/validate.py`) refuses any prompt that can play before verification and matches `DEBT` or
+`NEAR_DEBT`, so what QA would flag never reaches a call. Entries are regular expressions over the
+matching form of a text: NFKC, case-folded, 您 as 你, 帐 as 账 (QA also turns Traditional into Simplified).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+DEBT: dict[str, tuple[str, ...]] = {
+    "zh": (
+        "欠款|欠费|欠钱|欠了|欠我们|拖欠|逾期|未还|没还|待还|应还|还款额",
+        "贷款(?!公司|中心)|借款|借了|房贷|账单|催收|贷后",
+    ),
+    "en": (
+        r"\b(debt|overdue|past due|arrears|outstanding|owe[sd]?|owing|behind on|in arrears|collections?|collector)\b",
+        r"\blate (car |loan )?payments?\b",
+        r"\bmissed payments?\b",
+        r"\b(balance|amount) (of|is|due)\b",
+    ),
+}
+"""Says there is a debt: QA scores it as a disclosure when the right party is not verified."""
+
+NEAR_DEBT: dict[str, tuple[str, ...]] = {
+    "zh": ("欠", "还款", "债", "贷款", "金额", "分期", "违约"),
+    "en": (r"\bdebt", r"\bowe", r"\bbalance", r"\bpayment", r"\bcollect", r"\bloan", r"\bbill",
+           r"\binstal{1,2}ment"),
+}
+"""Money words a script keeps for after verification as well; QA does not score them alone (its corpus
+holds innocent uses), so only the validator refuses them."""
+
+LANGS = tuple(DEBT)
+
+_FOLD = str.maketrans({"您": "你", "帐": "账"})
+
+
+def matching_form(text: str) -> str:
+    """The form the lexicon's entries are written against."""
+    return unicodedata.normalize("NFKC", text).casefold().translate(_FOLD)
+
+
+@lru_cache(maxsize=None)
+def _compiled(lang: str, strict: bool) -> tuple[re.Pattern[str], ...]:
+    entries = DEBT.get(lang, ()) + (NEAR_DEBT.get(lang, ()) if strict else ())
+    return tuple(re.compile(e, re.IGNORECASE) for e in entries)
+
+
+def debt_mentions(text: str, lang: str, *, strict: bool = True) -> list[str]:
+    """The words of `text` that speak of a debt, in lexicon order; `strict` adds `NEAR_DEBT`."""
+    form = matching_form(text)
+    return [m.group(0) for rx in _compiled(lang, strict) if (m := rx.search(form))]

@@ -75,6 +75,7 @@ def run_demo(workdir: Path, at: datetime, *, base_port: int = 17000, agi_port: i
 def build_report(store, harness, campaign: str) -> dict:
     """Outcome per debtor, what the answering ones heard (bot transcript + carrier-side recording), promises."""
     from common.wav import active_seconds, duration
+    from dialer.store import audit as audit_log
     from dialer.store import core
 
     rows = store.query(
@@ -104,7 +105,7 @@ def build_report(store, harness, campaign: str) -> dict:
     return {"campaign": campaign, "debtors": debtors,
             "screen_pops": [{"agent": p["agent"], "debtor_id": p["debtor_id"], **json.loads(p["context_json"])}
                             for p in pops],
-            "audit_chain_ok": core.verify_audit_chain(store)[0]}
+            "audit_chain_ok": audit_log.verify_audit_chain(store)[0]}
 
 
 def _qa_turns(store, call_id: str | None) -> list[dict]:

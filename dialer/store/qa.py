@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 from dialer.qa.checker import Result, Transcript, parse_transcript
 from dialer.qa.normalize import normalize_text
 from dialer.store import Store
-from dialer.store.core import audit
+from dialer.store.audit import audit
 
 VERDICTS = ("upheld", "overturned")
 

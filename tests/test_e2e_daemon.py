@@ -13,10 +13,10 @@ import pytest
 from dialer.campaign.config import load_campaign
 from dialer.campaign.imports import read_debtors_csv
 from dialer.cli.demo import default_demo_time
+from dialer.gate.account import take_attempt
 from dialer.gate.rules import load_rules
 from dialer.store import Store, core
 from dialer.store import audit as audit_log
-from dialer.store.gate import take_attempt
 from dialer.telephony.carrier import behaviours_from_dict
 from dialer.telephony.harness import Harness
 

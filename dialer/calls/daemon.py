@@ -41,7 +41,7 @@ from dialer.pacing.pacers import (
     ProgressivePacer,
 )
 from dialer.store import Store, core
-from dialer.store.gate import take_attempt
+from dialer.gate.account import take_attempt
 from dialer.telephony.ami import AMIController, TrackedCall
 from dialer.telephony.harness import HarnessState
 

@@ -56,8 +56,9 @@ def check_rules(file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def explain(debtor_id: str, at_: str | None, db: Path | None, rules_file: Path, phone: str | None, as_json: bool) -> None:
     """Every gate rule for a debtor: pass/fail and why, candidate zones and local times, next allowed time."""
+    from dialer.gate.account import campaign_profile, load_history
     from dialer.store import Store, default_db_path
-    from dialer.store.gate import campaign_profile, gate_blocks, load_history
+    from dialer.store.gate import gate_blocks
 
     try:
         now = parse_at(at_) if at_ else datetime.now(timezone.utc)

@@ -504,7 +504,7 @@ class Dialer:
 
     def _save_transcript(self, active: Active, rec: Any) -> None:
         """Every bot call is scored by QA at its end: transcript saved, checked and recorded (audited)."""
-        from dialer.store import qa as qa_store
+        from dialer.qa import score as qa_store
         from dialer.store.audit import write_head
 
         camp = self.campaigns.get(active.campaign)

@@ -135,14 +135,14 @@ def import_(file: Path, source: str, db: Path | None, rules_file: Path, actor: s
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per call per line")
 def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool) -> None:
     """Score every call in the store that has a transcript and no score yet; each score is audited."""
+    from dialer.qa.score import score_transcript
     from dialer.store.audit import write_head
-    from dialer.store.qa import record_result, unscored_transcripts
+    from dialer.store.qa import unscored_transcripts
     rules = _rules(rules_file)
     store = _store(db)
     n = 0
     for t in unscored_transcripts(store):
-        res = check(t, rules)
-        record_result(store, res, rules.sha256, actor=_actor(actor))
+        res = score_transcript(store, t, rules, actor=_actor(actor))
         _print_result(res, as_json)
         n += 1
     write_head(store)

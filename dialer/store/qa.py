@@ -244,15 +244,3 @@ def record_recording(store: Store, call_id: str, path: str, sha256: str, *, acto
     """Append a recording's path and hash to the audit log, so a later change to the file is detected."""
     now = time.time() if at is None else float(at)
     return audit(store, actor, "qa.recording", call_id, {"path": str(path), "sha256": sha256}, now)
-
-
-def score_call(store: Store, transcript: Transcript | Mapping[str, Any], rules: Any, *, source: str = "bot",
-               actor: str = "qa", at: float | None = None) -> Result:
-    """What the daemon does at the end of a bot call: save the transcript, check it, record the score
-    (three audited steps). `rules` is a dialer.qa.rules.RuleSet."""
-    from dialer.qa.checker import check
-    t = transcript if isinstance(transcript, Transcript) else parse_transcript(transcript, rules)
-    save_transcript(store, t, source=source, actor=actor, at=at)
-    result = check(t, rules)
-    record_result(store, result, getattr(rules, "sha256", ""), actor=actor, at=at)
-    return result

@@ -57,7 +57,7 @@ def check_rules(file: Path, as_json: bool) -> None:
 def explain(debtor_id: str, at_: str | None, db: Path | None, rules_file: Path, phone: str | None, as_json: bool) -> None:
     """Every gate rule for a debtor: pass/fail and why, candidate zones and local times, next allowed time."""
     from dialer.gate.account import campaign_profile, load_history
-    from dialer.store import Store, default_db_path
+    from dialer.store import Store, core, default_db_path
     from dialer.store.gate import gate_blocks
 
     try:
@@ -73,18 +73,16 @@ def explain(debtor_id: str, at_: str | None, db: Path | None, rules_file: Path, 
         raise click.ClickException(f"no database at {path} (use --db)")
     store = Store(path)
     try:
-        row = store.query_one("SELECT campaign, status, timezone FROM debtors WHERE debtor_id=?", (debtor_id,))
+        row = core.get_debtor(store, debtor_id)
         if row is None:
             raise click.ClickException(f"no debtor {debtor_id!r} in {path}")
         campaign = row["campaign"]
         profile = campaign_profile(store, rules, campaign)
         history = load_history(store, debtor_id, now, lookback_seconds=profile.gate.lookback_seconds,
                                extra_phones=(phone,) if phone else ())
-        account = store.query_one("SELECT account_id FROM accounts WHERE debtor_id=? ORDER BY days_past_due DESC LIMIT 1",
-                                  (debtor_id,))
+        account = row["accounts"][0]["account_id"] if row["accounts"] else None  # the most overdue
         phones = [phone] if phone else list(history.phones)
-        decisions = [decide(Attempt(debtor_id, p, account[0] if account else None, campaign), history, profile, now)
-                     for p in phones]
+        decisions = [decide(Attempt(debtor_id, p, account, campaign), history, profile, now) for p in phones]
         blocks = gate_blocks(store, debtor_id=debtor_id, limit=5)
     finally:
         store.close()

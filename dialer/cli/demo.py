@@ -77,42 +77,31 @@ def build_report(store, harness, campaign: str) -> dict:
     from common.wav import active_seconds, duration
     from dialer.store import audit as audit_log
     from dialer.store import core
+    from dialer.store.qa import latest_result, transcript_turns
+    from dialer.store.reports import debtor_calls, screen_pops
 
-    rows = store.query(
-        "SELECT d.debtor_id, d.name, d.status, t.id AS call_id, t.phone, t.outcome, t.disposition, t.agent,"
-        " t.conversation FROM debtors d LEFT JOIN attempts t ON t.debtor_id = d.debtor_id"
-        " WHERE d.campaign = ? ORDER BY d.debtor_id, t.placed_at", (campaign,))
     debtors = []
-    for r in rows:
+    for r in debtor_calls(store, campaign):
         entry = {k: r[k] for k in ("debtor_id", "name", "call_id", "outcome", "disposition", "agent")}
         entry["phone"] = r["phone"]
-        turns = _qa_turns(store, r["call_id"])
+        turns = transcript_turns(store, r["call_id"]) if r["call_id"] else []
         entry["bot_said"] = [t["text"] for t in turns if t["speaker"] == "agent"]
         rec = harness.recording_for(r["phone"], r["call_id"]) if r["call_id"] and r["phone"] else None
         if rec is not None and rec.exists():
             entry["heard_seconds"] = round(active_seconds(rec), 1)
             entry["recording_seconds"] = round(duration(rec), 1)
             entry["recording"] = str(rec)
-        qa = store.query_one("SELECT score, violations_json FROM qa_results WHERE call_id=? ORDER BY id DESC LIMIT 1",
-                             (r["call_id"],)) if r["call_id"] else None
+        qa = latest_result(store, r["call_id"]) if r["call_id"] else None
         if qa is not None:
-            entry["qa_score"] = qa["score"]
-            entry["qa_violations"] = [v["rule"] for v in json.loads(qa["violations_json"])]
+            entry["qa_score"] = qa.score
+            entry["qa_violations"] = [v["rule"] for v in qa.violations]
         entry["promises"] = [{"amount": p["amount"], "due_date": p["due_date"]}
                              for p in core.promises_for(store, call_id=r["call_id"])] if r["call_id"] else []
         debtors.append(entry)
-    pops = store.query("SELECT agent, debtor_id, context_json FROM screen_pops ORDER BY id")
     return {"campaign": campaign, "debtors": debtors,
-            "screen_pops": [{"agent": p["agent"], "debtor_id": p["debtor_id"], **json.loads(p["context_json"])}
-                            for p in pops],
+            "screen_pops": [{"agent": p["agent"], "debtor_id": p["debtor_id"], **p["context"]}
+                            for p in screen_pops(store)],
             "audit_chain_ok": audit_log.verify_audit_chain(store)[0]}
-
-
-def _qa_turns(store, call_id: str | None) -> list[dict]:
-    if not call_id:
-        return []
-    rows = store.query("SELECT speaker, text FROM transcript_turns WHERE call_id=? ORDER BY idx", (call_id,))
-    return [dict(r) for r in rows]
 
 
 def print_report(report: dict, echo=click.echo) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dialer.store import Store, default_db_path
+from dialer.store import Store, core, default_db_path
 from dialer.store import reports as q
 
 
@@ -78,8 +78,8 @@ def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until
         return dt.timestamp()
 
     store = Store(db or default_db_path())
-    names = list(campaigns) or [r["name"] for r in store.query("SELECT name FROM campaigns ORDER BY name")]
-    known = {r["name"] for r in store.query("SELECT name FROM campaigns")}
+    known = [r["name"] for r in core.list_campaigns(store)]
+    names = list(campaigns) or known
     for name in names:
         if name not in known:
             raise click.ClickException(f"unknown campaign {name!r}")

@@ -72,6 +72,12 @@ def get_transcript(store: Store, call_id: str) -> Transcript | None:
     return _transcript(row) if row else None
 
 
+def transcript_turns(store: Store, call_id: str) -> list[dict[str, Any]]:
+    """The saved turns of a call, in order: [{speaker, text}]."""
+    rows = store.query("SELECT speaker, text FROM transcript_turns WHERE call_id=? ORDER BY idx", (call_id,))
+    return [dict(r) for r in rows]
+
+
 def unscored_transcripts(store: Store) -> list[Transcript]:
     rows = store.query("SELECT t.* FROM transcripts t WHERE NOT EXISTS"
                        " (SELECT 1 FROM qa_results r WHERE r.call_id = t.call_id) ORDER BY t.started_epoch, t.call_id")

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import click
 
-from dialer.store import Store, default_db_path
+from dialer.cli.options import db_option, json_option, open_store
 
 POLL_SECONDS = 0.25
 
@@ -21,14 +21,10 @@ def agent() -> None:
     """Collectors: state (login, ready, pause, logout) and screen pops (watch)."""
 
 
-_DB = click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                   help="SQLite database (default: $DIALER_DB or var/dialer.db).")
-
-
 def _set(name: str, state: str, db: Path | None, reason: str | None) -> None:
     from dialer.store.agents import set_agent_state
 
-    store = Store(db if db is not None else default_db_path())
+    store = open_store(db)
     try:
         set_agent_state(store, name, state, time.time(), reason=reason)
     except ValueError as exc:
@@ -40,7 +36,7 @@ def _set(name: str, state: str, db: Path | None, reason: str | None) -> None:
 
 @agent.command("login")
 @click.argument("name")
-@_DB
+@db_option
 def login(name: str, db: Path | None) -> None:
     """Log collector NAME in, ready for calls."""
     _set(name, "ready", db, "login")
@@ -48,7 +44,7 @@ def login(name: str, db: Path | None) -> None:
 
 @agent.command("ready")
 @click.argument("name")
-@_DB
+@db_option
 def ready(name: str, db: Path | None) -> None:
     """Collector NAME is ready for the next call (ends a pause)."""
     _set(name, "ready", db, None)
@@ -57,7 +53,7 @@ def ready(name: str, db: Path | None) -> None:
 @agent.command("pause")
 @click.argument("name")
 @click.option("--reason", default="break", show_default=True, help="Why (shown in the queue's pause reason).")
-@_DB
+@db_option
 def pause(name: str, reason: str, db: Path | None) -> None:
     """Pause collector NAME: no new calls (a call in progress finishes)."""
     _set(name, "paused", db, reason)
@@ -65,7 +61,7 @@ def pause(name: str, reason: str, db: Path | None) -> None:
 
 @agent.command("logout")
 @click.argument("name")
-@_DB
+@db_option
 def logout(name: str, db: Path | None) -> None:
     """Log collector NAME out: no new calls, not counted as capacity by the pacer."""
     _set(name, "logged_out", db, "logout")
@@ -103,17 +99,16 @@ def render_screen_pop(pop: Mapping[str, Any]) -> str:
 
 @agent.command("watch")
 @click.argument("name")
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="SQLite database (default: $DIALER_DB or var/dialer.db).")
+@db_option
 @click.option("--once", is_flag=True, help="Exit after the first screen pop.")
 @click.option("--timeout", type=float, default=None, help="Stop after S seconds (exit 1 with --once if none came).")
 @click.option("--all", "replay", is_flag=True, help="Show this collector's earlier screen pops first.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per screen pop per line.")
+@json_option("One JSON object per screen pop per line.")
 def watch(name: str, db: Path | None, once: bool, timeout: float | None, replay: bool, as_json: bool) -> None:
     """Print the debtor's context each time a call reaches collector NAME."""
     from dialer.store.core import last_screen_pop_id, screen_pops_after
 
-    store = Store(db if db is not None else default_db_path())
+    store = open_store(db)
     after = 0 if replay else last_screen_pop_id(store, name)
     deadline = time.monotonic() + timeout if timeout is not None else None
     if not as_json:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from common.paths import REPO
+from dialer.cli.options import at_option, json_option
 
 CAMPAIGN = REPO / "campaigns" / "en_demo.yaml"
 DEBTORS = REPO / "campaigns" / "examples" / "demo_debtors.csv"
@@ -127,19 +128,17 @@ def print_report(report: dict, echo=click.echo) -> None:
 @click.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
               help="Fresh directory for the demo's database and Asterisk run files (wiped first).")
-@click.option("--at", "at", default=None, help="Clock start (ISO with offset); default 10:00 New York, next business day.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@at_option("Clock start (ISO with offset); default 10:00 New York, next business day.")
+@json_option("Print the report as JSON.")
 @click.option("--base-port", type=click.IntRange(1024, 60000), default=17000, show_default=True,
               help="Port base for the demo's Asterisk instances (kept apart from `dialer asterisk up`).")
 @click.option("--agi-port", type=click.IntRange(1, 65535), default=17573, show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
-def demo(workdir: Path, at: str | None, as_json: bool, base_port: int, agi_port: int, verbose: bool) -> None:
+def demo(workdir: Path, at: datetime | None, as_json: bool, base_port: int, agi_port: int, verbose: bool) -> None:
     """Run the demo campaign end to end through real Asterisk and print what happened."""
-    from common.clock import parse_at
-
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
-    start = parse_at(at) if at else default_demo_time()
+    start = at or default_demo_time()
     report = run_demo(workdir, start, base_port=base_port, agi_port=agi_port,
                       echo=(lambda *_: None) if as_json else click.echo)
     if as_json:

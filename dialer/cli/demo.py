@@ -17,6 +17,7 @@ import click
 
 from common.paths import REPO
 from dialer.cli.options import at_option, json_option
+from dialer.gate.rules import DEFAULT_RULES_FILE
 
 CAMPAIGN = REPO / "campaigns" / "en_demo.yaml"
 DEBTORS = REPO / "campaigns" / "examples" / "demo_debtors.csv"
@@ -59,7 +60,7 @@ def run_demo(workdir: Path, at: datetime, *, base_port: int = 17000, agi_port: i
     state = harness.up()
     echo(f"PBX + carrier simulator + 2 collector phones up in {time.monotonic() - t0:.2f} s")
     try:
-        rules, camps = load_daemon_inputs(store, (camp.name,), REPO / "compliance_rules.yaml")
+        rules, camps = load_daemon_inputs(store, (camp.name,), REPO / DEFAULT_RULES_FILE)
         t1 = time.monotonic()
         stats = asyncio.run(run_daemon(store, state, rules, camps, Clock(at), until_idle=True,
                                        max_seconds=max_seconds))

@@ -11,8 +11,9 @@ import click
 
 from common.yamlfile import ConfigError
 from dialer.cli.options import db_option, json_option, open_store
+from dialer.gate.rules import DEFAULT_RULES_FILE
 from dialer.qa.checker import Result, TranscriptError, check, parse_transcript
-from dialer.qa.rules import DEFAULT_RULES_FILE, RULE_IDS, RuleSet, load_rules
+from dialer.qa.rules import RULE_IDS, RuleSet, load_rules
 
 rules_option = click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
                             default=DEFAULT_RULES_FILE, show_default=True, help="compliance rules file")

@@ -13,17 +13,20 @@ import click
 from common.clock import Clock
 from common.yamlfile import ConfigError
 from dialer.cli.options import at_option, db_option, open_store
+from dialer.gate.rules import DEFAULT_RULES_FILE, load_rules
 from dialer.store import Store
 from dialer.telephony.harness import DEFAULT_RUN_DIR, HarnessState
 
 
 def load_daemon_inputs(store: Store, names: tuple[str, ...], rules_path: Path):
-    """Rules and campaigns, validated before anything is dialled (the daemon refuses bad input)."""
+    """Rules and campaigns, validated before anything is dialled (the daemon refuses bad input): the
+    whole rules file, its QA parts included (every bot call is scored at its end)."""
     from dialer.campaign.config import load_campaign
-    from dialer.gate.rules import load_rules
+    from dialer.qa.rules import qa_rules
     from dialer.store import core
 
     rules = load_rules(rules_path)
+    qa_rules(rules)
     rows = core.list_campaigns(store)
     wanted = [r for r in rows if (not names or r["name"] in names) and r.get("status", "active") == "active"]
     missing = set(names) - {r["name"] for r in rows}
@@ -61,7 +64,7 @@ async def run_daemon(store: Store, state: HarnessState, rules, campaigns, clock:
 @click.option("--max-seconds", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=DEFAULT_RUN_DIR, show_default=True,
               help="Where `dialer asterisk up` left the PBX's connection file (harness.json).")
-@click.option("--rules", type=click.Path(path_type=Path), default=Path("compliance_rules.yaml"), show_default=True)
+@click.option("--rules", type=click.Path(path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
 def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
         run_dir: Path, rules: Path, verbose: bool) -> None:

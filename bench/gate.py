@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dialer.gate.account import take_attempt
 from dialer.gate.decide import Attempt, History, PastAttempt, decide
 from dialer.gate.rules import Profile, load_rules
 from dialer.gate.zones import number_zones
 from dialer.store import Store
-from dialer.store.gate import take_attempt
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 24, 2, 30, tzinfo=timezone.utc)  # 10:30 Beijing, 21:30/18:30 the evening before in the US

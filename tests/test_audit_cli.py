@@ -6,7 +6,8 @@ import sqlite3
 from click.testing import CliRunner
 
 from dialer.cli import main
-from dialer.store import Store, core
+from dialer.store import Store
+from dialer.store import audit as audit_log
 from dialer.store.audit import write_head
 
 
@@ -14,7 +15,7 @@ def test_audit_verify_passes_then_catches_an_edit(tmp_path):
     db = tmp_path / "d.db"
     store = Store(db)
     for i in range(5):
-        core.audit(store, "dialer", "attempt.placed", f"call-{i}", {"n": i}, 1000.0 + i)
+        audit_log.audit(store, "dialer", "attempt.placed", f"call-{i}", {"n": i}, 1000.0 + i)
     write_head(store)
     store.close()
     runner = CliRunner()

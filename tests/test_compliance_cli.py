@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from click.testing import CliRunner
 
 from dialer.cli import main
+from dialer.gate.account import take_attempt
 from dialer.store import Store
-from dialer.store.gate import take_attempt
 from tests.test_compliance_gate import NOW, RULES, RULES_FILE, end_call, seed
 
 

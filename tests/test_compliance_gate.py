@@ -9,18 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from dialer.gate.account import FOREVER, add_inconvenient, load_history, take_attempt
 from dialer.gate.rules import load_rules
 from dialer.store import Store
-from dialer.store.gate import (
-    FOREVER,
-    add_cease,
-    add_consent,
-    add_dnc,
-    add_inconvenient,
-    gate_blocks,
-    load_history,
-    take_attempt,
-)
+from dialer.store.gate import add_cease, add_consent, add_dnc, gate_blocks
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "compliance_rules.yaml"
 RULES = load_rules(RULES_FILE)

@@ -13,9 +13,10 @@ import pytest
 from dialer.campaign.config import load_campaign
 from dialer.campaign.imports import read_debtors_csv
 from dialer.cli.demo import default_demo_time
+from dialer.gate.account import take_attempt
 from dialer.gate.rules import load_rules
 from dialer.store import Store, core
-from dialer.store.gate import take_attempt
+from dialer.store import audit as audit_log
 from dialer.telephony.carrier import behaviours_from_dict
 from dialer.telephony.harness import Harness
 
@@ -117,6 +118,6 @@ def test_sigkill_during_a_call_then_restart_reconciles_from_cdr(tmp_path):
     assert len(k2) == 1 and k2[0]["outcome"] == "unknown" and k2[0]["state"] == "unknown"
     # the first daemon settled K002's orphan on start; the restarted one settles the killed call, dials nobody
     assert stats["reconciled"] == 1 and stats["placed"] == 0
-    audit = [e for e in core.audit_entries(store, subject=call_id)]
+    audit = [e for e in audit_log.audit_entries(store, subject=call_id)]
     assert sum(1 for e in audit if e["kind"] == "attempt.placed") == 1
-    assert core.verify_audit_chain(store)[0]
+    assert audit_log.verify_audit_chain(store)[0]

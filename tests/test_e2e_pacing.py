@@ -19,6 +19,7 @@ from dialer.cli.demo import default_demo_time
 from dialer.gate.rules import load_rules
 from dialer.pacing.floor import info_text
 from dialer.store import Store, core
+from dialer.store import audit as audit_log
 from dialer.telephony.carrier import behaviours_from_dict
 from dialer.telephony.harness import Harness
 
@@ -231,7 +232,7 @@ def test_every_dial_went_through_the_gate(pacing_run):
         dialled = {cid for cid in cdr if cid.startswith(f"{name}-")}
         assert dialled and dialled <= ids, dialled - ids  # Asterisk dialled nothing the gate did not record
         assert pacing_run["out"][name]["stats"].placed == len(rows)
-        placed = core.audit_entries(store, kind="attempt.placed")
+        placed = audit_log.audit_entries(store, kind="attempt.placed")
         assert ids <= {e["subject"] for e in placed}
         per_debtor: dict[str, int] = {}
         for r in rows:

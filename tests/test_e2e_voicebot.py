@@ -207,7 +207,7 @@ def test_third_party_never_hears_the_amount(voicebot_run):
 def test_stop_calling_lands_on_cease_list_and_the_gate_blocks_the_next_attempt(voicebot_run):
     from datetime import timedelta
 
-    from dialer.store.gate import take_attempt
+    from dialer.gate.account import take_attempt
 
     store = voicebot_run["store"]
     out = _calls(store, "V006")

@@ -13,6 +13,7 @@ from dialer.cli import main
 from dialer.qa.checker import check, parse_transcript
 from dialer.qa.normalize import normalize_text
 from dialer.qa.rules import load_rules
+from dialer.qa.score import score_call
 from dialer.store import Store
 from dialer.store.audit import file_sha256, verify, write_head
 from dialer.store.qa import (
@@ -24,7 +25,6 @@ from dialer.store.qa import (
     report,
     review_appeal,
     save_transcript,
-    score_call,
     search_turns,
     unscored_transcripts,
 )

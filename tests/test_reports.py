@@ -12,9 +12,9 @@ from dialer.campaign.config import load_campaign
 from dialer.campaign.imports import read_debtors_csv, read_payments_csv
 from dialer.cli import main
 from dialer.cli.report import campaign_report
+from dialer.gate.account import take_attempt
 from dialer.gate.rules import load_rules
 from dialer.store import Store, core
-from dialer.store.gate import take_attempt
 
 REPO = Path(__file__).resolve().parent.parent
 NY = ZoneInfo("America/New_York")

@@ -13,6 +13,7 @@ import pytest
 from dialer.campaign.config import load_campaign_text
 from dialer.campaign.imports import ImportRejected
 from dialer.store import Store, core
+from dialer.store import audit as audit_log
 
 CAMPAIGN = """\
 name: demo
@@ -102,7 +103,7 @@ def test_attempt_in_flight_hides_debtor_and_blocks_a_second_attempt(store: Store
     assert core.open_attempts(store) == []
     assert [c.debtor_id for c in core.due_debtors(store, "demo", 2000.0, 10)] == ["d1"]
     assert [a["id"] for a in core.attempts_for_debtor(store, "d1")] == ["c1"]
-    kinds = [e["kind"] for e in core.audit_entries(store, subject="c1")]
+    kinds = [e["kind"] for e in audit_log.audit_entries(store, subject="c1")]
     assert kinds == ["attempt.placed", "attempt.update", "attempt.update"]   # the ignored late event: no entry
     with pytest.raises(ValueError):
         core.update_attempt(store, "c1", colour="red")
@@ -183,8 +184,8 @@ def test_payments_mark_promise_kept_and_reject_duplicates(store: Store):
 
 def test_audit_chain_detects_a_modified_row(store: Store, tmp_path: Path):
     for i in range(5):
-        core.audit(store, "tester", "thing", f"s{i}", {"i": i, "text": "数据"}, 2000.0 + i)
-    assert core.verify_audit_chain(store) == (True, None)
+        audit_log.audit(store, "tester", "thing", f"s{i}", {"i": i, "text": "数据"}, 2000.0 + i)
+    assert audit_log.verify_audit_chain(store) == (True, None)
     target = store.query_one("SELECT seq FROM audit_log WHERE subject='s2'")[0]
     with pytest.raises(sqlite3.DatabaseError):   # the trigger refuses ordinary updates
         store.conn.execute("UPDATE audit_log SET payload_json='{}' WHERE seq=?", (target,))
@@ -193,22 +194,22 @@ def test_audit_chain_detects_a_modified_row(store: Store, tmp_path: Path):
     raw.execute("DROP TRIGGER audit_log_no_update")
     raw.execute("UPDATE audit_log SET payload_json='{\"i\":99,\"text\":\"数据\"}' WHERE seq=?", (target,))
     raw.close()
-    assert core.verify_audit_chain(store) == (False, target)
+    assert audit_log.verify_audit_chain(store) == (False, target)
 
 
 def test_audit_chain_detects_a_deleted_row_even_with_rehashed_successor(store: Store, tmp_path: Path):
     for i in range(4):
-        core.audit(store, "tester", "thing", f"s{i}", {"i": i}, 2000.0 + i)
+        audit_log.audit(store, "tester", "thing", f"s{i}", {"i": i}, 2000.0 + i)
     first_seq = store.query_one("SELECT seq FROM audit_log WHERE subject='s1'")[0]
     raw = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
     raw.execute("DROP TRIGGER audit_log_no_delete")
     raw.execute("DELETE FROM audit_log WHERE seq=?", (first_seq,))
     raw.close()
-    assert core.verify_audit_chain(store) == (False, first_seq + 1)
+    assert audit_log.verify_audit_chain(store) == (False, first_seq + 1)
 
 
 def test_audit_hash_is_the_documented_recipe(store: Store):
-    seq = core.audit(store, "tester", "k", "subj", {"b": 1, "a": "x"}, 1234.5)
+    seq = audit_log.audit(store, "tester", "k", "subj", {"b": 1, "a": "x"}, 1234.5)
     row = store.query_one("SELECT * FROM audit_log WHERE seq=?", (seq,))
     import hashlib
     import json

@@ -182,7 +182,7 @@ def test_rescore_saves_scores_and_treatments_from_the_campaign_table(store: Stor
 def test_zone_comes_from_the_phone_number_when_the_record_has_none() -> None:
     from zoneinfo import ZoneInfo
 
-    from dialer.strategy.features import candidate_zone
+    from dialer.gate.zones import candidate_zone
 
     assert candidate_zone({"timezone": None, "phones": ("+8613800138000",)}, "UTC") == ZoneInfo("Asia/Shanghai")
     assert candidate_zone({"timezone": "", "phones": "+12125551234;+8613800138000"}, "UTC") == \

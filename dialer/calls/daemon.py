@@ -41,7 +41,7 @@ from dialer.pacing.pacers import (
     ProgressivePacer,
 )
 from dialer.store import Store, core
-from dialer.store.gate import take_attempt
+from dialer.gate.account import take_attempt
 from dialer.telephony.ami import AMIController, TrackedCall
 from dialer.telephony.harness import HarnessState
 
@@ -504,7 +504,7 @@ class Dialer:
 
     def _save_transcript(self, active: Active, rec: Any) -> None:
         """Every bot call is scored by QA at its end: transcript saved, checked and recorded (audited)."""
-        from dialer.store import qa as qa_store
+        from dialer.qa import score as qa_store
         from dialer.store.audit import write_head
 
         camp = self.campaigns.get(active.campaign)

@@ -17,10 +17,10 @@ import phonenumbers
 
 from common.paths import REPO
 from common.yamlfile import ConfigError, Located, load_file, load_text
+from dialer.gate.rules import DEFAULT_RULES_FILE, profile_names
 
 REPO_ROOT = REPO
 DEFAULT_SCRIPTS_DIR = Path("campaigns/scripts")
-DEFAULT_RULES_FILE = Path("compliance_rules.yaml")
 
 PROFILES = ("cn", "us", "uk")
 LOCALES = ("zh-CN", "en-US")
@@ -326,17 +326,6 @@ def _retry(c: _Checker, value: Any, path: tuple[Any, ...], base: Retry) -> Retry
     return Retry(**out)
 
 
-def _known_profiles(rules_file: Path | None) -> tuple[str, ...] | None:
-    """The `profiles` keys of compliance_rules.yaml, or None when there is no such file."""
-    if rules_file is None or not rules_file.exists():
-        return None
-    located = load_file(rules_file)
-    profiles = located.data.get("profiles") if isinstance(located.data, dict) else None
-    if not isinstance(profiles, dict):
-        return None
-    return tuple(str(k) for k in profiles)
-
-
 def _default_scripts_dir(file: str) -> Path:
     here = Path(file).parent / "scripts"
     return here if here.is_dir() else REPO_ROOT / DEFAULT_SCRIPTS_DIR
@@ -356,7 +345,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
     name = c.string(root["name"], ("name",), pattern=_NAME_RE)
     profile = c.choice(root["profile"], ("profile",), PROFILES)
     if check_files:
-        known = _known_profiles(Path(rules_file) if rules_file is not None else _default_rules_file())
+        known = profile_names(rules_file if rules_file is not None else _default_rules_file())
         if known is not None and profile not in known:
             raise c.err(("profile",), f"profile {profile!r} is not in compliance_rules.yaml (has: {', '.join(known)})")
     locale = c.choice(root["locale"], ("locale",), LOCALES)

@@ -1,7 +1,5 @@
-"""`dialer agent watch NAME`: the collector's screen pop — the debtor's context when a call reaches them.
-
-The pacing area adds `login | ready | pause | logout | wrapup` as attributes of `dialer/cli/agent_state.py`;
-they appear under `dialer agent` as soon as that module exists.
+"""`dialer agent`: a collector's state (`login | ready | pause | logout NAME`, applied to the queue by
+the daemon) and their screen pop (`watch NAME`: the debtor's context when a call reaches them).
 """
 from __future__ import annotations
 
@@ -13,29 +11,60 @@ from typing import Any, Mapping
 
 import click
 
-from dialer.cli import LazyGroup
-from dialer.store import Store, default_db_path
+from dialer.cli.options import db_option, json_option, open_store
 
 POLL_SECONDS = 0.25
 
 
-class _AgentGroup(LazyGroup):
-    """Lazy subcommands that simply do not show until their module and attribute exist."""
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        try:
-            return super().get_command(ctx, name)
-        except AttributeError:
-            return None
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [n for n in super().list_commands(ctx) if self.get_command(ctx, n) is not None]
-
-
-@click.group(cls=_AgentGroup, lazy={n: f"dialer.cli.agent_state:{n}"
-                                    for n in ("login", "ready", "pause", "logout", "wrapup")})
+@click.group()
 def agent() -> None:
-    """Collectors: screen pops (watch); login/ready/pause/logout come with pacing."""
+    """Collectors: state (login, ready, pause, logout) and screen pops (watch)."""
+
+
+def _set(name: str, state: str, db: Path | None, reason: str | None) -> None:
+    from dialer.store.agents import set_agent_state
+
+    store = open_store(db)
+    try:
+        set_agent_state(store, name, state, time.time(), reason=reason)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    finally:
+        store.close()
+    click.echo(json.dumps({"agent": name, "state": state, "reason": reason}))
+
+
+@agent.command("login")
+@click.argument("name")
+@db_option
+def login(name: str, db: Path | None) -> None:
+    """Log collector NAME in, ready for calls."""
+    _set(name, "ready", db, "login")
+
+
+@agent.command("ready")
+@click.argument("name")
+@db_option
+def ready(name: str, db: Path | None) -> None:
+    """Collector NAME is ready for the next call (ends a pause)."""
+    _set(name, "ready", db, None)
+
+
+@agent.command("pause")
+@click.argument("name")
+@click.option("--reason", default="break", show_default=True, help="Why (shown in the queue's pause reason).")
+@db_option
+def pause(name: str, reason: str, db: Path | None) -> None:
+    """Pause collector NAME: no new calls (a call in progress finishes)."""
+    _set(name, "paused", db, reason)
+
+
+@agent.command("logout")
+@click.argument("name")
+@db_option
+def logout(name: str, db: Path | None) -> None:
+    """Log collector NAME out: no new calls, not counted as capacity by the pacer."""
+    _set(name, "logged_out", db, "logout")
 
 
 def _money(amount: Any, currency: Any) -> str:
@@ -70,17 +99,16 @@ def render_screen_pop(pop: Mapping[str, Any]) -> str:
 
 @agent.command("watch")
 @click.argument("name")
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="SQLite database (default: $DIALER_DB or var/dialer.db).")
+@db_option
 @click.option("--once", is_flag=True, help="Exit after the first screen pop.")
 @click.option("--timeout", type=float, default=None, help="Stop after S seconds (exit 1 with --once if none came).")
 @click.option("--all", "replay", is_flag=True, help="Show this collector's earlier screen pops first.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per screen pop per line.")
+@json_option("One JSON object per screen pop per line.")
 def watch(name: str, db: Path | None, once: bool, timeout: float | None, replay: bool, as_json: bool) -> None:
     """Print the debtor's context each time a call reaches collector NAME."""
     from dialer.store.core import last_screen_pop_id, screen_pops_after
 
-    store = Store(db if db is not None else default_db_path())
+    store = open_store(db)
     after = 0 if replay else last_screen_pop_id(store, name)
     deadline = time.monotonic() + timeout if timeout is not None else None
     if not as_json:

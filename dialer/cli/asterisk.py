@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from common.paths import REPO
+from dialer.cli.options import json_option
 from dialer.telephony.harness import (
     DEFAULT_RUN_DIR,
     Harness,
@@ -86,7 +87,7 @@ def down(run_dir: Path) -> None:
 
 @asterisk.command()
 @run_dir_opt
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 def status(run_dir: Path, as_json: bool) -> None:
     """Show whether the instances and collectors are running."""
     st = Harness(run_dir).status()

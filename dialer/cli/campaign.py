@@ -13,11 +13,8 @@ import click
 from common.yamlfile import ConfigError
 from dialer.campaign.config import Campaign, load_campaign
 from dialer.campaign.imports import ImportRejected, read_debtors_csv, read_payments_csv
-from dialer.store import Store, default_db_path
+from dialer.cli.options import db_option, json_option, open_store
 
-db_option = click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                         help="SQLite database (default: $DIALER_DB or var/dialer.db).")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 scripts_option = click.option("--scripts-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                               help="Where script ids resolve (default: campaigns/scripts).")
 rules_option = click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -29,10 +26,6 @@ def _fail(text: str, as_json: bool = False, **extra: Any) -> NoReturn:
         click.echo(json.dumps({"ok": False, "error": text, **extra}, ensure_ascii=False))
     click.echo(f"error: {text}", err=True)
     raise click.exceptions.Exit(2)
-
-
-def _store(db: Path | None) -> Store:
-    return Store(db if db is not None else default_db_path())
 
 
 def _load(path: Path, scripts_dir: Path | None, rules_file: Path | None, as_json: bool) -> Campaign:
@@ -69,7 +62,7 @@ def campaign() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @scripts_option
 @rules_option
-@json_option
+@json_option()
 def validate_cmd(file: Path, scripts_dir: Path | None, rules_file: Path | None, as_json: bool) -> None:
     """Check FILE; errors name file, line and field."""
     c = _load(file, scripts_dir, rules_file, as_json)
@@ -85,13 +78,13 @@ def validate_cmd(file: Path, scripts_dir: Path | None, rules_file: Path | None, 
 @db_option
 @scripts_option
 @rules_option
-@json_option
+@json_option()
 def load_cmd(file: Path, db: Path | None, scripts_dir: Path | None, rules_file: Path | None, as_json: bool) -> None:
     """Validate FILE and store it (replacing a campaign of the same name)."""
     from dialer.store.core import upsert_campaign
 
     c = _load(file, scripts_dir, rules_file, as_json)
-    store = _store(db)
+    store = open_store(db)
     try:
         upsert_campaign(store, c)
     finally:
@@ -104,12 +97,12 @@ def load_cmd(file: Path, db: Path | None, scripts_dir: Path | None, rules_file: 
 
 @campaign.command("list")
 @db_option
-@json_option
+@json_option()
 def list_cmd(db: Path | None, as_json: bool) -> None:
     """Campaigns in the store, with their debtor counts."""
     from dialer.store.core import list_campaigns
 
-    store = _store(db)
+    store = open_store(db)
     try:
         rows = list_campaigns(store)
     finally:
@@ -133,7 +126,7 @@ def debtors() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--campaign", "campaign_name", required=True, help="Campaign (already loaded) to import into.")
 @db_option
-@json_option
+@json_option()
 def debtors_import_cmd(file: Path, campaign_name: str, db: Path | None, as_json: bool) -> None:
     """Import FILE.csv into a campaign: all rows or none."""
     from dialer.store.core import import_debtors
@@ -142,7 +135,7 @@ def debtors_import_cmd(file: Path, campaign_name: str, db: Path | None, as_json:
         rows = read_debtors_csv(file)
     except ImportRejected as exc:
         _fail(str(exc), as_json, errors=[e.__dict__ for e in exc.errors])
-    store = _store(db)
+    store = open_store(db)
     try:
         summary = import_debtors(store, rows, campaign_name)
     except ImportRejected as exc:
@@ -169,7 +162,7 @@ def payments() -> None:
 @payments.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @db_option
-@json_option
+@json_option()
 def payments_import_cmd(file: Path, db: Path | None, as_json: bool) -> None:
     """Import FILE.csv (all or nothing) and mark promises the payments keep."""
     from dialer.store.core import import_payments
@@ -178,7 +171,7 @@ def payments_import_cmd(file: Path, db: Path | None, as_json: bool) -> None:
         rows = read_payments_csv(file)
     except ImportRejected as exc:
         _fail(str(exc), as_json, errors=[e.__dict__ for e in exc.errors])
-    store = _store(db)
+    store = open_store(db)
     try:
         summary = import_payments(store, rows)
     except ImportRejected as exc:

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from common.clock import parse_at
 from common.log import mask_phone
 from common.yamlfile import ConfigError
+from dialer.cli.options import at_option, db_option, json_option, open_store
 from dialer.gate.decide import Attempt, Decision, decide
 from dialer.gate.rules import DEFAULT_RULES_FILE, RulesError, load_rules
 
@@ -23,7 +23,7 @@ def compliance() -> None:
 
 @compliance.command("check-rules")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@json_option("print one JSON object")
 def check_rules(file: Path, as_json: bool) -> None:
     """Validate a rules FILE; every problem as file:line: field: message (exit 2 on errors)."""
     try:
@@ -49,41 +49,34 @@ def check_rules(file: Path, as_json: bool) -> None:
 
 @compliance.command()
 @click.option("--debtor", "debtor_id", required=True, help="debtor id")
-@click.option("--at", "at_", default=None, help="ISO time with UTC offset (default: now)")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None, help="database (default var/dialer.db or $DIALER_DB)")
+@at_option()
+@db_option
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
 @click.option("--phone", default=None, help="explain this number only (default: each of the debtor's numbers)")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def explain(debtor_id: str, at_: str | None, db: Path | None, rules_file: Path, phone: str | None, as_json: bool) -> None:
+@json_option("print one JSON object")
+def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Path, phone: str | None, as_json: bool) -> None:
     """Every gate rule for a debtor: pass/fail and why, candidate zones and local times, next allowed time."""
-    from dialer.store import Store, default_db_path
-    from dialer.store.gate import campaign_profile, gate_blocks, load_history
+    from dialer.gate.account import campaign_profile, load_history
+    from dialer.store import core
+    from dialer.store.gate import gate_blocks
 
-    try:
-        now = parse_at(at_) if at_ else datetime.now(timezone.utc)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--at") from None
+    now = at or datetime.now(timezone.utc)
     try:
         rules = load_rules(rules_file)
     except ConfigError as exc:
         raise click.ClickException(f"invalid rules file:\n{exc.render()}") from None
-    path = db or default_db_path()
-    if not Path(path).exists():
-        raise click.ClickException(f"no database at {path} (use --db)")
-    store = Store(path)
+    store = open_store(db, must_exist=True)
     try:
-        row = store.query_one("SELECT campaign, status, timezone FROM debtors WHERE debtor_id=?", (debtor_id,))
+        row = core.get_debtor(store, debtor_id)
         if row is None:
-            raise click.ClickException(f"no debtor {debtor_id!r} in {path}")
+            raise click.ClickException(f"no debtor {debtor_id!r} in {store.path}")
         campaign = row["campaign"]
         profile = campaign_profile(store, rules, campaign)
         history = load_history(store, debtor_id, now, lookback_seconds=profile.gate.lookback_seconds,
                                extra_phones=(phone,) if phone else ())
-        account = store.query_one("SELECT account_id FROM accounts WHERE debtor_id=? ORDER BY days_past_due DESC LIMIT 1",
-                                  (debtor_id,))
+        account = row["accounts"][0]["account_id"] if row["accounts"] else None  # the most overdue
         phones = [phone] if phone else list(history.phones)
-        decisions = [decide(Attempt(debtor_id, p, account[0] if account else None, campaign), history, profile, now)
-                     for p in phones]
+        decisions = [decide(Attempt(debtor_id, p, account, campaign), history, profile, now) for p in phones]
         blocks = gate_blocks(store, debtor_id=debtor_id, limit=5)
     finally:
         store.close()

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import click
 
 from common.paths import REPO
+from dialer.cli.options import at_option, json_option
+from dialer.gate.rules import DEFAULT_RULES_FILE
 
 CAMPAIGN = REPO / "campaigns" / "en_demo.yaml"
 DEBTORS = REPO / "campaigns" / "examples" / "demo_debtors.csv"
@@ -58,7 +60,7 @@ def run_demo(workdir: Path, at: datetime, *, base_port: int = 17000, agi_port: i
     state = harness.up()
     echo(f"PBX + carrier simulator + 2 collector phones up in {time.monotonic() - t0:.2f} s")
     try:
-        rules, camps = load_daemon_inputs(store, (camp.name,), REPO / "compliance_rules.yaml")
+        rules, camps = load_daemon_inputs(store, (camp.name,), REPO / DEFAULT_RULES_FILE)
         t1 = time.monotonic()
         stats = asyncio.run(run_daemon(store, state, rules, camps, Clock(at), until_idle=True,
                                        max_seconds=max_seconds))
@@ -75,43 +77,33 @@ def run_demo(workdir: Path, at: datetime, *, base_port: int = 17000, agi_port: i
 def build_report(store, harness, campaign: str) -> dict:
     """Outcome per debtor, what the answering ones heard (bot transcript + carrier-side recording), promises."""
     from common.wav import active_seconds, duration
+    from dialer.store import audit as audit_log
     from dialer.store import core
+    from dialer.store.qa import latest_result, transcript_turns
+    from dialer.store.reports import debtor_calls, screen_pops
 
-    rows = store.query(
-        "SELECT d.debtor_id, d.name, d.status, t.id AS call_id, t.phone, t.outcome, t.disposition, t.agent,"
-        " t.conversation FROM debtors d LEFT JOIN attempts t ON t.debtor_id = d.debtor_id"
-        " WHERE d.campaign = ? ORDER BY d.debtor_id, t.placed_at", (campaign,))
     debtors = []
-    for r in rows:
+    for r in debtor_calls(store, campaign):
         entry = {k: r[k] for k in ("debtor_id", "name", "call_id", "outcome", "disposition", "agent")}
         entry["phone"] = r["phone"]
-        turns = _qa_turns(store, r["call_id"])
+        turns = transcript_turns(store, r["call_id"]) if r["call_id"] else []
         entry["bot_said"] = [t["text"] for t in turns if t["speaker"] == "agent"]
         rec = harness.recording_for(r["phone"], r["call_id"]) if r["call_id"] and r["phone"] else None
         if rec is not None and rec.exists():
             entry["heard_seconds"] = round(active_seconds(rec), 1)
             entry["recording_seconds"] = round(duration(rec), 1)
             entry["recording"] = str(rec)
-        qa = store.query_one("SELECT score, violations_json FROM qa_results WHERE call_id=? ORDER BY id DESC LIMIT 1",
-                             (r["call_id"],)) if r["call_id"] else None
+        qa = latest_result(store, r["call_id"]) if r["call_id"] else None
         if qa is not None:
-            entry["qa_score"] = qa["score"]
-            entry["qa_violations"] = [v["rule"] for v in json.loads(qa["violations_json"])]
+            entry["qa_score"] = qa.score
+            entry["qa_violations"] = [v["rule"] for v in qa.violations]
         entry["promises"] = [{"amount": p["amount"], "due_date": p["due_date"]}
                              for p in core.promises_for(store, call_id=r["call_id"])] if r["call_id"] else []
         debtors.append(entry)
-    pops = store.query("SELECT agent, debtor_id, context_json FROM screen_pops ORDER BY id")
     return {"campaign": campaign, "debtors": debtors,
-            "screen_pops": [{"agent": p["agent"], "debtor_id": p["debtor_id"], **json.loads(p["context_json"])}
-                            for p in pops],
-            "audit_chain_ok": core.verify_audit_chain(store)[0]}
-
-
-def _qa_turns(store, call_id: str | None) -> list[dict]:
-    if not call_id:
-        return []
-    rows = store.query("SELECT speaker, text FROM transcript_turns WHERE call_id=? ORDER BY idx", (call_id,))
-    return [dict(r) for r in rows]
+            "screen_pops": [{"agent": p["agent"], "debtor_id": p["debtor_id"], **p["context"]}
+                            for p in screen_pops(store)],
+            "audit_chain_ok": audit_log.verify_audit_chain(store)[0]}
 
 
 def print_report(report: dict, echo=click.echo) -> None:
@@ -137,19 +129,17 @@ def print_report(report: dict, echo=click.echo) -> None:
 @click.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
               help="Fresh directory for the demo's database and Asterisk run files (wiped first).")
-@click.option("--at", "at", default=None, help="Clock start (ISO with offset); default 10:00 New York, next business day.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@at_option("Clock start (ISO with offset); default 10:00 New York, next business day.")
+@json_option("Print the report as JSON.")
 @click.option("--base-port", type=click.IntRange(1024, 60000), default=17000, show_default=True,
               help="Port base for the demo's Asterisk instances (kept apart from `dialer asterisk up`).")
 @click.option("--agi-port", type=click.IntRange(1, 65535), default=17573, show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
-def demo(workdir: Path, at: str | None, as_json: bool, base_port: int, agi_port: int, verbose: bool) -> None:
+def demo(workdir: Path, at: datetime | None, as_json: bool, base_port: int, agi_port: int, verbose: bool) -> None:
     """Run the demo campaign end to end through real Asterisk and print what happened."""
-    from common.clock import parse_at
-
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
-    start = parse_at(at) if at else default_demo_time()
+    start = at or default_demo_time()
     report = run_demo(workdir, start, base_port=base_port, agi_port=agi_port,
                       echo=(lambda *_: None) if as_json else click.echo)
     if as_json:

@@ -10,11 +10,11 @@ from typing import Any, Iterator, NoReturn
 import click
 
 from common.yamlfile import ConfigError
+from dialer.cli.options import db_option, json_option, open_store
+from dialer.gate.rules import DEFAULT_RULES_FILE
 from dialer.qa.checker import Result, TranscriptError, check, parse_transcript
-from dialer.qa.rules import DEFAULT_RULES_FILE, RULE_IDS, RuleSet, load_rules
+from dialer.qa.rules import RULE_IDS, RuleSet, load_rules
 
-DB_HELP = "database (default var/dialer.db or $DIALER_DB)"
-db_option = click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None, help=DB_HELP)
 rules_option = click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
                             default=DEFAULT_RULES_FILE, show_default=True, help="compliance rules file")
 by_option = click.option("--by", "actor", default=None, help="who is acting (default: the login name)")
@@ -35,11 +35,6 @@ def _rules(path: Path) -> RuleSet:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-
-
-def _store(db: Path | None):
-    from dialer.store import Store
-    return Store(db)
 
 
 def _fail(msg: str) -> NoReturn:
@@ -77,7 +72,7 @@ def qa() -> None:
 
 @qa.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per call per line")
+@json_option("one JSON object per call per line")
 @rules_option
 def score(file: Path, as_json: bool, rules_file: Path) -> None:
     """Score the transcripts of FILE.jsonl (one call per line). A bad line is reported as FILE:LINE and
@@ -110,7 +105,7 @@ def import_(file: Path, source: str, db: Path | None, rules_file: Path, actor: s
     from dialer.store.audit import write_head
     from dialer.store.qa import QAStoreError, save_transcript
     rules = _rules(rules_file)
-    store = _store(db)
+    store = open_store(db)
     saved = bad = 0
     for lineno, obj, err in read_jsonl(file):
         if err is None:
@@ -132,17 +127,17 @@ def import_(file: Path, source: str, db: Path | None, rules_file: Path, actor: s
 @db_option
 @rules_option
 @by_option
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per call per line")
+@json_option("one JSON object per call per line")
 def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool) -> None:
     """Score every call in the store that has a transcript and no score yet; each score is audited."""
+    from dialer.qa.score import score_transcript
     from dialer.store.audit import write_head
-    from dialer.store.qa import record_result, unscored_transcripts
+    from dialer.store.qa import unscored_transcripts
     rules = _rules(rules_file)
-    store = _store(db)
+    store = open_store(db)
     n = 0
     for t in unscored_transcripts(store):
-        res = check(t, rules)
-        record_result(store, res, rules.sha256, actor=_actor(actor))
+        res = score_transcript(store, t, rules, actor=_actor(actor))
         _print_result(res, as_json)
         n += 1
     write_head(store)
@@ -155,11 +150,11 @@ def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool) -> 
 @click.option("--speaker", type=click.Choice(["agent", "callee"]), default=None, help="only this side's turns")
 @click.option("--limit", type=int, default=100, show_default=True)
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per matching turn")
+@json_option("one JSON object per matching turn")
 def search(terms: tuple[str, ...], speaker: str | None, limit: int, db: Path | None, as_json: bool) -> None:
     """Turns containing every TERM (Traditional/Simplified, full-width and case do not matter)."""
     from dialer.store.qa import search_turns
-    rows = search_turns(_store(db), terms, speaker=speaker, limit=limit)
+    rows = search_turns(open_store(db), terms, speaker=speaker, limit=limit)
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
@@ -172,11 +167,11 @@ def search(terms: tuple[str, ...], speaker: str | None, limit: int, db: Path | N
 @qa.command()
 @click.argument("call_id")
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@json_option("print one JSON object")
 def show(call_id: str, db: Path | None, as_json: bool) -> None:
     """A call's transcript with its latest score, violations marked on their turns, and appeal status."""
     from dialer.store.qa import get_transcript, latest_result
-    store = _store(db)
+    store = open_store(db)
     t = get_transcript(store, call_id)
     if t is None:
         _fail(f"call {call_id}: no transcript saved")
@@ -211,7 +206,7 @@ def appeal(call_id: str, reason: str, db: Path | None, actor: str | None) -> Non
     """Dispute the latest score of CALL_ID (opens a review; audited)."""
     from dialer.store.audit import write_head
     from dialer.store.qa import QAStoreError, file_appeal
-    store = _store(db)
+    store = open_store(db)
     try:
         aid = file_appeal(store, call_id, reason, filed_by=_actor(actor))
     except QAStoreError as exc:
@@ -235,7 +230,7 @@ def review(call_id: str, verdict: str, rules: tuple[str, ...], note: str | None,
     from dialer.store.audit import write_head
     from dialer.store.qa import QAStoreError, get_transcript, review_appeal
     ruleset = _rules(rules_file)
-    store = _store(db)
+    store = open_store(db)
     t = get_transcript(store, call_id)
     if t is None:
         _fail(f"call {call_id}: no transcript saved")
@@ -252,12 +247,12 @@ def review(call_id: str, verdict: str, rules: tuple[str, ...], note: str | None,
 @qa.command()
 @click.option("--by", "by", type=click.Choice(["collector", "campaign"]), default="collector", show_default=True)
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@json_option("print one JSON object")
 def report(by: str, db: Path | None, as_json: bool) -> None:
     """Compliance next to efficiency per collector or campaign, and the state of the audit chain."""
     from dialer.store.audit import verify
     from dialer.store.qa import report as build
-    store = _store(db)
+    store = open_store(db)
     rows = build(store, by)
     chain = verify(store)
     if as_json:
@@ -285,11 +280,11 @@ def _print_chain(chain) -> None:
 @db_option
 @click.option("--head", "head_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="head file kept outside the database (default <db>.audit-head)")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@json_option("print one JSON object")
 def verify(db: Path | None, head_file: Path | None, as_json: bool) -> None:
     """Check the audit hash chain, its external head and every recorded file; exit 1 and say what if tampered."""
     from dialer.store.audit import verify as run_verify
-    chain = run_verify(_store(db), head_file)
+    chain = run_verify(open_store(db), head_file)
     if as_json:
         click.echo(json.dumps(chain.as_dict(), ensure_ascii=False))
     else:

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from dialer.store import Store, default_db_path
+from dialer.cli.options import db_option, json_option, open_store
+from dialer.store import Store, core
 from dialer.store import reports as q
 
 
@@ -59,11 +60,11 @@ def print_report(r: dict[str, Any], echo=click.echo) -> None:
 
 
 @click.command()
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@db_option
 @click.option("--campaign", "campaigns", multiple=True, help="Only these campaigns (default: all).")
 @click.option("--since", default=None, help="ISO date/time (with offset) the report starts at.")
 @click.option("--until", default=None, help="ISO date/time (with offset) the report ends at.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per campaign per line.")
+@json_option("One JSON object per campaign per line.")
 def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
     """Contact, promise-to-pay, recovery, abandonment and compliance figures per campaign."""
     def ts(v: str | None, name: str) -> float | None:
@@ -77,9 +78,9 @@ def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until
             raise click.BadParameter("needs a UTC offset, e.g. 2026-11-23T00:00:00+08:00", param_hint=name)
         return dt.timestamp()
 
-    store = Store(db or default_db_path())
-    names = list(campaigns) or [r["name"] for r in store.query("SELECT name FROM campaigns ORDER BY name")]
-    known = {r["name"] for r in store.query("SELECT name FROM campaigns")}
+    store = open_store(db)
+    known = [r["name"] for r in core.list_campaigns(store)]
+    names = list(campaigns) or known
     for name in names:
         if name not in known:
             raise click.ClickException(f"unknown campaign {name!r}")

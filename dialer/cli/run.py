@@ -5,23 +5,28 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from common.clock import Clock, parse_at
+from common.clock import Clock
 from common.yamlfile import ConfigError
-from dialer.store import Store, default_db_path
+from dialer.cli.options import at_option, db_option, open_store
+from dialer.gate.rules import DEFAULT_RULES_FILE, load_rules
+from dialer.store import Store
 from dialer.telephony.harness import DEFAULT_RUN_DIR, HarnessState
 
 
 def load_daemon_inputs(store: Store, names: tuple[str, ...], rules_path: Path):
-    """Rules and campaigns, validated before anything is dialled (the daemon refuses bad input)."""
+    """Rules and campaigns, validated before anything is dialled (the daemon refuses bad input): the
+    whole rules file, its QA parts included (every bot call is scored at its end)."""
     from dialer.campaign.config import load_campaign
-    from dialer.gate.rules import load_rules
+    from dialer.qa.rules import qa_rules
     from dialer.store import core
 
     rules = load_rules(rules_path)
+    qa_rules(rules)
     rows = core.list_campaigns(store)
     wanted = [r for r in rows if (not names or r["name"] in names) and r.get("status", "active") == "active"]
     missing = set(names) - {r["name"] for r in rows}
@@ -52,30 +57,26 @@ async def run_daemon(store: Store, state: HarnessState, rules, campaigns, clock:
 
 
 @click.command()
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="SQLite database (default ./var/dialer.db or $DIALER_DB).")
+@db_option
 @click.option("--campaign", "campaigns", multiple=True, help="Dial only these campaigns (repeatable).")
-@click.option("--at", "at", default=None, help="Start the clock at this ISO time with UTC offset; it then runs at real speed.")
+@at_option("Start the clock at this ISO time with UTC offset; it then runs at real speed.")
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is left to dial now.")
 @click.option("--max-seconds", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=DEFAULT_RUN_DIR, show_default=True,
               help="Where `dialer asterisk up` left the PBX's connection file (harness.json).")
-@click.option("--rules", type=click.Path(path_type=Path), default=Path("compliance_rules.yaml"), show_default=True)
+@click.option("--rules", type=click.Path(path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
-def run(db: Path | None, campaigns: tuple[str, ...], at: str | None, until_idle: bool, max_seconds: float | None,
+def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
         run_dir: Path, rules: Path, verbose: bool) -> None:
     """Run the dialer daemon next to the PBX."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
-    try:
-        clock = Clock(parse_at(at)) if at else Clock()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--at") from None
+    clock = Clock(at) if at else Clock()
     try:
         state = HarnessState.load(run_dir)
     except FileNotFoundError:
         raise click.ClickException(f"no PBX connection file in {run_dir}: run `dialer asterisk up` first") from None
-    store = Store(db or default_db_path())
+    store = open_store(db)
     try:
         rules_obj, camps = load_daemon_inputs(store, campaigns, rules)
     except ConfigError as exc:

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import click
 
+from dialer.cli.options import json_option
 from dialer.pacing.simulate import compare, scenario
 
 # --------------------------------------------------------------------------- CLI
@@ -20,7 +21,7 @@ from dialer.pacing.simulate import compare, scenario
 @click.option("--answer-rate", type=click.FloatRange(0.01, 0.95), default=None,
               help="probability a dial reaches a person (default: the scenario's)")
 @click.option("--no-tune", is_flag=True, help="skip the hindsight-tuned baselines (faster)")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+@json_option("one JSON object")
 def simulate_pacing(agents: int, hours: float, seeds: int, scenario_name: str, answer_rate: float | None,
                     no_tune: bool, as_json: bool) -> None:
     """Replay the same seeded calls against every pacer; print occupancy and abandonment."""

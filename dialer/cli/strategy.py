@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from dialer.cli.options import db_option, db_path, json_option
 from dialer.strategy.data import DataError
 
 DEFAULT_MODEL_DIR = Path("models/propensity")
@@ -30,8 +31,7 @@ def _calibration_lines(table: list[dict[str, float]]) -> list[str]:
 @click.option("--target", default=None, help="Name of the binary target column (with --data).")
 @click.option("--positive", default=None, help="Target value of the positive class (guessed for 1/yes/true/good).")
 @click.option("--from-store", is_flag=True, help="Train on the store's own outcomes instead of a CSV.")
-@click.option("--db", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Store database (default ./var/dialer.db or $DIALER_DB), with --from-store.")
+@db_option
 @click.option("--as-of", default=None, help="ISO date: features as of this day, payments after it are the label "
               "(default: today minus the horizon), with --from-store.")
 @click.option("--horizon-days", default=30, show_default=True, type=click.IntRange(1, 365),
@@ -43,7 +43,7 @@ def _calibration_lines(table: list[dict[str, float]]) -> list[str]:
 @click.option("--rule-feature", default=None, help="Feature of the one-feature baseline (default: the most "
               "predictive on the training split; days_past_due with --from-store).")
 @click.option("--drop", multiple=True, help="Column to ignore (an identifier, say); repeatable.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("Print one JSON object.")
 def train(data_path: Path | None, target: str | None, positive: str | None, from_store: bool, db: Path | None,
           as_of: str | None, horizon_days: int, campaign: str | None, out_dir: Path, seed: int,
           rule_feature: str | None, drop: tuple[str, ...], as_json: bool) -> None:
@@ -96,10 +96,10 @@ def train(data_path: Path | None, target: str | None, positive: str | None, from
 def _store_dataset(db: Path | None, as_of: str | None, horizon_days: int, campaign: str | None):
     from datetime import date, datetime, time, timedelta, timezone
 
-    from dialer.store import Store, default_db_path
+    from dialer.store import Store
     from dialer.strategy.rescore import store_training_data
 
-    path = db or default_db_path()
+    path = db_path(db)
     if not path.exists():
         raise DataError(f"{path}: no store database here (use --db)")
     try:
@@ -120,7 +120,7 @@ def _store_dataset(db: Path | None, as_of: str | None, horizon_days: int, campai
 @click.option("--target", default=None, help="Target column (default: the one the model was trained on).")
 @click.option("--model", "model_dir", default=DEFAULT_MODEL_DIR, show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Directory of a trained model.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("Print one JSON object.")
 def evaluate(data_path: Path, target: str | None, model_dir: Path, as_json: bool) -> None:
     """Evaluate a saved propensity model on labelled data: ROC AUC, Brier score, calibration table."""
     from dialer.strategy.data import read_csv_text
@@ -155,7 +155,7 @@ def evaluate(data_path: Path, target: str | None, model_dir: Path, as_json: bool
 @click.option("--export-training", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the synthetic training set (store features + 'paid') to this CSV, for "
                    "`dialer models train --target paid --rule-feature days_past_due`.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("Print one JSON object.")
 def simulate_strategy(seeds: int, debtors: int, calls: int, export_training: Path | None, as_json: bool) -> None:
     """Recovered amount per 100 calls: propensity ranking vs days-past-due order vs random, same seeds and budget."""
     from dialer.strategy.simulate import SimConfig, export_training_csv, run_many

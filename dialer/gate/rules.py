@@ -1,17 +1,18 @@
-"""The compliance gate's pure core: typed rules from compliance_rules.yaml and `decide()`.
+"""compliance_rules.yaml → typed Rules: the ONE reader of that file.
 
-`decide(attempt, history, rules, now)` says whether one dial may be placed now, which rule
-blocks it, why, and the earliest later time at which the same dial would pass every rule
-(searched forward, so a blocked debtor is never retried before something changes). No I/O:
-the store edge (`dialer.store.gate`) loads the history and records the outcome atomically."""
+Gate, abandonment and caller-ID rules per profile, campaign overrides, the profile names and THE
+call-window parser. QA (`dialer.qa.rules`) builds its rules on top of a loaded `Rules` (its
+`window: gate` is the gate's parsed windows; its own windows go through `parse_windows`), and
+campaign validation asks `profile_names` here; nothing else parses the file."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
@@ -164,6 +165,7 @@ class Rules:
     profiles: dict[str, Profile]
     override_raw: dict[str, dict[str, Any]]
     located: Located = field(repr=False)
+    sha256: str = ""  # of the file's bytes (QA stores it with every score)
     _resolved: dict[tuple[str, str | None], Profile] = field(default_factory=dict, repr=False)
 
     def profile_for(self, profile_name: str | None = None, campaign_name: str | None = None) -> Profile:
@@ -199,14 +201,26 @@ def caller_id_for(profile: Profile, campaign_caller_id: str | None) -> str:
 
 def load_rules(path: str | Path = DEFAULT_RULES_FILE, campaign: str | None = None) -> Rules:
     """Load and validate a rules file; raises RulesError (every problem, file:line: field)."""
-    return rules_from_located(load_file(path), campaign)
+    loc = load_file(path)
+    return rules_from_located(loc, campaign, sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest())
 
 
 def rules_from_text(text: str, file: str = "<rules>", campaign: str | None = None) -> Rules:
-    return rules_from_located(load_text(text, file), campaign)
+    return rules_from_located(load_text(text, file), campaign,
+                              sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def rules_from_located(loc: Located, campaign: str | None = None) -> Rules:
+def profile_names(path: str | Path) -> tuple[str, ...] | None:
+    """The profile names a rules file defines (the keys of `profiles`), without validating the
+    profiles themselves; None when there is no such file or it has no `profiles` mapping."""
+    if not Path(path).exists():
+        return None
+    data = load_file(path).data
+    profiles = data.get("profiles") if isinstance(data, dict) else None
+    return tuple(str(k) for k in profiles) if isinstance(profiles, dict) else None
+
+
+def rules_from_located(loc: Located, campaign: str | None = None, *, sha256: str = "") -> Rules:
     errors: list[ConfigError] = []
     data = loc.data
     if not isinstance(data, dict):
@@ -250,7 +264,7 @@ def rules_from_located(loc: Located, campaign: str | None = None) -> Rules:
     if errors:
         raise RulesError(errors)
     rules = Rules(file=loc.file, version=1, default_profile=str(default), profiles=profiles,
-                  override_raw={str(k): v for k, v in overrides.items()}, located=loc)
+                  override_raw={str(k): v for k, v in overrides.items()}, located=loc, sha256=sha256)
     if campaign is not None:
         rules.profile_for(None, campaign)
     return rules
@@ -415,46 +429,49 @@ def parse_days(value: Any) -> frozenset[int]:
     return frozenset(out)
 
 
-def _parse_windows(r: _Reader) -> tuple[Window, ...]:
-    raw = r.raw.get("window")
+def parse_windows(raw: Any, fail: Callable[[tuple[Any, ...], str], None]) -> tuple[Window, ...]:
+    """THE call-window parser: the value of a `window:` field, `{start, end}` or a list of
+    `{days, start, end}` (local "HH:MM", end may be 24:00, no crossing midnight, no overlap on a day)
+    → Windows. Each problem goes to `fail(path, message)`, the path starting with "window"."""
+    name: tuple[Any, ...] = ("window",)
     if raw is None:
-        r.fail("window", 'required: {start: "08:00", end: "21:00"} or a list of {days, start, end}')
+        fail(name, 'required: {start: "08:00", end: "21:00"} or a list of {days, start, end}')
         return ()
-    items = [(raw, ("window",))] if isinstance(raw, dict) else (
-        [(w, ("window", i)) for i, w in enumerate(raw)] if isinstance(raw, list) else None)
+    items = [(raw, name)] if isinstance(raw, dict) else (
+        [(w, name + (i,)) for i, w in enumerate(raw)] if isinstance(raw, list) else None)
     if not items:
-        r.fail("window", f"must be a mapping {{start, end}} or a non-empty list of {{days, start, end}}, got {raw!r}")
+        fail(name, f"must be a mapping {{start, end}} or a non-empty list of {{days, start, end}}, got {raw!r}")
         return ()
     out: list[tuple[Window, tuple[Any, ...]]] = []
     for w, path in items:
         if not isinstance(w, dict):
-            r.fail(path, f"must be a mapping {{days, start, end}}, got {w!r}")
+            fail(path, f"must be a mapping {{days, start, end}}, got {w!r}")
             continue
         for key in w:
             if key not in ("days", "start", "end"):
-                r.fail(path + (key,), "unknown key (allowed: days, start, end)")
+                fail(path + (key,), "unknown key (allowed: days, start, end)")
         try:
             days = parse_days(w.get("days"))
         except ValueError as exc:
-            r.fail(path + ("days",), str(exc))
+            fail(path + ("days",), str(exc))
             continue
         vals = {}
         for key, a24 in (("start", False), ("end", True)):
             try:
                 vals[key] = parse_hhmm(w.get(key), allow_24=a24)
             except ValueError as exc:
-                r.fail(path + (key,), "required" if key not in w else str(exc))
+                fail(path + (key,), "required" if key not in w else str(exc))
         if len(vals) < 2:
             continue
         if vals["start"] >= vals["end"]:
-            r.fail(path + ("end",), f"end {w['end']} must be after start {w['start']} (windows cannot cross midnight)")
+            fail(path + ("end",), f"end {w['end']} must be after start {w['start']} (windows cannot cross midnight)")
             continue
         win = Window(days, vals["start"], vals["end"])
         for other, opath in out:
             common = win.days & other.days
             if common and win.start < other.end and other.start < win.end:
                 day = WEEKDAYS[min(common)]
-                r.fail(path, f"overlaps {field_path(opath)} on {day} (windows of one day must not overlap)")
+                fail(path, f"overlaps {field_path(opath)} on {day} (windows of one day must not overlap)")
                 break
         else:
             out.append((win, path))
@@ -466,7 +483,7 @@ def _parse_gate(src: _Src, raw: dict[str, Any]) -> GateRules:
         "window", "holidays", "daily_attempts", "count", "number_daily_attempts", "rolling_7day",
         "conversation_quiet_days", "min_gap_minutes", "abandoned_lockout", "machine_same_day",
         "exclusions", "third_party", "fallback_zones"))
-    windows = _parse_windows(r)
+    windows = parse_windows(r.raw.get("window"), r.fail)
     hol = HolidayRules(None, None, False, frozenset())
     h = r.mapping("holidays", ("calendar", "subdiv", "observe", "blackout_dates"))
     if h is not None:

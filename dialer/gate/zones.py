@@ -1,9 +1,15 @@
-"""The debtor's zones and local days: which zones a number can be in, local time, holidays."""
+"""The debtor's zones and local days, in ONE place: which zones a number can be in, the one zone
+used for the debtor's local time, local date and local hour, and holidays.
+
+The gate checks every candidate zone of a dial (`candidate_zones`); everything that needs a single
+"debtor's time" (a promise's "today", QA's call window, the ranking's contact hours) uses
+`debtor_zone` / `local_time` / `local_date`. Pure: time comes in as an argument.
+"""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
@@ -37,9 +43,61 @@ def candidate_zones(phone: str, record_zone: str | None, fallback: Iterable[str]
     return tuple(zones) if zones else tuple(fallback)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def primary_number_zone(phone: str) -> str | None:
+    """The first zone the number maps to (the gate checks all of them; a single local time needs one)."""
+    zones = number_zones(phone)
+    return zones[0] if zones else None
+
+
+def debtor_zone(phone: str | None, record_zone: str | None, fallback: Iterable[str] = ()) -> ZoneInfo:
+    """The debtor's one zone: the record's, else the number's first, else the first valid fallback, else UTC."""
+    if record_zone and _valid_zone(record_zone):
+        return _zone(record_zone)
+    name = primary_number_zone(phone) if phone else None
+    if name:
+        return _zone(name)
+    for name in fallback:
+        if _valid_zone(name):
+            return _zone(name)
+    return _zone("UTC")
+
+
+def local_time(at: datetime | float, phone: str | None, record_zone: str | None,
+               fallback: Iterable[str] = ()) -> datetime:
+    """`at` (an aware datetime or UTC epoch seconds) as wall time in the debtor's zone."""
+    t = at.timestamp() if isinstance(at, datetime) else float(at)
+    return datetime.fromtimestamp(t, debtor_zone(phone, record_zone, fallback))
+
+
+def local_date(at: datetime | float, phone: str | None, record_zone: str | None,
+               fallback: Iterable[str] = ()) -> date:
+    """The debtor's calendar date at `at`: "today" for a debtor (a promise to pay today, for one)."""
+    return local_time(at, phone, record_zone, fallback).date()
+
+
+@lru_cache(maxsize=262144)
+def local_hour(at: float, tz: ZoneInfo) -> int:
+    """Hour of day at `at` (UTC epoch seconds) in zone `tz`; cached, histories are re-read on every ranking."""
+    return datetime.fromtimestamp(at, tz).hour
+
+
+def _field(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def candidate_zone(candidate: Any, default_tz: str) -> ZoneInfo:
+    """A hopper candidate's zone (a mapping or the store's Candidate, `phones` a sequence or
+    "a;b"): the record's, else the primary phone number's, else `default_tz`, else UTC."""
+    phones = _field(candidate, "phones") or ()
+    if isinstance(phones, str):
+        phones = phones.split(";")
+    phone = str(phones[0]).strip() if phones else None
+    return debtor_zone(phone, _field(candidate, "timezone"), (default_tz,))
 
 
 def _local(t: float, zone: ZoneInfo) -> datetime:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
+from dialer.gate.rules import WEEKDAYS
 from dialer.qa.normalize import Normalized, normalize
-from dialer.qa.rules import (CONDUCT_RULES, DAYS, Lexicon, Negation, Pattern, QARules, RuleSet)
+from dialer.qa.rules import CONDUCT_RULES, Lexicon, Negation, Pattern, QARules, RuleSet
 
 SPEAKERS = ("agent", "callee")
 _SENTENCE_END = re.compile(r"[。！？!?;；\n]|\.(?=\s|$)")
@@ -232,7 +233,7 @@ def _time_window(t: Transcript, profile: QARules) -> Violation | None:
         return None
     allowed = ", ".join(f"{_fmt_minutes(w.start)}–{_fmt_minutes(w.end)}" for w in todays) or "no calls"
     return Violation("time.window", None,
-                     f"call started {local.strftime('%H:%M')} {DAYS[day]} debtor-local "
+                     f"call started {local.strftime('%H:%M')} {WEEKDAYS[day]} debtor-local "
                      f"(UTC{local.strftime('%z')}); allowed {allowed}")
 
 

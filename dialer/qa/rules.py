@@ -1,5 +1,9 @@
 """QA rule configuration: the `qa:` section of each profile and the shared `qa_lexicons:` of compliance_rules.yaml, validated into typed objects.
 
+Built on the gate's reading of the file (`dialer.gate.rules`, the one parser): `window: gate` is the
+gate's parsed windows, a window of QA's own goes through the same `parse_windows`, and the profiles
+and default profile are the gate's.
+
 Every lexicon entry is a regular expression over the matching form of a turn (dialer.qa.normalize:
 Simplified, half-width, case-folded, 您→你), so entries are normalised the same way when loaded.
 Errors name the file, line and field (`compliance_rules.yaml:212: qa_lexicons.zh.stages.identity[3]: …`).
@@ -7,18 +11,16 @@ The `debt` stage is not in the file: it is `common.lexicon.DEBT`, the list the s
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from common.lexicon import DEBT
-from common.yamlfile import ConfigError, Located, load_file, load_text
-from dialer.gate.rules import Window
+from common.yamlfile import ConfigError, Located
+from dialer.gate import rules as gate_rules
+from dialer.gate.rules import DEFAULT_RULES_FILE, Rules, Window
 from dialer.qa.normalize import normalize_text
-
-DEFAULT_RULES_FILE = Path("compliance_rules.yaml")
 
 RULE_IDS = (
     "time.window",
@@ -33,7 +35,6 @@ CONDUCT_RULES = ("conduct.threat", "conduct.insult", "conduct.impersonation")
 STAGES = ("identity", "verification", "debt", "plan_or_consequence")
 CALLEE_KEYS = ("confirm", "deny", "third_party")
 LANGS = ("zh", "en")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_WEIGHTS = {
     "time.window": 15,
     "conduct.threat": 30,
@@ -125,21 +126,20 @@ class RuleSet:
 # -- loading ------------------------------------------------------------------------------------
 
 def load_rules(path: str | Path = DEFAULT_RULES_FILE) -> RuleSet:
-    """Load and validate the QA parts of a rules file (raises QAConfigError listing every problem)."""
-    p = Path(path)
-    loc = load_file(p)
-    return rules_from_located(loc, hashlib.sha256(p.read_bytes()).hexdigest())
+    """Load a rules file through the gate's parser and validate its QA parts (raises RulesError for the
+    gate's parts, QAConfigError listing every problem of the QA parts)."""
+    return qa_rules(gate_rules.load_rules(path))
 
 
 def rules_from_text(text: str, file: str = "<rules>") -> RuleSet:
-    return rules_from_located(load_text(text, file), hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return qa_rules(gate_rules.rules_from_text(text, file))
 
 
-def rules_from_located(loc: Located, sha256: str = "") -> RuleSet:
+def qa_rules(rules: Rules) -> RuleSet:
+    """The QA rules of an already loaded (and gate-validated) rules file."""
+    loc = rules.located
     errors: list[ConfigError] = []
-    data = loc.data if isinstance(loc.data, dict) else {}
-    if not isinstance(loc.data, dict):
-        raise QAConfigError([loc.error((), "the rules file must be a mapping")])
+    data = loc.data
     shared = data.get("qa_lexicons")
     if shared is None:
         errors.append(loc.error(("qa_lexicons",), "missing: the shared QA lexicons (zh, en)"))
@@ -150,30 +150,19 @@ def rules_from_located(loc: Located, sha256: str = "") -> RuleSet:
     for lang in shared:
         if lang not in LANGS:
             errors.append(loc.error(("qa_lexicons", lang), f"unknown language (allowed: {', '.join(LANGS)})"))
-    profiles_raw = data.get("profiles")
-    if not isinstance(profiles_raw, dict) or not profiles_raw:
-        raise QAConfigError(errors + [loc.error(("profiles",), "must be a non-empty mapping of profiles")])
     profiles: dict[str, QARules] = {}
-    for name, praw in profiles_raw.items():
-        rules = _profile(loc, name, praw, shared, errors)
-        if rules is not None:
-            profiles[name] = rules
-    default = data.get("default_profile", next(iter(profiles_raw)))
-    if default not in profiles_raw:
-        errors.append(loc.error(("default_profile",), f"unknown profile {default!r}"))
+    for name, profile in rules.profiles.items():
+        qa = _profile(loc, name, profile.qa, profile.gate.windows, shared, errors)
+        if qa is not None:
+            profiles[name] = qa
     if errors:
         raise QAConfigError(errors)
-    return RuleSet(profiles=profiles, default_profile=default, file=loc.file, sha256=sha256)
+    return RuleSet(profiles=profiles, default_profile=rules.default_profile, file=loc.file, sha256=rules.sha256)
 
 
-def _profile(loc: Located, name: str, praw: Any, shared: Mapping[str, Any],
+def _profile(loc: Located, name: str, qa: Any, gate_windows: tuple[Window, ...], shared: Mapping[str, Any],
              errors: list[ConfigError]) -> QARules | None:
-    base = ("profiles", name)
-    if not isinstance(praw, dict):
-        errors.append(loc.error(base, "a profile must be a mapping"))
-        return None
-    qa = praw.get("qa")
-    qpath = base + ("qa",)
+    qpath = ("profiles", name, "qa")
     if qa is None:
         qa = {}
     if not isinstance(qa, dict):
@@ -184,7 +173,7 @@ def _profile(loc: Located, name: str, praw: Any, shared: Mapping[str, Any],
         if key not in allowed:
             errors.append(loc.error(qpath + (key,), f"unknown key (allowed: {', '.join(sorted(allowed))})"))
     n0 = len(errors)
-    windows = _windows(loc, praw, qa, qpath, errors)
+    windows = _windows(loc, qa, gate_windows, qpath, errors)
     order = qa.get("required_order", list(STAGES))
     if not isinstance(order, list) or any(s not in STAGES for s in order) or len(set(order)) != len(order):
         errors.append(loc.error(qpath + ("required_order",), f"must be a list of distinct stages from {', '.join(STAGES)}"))
@@ -233,46 +222,18 @@ def _profile(loc: Located, name: str, praw: Any, shared: Mapping[str, Any],
                    weights=weights, enabled=frozenset(enabled))
 
 
-def _hhmm(value: Any) -> int | None:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}", value):
-        return None
-    h, m = int(value[:2]), int(value[3:])
-    if h > 24 or m > 59 or (h == 24 and m):
-        return None
-    return h * 60 + m
-
-
-def _windows(loc: Located, praw: dict, qa: dict, qpath: tuple, errors: list[ConfigError]) -> tuple[Window, ...]:
-    """`qa.window` is `gate` (default: the profile's gate window) or its own {start, end} / list."""
+def _windows(loc: Located, qa: Mapping[str, Any], gate_windows: tuple[Window, ...], qpath: tuple,
+             errors: list[ConfigError]) -> tuple[Window, ...]:
+    """`qa.window` is `gate` (default: the profile's gate windows, as the gate parsed them) or a window
+    of its own, read by the gate's window parser."""
     raw = qa.get("window", "gate")
-    path = qpath + ("window",)
     if raw == "gate":
-        gate = praw.get("gate") if isinstance(praw.get("gate"), dict) else {}
-        raw = gate.get("window")
-        path = qpath[:-1] + ("gate", "window")
-        if raw is None:
-            errors.append(loc.error(qpath + ("window",), "window: gate, but the profile's gate has no window"))
-            return ()
-    items = [(raw, path)] if isinstance(raw, dict) else (
-        [(w, path + (i,)) for i, w in enumerate(raw)] if isinstance(raw, list) and raw else None)
-    if items is None:
-        errors.append(loc.error(path, 'must be "gate", {start: "08:00", end: "21:00"} or a list of {days, start, end}'))
+        return gate_windows
+    if isinstance(raw, str):
+        errors.append(loc.error(qpath + ("window",),
+                                'must be "gate", {start: "08:00", end: "21:00"} or a list of {days, start, end}'))
         return ()
-    out = []
-    for w, wpath in items:
-        if not isinstance(w, dict):
-            errors.append(loc.error(wpath, "must be a mapping {days, start, end}"))
-            continue
-        start, end = _hhmm(w.get("start")), _hhmm(w.get("end"))
-        if start is None or end is None or end <= start:
-            errors.append(loc.error(wpath, f'needs start < end as "HH:MM", got {w.get("start")!r}–{w.get("end")!r}'))
-            continue
-        days = w.get("days", list(DAYS))
-        if not isinstance(days, list) or any(d not in DAYS for d in days):
-            errors.append(loc.error(wpath + ("days",), f"must be a list of {' '.join(DAYS)}"))
-            continue
-        out.append(Window(days=frozenset(DAYS.index(d) for d in days), start=start, end=end))
-    return tuple(out)
+    return gate_rules.parse_windows(raw, lambda rel, msg: errors.append(loc.error(qpath + rel, msg)))
 
 
 def _compile(loc: Located, path: tuple, value: Any, errors: list[ConfigError]) -> re.Pattern[str] | None:

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+Conn = sqlite3.Connection
 DEFAULT_DB = Path("var/dialer.db")
 
 
@@ -97,6 +98,32 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def conn_of(x: Store | Conn) -> Conn:
+    """The connection behind a Store, or the connection itself (query functions accept either)."""
+    return x.conn if isinstance(x, Store) else x
+
+
+@contextmanager
+def tx(x: Store | Conn) -> Iterator[Conn]:
+    """Join the caller's transaction (a connection already in one), else open one: the Store's
+    `transaction()`, or BEGIN IMMEDIATE … COMMIT on an idle connection."""
+    if isinstance(x, Store):
+        with x.transaction() as conn:
+            yield conn
+        return
+    if x.in_transaction:
+        yield x
+        return
+    x.execute("BEGIN IMMEDIATE")
+    try:
+        yield x
+    except BaseException:
+        x.execute("ROLLBACK")
+        raise
+    else:
+        x.execute("COMMIT")
 
 
 def _split_sql(sql: str) -> list[str]:

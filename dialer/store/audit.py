@@ -1,4 +1,8 @@
-"""Tamper evidence: the audit chain checked against a head kept outside the database, and recorded files re-hashed.
+"""The one hash-chained audit log: append, read, verify; its head kept outside the database; recorded files re-hashed.
+
+Chain: row hash = sha256(prev_hash + canonical_json(row)) as hex, where the row is
+`{"seq", "at", "actor", "kind", "subject", "payload_json"}` serialized with sorted keys, separators
+(",", ":") and ensure_ascii=False; the first row's prev_hash is 64 zeros (see `audit_row_hash`).
 
 The head file (`<db>.audit-head` by default) holds the newest (seq, hash) each time QA writes; a
 database whose chain is intact but shorter than, or different at, that head was truncated or rewritten.
@@ -12,11 +16,81 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from dialer.store import Store
-from dialer.store.core import GENESIS_HASH, audit_head, audit_row_hash, verify_audit_chain
+from dialer.store import Conn, Store, conn_of, tx
 
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(obj: Any) -> str:
+    """The store's JSON: sorted keys, no spaces, UTF-8 kept; the audit hash is taken over it."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def audit_row_hash(prev_hash: str, seq: int, at: float, actor: str, kind: str, subject: str | None,
+                   payload_json: str) -> str:
+    row = {"seq": seq, "at": float(at), "actor": actor, "kind": kind, "subject": subject,
+           "payload_json": payload_json}
+    return hashlib.sha256((prev_hash + canonical_json(row)).encode("utf-8")).hexdigest()
+
+
+def audit(conn_or_store: Store | Conn, actor: str, kind: str, subject: str | None,
+          payload: Mapping[str, Any] | None, at: float | None = None) -> int:
+    """Append one entry to the hash-chained audit log; returns its seq."""
+    at = time.time() if at is None else float(at)
+    payload_json = canonical_json(dict(payload or {}))
+    with tx(conn_or_store) as conn:
+        last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq = (last[0] + 1) if last else 1
+        prev = last[1] if last else GENESIS_HASH
+        digest = audit_row_hash(prev, seq, at, actor, kind, subject, payload_json)
+        conn.execute(
+            "INSERT INTO audit_log(seq, at, actor, kind, subject, payload_json, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (seq, at, actor, kind, subject, payload_json, prev, digest),
+        )
+    return seq
+
+
+def verify_audit_chain(store: Store | Conn) -> tuple[bool, int | None]:
+    """Recompute the chain; (True, None) if intact, else (False, seq of the first bad row).
+
+    Detects modified, inserted and deleted rows (a gap in seq or a broken prev_hash link). Truncation
+    of the newest rows is only visible against an anchored `audit_head` kept elsewhere.
+    """
+    prev, expected_seq = GENESIS_HASH, 1
+    for r in conn_of(store).execute(
+            "SELECT seq, at, actor, kind, subject, payload_json, prev_hash, hash FROM audit_log ORDER BY seq"):
+        seq = r[0]
+        if seq != expected_seq or r[6] != prev:
+            return False, seq
+        if audit_row_hash(prev, seq, r[1], r[2], r[3], r[4], r[5]) != r[7]:
+            return False, seq
+        prev, expected_seq = r[7], seq + 1
+    return True, None
+
+
+def audit_head(store: Store | Conn) -> tuple[int, str]:
+    """(seq, hash) of the newest entry, to anchor outside the database; (0, zeros) when empty."""
+    r = conn_of(store).execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (r[0], r[1]) if r else (0, GENESIS_HASH)
+
+
+def audit_entries(store: Store | Conn, *, kind: str | None = None, subject: str | None = None,
+                  after_seq: int = 0) -> list[dict[str, Any]]:
+    sql, args = "SELECT * FROM audit_log WHERE seq > ?", [after_seq]
+    if kind is not None:
+        sql += " AND kind = ?"
+        args.append(kind)
+    if subject is not None:
+        sql += " AND subject = ?"
+        args.append(subject)
+    rows = conn_of(store).execute(sql + " ORDER BY seq", args).fetchall()
+    return [dict(r) | {"payload": json.loads(r["payload_json"])} for r in rows]
+
+
+# -- the head kept outside the database, and verification ----------------------------------------
 
 def head_path(db_path: str | Path) -> Path:
     return Path(str(db_path) + ".audit-head")

@@ -1,19 +1,13 @@
 """Every query of the core tables: campaigns, debtors and their accounts/phones, attempts, call events,
-promises, payments, contact requests, screen pops, and the one hash-chained audit log.
+promises, payments, contact requests and screen pops; every change is audited (dialer.store.audit).
 
 Functions take a `Store` (and open their own transaction) or, where named `conn`, the connection of a
 transaction the caller already holds (the gate records an attempt inside its own BEGIN IMMEDIATE).
 Times are UTC epoch seconds.
-
-Audit chain: row hash = sha256(prev_hash + canonical_json(row)) as hex, where the row is
-`{"seq", "at", "actor", "kind", "subject", "payload_json"}` serialized with sorted keys, separators
-(",", ":") and ensure_ascii=False; the first row's prev_hash is 64 zeros (see `audit_row_hash`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
@@ -30,9 +24,9 @@ from dialer.campaign.imports import (
     validate_debtor_records,
     validate_payment_records,
 )
-from dialer.store import Store
+from dialer.store import Conn, Store, conn_of, tx
+from dialer.store.audit import audit, canonical_json
 
-GENESIS_HASH = "0" * 64
 OPEN_STATES = ("placed", "ringing", "answered")
 ATTEMPT_STATES = ("placed", "ringing", "answered", "ended", "unknown")
 _STATE_ORDER = {"placed": 0, "ringing": 1, "answered": 2, "ended": 3, "unknown": 3}
@@ -42,110 +36,13 @@ CONTACT_REQUEST_KINDS = ("cease", "inconvenient", "consent", "callback")
 ATTEMPT_FIELDS = ("state", "outcome", "dial_status", "hangup_cause", "answered_at", "ended_at",
                   "conversation", "abandoned", "machine", "agent", "disposition")
 
-Conn = sqlite3.Connection
-
 
 class AttemptConflict(RuntimeError):
     """The debtor already has an attempt in flight (placed/ringing/answered)."""
 
 
-def _conn(x: Store | Conn) -> Conn:
-    return x.conn if isinstance(x, Store) else x
-
-
 def _now(at: float | None) -> float:
     return float(at) if at is not None else time.time()
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-class _Tx:
-    """Use the caller's transaction (a conn already in one), or open one (Store, or idle conn)."""
-
-    def __init__(self, x: Store | Conn):
-        self.x = x
-        self._own = False
-
-    def __enter__(self) -> Conn:
-        if isinstance(self.x, Store):
-            self._cm = self.x.transaction()
-            return self._cm.__enter__()
-        if not self.x.in_transaction:
-            self.x.execute("BEGIN IMMEDIATE")
-            self._own = True
-        return self.x
-
-    def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
-        if isinstance(self.x, Store):
-            self._cm.__exit__(et, ev, tb)
-        elif self._own:
-            self.x.execute("ROLLBACK" if et else "COMMIT")
-
-
-# -- audit log -----------------------------------------------------------------------------------
-
-def audit_row_hash(prev_hash: str, seq: int, at: float, actor: str, kind: str, subject: str | None,
-                   payload_json: str) -> str:
-    row = {"seq": seq, "at": float(at), "actor": actor, "kind": kind, "subject": subject,
-           "payload_json": payload_json}
-    return hashlib.sha256((prev_hash + _dumps(row)).encode("utf-8")).hexdigest()
-
-
-def audit(conn_or_store: Store | Conn, actor: str, kind: str, subject: str | None,
-          payload: Mapping[str, Any] | None, at: float | None = None) -> int:
-    """Append one entry to the hash-chained audit log; returns its seq."""
-    at = _now(at)
-    payload_json = _dumps(dict(payload or {}))
-    with _Tx(conn_or_store) as conn:
-        last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        seq = (last[0] + 1) if last else 1
-        prev = last[1] if last else GENESIS_HASH
-        digest = audit_row_hash(prev, seq, at, actor, kind, subject, payload_json)
-        conn.execute(
-            "INSERT INTO audit_log(seq, at, actor, kind, subject, payload_json, prev_hash, hash)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (seq, at, actor, kind, subject, payload_json, prev, digest),
-        )
-    return seq
-
-
-def verify_audit_chain(store: Store | Conn) -> tuple[bool, int | None]:
-    """Recompute the chain; (True, None) if intact, else (False, seq of the first bad row).
-
-    Detects modified, inserted and deleted rows (a gap in seq or a broken prev_hash link). Truncation
-    of the newest rows is only visible against an anchored `audit_head` kept elsewhere.
-    """
-    prev, expected_seq = GENESIS_HASH, 1
-    for r in _conn(store).execute(
-            "SELECT seq, at, actor, kind, subject, payload_json, prev_hash, hash FROM audit_log ORDER BY seq"):
-        seq = r[0]
-        if seq != expected_seq or r[6] != prev:
-            return False, seq
-        if audit_row_hash(prev, seq, r[1], r[2], r[3], r[4], r[5]) != r[7]:
-            return False, seq
-        prev, expected_seq = r[7], seq + 1
-    return True, None
-
-
-def audit_head(store: Store | Conn) -> tuple[int, str]:
-    """(seq, hash) of the newest entry, to anchor outside the database; (0, zeros) when empty."""
-    r = _conn(store).execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    return (r[0], r[1]) if r else (0, GENESIS_HASH)
-
-
-def audit_entries(store: Store | Conn, *, kind: str | None = None, subject: str | None = None,
-                  after_seq: int = 0) -> list[dict[str, Any]]:
-    sql, args = "SELECT * FROM audit_log WHERE seq > ?", [after_seq]
-    if kind is not None:
-        sql += " AND kind = ?"
-        args.append(kind)
-    if subject is not None:
-        sql += " AND subject = ?"
-        args.append(subject)
-    rows = _conn(store).execute(sql + " ORDER BY seq", args).fetchall()
-    return [dict(r) | {"payload": json.loads(r["payload_json"])} for r in rows]
 
 
 # -- campaigns -----------------------------------------------------------------------------------
@@ -161,7 +58,7 @@ def upsert_campaign(store: Store, campaign_cfg: Campaign, now: float | None = No
             " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET file=excluded.file,"
             " profile=excluded.profile, locale=excluded.locale, dial_mode=excluded.dial_mode,"
             " line_limit=excluded.line_limit, config_json=excluded.config_json, loaded_at=excluded.loaded_at",
-            (c.name, c.file, c.profile, c.locale, c.dial_mode, c.line_limit, _dumps(dict(c.raw)), at),
+            (c.name, c.file, c.profile, c.locale, c.dial_mode, c.line_limit, canonical_json(dict(c.raw)), at),
         )
         audit(conn, "operator", "campaign.reload" if existed else "campaign.load", c.name,
               {"file": c.file, "profile": c.profile, "dial_mode": c.dial_mode, "line_limit": c.line_limit,
@@ -170,14 +67,14 @@ def upsert_campaign(store: Store, campaign_cfg: Campaign, now: float | None = No
 
 def get_campaign(store: Store | Conn, name: str) -> Campaign | None:
     """The campaign as validated at load time, or None."""
-    r = _conn(store).execute("SELECT file, config_json FROM campaigns WHERE name=?", (name,)).fetchone()
+    r = conn_of(store).execute("SELECT file, config_json FROM campaigns WHERE name=?", (name,)).fetchone()
     if r is None:
         return None
     return campaign_from_stored(json.loads(r["config_json"]), r["file"])
 
 
 def list_campaigns(store: Store | Conn) -> list[dict[str, Any]]:
-    rows = _conn(store).execute(
+    rows = conn_of(store).execute(
         "SELECT c.name, c.file, c.profile, c.locale, c.dial_mode, c.line_limit, c.status, c.loaded_at,"
         " (SELECT count(*) FROM debtors d WHERE d.campaign=c.name) AS debtors,"
         " (SELECT count(*) FROM debtors d WHERE d.campaign=c.name AND d.status='active') AS active"
@@ -347,7 +244,7 @@ def due_debtors(store: Store | Conn, campaign: str, now_ts: float, limit: int = 
 
     Ordered by propensity (unscored last), then days past due. The gate still decides each dial.
     """
-    conn = _conn(store)
+    conn = conn_of(store)
     out = []
     for r in conn.execute(_CANDIDATE_SQL, (campaign, float(now_ts), int(limit))).fetchall():
         out.append(Candidate(
@@ -363,7 +260,7 @@ def due_debtors(store: Store | Conn, campaign: str, now_ts: float, limit: int = 
 
 def get_debtor(store: Store | Conn, debtor_id: str) -> dict[str, Any] | None:
     """The debtor row plus `accounts`, `phones` (all, with status) and `contacts`."""
-    conn = _conn(store)
+    conn = conn_of(store)
     d = conn.execute("SELECT * FROM debtors WHERE debtor_id=?", (debtor_id,)).fetchone()
     if d is None:
         return None
@@ -380,7 +277,7 @@ def get_debtor(store: Store | Conn, debtor_id: str) -> dict[str, Any] | None:
 def set_next_allowed(conn_or_store: Store | Conn, debtor_id: str, ts: float | None) -> None:
     """Earliest time the debtor may be dialled again (None = now). Never moves an existing time earlier
     unless `ts` is None (an explicit reset)."""
-    with _Tx(conn_or_store) as conn:
+    with tx(conn_or_store) as conn:
         if ts is None:
             conn.execute("UPDATE debtors SET next_allowed_at=NULL WHERE debtor_id=?", (debtor_id,))
         else:
@@ -392,7 +289,7 @@ def set_debtor_status(conn_or_store: Store | Conn, debtor_id: str, status: str, 
                       actor: str = "dialer", reason: str | None = None) -> None:
     if status not in DEBTOR_STATUSES:
         raise ValueError(f"debtor status must be one of {', '.join(DEBTOR_STATUSES)}, not {status!r}")
-    with _Tx(conn_or_store) as conn:
+    with tx(conn_or_store) as conn:
         if conn.execute("UPDATE debtors SET status=? WHERE debtor_id=?", (status, debtor_id)).rowcount != 1:
             raise KeyError(f"no debtor {debtor_id!r}")
         audit(conn, actor, "debtor.status", debtor_id, {"status": status, "reason": reason}, at)
@@ -401,7 +298,7 @@ def set_debtor_status(conn_or_store: Store | Conn, debtor_id: str, status: str, 
 def set_propensity(conn_or_store: Store | Conn, debtor_id: str, score: float | None,
                    segment: str | None = None) -> None:
     """Record the latest model score (and, when given, the segment the strategy re-chose)."""
-    with _Tx(conn_or_store) as conn:
+    with tx(conn_or_store) as conn:
         if segment is None:
             conn.execute("UPDATE debtors SET propensity=? WHERE debtor_id=?", (score, debtor_id))
         else:
@@ -413,7 +310,7 @@ def mark_phone(store: Store | Conn, debtor_id: str, phone: str, status: str, at:
                actor: str = "dialer") -> None:
     if status not in PHONE_STATUSES:
         raise ValueError(f"phone status must be one of {', '.join(PHONE_STATUSES)}, not {status!r}")
-    with _Tx(store) as conn:
+    with tx(store) as conn:
         n = conn.execute("UPDATE phones SET status=? WHERE debtor_id=? AND phone=?",
                          (status, debtor_id, phone)).rowcount
         if n != 1:
@@ -424,7 +321,7 @@ def mark_phone(store: Store | Conn, debtor_id: str, phone: str, status: str, at:
 # -- attempts ------------------------------------------------------------------------------------
 
 def has_open_attempt(conn_or_store: Store | Conn, debtor_id: str) -> bool:
-    return _conn(conn_or_store).execute(
+    return conn_of(conn_or_store).execute(
         "SELECT 1 FROM attempts WHERE debtor_id=? AND state IN ('placed','ringing','answered') LIMIT 1",
         (debtor_id,)).fetchone() is not None
 
@@ -436,7 +333,7 @@ def insert_attempt(conn: Conn, *, call_id: str, debtor_id: str, account_id: str 
     Refuses (AttemptConflict) a second outbound attempt while one to the same debtor is in flight, so two
     dialers sharing the database cannot both place a call.
     """
-    conn = _conn(conn)
+    conn = conn_of(conn)
     if not conn.in_transaction:
         raise RuntimeError("insert_attempt must run inside store.transaction()")
     if not inbound and has_open_attempt(conn, debtor_id):
@@ -464,7 +361,7 @@ def update_attempt(store: Store | Conn, call_id: str, *, at: float | None = None
     state = fields.get("state")
     if state is not None and state not in ATTEMPT_STATES:
         raise ValueError(f"attempt state must be one of {', '.join(ATTEMPT_STATES)}, not {state!r}")
-    with _Tx(store) as conn:
+    with tx(store) as conn:
         cur = conn.execute("SELECT * FROM attempts WHERE id=?", (call_id,)).fetchone()
         if cur is None:
             raise KeyError(f"no attempt {call_id!r}")
@@ -486,13 +383,13 @@ def update_attempt(store: Store | Conn, call_id: str, *, at: float | None = None
 
 
 def get_attempt(store: Store | Conn, call_id: str) -> dict[str, Any] | None:
-    r = _conn(store).execute("SELECT * FROM attempts WHERE id=?", (call_id,)).fetchone()
+    r = conn_of(store).execute("SELECT * FROM attempts WHERE id=?", (call_id,)).fetchone()
     return dict(r) if r else None
 
 
 def open_attempts(store: Store | Conn) -> list[dict[str, Any]]:
     """Attempts not yet ended or unknown (what a restarted daemon must reconcile)."""
-    return [dict(r) for r in _conn(store).execute(
+    return [dict(r) for r in conn_of(store).execute(
         "SELECT * FROM attempts WHERE state NOT IN ('ended','unknown') ORDER BY placed_at, id")]
 
 
@@ -501,7 +398,7 @@ def attempts_for_debtor(store: Store | Conn, debtor_id: str, since: float | None
     if since is not None:
         sql += " AND placed_at >= ?"
         args.append(float(since))
-    return [dict(r) for r in _conn(store).execute(sql + " ORDER BY placed_at, id", args)]
+    return [dict(r) for r in conn_of(store).execute(sql + " ORDER BY placed_at, id", args)]
 
 
 def attempts_for_phone(store: Store | Conn, phone: str, since: float | None = None) -> list[dict[str, Any]]:
@@ -509,16 +406,16 @@ def attempts_for_phone(store: Store | Conn, phone: str, since: float | None = No
     if since is not None:
         sql += " AND placed_at >= ?"
         args.append(float(since))
-    return [dict(r) for r in _conn(store).execute(sql + " ORDER BY placed_at, id", args)]
+    return [dict(r) for r in conn_of(store).execute(sql + " ORDER BY placed_at, id", args)]
 
 
 # -- call events, promises, contact requests --------------------------------------------------------
 
 def record_call_event(store: Store | Conn, call_id: str, kind: str, at: float,
                       data: Mapping[str, Any] | None = None) -> int:
-    with _Tx(store) as conn:
+    with tx(store) as conn:
         cur = conn.execute("INSERT INTO call_events(call_id, at, kind, data_json) VALUES (?,?,?,?)",
-                           (call_id, float(at), kind, _dumps(dict(data or {}))))
+                           (call_id, float(at), kind, canonical_json(dict(data or {}))))
         return int(cur.lastrowid)
 
 
@@ -527,7 +424,7 @@ def call_events(store: Store | Conn, call_id: str, kind: str | None = None) -> l
     if kind is not None:
         sql += " AND kind=?"
         args.append(kind)
-    rows = _conn(store).execute(sql + " ORDER BY at, id", args).fetchall()
+    rows = conn_of(store).execute(sql + " ORDER BY at, id", args).fetchall()
     return [dict(r) | {"data": json.loads(r["data_json"])} for r in rows]
 
 
@@ -536,7 +433,7 @@ def record_promise(store: Store | Conn, call_id: str | None, debtor_id: str, acc
     """A promise to pay `amount` (None = the full balance) by `due_date`; returns its id."""
     due = due_date.isoformat() if isinstance(due_date, date) else date.fromisoformat(str(due_date)).isoformat()
     amt = None if amount is None else str(Decimal(str(amount)))
-    with _Tx(store) as conn:
+    with tx(store) as conn:
         cur = conn.execute(
             "INSERT INTO promises(call_id, debtor_id, account_id, amount, due_date, created_at)"
             " VALUES (?,?,?,?,?,?)", (call_id, debtor_id, account_id, amt, due, float(created_at)))
@@ -557,7 +454,7 @@ def promises_for(store: Store | Conn, *, debtor_id: str | None = None, call_id: 
     if call_id is not None:
         sql += " AND call_id=?"
         args.append(call_id)
-    return [dict(r) for r in _conn(store).execute(sql + " ORDER BY created_at, id", args)]
+    return [dict(r) for r in conn_of(store).execute(sql + " ORDER BY created_at, id", args)]
 
 
 def add_contact_request(store: Store | Conn, debtor_id: str, kind: str, detail: Mapping[str, Any] | None,
@@ -566,10 +463,10 @@ def add_contact_request(store: Store | Conn, debtor_id: str, kind: str, detail: 
     sets the debtor's status to 'cease', so the hopper stops offering them."""
     if kind not in CONTACT_REQUEST_KINDS:
         raise ValueError(f"contact request kind must be one of {', '.join(CONTACT_REQUEST_KINDS)}, not {kind!r}")
-    with _Tx(store) as conn:
+    with tx(store) as conn:
         cur = conn.execute(
             "INSERT INTO contact_requests(debtor_id, kind, detail_json, created_at, source) VALUES (?,?,?,?,?)",
-            (debtor_id, kind, _dumps(dict(detail or {})), float(created_at), source))
+            (debtor_id, kind, canonical_json(dict(detail or {})), float(created_at), source))
         rid = int(cur.lastrowid)
         audit(conn, source if source == "operator" else "dialer", "contact_request", debtor_id,
               {"id": rid, "kind": kind, "detail": dict(detail or {}), "source": source}, created_at)
@@ -583,7 +480,7 @@ def contact_requests(store: Store | Conn, debtor_id: str, kind: str | None = Non
     if kind is not None:
         sql += " AND kind=?"
         args.append(kind)
-    rows = _conn(store).execute(sql + " ORDER BY created_at, id", args).fetchall()
+    rows = conn_of(store).execute(sql + " ORDER BY created_at, id", args).fetchall()
     return [dict(r) | {"detail": json.loads(r["detail_json"])} for r in rows]
 
 
@@ -595,7 +492,7 @@ def screen_pop_context(store: Store | Conn, call_id: str, debtor_id: str) -> dic
     `verified` is true when the call has a call event of kind 'verified' (or 'verification' with
     data ok/verified true); `intents` come from events of kind 'intent' (data {"intent": ...}).
     """
-    conn = _conn(store)
+    conn = conn_of(store)
     d = get_debtor(conn, debtor_id) or {"name": None, "segment": None, "accounts": [], "phones": []}
     attempt = get_attempt(conn, call_id)
     phone = attempt["phone"] if attempt else (d["phones"][0]["phone"] if d["phones"] else None)
@@ -622,27 +519,27 @@ def screen_pop_context(store: Store | Conn, call_id: str, debtor_id: str) -> dic
 def push_screen_pop(store: Store | Conn, agent: str, call_id: str, debtor_id: str,
                     context: Mapping[str, Any] | None, at: float) -> int:
     """Queue a screen pop for `agent`; `context` is merged over `screen_pop_context` (phone masked)."""
-    with _Tx(store) as conn:
+    with tx(store) as conn:
         ctx = screen_pop_context(conn, call_id, debtor_id)
         ctx.update(dict(context or {}))
         if ctx.get("phone") and not str(ctx["phone"]).count("*"):
             ctx["phone"] = mask_phone(str(ctx["phone"]))
         cur = conn.execute("INSERT INTO screen_pops(agent, call_id, debtor_id, context_json, at) VALUES (?,?,?,?,?)",
-                           (agent, call_id, debtor_id, _dumps(ctx), float(at)))
+                           (agent, call_id, debtor_id, canonical_json(ctx), float(at)))
         return int(cur.lastrowid)
 
 
 def screen_pops_after(store: Store | Conn, agent: str, after_id: int = 0) -> list[dict[str, Any]]:
-    rows = _conn(store).execute(
+    rows = conn_of(store).execute(
         "SELECT * FROM screen_pops WHERE agent=? AND id>? ORDER BY id", (agent, int(after_id))).fetchall()
     return [dict(r) | {"context": json.loads(r["context_json"])} for r in rows]
 
 
 def last_screen_pop_id(store: Store | Conn, agent: str | None = None) -> int:
     if agent is None:
-        r = _conn(store).execute("SELECT max(id) FROM screen_pops").fetchone()
+        r = conn_of(store).execute("SELECT max(id) FROM screen_pops").fetchone()
     else:
-        r = _conn(store).execute("SELECT max(id) FROM screen_pops WHERE agent=?", (agent,)).fetchone()
+        r = conn_of(store).execute("SELECT max(id) FROM screen_pops WHERE agent=?", (agent,)).fetchone()
     return int(r[0] or 0)
 
 

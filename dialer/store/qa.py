@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 from dialer.qa.checker import Result, Transcript, parse_transcript
 from dialer.qa.normalize import normalize_text
 from dialer.store import Store
-from dialer.store.core import audit
+from dialer.store.audit import audit
 
 VERDICTS = ("upheld", "overturned")
 
@@ -70,6 +70,12 @@ def _transcript(row: Mapping[str, Any]) -> Transcript:
 def get_transcript(store: Store, call_id: str) -> Transcript | None:
     row = store.query_one("SELECT * FROM transcripts WHERE call_id = ?", (call_id,))
     return _transcript(row) if row else None
+
+
+def transcript_turns(store: Store, call_id: str) -> list[dict[str, Any]]:
+    """The saved turns of a call, in order: [{speaker, text}]."""
+    rows = store.query("SELECT speaker, text FROM transcript_turns WHERE call_id=? ORDER BY idx", (call_id,))
+    return [dict(r) for r in rows]
 
 
 def unscored_transcripts(store: Store) -> list[Transcript]:
@@ -244,15 +250,3 @@ def record_recording(store: Store, call_id: str, path: str, sha256: str, *, acto
     """Append a recording's path and hash to the audit log, so a later change to the file is detected."""
     now = time.time() if at is None else float(at)
     return audit(store, actor, "qa.recording", call_id, {"path": str(path), "sha256": sha256}, now)
-
-
-def score_call(store: Store, transcript: Transcript | Mapping[str, Any], rules: Any, *, source: str = "bot",
-               actor: str = "qa", at: float | None = None) -> Result:
-    """What the daemon does at the end of a bot call: save the transcript, check it, record the score
-    (three audited steps). `rules` is a dialer.qa.rules.RuleSet."""
-    from dialer.qa.checker import check
-    t = transcript if isinstance(transcript, Transcript) else parse_transcript(transcript, rules)
-    save_transcript(store, t, source=source, actor=actor, at=at)
-    result = check(t, rules)
-    record_result(store, result, getattr(rules, "sha256", ""), actor=actor, at=at)
-    return result

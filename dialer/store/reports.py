@@ -1,6 +1,7 @@
-"""Report queries: contact, promise-to-pay, recovery, abandonment and compliance per campaign."""
+"""Report queries: contact, promise-to-pay, recovery, abandonment and compliance per campaign; what the demo shows."""
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -56,3 +57,19 @@ def campaign_figures(store: Store, campaign: str, since: float | None = None, un
         "currency": owed["currency"] if owed else None,
         "gate_blocks": blocks, "qa_scores": [r["score"] for r in qa], "qa_violation_json": [r["violations_json"] for r in qa],
     }
+
+
+def debtor_calls(store: Store, campaign: str) -> list[dict[str, Any]]:
+    """Every debtor of a campaign with each of its attempts (one row per attempt; a debtor never
+    called has one row with call_id None), oldest attempt first."""
+    rows = store.query(
+        "SELECT d.debtor_id, d.name, d.status, t.id AS call_id, t.phone, t.outcome, t.disposition, t.agent,"
+        " t.conversation FROM debtors d LEFT JOIN attempts t ON t.debtor_id = d.debtor_id"
+        " WHERE d.campaign = ? ORDER BY d.debtor_id, t.placed_at", (campaign,))
+    return [dict(r) for r in rows]
+
+
+def screen_pops(store: Store) -> list[dict[str, Any]]:
+    """Every screen pop in order: agent, debtor_id and the stored context."""
+    return [{"agent": r["agent"], "debtor_id": r["debtor_id"], "context": json.loads(r["context_json"])}
+            for r in store.query("SELECT agent, debtor_id, context_json FROM screen_pops ORDER BY id")]

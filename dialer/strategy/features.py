@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+
+from dialer.gate.zones import candidate_zone, local_hour
 
 # ---------------------------------------------------------------------------------------------
 # Features computed from the store (one row per debtor)
@@ -111,47 +111,6 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(key, default)
     return getattr(obj, key, default)
-
-
-@lru_cache(maxsize=1024)
-def _zone(name: str | None, default: str) -> ZoneInfo:
-    for candidate in (name, default, "UTC"):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
-
-
-@lru_cache(maxsize=65536)
-def _phone_zone(phone: str) -> str | None:
-    """The first time zone the number maps to (the gate checks all of them; ranking needs one)."""
-    import phonenumbers
-    from phonenumbers import timezone as pn_timezone
-
-    try:
-        zones = pn_timezone.time_zones_for_number(phonenumbers.parse(phone))
-    except phonenumbers.NumberParseException:
-        return None
-    return zones[0] if zones and zones[0] != "Etc/Unknown" else None
-
-
-def candidate_zone(candidate: Any, default_tz: str) -> ZoneInfo:
-    """The debtor's zone: the record's, else the primary phone number's, else `default_tz`."""
-    name = _get(candidate, "timezone")
-    if not name:
-        phones = _get(candidate, "phones") or ()
-        if isinstance(phones, str):
-            phones = phones.split(";")
-        name = _phone_zone(str(phones[0]).strip()) if phones else None
-    return _zone(name, default_tz)
-
-
-@lru_cache(maxsize=262144)
-def local_hour(at: float, tz: ZoneInfo) -> int:
-    """Hour of day at `at` (UTC epoch seconds) in zone `tz`; cached, histories are re-read on every ranking."""
-    return datetime.fromtimestamp(at, tz).hour
 
 
 def debtor_features(candidate: Mapping[str, Any], history: DebtorHistory, now: datetime,

@@ -10,14 +10,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from dialer.gate.zones import candidate_zone, local_hour
 from dialer.strategy.data import DataError
 from dialer.strategy.features import (
     STORE_FEATURES,
     DebtorHistory,
     _get,
-    candidate_zone,
     debtor_features,
-    local_hour,
     quadrant,
 )
 from dialer.strategy.model import PropensityModel

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from common.vocab import CONTACT_OUTCOMES
+
 # ---------------------------------------------------------------------------------------------
 # Features computed from the store (one row per debtor)
 # ---------------------------------------------------------------------------------------------
@@ -35,7 +37,6 @@ STORE_FEATURES: dict[str, str] = {
 
 BUCKETS = ("M0", "M1", "M2", "M3", "M3+")
 QUADRANTS = ("willing_able", "willing_unable", "unwilling_able", "unwilling_unable")
-CONTACT_OUTCOMES = {"answered", "callee_hangup"}
 
 
 def bucket_of(days_past_due: int) -> str:

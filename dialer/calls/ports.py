@@ -1,34 +1,18 @@
 """The store behind each call: what the call flow may know (lookup) and where its results go."""
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from agi.flows.dtmf_verify import CallContext
 from common.clock import Clock
 from common.log import log_event
-from dialer.campaign.config import Campaign, campaign_from_stored
+from dialer.calls.call import CallRecord
+from dialer.campaign.config import Campaign
 from dialer.store import Store, core
 
 log = logging.getLogger("dialer.calls")
-
-
-@dataclass
-class CallRecord:
-    """What the daemon learns about one call while it runs (from the flow and from AMI)."""
-
-    call_id: str
-    debtor_id: str
-    campaign: str
-    kinds: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-    turns: list[dict[str, Any]] = field(default_factory=list)
-    transfer: dict[str, Any] | None = None
-    verified: bool = False
-    started_at: float | None = None
 
 
 class StorePorts:
@@ -42,10 +26,10 @@ class StorePorts:
 
     def campaign(self, name: str) -> Campaign:
         if name not in self._campaigns:
-            row = self.store.query_one("SELECT file, config_json FROM campaigns WHERE name=?", (name,))
-            if row is None:
+            camp = core.get_campaign(self.store, name)
+            if camp is None:
                 raise KeyError(f"unknown campaign {name!r}")
-            self._campaigns[name] = campaign_from_stored(json.loads(row["config_json"]), row["file"])
+            self._campaigns[name] = camp
         return self._campaigns[name]
 
     def record(self, call_id: str) -> CallRecord | None:
@@ -134,11 +118,3 @@ class StorePorts:
         from dialer.store.gate import add_cease
 
         add_cease(self.store, debtor_id, source="call", at=self.clock.timestamp())
-
-    def promise_next_allowed(self, call_id: str) -> float | None:
-        """After a promise, leave the debtor alone until the day after it falls due."""
-        rows = core.promises_for(self.store, call_id=call_id)
-        if not rows:
-            return None
-        due = date.fromisoformat(rows[0]["due_date"]) + timedelta(days=1)
-        return datetime(due.year, due.month, due.day, tzinfo=timezone.utc).timestamp()

@@ -105,8 +105,9 @@ class ScriptFlow:
         ctx = await ports.lookup(req.call_id)
         if ctx is None:
             return
+        today = ports.local_date(ctx.debtor_id, ctx.phone, self.bots.clock.timestamp())  # the debtor's, not UTC's
         result = await run_script(ch, self.script, script_debtor(ctx), ports, call_id=req.call_id,
-                                  tts=self.bots.tts, today=self.bots.clock.now().date(), queue_app=False)
+                                  tts=self.bots.tts, today=today, queue_app=False)
         if result.transferred_to:
             await ch.set_variable("DIALER_NEXT", "queue")
 

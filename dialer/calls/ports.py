@@ -10,6 +10,7 @@ from common.clock import Clock
 from common.log import log_event
 from dialer.calls.call import CallRecord
 from dialer.campaign.config import Campaign
+from dialer.gate import zones
 from dialer.store import Store, core
 
 log = logging.getLogger("dialer.calls")
@@ -77,27 +78,20 @@ class StorePorts:
         if kind == "promise":
             att = core.get_attempt(self.store, call_id)
             due = data.get("due_date") or data.get("date") or data.get("due")
-            due_date = self.local_date(att, now).isoformat() if due in (None, "today") else str(due)
+            if due in (None, "today"):  # the debtor's today
+                due = (self.local_date(att["debtor_id"], att["phone"], now) if att
+                       else datetime.fromtimestamp(now, timezone.utc).date()).isoformat()
             core.record_promise(self.store, call_id, rec.debtor_id, att.get("account_id") if att else None,
-                                data.get("amount"), due_date, now)
+                                data.get("amount"), str(due), now)
         log_event(log, "call.outcome", call=call_id, debtor_id=rec.debtor_id, kind=kind)
 
     def local_time(self, debtor_id: str, phone: str, ts: float) -> datetime:
-        """`ts` in the debtor's zone: the record's, else the number's first, else UTC."""
-        from zoneinfo import ZoneInfo
+        """`ts` in the debtor's zone (gate/zones.py: the record's, else the number's first, else UTC)."""
+        return zones.local_time(ts, phone, (core.get_debtor(self.store, debtor_id) or {}).get("timezone"))
 
-        from dialer.gate.zones import candidate_zones
-
-        moment = datetime.fromtimestamp(ts, timezone.utc)
-        debtor = core.get_debtor(self.store, debtor_id) or {}
-        zones = candidate_zones(phone, debtor.get("timezone"), ())
-        return moment.astimezone(ZoneInfo(zones[0])) if zones else moment
-
-    def local_date(self, attempt: dict[str, Any] | None, ts: float) -> date:
-        """The debtor's calendar date at `ts` (a promise "today" is the debtor's today)."""
-        if not attempt:
-            return datetime.fromtimestamp(ts, timezone.utc).date()
-        return self.local_time(attempt["debtor_id"], attempt["phone"], ts).date()
+    def local_date(self, debtor_id: str, phone: str, ts: float) -> date:
+        """The debtor's calendar date at `ts`: what "today" means to them."""
+        return self.local_time(debtor_id, phone, ts).date()
 
     async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
         rec = self.record(call_id)

@@ -1,7 +1,7 @@
 """The debtor's zones and local days: which zones a number can be in, local time, holidays."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo
@@ -80,3 +80,14 @@ def holiday_name(rules: HolidayRules, d: date) -> str | None:
     if rules.observe and rules.calendar:
         return _holiday_dates(rules.calendar, rules.subdiv, d.year).get(d)
     return None
+
+
+def local_time(t: float, phone: str, record_zone: str | None) -> datetime:
+    """`t` in the debtor's zone: the record's, else the number's first, else UTC."""
+    zones = candidate_zones(phone, record_zone, ())
+    return datetime.fromtimestamp(t, _zone(zones[0]) if zones else timezone.utc)
+
+
+def local_date(t: float, phone: str, record_zone: str | None) -> date:
+    """The debtor's calendar date at `t` (a promise "today" is the debtor's today)."""
+    return local_time(t, phone, record_zone).date()

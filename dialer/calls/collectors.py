@@ -1,6 +1,6 @@
-"""The collectors in collector modes: their states (`dialer agent …` in the store) applied to the queue as
+"""The collectors: in collector modes their states (`dialer agent …` in the store) applied to the queue as
 pauses, who is talking and who is in wrap-up (from AgentConnect / AgentComplete), and what the pacers'
-estimators learn from the floor. Times for the pacer are seconds since the process clock's (UTC) midnight."""
+estimators learn from the floor; in every mode, the debtor's screen pop when a collector takes a call. Times for the pacer are seconds since the process clock's (UTC) midnight."""
 from __future__ import annotations
 
 import logging
@@ -9,10 +9,11 @@ from typing import Any, Callable, Coroutine
 from common.clock import Clock
 from common.log import log_event
 from dialer.calls import events as ev
+from dialer.calls.call import AGENT, Call, CallRecord
 from dialer.pacing.estimator import Estimator
 from dialer.pacing.floor import CollectorLive, PaceState
 from dialer.pacing.pacers import READY, TALKING, WRAPUP
-from dialer.store import Store
+from dialer.store import Store, core
 from dialer.store.agents import agent_states
 from dialer.telephony.ami import AMIController
 
@@ -87,6 +88,21 @@ class Collectors:
             return False
         self.live[event.member] = CollectorLive(TALKING, now, event.uniqueid)
         return True
+
+    def pop_screen(self, call: Call, rec: CallRecord | None, event: ev.AgentConnect, now: float) -> None:
+        """The debtor's screen pops on the collector's desk: the bot's context, or (collector modes, no bot
+        before) the debtor's record."""
+        ctx = dict((rec.transfer if rec else None) or call.transfer or {})
+        if call.mode == AGENT and not ctx:
+            ctx = core.screen_pop_context(self.store, call.call_id, call.debtor_id)
+        ctx["agent"] = event.member
+        if rec is not None:
+            rec.transfer = ctx
+        core.record_call_event(self.store, call.call_id, "agent_connect", now,
+                               {"agent": event.member, "holdtime": event.hold_time})
+        core.push_screen_pop(self.store, event.member, call.call_id, call.debtor_id, ctx, now)
+        core.update_attempt(self.store, call.call_id, agent=event.member, at=now)
+        log_event(log, "agent.connect", call=call.call_id, agent=event.member)
 
     def completed(self, event: ev.AgentComplete, now: float) -> bool:
         """A collector's call ended: wrap-up starts (and the queue pauses them for it)."""

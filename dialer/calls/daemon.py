@@ -211,20 +211,8 @@ class Dialer:
                 for est in self.collectors.estimators(call.campaign):
                     est.observe_connect(self.collectors.pace_now(now), event.ring_time)
         call = self._call_for(event.uniqueid)
-        if call is None:
-            return
-        rec = self.ports.calls.get(call.call_id)
-        ctx = dict((rec.transfer if rec else None) or call.transfer or {})
-        if call.mode == AGENT and not ctx:  # collector modes: no bot before, the debtor's record pops
-            ctx = core.screen_pop_context(self.store, call.call_id, call.debtor_id)
-        ctx["agent"] = event.member
-        if rec is not None:
-            rec.transfer = ctx
-        core.record_call_event(self.store, call.call_id, "agent_connect", now,
-                               {"agent": event.member, "holdtime": event.hold_time})
-        core.push_screen_pop(self.store, event.member, call.call_id, call.debtor_id, ctx, now)
-        core.update_attempt(self.store, call.call_id, agent=event.member, at=now)
-        log_event(log, "agent.connect", call=call.call_id, agent=event.member)
+        if call is not None:
+            self.collectors.pop_screen(call, self.ports.calls.get(call.call_id), event, now)
 
     # -- the end of a call: settle, write, schedule ----------------------------------------------------
     def _follow(self, call: Call) -> None:

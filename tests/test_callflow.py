@@ -106,7 +106,7 @@ def test_request_for_a_human_sets_context_and_enters_the_queue():
     assert result.transferred_to == "collectors" and not channel.hung_up
     assert channel.vars["BOT_VERIFIED"] == "1" and channel.vars["BOT_DEBTOR_ID"] == "D1"
     assert channel.vars["BOT_INTENTS"] == "confirm_identity,verified,request_human"
-    assert channel.apps[0][0] == "UserEvent" and "CallId: c1" in channel.apps[0][1]
+    assert channel.apps[0][0] == "UserEvent" and "CallID: c1" in channel.apps[0][1]
     assert channel.apps[-1] == ("Queue", "collectors")
     assert ports.transfers[0][1]["queue"] == "collectors" and ports.transfers[0][1]["verified"] is True
 

@@ -11,13 +11,13 @@ import pytest
 from agi.media.tts import TTS
 from common.clock import Clock
 from common.wav import active_seconds
+from dialer.calls.bot import info_text
 from dialer.calls.daemon import Dialer
 from dialer.calls.recovery import read_cdr
 from dialer.campaign.config import load_campaign
 from dialer.campaign.imports import read_debtors_csv
 from dialer.cli.demo import default_demo_time
 from dialer.gate.rules import load_rules
-from dialer.pacing.floor import info_text
 from dialer.store import Store, core
 from dialer.store import audit as audit_log
 from dialer.telephony.carrier import behaviours_from_dict
@@ -132,7 +132,7 @@ def pacing_run(tmp_path_factory):
         await dialer.start()
         try:
             await dialer.run(until_idle=True, max_seconds=85)
-            out[name] = {"stats": dialer.stats, "pace": dialer.pacing[name], "info": dialer._info[name]}
+            out[name] = {"stats": dialer.stats, "pace": dialer.pacing[name], "info": dialer.info[name]}
         finally:
             await dialer.stop()
 

@@ -15,7 +15,8 @@ from agi.media.tts import TTS
 from agi.script.model import Debtor
 from common.clock import Clock
 from common.wav import active_seconds
-from dialer.calls.daemon import BOT_NAMES, Dialer
+from dialer.calls.bot import BOT_NAMES
+from dialer.calls.daemon import Dialer
 from dialer.campaign.config import load_campaign
 from dialer.campaign.imports import read_debtors_csv
 from dialer.gate.rules import load_rules

@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dialer.pacing.floor import CollectorLive, call_views, collector_views, info_text, window_start
+from dialer.calls.bot import info_text
+from dialer.pacing.floor import CollectorLive, call_views, collector_views, window_start
 from dialer.pacing.pacers import (
     LOGGED_OUT,
     PAUSED,

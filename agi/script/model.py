@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
+from common.vocab import DISPOSITIONS
+
 # ------------------------------------------------------------------ vocabulary
 
 DEBT_SLOTS = frozenset({"amount", "due_date", "days_past_due", "instalments", "instalment_amount",
@@ -17,8 +19,7 @@ STATIC_SLOTS = frozenset({"institution", "collector_name", "callback_number"})
 """Known at campaign load: prompts using only these are rendered once per campaign."""
 SLOTS = DEBT_SLOTS | IDENTITY_SLOTS
 
-OUTCOMES = ("promise", "hardship", "dispute", "refusal", "wrong_number", "cease", "callback",
-            "third_party", "verification_failed", "no_response")
+OUTCOMES = DISPOSITIONS  # what a node's `record:` may name
 VERIFY_FACTORS = ("birth_year", "id_last4", "either")
 VERIFY_EDGES = ("verified", "failed")
 DTMF_KEYS = frozenset("0123456789*#")

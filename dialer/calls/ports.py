@@ -1,34 +1,19 @@
 """The store behind each call: what the call flow may know (lookup) and where its results go."""
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from agi.ports import CallContext
 from common.clock import Clock
 from common.log import log_event
-from dialer.campaign.config import Campaign, campaign_from_stored
+from dialer.calls.call import CallRecord
+from dialer.campaign.config import Campaign
+from dialer.gate import zones
 from dialer.store import Store, core
 
 log = logging.getLogger("dialer.calls")
-
-
-@dataclass
-class CallRecord:
-    """What the daemon learns about one call while it runs (from the flow and from AMI)."""
-
-    call_id: str
-    debtor_id: str
-    campaign: str
-    kinds: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-    turns: list[dict[str, Any]] = field(default_factory=list)
-    transfer: dict[str, Any] | None = None
-    verified: bool = False
-    started_at: float | None = None
 
 
 class StorePorts:
@@ -42,10 +27,10 @@ class StorePorts:
 
     def campaign(self, name: str) -> Campaign:
         if name not in self._campaigns:
-            row = self.store.query_one("SELECT file, config_json FROM campaigns WHERE name=?", (name,))
-            if row is None:
+            camp = core.get_campaign(self.store, name)
+            if camp is None:
                 raise KeyError(f"unknown campaign {name!r}")
-            self._campaigns[name] = campaign_from_stored(json.loads(row["config_json"]), row["file"])
+            self._campaigns[name] = camp
         return self._campaigns[name]
 
     def record(self, call_id: str) -> CallRecord | None:
@@ -93,27 +78,20 @@ class StorePorts:
         if kind == "promise":
             att = core.get_attempt(self.store, call_id)
             due = data.get("due_date") or data.get("date") or data.get("due")
-            due_date = self.local_date(att, now).isoformat() if due in (None, "today") else str(due)
+            if due in (None, "today"):  # the debtor's today
+                due = (self.local_date(att["debtor_id"], att["phone"], now) if att
+                       else datetime.fromtimestamp(now, timezone.utc).date()).isoformat()
             core.record_promise(self.store, call_id, rec.debtor_id, att.get("account_id") if att else None,
-                                data.get("amount"), due_date, now)
+                                data.get("amount"), str(due), now)
         log_event(log, "call.outcome", call=call_id, debtor_id=rec.debtor_id, kind=kind)
 
     def local_time(self, debtor_id: str, phone: str, ts: float) -> datetime:
-        """`ts` in the debtor's zone: the record's, else the number's first, else UTC."""
-        from zoneinfo import ZoneInfo
+        """`ts` in the debtor's zone (gate/zones.py: the record's, else the number's first, else UTC)."""
+        return zones.local_time(ts, phone, (core.get_debtor(self.store, debtor_id) or {}).get("timezone"))
 
-        from dialer.gate.zones import candidate_zones
-
-        moment = datetime.fromtimestamp(ts, timezone.utc)
-        debtor = core.get_debtor(self.store, debtor_id) or {}
-        zones = candidate_zones(phone, debtor.get("timezone"), ())
-        return moment.astimezone(ZoneInfo(zones[0])) if zones else moment
-
-    def local_date(self, attempt: dict[str, Any] | None, ts: float) -> date:
-        """The debtor's calendar date at `ts` (a promise "today" is the debtor's today)."""
-        if not attempt:
-            return datetime.fromtimestamp(ts, timezone.utc).date()
-        return self.local_time(attempt["debtor_id"], attempt["phone"], ts).date()
+    def local_date(self, debtor_id: str, phone: str, ts: float) -> date:
+        """The debtor's calendar date at `ts`: what "today" means to them."""
+        return self.local_time(debtor_id, phone, ts).date()
 
     async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
         rec = self.record(call_id)
@@ -134,11 +112,3 @@ class StorePorts:
         from dialer.store.gate import add_cease
 
         add_cease(self.store, debtor_id, source="call", at=self.clock.timestamp())
-
-    def promise_next_allowed(self, call_id: str) -> float | None:
-        """After a promise, leave the debtor alone until the day after it falls due."""
-        rows = core.promises_for(self.store, call_id=call_id)
-        if not rows:
-            return None
-        due = date.fromisoformat(rows[0]["due_date"]) + timedelta(days=1)
-        return datetime(due.year, due.month, due.day, tzinfo=timezone.utc).timestamp()

@@ -1,16 +1,28 @@
 """After a crash: settle attempts left open in the store from Asterisk's CDR (uniqueid = our call id)."""
 from __future__ import annotations
 
+import asyncio
 import csv
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
+
+from common import vocab
+from common.clock import Clock
+from common.log import log_event
+from dialer.store import Store, core
+from dialer.telephony.ami import AMIController
+
+log = logging.getLogger("dialer.calls.recovery")
 
 # cdr_csv column order with loguniqueid=yes, loguserfield=yes
 CDR_COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
                "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield")
 
-DISPOSITION_OUTCOME = {"ANSWERED": "answered", "NO ANSWER": "no_answer", "BUSY": "busy", "FAILED": "failed",
-                       "CONGESTION": "failed"}
+DISPOSITION_OUTCOME = {"ANSWERED": vocab.ANSWERED, "NO ANSWER": vocab.NO_ANSWER, "BUSY": vocab.BUSY,
+                       "FAILED": vocab.FAILED, "CONGESTION": vocab.FAILED}
 
 
 @dataclass(frozen=True)
@@ -26,7 +38,7 @@ class CdrRecord:
 
     @property
     def outcome(self) -> str:
-        return DISPOSITION_OUTCOME.get(self.disposition.upper(), "failed")
+        return DISPOSITION_OUTCOME.get(self.disposition.upper(), vocab.FAILED)
 
 
 def read_cdr(path: Path) -> dict[str, CdrRecord]:
@@ -47,3 +59,47 @@ def read_cdr(path: Path) -> dict[str, CdrRecord]:
                 except ValueError:
                     continue
     return out
+
+
+async def channel_alive(ami: AMIController, call_id: str) -> bool:
+    """Is a channel of this call still up in Asterisk?"""
+    out = await ami.command("core show channels concise")
+    # concise fields: channel!context!exten!prio!state!app!data!cid!acct!peeracct!ama!duration!bridge!uniqueid
+    return any(line.strip().split("!")[-1] == call_id for line in out.splitlines())
+
+
+async def reconcile(store: Store, ami: AMIController, cdr_path: Path, clock: Clock,
+                    schedule: Callable[[dict[str, Any], str], None], wait_for_live: float = 90.0) -> int:
+    """Settle attempts a previous process left open: outcome from the CDR, 'unknown' only when Asterisk has
+    no record of the call. Calls still up in Asterisk are waited for (bounded). `schedule(attempt, outcome)`
+    sets when each debtor may be called next. Returns how many were settled."""
+    open_rows = core.open_attempts(store)
+    deadline = time.monotonic() + wait_for_live
+    for row in open_rows:
+        call_id = row["id"]
+        while time.monotonic() < deadline and await channel_alive(ami, call_id):
+            await asyncio.sleep(0.5)
+        rec = None
+        for _ in range(20):  # the CDR is dispatched shortly after the channel is destroyed
+            rec = read_cdr(cdr_path).get(call_id)
+            if rec is not None:
+                break
+            await asyncio.sleep(0.25)
+        now = clock.timestamp()
+        if rec is None:
+            core.update_attempt(store, call_id, state="unknown", outcome=vocab.UNKNOWN, ended_at=now,
+                                actor="reconcile", at=now)
+            outcome = vocab.UNKNOWN
+        else:
+            fields: dict[str, Any] = {"state": "ended", "outcome": rec.outcome, "ended_at": now}
+            if rec.outcome == vocab.ANSWERED:
+                fields["answered_at"] = row["placed_at"]
+            core.update_attempt(store, call_id, actor="reconcile", at=now, **fields)
+            outcome = rec.outcome
+        core.record_call_event(store, call_id, "reconciled", now,
+                               {"source": "cdr" if rec else "none", "outcome": outcome,
+                                "cdr_disposition": rec.disposition if rec else None,
+                                "billsec": rec.billsec if rec else None})
+        schedule(row, outcome)
+        log_event(log, "reconciled", call=call_id, outcome=outcome, source="cdr" if rec else "none")
+    return len(open_rows)

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import phonenumbers
 
 from common.paths import REPO
+from common.vocab import RETRY_OUTCOMES
 from common.yamlfile import ConfigError, Located, load_file, load_text
 from dialer.gate.rules import DEFAULT_RULES_FILE, profile_names
 
@@ -27,7 +28,6 @@ LOCALES = ("zh-CN", "en-US")
 DIAL_MODES = ("preview", "progressive", "predictive", "bot_only")
 CUSTOMER_TYPES = ("first", "repeat", "wilful")
 PROPENSITY_BANDS = ("any", "high", "mid", "low")
-RETRY_OUTCOMES = ("busy", "no_answer", "machine", "failed", "callee_hangup")
 BUCKETS: dict[str, tuple[int, int | None]] = {
     "M0": (0, 0), "M1": (1, 30), "M2": (31, 60), "M3": (61, 90), "M3+": (91, None),
 }

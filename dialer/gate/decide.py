@@ -10,12 +10,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
 
+from common.vocab import CONNECTED_OUTCOMES, FAILED_OUTCOMES, REACHED_OUTCOMES
 from dialer.gate.rules import (
-    CONNECTED_OUTCOMES,
     DAY,
-    FAILED_OUTCOMES,
     HORIZON_DAYS,
-    REACHED_OUTCOMES,
     WEEKDAYS,
     GateRules,
     Profile,

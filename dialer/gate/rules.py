@@ -41,11 +41,6 @@ RULE_IDS = (
     "lockout.machine_same_day",
 )
 
-# Outcomes: which finished attempts reached a person / failed to reach anyone.
-REACHED_OUTCOMES = frozenset({"answered", "callee_hangup", "abandoned"})
-FAILED_OUTCOMES = frozenset({"busy", "no_answer", "failed", "unallocated", "machine"})
-CONNECTED_OUTCOMES = frozenset({"answered", "callee_hangup", "abandoned", "machine"})
-
 
 # --------------------------------------------------------------------------------------------
 # Typed rules

@@ -138,3 +138,4 @@ def holiday_name(rules: HolidayRules, d: date) -> str | None:
     if rules.observe and rules.calendar:
         return _holiday_dates(rules.calendar, rules.subdiv, d.year).get(d)
     return None
+

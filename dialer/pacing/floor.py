@@ -1,5 +1,5 @@
 """Live pacing's pure pieces: the pacer's view of collectors and calls as the daemon observes them,
-the abandon window, the abandoned-call information message. The daemon feeds them from AMI events."""
+the abandon window. The daemon feeds them from AMI events."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,17 +17,7 @@ from dialer.pacing.pacers import (
     ProgressivePacer,
 )
 
-INFO_TEXT = {  # said when no collector was free in time: identity and call-back number, nothing about a debt
-    "en-US": "This is {institution}. Please call us back at {callback}. Thank you.",
-    "zh-CN": "这里是{institution}，请回电{callback}。谢谢。",
-}
 WINDOW_SECONDS = {"calendar_day": None, "rolling_30_days": 30 * 86400.0}
-
-
-def info_text(locale: str, institution: str, callback_number: str) -> str:
-    """The abandoned-call information message: who called and the number to call back, digit by digit."""
-    digits = " ".join(ch for ch in callback_number if ch.isdigit())
-    return INFO_TEXT.get(locale, INFO_TEXT["en-US"]).format(institution=institution, callback=digits)
 
 
 def window_start(now: datetime, window: str) -> float:

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from common.vocab import CONTACT_OUTCOMES
 from dialer.gate.zones import candidate_zone, local_hour
 
 # ---------------------------------------------------------------------------------------------
@@ -35,7 +36,6 @@ STORE_FEATURES: dict[str, str] = {
 
 BUCKETS = ("M0", "M1", "M2", "M3", "M3+")
 QUADRANTS = ("willing_able", "willing_unable", "unwilling_able", "unwilling_unable")
-CONTACT_OUTCOMES = {"answered", "callee_hangup"}
 
 
 def bucket_of(days_past_due: int) -> str:

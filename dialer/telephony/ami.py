@@ -22,8 +22,6 @@ CAUSE_NO_USER_RESPONSE = 18
 CAUSE_NO_ANSWER = 19
 CAUSE_CONGESTION = 34
 
-OUTCOMES = ("answered", "busy", "no_answer", "unallocated", "failed", "callee_hangup", "unknown")
-
 
 def classify(answered: bool, dial_status: str | None, cause: int | None, reason: int | None = None) -> str:
     """Outcome of one originated call.

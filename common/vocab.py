@@ -1,0 +1,50 @@
+"""The words both sides of a call use: attempt outcomes, the bot's dispositions, and the dialplan's UserEvent
+names and header. One list each; the dialer, the gate, the campaign config and the script validator read them."""
+from __future__ import annotations
+
+# -- attempt outcomes (attempts.outcome) ---------------------------------------------------------
+ANSWERED = "answered"
+BUSY = "busy"
+NO_ANSWER = "no_answer"
+UNALLOCATED = "unallocated"
+FAILED = "failed"
+MACHINE = "machine"
+ABANDONED = "abandoned"
+CALLEE_HANGUP = "callee_hangup"
+UNKNOWN = "unknown"
+
+AMI_OUTCOMES = (ANSWERED, BUSY, NO_ANSWER, UNALLOCATED, FAILED, CALLEE_HANGUP, UNKNOWN)
+"""What the AMI controller can say of one originated call (the daemon refines 'answered')."""
+OUTCOMES = (ANSWERED, BUSY, NO_ANSWER, FAILED, UNALLOCATED, MACHINE, ABANDONED, CALLEE_HANGUP, UNKNOWN)
+"""Every outcome an attempt can be settled with."""
+NOT_ANSWERED = frozenset({NO_ANSWER, BUSY, FAILED, UNALLOCATED})
+"""The line never came up: the dial failed."""
+REACHED_OUTCOMES = frozenset({ANSWERED, CALLEE_HANGUP, ABANDONED})
+"""A person was on the line."""
+FAILED_OUTCOMES = frozenset({BUSY, NO_ANSWER, FAILED, UNALLOCATED, MACHINE})
+"""Nobody was reached."""
+CONNECTED_OUTCOMES = frozenset({ANSWERED, CALLEE_HANGUP, ABANDONED, MACHINE})
+"""Something answered (a person or a machine)."""
+CONTACT_OUTCOMES = frozenset({ANSWERED, CALLEE_HANGUP})
+"""The strategy's 'contact' (a person heard us)."""
+RETRY_OUTCOMES = (BUSY, NO_ANSWER, MACHINE, FAILED, CALLEE_HANGUP)
+"""The outcomes a campaign's `retry:` section names a delay for."""
+RETRY_KEY = {BUSY: BUSY, NO_ANSWER: NO_ANSWER, MACHINE: MACHINE, FAILED: FAILED, UNALLOCATED: FAILED,
+             CALLEE_HANGUP: CALLEE_HANGUP, UNKNOWN: FAILED}
+"""Which retry delay an outcome waits for (an unallocated or unknown call waits as a failed one)."""
+
+# -- the bot's dispositions (what a script records; attempts.disposition) -------------------------
+PROMISE = "promise"
+DISPOSITIONS = (PROMISE, "hardship", "dispute", "refusal", "wrong_number", "cease", "callback",
+                "third_party", "verification_failed", "no_response")
+
+# -- the dialplan's UserEvents (dialplans/pbx.conf and agi/flows/scripted.py send them) -----------
+CALL_ID_HEADER = "CallID"
+"""Every UserEvent about a call names it in this header."""
+DIALER_AMD = "DialerAMD"
+DIALER_HUMAN = "DialerHuman"
+DIALER_QUEUE_RESULT = "DialerQueueResult"
+DIALER_INFO_PLAYED = "DialerInfoPlayed"
+DIALER_TRANSFER = "DialerTransfer"
+BOT_TRANSFER = "BotTransfer"
+USER_EVENTS = (DIALER_AMD, DIALER_HUMAN, DIALER_QUEUE_RESULT, DIALER_INFO_PLAYED, DIALER_TRANSFER, BOT_TRANSFER)

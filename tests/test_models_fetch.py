@@ -14,11 +14,11 @@ from agi.media.models import (
     Download,
     Entry,
     FetchError,
-    fetch,
     install,
     load_asr_manifest,
     read_lock,
 )
+from dialer.cli.models import fetch
 
 
 def make_zip(files: dict[str, bytes]) -> bytes:

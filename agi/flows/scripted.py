@@ -31,6 +31,7 @@ from agi.script.model import (
     Script,
     Transfer,
 )
+from common import vocab
 from common.log import log_event
 
 log = logging.getLogger("agi.flows.scripted")
@@ -182,7 +183,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         await channel.set_variable("BOT_INTENTS", ",".join(context.get("intents", [])))
         if context.get("promise"):
             await channel.set_variable("BOT_PROMISE", json.dumps(context["promise"], sort_keys=True))
-        await channel.exec("UserEvent", f"BotTransfer,CallID: {call_id},Queue: {action.queue},"
+        await channel.exec("UserEvent", f"{vocab.BOT_TRANSFER},{vocab.CALL_ID_HEADER}: {call_id},Queue: {action.queue},"
                                         f"Verified: {context.get('verified')}")
         log_event(log, "transfer", call_id=call_id, queue=action.queue, verified=context.get("verified"))
         if queue_app:

@@ -288,10 +288,10 @@ class Dialer:
                       "jurisdiction": camp.profile if camp else "cn", "started_at": started, "turns": rec.turns,
                       "agent": "bot", "campaign": call.campaign}
         try:
-            if self._qa_rules is None:
-                from dialer.qa.rules import load_rules as load_qa_rules
+            if self._qa_rules is None:  # the gate's reading of the rules file, not a second one
+                from dialer.qa.rules import qa_rules
 
-                self._qa_rules = load_qa_rules(self.rules.file)
+                self._qa_rules = qa_rules(self.rules)
             result = qa_store.score_call(self.store, transcript, self._qa_rules, at=self.clock.timestamp())
             write_head(self.store)
         except Exception:  # noqa: BLE001 - QA must never stop the dialer; the call stays unscored for `qa run`

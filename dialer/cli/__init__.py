@@ -65,7 +65,7 @@ def simulate() -> None:
 @main.group(
     cls=LazyGroup,
     lazy={
-        "fetch": "agi.media.models:fetch",
+        "fetch": "dialer.cli.models:fetch",
         "train": "dialer.cli.strategy:train",
         "evaluate": "dialer.cli.strategy:evaluate",
     },

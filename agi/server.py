@@ -1,6 +1,6 @@
 """An asyncio FastAGI server: bounded header read with a timeout, token check, routes by path.
 
-panoramisk's fast_agi spins at 100 % CPU on a partial header (ARCHITECTURE.md); this one reads
+panoramisk's fast_agi spins at 100 % CPU on a partial header (docs/ARCHITECTURE.md); this one reads
 the `agi_*` block with a size limit and a deadline, and drops anything malformed or unauthorised
 without disturbing other calls."""
 from __future__ import annotations

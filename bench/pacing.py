@@ -45,7 +45,7 @@ FULL = [
     Floor("bimodal", 20, 0.25, 3),
     Floor("drift", 20, 0.25, 3),
     Floor("breaks", 20, 0.25, 3),
-    Floor("reference", 20, 0.25, 3),  # PACING.md's run: no machines, AMD, connect time or wrap-up
+    Floor("reference", 20, 0.25, 3),  # docs/PACING.md's run: no machines, AMD, connect time or wrap-up
 ]
 QUICK = [Floor("standard", 20, 0.25, 2), Floor("standard", 5, 0.25, 2)]
 

@@ -32,7 +32,7 @@ def test_every_pacer_meets_the_same_callers():
 
 def test_progressive_never_abandons_and_vicidial_defaults_abandon_heavily():
     """Known behaviours: one reserved line per ready collector cannot abandon (connect < 2 s);
-    VICIdial's defaults aim at zero idle agents and overshoot the 3 % rule by far (PACING.md)."""
+    VICIdial's defaults aim at zero idle agents and overshoot the 3 % rule by far (docs/PACING.md)."""
     sc = scenario("standard", agents=20, **SHORT)
     stream = CallStream(sc, 1)
     prog = simulate(ProgressivePacer(), sc, 1, stream)

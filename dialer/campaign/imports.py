@@ -1,4 +1,4 @@
-"""Debtor and payment CSVs (CONTRACTS.md) → validated rows; one bad cell rejects the whole file.
+"""Debtor and payment CSVs (docs/CONTRACTS.md) → validated rows; one bad cell rejects the whole file.
 
 Row numbers count as a spreadsheet user counts them: the header is row 1, the first debtor row 2.
 Every problem is collected; the error shows the first few with file, row and column.

@@ -119,7 +119,7 @@ def list_cmd(db: Path | None, as_json: bool) -> None:
 
 @click.group()
 def debtors() -> None:
-    """Debtor CSVs (columns: see CONTRACTS.md)."""
+    """Debtor CSVs (columns: see docs/CONTRACTS.md)."""
 
 
 @debtors.command("import")

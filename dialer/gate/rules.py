@@ -24,7 +24,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY = 86400.0
 HORIZON_DAYS = 60  # beyond this, "no allowed time found" (never spin forever)
 
-# Rule ids (CONTRACTS.md), in the order they are checked and reported.
+# Rule ids (docs/CONTRACTS.md), in the order they are checked and reported.
 RULE_IDS = (
     "cease",
     "dnc",

@@ -2,7 +2,7 @@
 
 Three pacers share one interface, `decide(snapshot) -> int`:
 - `ProgressivePacer`: one line per ready collector;
-- `VicidialAdaptTapered`: a faithful re-implementation of VICIdial's ADAPT_TAPERED (PACING.md);
+- `VicidialAdaptTapered`: a faithful re-implementation of VICIdial's ADAPT_TAPERED (docs/PACING.md);
 - `PredictivePacer`: ours, driven by what an `Estimator` has learned from observed calls (answer
   rate, ring time to answer, greeting length, talk-time survival conditioned on elapsed talk,
   wrap-up), kept under an abandon target that tightens as the profile's budget is spent.
@@ -132,7 +132,7 @@ def _hhmm(seconds_since_midnight: float) -> int:
 
 
 class VicidialAdaptTapered:
-    """VICIdial's adaptive dial level (AST_VDadapt.pl + AST_VDauto_dial.pl), as PACING.md reads it.
+    """VICIdial's adaptive dial level (AST_VDadapt.pl + AST_VDauto_dial.pl), as docs/PACING.md reads it.
 
     Samples ready/waiting/agents every 1 s; drop statistics every 60 s; updates the dial level every
     15 s from the last 15 samples; dials every ~2.5 s up to round(level × agents in call or ready)

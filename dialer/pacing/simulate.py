@@ -73,7 +73,7 @@ SCENARIOS: dict[str, Scenario] = {
     "bimodal": Scenario(name="bimodal", bimodal=True),
     "drift": Scenario(name="drift", drift=0.1),
     "breaks": Scenario(name="breaks", breaks=True),
-    # the run quoted in PACING.md: no machines, AMD time, connect time or wrap-up
+    # the run quoted in docs/PACING.md: no machines, AMD time, connect time or wrap-up
     "reference": Scenario(name="reference", p_machine=0.0, greeting=(0.0, 0.0), connect=(0.0, 0.0),
                           wrapup=0.0),
 }

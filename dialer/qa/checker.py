@@ -87,7 +87,7 @@ class Result:
 # -- input --------------------------------------------------------------------------------------
 
 def parse_transcript(obj: Any, rules: RuleSet | QARules | None = None) -> Transcript:
-    """Validate one transcript object (CONTRACTS.md shape); raise TranscriptError naming the field."""
+    """Validate one transcript object (docs/CONTRACTS.md shape); raise TranscriptError naming the field."""
     if not isinstance(obj, Mapping):
         raise TranscriptError("(call)", "must be a JSON object")
     for key in ("call_id", "lang", "jurisdiction", "started_at", "turns"):

@@ -34,7 +34,7 @@ def transcript_sha256(t: Transcript) -> str:
 
 def save_transcript(store: Store, transcript: Transcript | Mapping[str, Any], *, source: str = "bot",
                     actor: str = "qa", at: float | None = None) -> str:
-    """Store one transcript (CONTRACTS.md shape, plus optional agent/campaign) and audit it; returns its sha256.
+    """Store one transcript (docs/CONTRACTS.md shape, plus optional agent/campaign) and audit it; returns its sha256.
 
     Saving the same transcript again is a no-op; a different transcript for a saved call id is refused
     (a transcript is evidence: it is never silently replaced)."""

@@ -14,7 +14,7 @@ from common.log import log_event
 
 log = logging.getLogger("dialer.telephony.ami")
 
-# Q.850 causes that matter for outcomes (ARCHITECTURE.md: classify from DialEnd + Hangup cause).
+# Q.850 causes that matter for outcomes (docs/ARCHITECTURE.md: classify from DialEnd + Hangup cause).
 CAUSE_UNALLOCATED = 1
 CAUSE_NORMAL = 16
 CAUSE_BUSY = 17

@@ -1,4 +1,4 @@
-"""The carrier simulator's behaviour file (CONTRACTS.md) and the dialplan it becomes.
+"""The carrier simulator's behaviour file (docs/CONTRACTS.md) and the dialplan it becomes.
 
 Each dialled E.164 number maps to what the simulated debtor does: answer and speak a WAV,
 stay silent, be busy, not answer, be unallocated, hang up after N s, play an answering-machine

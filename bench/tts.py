@@ -19,10 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agi.media.tts import TTS, wav_info
+from agi.media.tts import TTS
 from agi.script.engine import Engine
 from agi.script.loader import load_by_id
 from agi.script.model import STATIC_SLOTS, Debtor, Dtmf, Say, Script
+from common.wav import wav_info
 
 SCRIPTS = {"en-US": ["m1_reminder_en", "m2_firm_instalment_en", "m3_plan_or_notice_en"],
            "zh-CN": ["m1_reminder", "m2_firm_instalment", "m3_plan_or_notice"]}

@@ -28,6 +28,12 @@ def active_seconds(path: Path, threshold_db: float = -40.0, frame_ms: int = 20) 
     return float((20 * np.log10(rms) > threshold_db).sum() * frame_ms / 1000)
 
 
-def duration(path: Path) -> float:
+def wav_info(path: str | Path) -> tuple[int, int, int, float]:
+    """(rate, channels, sample width, seconds) of a WAV file."""
     with wave.open(str(path), "rb") as w:
-        return w.getnframes() / float(w.getframerate())
+        return w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes() / float(w.getframerate())
+
+
+def duration(path: str | Path) -> float:
+    """Seconds of audio in a WAV file: the one duration helper (prompts, carrier audio, recordings)."""
+    return wav_info(path)[3]

@@ -4,8 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from agi.media.tts import MANIFEST, TTS, load_voices, wav_info
+from agi.media.tts import MANIFEST, TTS, load_voices
 from agi.script.loader import load_by_id
+from common.wav import wav_info
 from common.yamlfile import ConfigError
 
 

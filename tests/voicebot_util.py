@@ -2,22 +2,16 @@
 would say, and press each key a margin after the prompt before it ends (the bot waits 6 s for keys)."""
 from __future__ import annotations
 
-import wave
 from datetime import date
-from pathlib import Path
 
 from agi.media.tts import TTS
 from agi.script.engine import Engine
 from agi.script.loader import load_by_id
 from agi.script.model import Debtor, Dtmf, Say
+from common.wav import duration
 
 AMD_SECONDS = 3.5   # AMD on a "hello" decides HUMAN ~2 s after answer
 KEY_MARGIN = 2.0    # seconds after the question prompt ends
-
-
-def wav_seconds(path: Path) -> float:
-    with wave.open(str(path)) as w:
-        return w.getnframes() / w.getframerate()
 
 
 def timeline(tts: TTS, script_id: str, debtor: Debtor, keys: list[str], today: date, *,
@@ -28,7 +22,7 @@ def timeline(tts: TTS, script_id: str, debtor: Debtor, keys: list[str], today: d
     steps = [engine.start()] + [engine.handle(Dtmf(k)) for k in keys]
 
     def spoken(actions) -> float:
-        return sum(wav_seconds(tts.render(a.text, script.locale)) for a in actions if isinstance(a, Say))
+        return sum(duration(tts.render(a.text, script.locale)) for a in actions if isinstance(a, Say))
 
     t = AMD_SECONDS if amd else 1.0
     dtmf = []

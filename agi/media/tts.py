@@ -230,7 +230,3 @@ class TTS:
         return out
 
 
-def wav_info(path: str | Path) -> tuple[int, int, int, float]:
-    """(rate, channels, sample width, seconds) of a WAV file."""
-    with wave.open(str(path)) as w:
-        return w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes() / w.getframerate()

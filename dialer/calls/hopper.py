@@ -14,6 +14,7 @@ from common.log import log_event
 from dialer.calls.call import AGENT, BOT, Call
 from dialer.calls.collectors import Collectors
 from dialer.campaign.config import Campaign
+from dialer.gate.account import take_attempt
 from dialer.gate.rules import Rules, caller_id_for
 from dialer.pacing.floor import (
     PROGRESSIVE_FLOOR,
@@ -25,7 +26,6 @@ from dialer.pacing.floor import (
 from dialer.pacing.pacers import READY, TALKING, WRAPUP, AbandonBudget, PacingSnapshot
 from dialer.store import Store, core
 from dialer.store.agents import abandon_counts
-from dialer.gate.account import take_attempt
 from dialer.telephony.ami import AMIController
 
 log = logging.getLogger("dialer.calls.hopper")

@@ -8,7 +8,6 @@ carrier side (what the callee hears) under the run directory.
 from __future__ import annotations
 
 import subprocess
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,11 +133,6 @@ def prepare_audio(src: Path, sounds_dir: Path) -> Path:
         subprocess.run(["sox", str(src), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(dst)],
                        check=True, capture_output=True)
     return dst.with_suffix("")
-
-
-def wav_seconds(path: Path) -> float:
-    with wave.open(str(path), "rb") as w:
-        return w.getnframes() / float(w.getframerate())
 
 
 # -- dialplan -------------------------------------------------------------------------------

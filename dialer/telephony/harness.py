@@ -16,12 +16,12 @@ from typing import Any
 
 from common.log import log_event
 from common.paths import REPO
+from common.wav import duration
 from dialer.telephony.carrier import (
     BehaviourFile,
     load_behaviours,
     prepare_audio,
     render_dialplan,
-    wav_seconds,
 )
 
 log = logging.getLogger("dialer.telephony.harness")
@@ -340,7 +340,7 @@ class Harness:
                 if found is None:
                     raise HarnessError(f"{bf.path}: {b.number}: audio {b.audio!r} not found (looked in {base})")
                 noext = prepare_audio(found, self.sounds_dir())
-                audio_for[b.audio] = (noext, wav_seconds(noext.with_suffix(".wav")))
+                audio_for[b.audio] = (noext, duration(noext.with_suffix(".wav")))
         return render_dialplan(bf, audio_for, self.run_dir / "carrier" / "rec")
 
     def _pbx_extra(self) -> dict[str, str]:

@@ -103,8 +103,8 @@ def voicebot_run(tmp_path_factory):
         dialer = Dialer(store, state, load_rules(REPO / "compliance_rules.yaml"), [camp], clock=Clock(at), tts=tts)
         await dialer.start()
         async def call_back() -> None:
-            carrier = AMIController("127.0.0.1", state.carrier.ami_port, state.carrier.ami_user,
-                                    state.carrier.ami_secret)
+            sim = harness.state.carrier
+            carrier = AMIController("127.0.0.1", sim.ami_port, sim.ami_user, sim.ami_secret)
             await carrier.connect()
             call = await carrier.originate("cb-1", DID, trunk="pbx", context="from-pbx", exten="+12125550149",
                                            ring_timeout=10, caller_id="<+12125550144>")

@@ -43,7 +43,7 @@ from dialer.pacing.pacers import (
 from dialer.store import Store, core
 from dialer.store.gate import take_attempt
 from dialer.telephony.ami import AMIController, TrackedCall
-from dialer.telephony.harness import HarnessState
+from dialer.telephony.pbx import PbxConnection
 
 log = logging.getLogger("dialer.calls.daemon")
 
@@ -87,7 +87,7 @@ class DaemonStats:
 class Dialer:
     """One dialer process next to one PBX."""
 
-    def __init__(self, store: Store, pbx: HarnessState, rules: Rules, campaigns: list[Campaign], *,
+    def __init__(self, store: Store, pbx: PbxConnection, rules: Rules, campaigns: list[Campaign], *,
                  clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
                  cdr_path: Path | None = None, collector_modes: bool = True):
         self.store = store
@@ -96,8 +96,8 @@ class Dialer:
         self.campaigns = {c.name: c for c in campaigns}
         self.clock = clock or Clock()
         self.poll = poll
-        self.agi_port = agi_port if agi_port is not None else pbx.ports["agi"]
-        self.cdr_path = cdr_path or Path(pbx.run_dir) / "pbx" / "log" / "cdr-csv" / "Master.csv"
+        self.agi_port = agi_port if agi_port is not None else pbx.agi_port
+        self.cdr_path = cdr_path or Path(pbx.cdr_path)
         self.ports = StorePorts(store, self.clock)
         self._tts = tts
         self.active: dict[str, Active] = {}
@@ -115,7 +115,7 @@ class Dialer:
                 patience = self._profile(c).abandon.connect_within_seconds
                 pacer = PredictivePacer(c.pacing) if c.dial_mode == "predictive" else ProgressivePacer()
                 self.pacing[c.name] = PaceState(pacer, Estimator(patience=patience))
-        self.collectors: list[str] = list(pbx.agents)
+        self.collectors: list[str] = list(pbx.members)
         self.live: dict[str, CollectorLive] = {n: CollectorLive(since=self.clock.timestamp()) for n in self.collectors}
         self.desired: dict[str, str] = {}
         self._applied: dict[str, bool] = {}  # collector → paused in the queue by us
@@ -134,7 +134,7 @@ class Dialer:
         self.agi = FastAGIServer({"call": self._agi_call, "inbound": self._agi_inbound},
                                  token=self.pbx.agi_token, port=self.agi_port)
         await self.agi.start()
-        self.ami = AMIController("127.0.0.1", self.pbx.pbx.ami_port, self.pbx.pbx.ami_user, self.pbx.pbx.ami_secret)
+        self.ami = AMIController(self.pbx.ami_host, self.pbx.ami_port, self.pbx.ami_user, self.pbx.ami_secret)
         self.ami.listeners.append(self._on_ami_event)
         await self.ami.connect()
         await self.reconcile()

@@ -11,12 +11,8 @@ from pathlib import Path
 import click
 
 from common.paths import REPO
-from dialer.telephony.harness import (
-    DEFAULT_RUN_DIR,
-    Harness,
-    HarnessError,
-    HarnessState,
-)
+from dialer.telephony.harness import DEFAULT_RUN_DIR, Harness, HarnessError
+from dialer.telephony.pbx import PbxConnection
 
 DEFAULT_BEHAVIOURS = REPO / "campaigns" / "examples" / "carrier_behaviours.yaml"
 
@@ -57,9 +53,11 @@ def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: i
     try:
         h = Harness(run_dir, base_port=base_port, agi_port=agi_port, agents=agents, behaviours=behaviours,
                     trunk=trunk_addr, phones=phones, sip_bind=sip_bind, pjsip_extra=pjsip_extra)
-        state = h.up()
+        h.up()
     except (HarnessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    state = h.state
+    assert state is not None
     if phones == "register":
         for name, secret in state.phone_secrets.items():
             click.echo(f"phone    {name}: register to {sip_bind}:{state.pbx.sip_port} as {name} / {secret}")
@@ -70,7 +68,8 @@ def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: i
     else:
         click.echo(f"trunk    {trunk}")
     click.echo(f"agents   {', '.join(state.agents) or '-'}  FastAGI expected on 127.0.0.1:{state.ports['agi']}")
-    click.echo(f"booted in {time.monotonic() - t0:.2f} s; secrets in {run_dir / 'harness.json'} (mode 600)")
+    click.echo(f"booted in {time.monotonic() - t0:.2f} s; secrets in {run_dir / 'harness.json'} and "
+               f"{run_dir / 'pbx.json'} (mode 600)")
 
 
 @asterisk.command()
@@ -119,7 +118,7 @@ def call(run_dir: Path, number: str, name: str, birth_year: int, amount: str, ri
     from dialer.telephony.ami import AMIController
 
     try:
-        state = HarnessState.load(run_dir)
+        pbx = PbxConnection.load(run_dir)
     except FileNotFoundError:
         raise click.ClickException("no harness running: run `dialer asterisk up` first") from None
 
@@ -144,9 +143,9 @@ def call(run_dir: Path, number: str, name: str, birth_year: int, amount: str, ri
     async def run() -> None:
         ports = Ports()
         flow = DtmfVerifyFlow(ports, TTS())
-        server = FastAGIServer({"call": flow}, token=state.agi_token, port=state.ports["agi"])
+        server = FastAGIServer({"call": flow}, token=pbx.agi_token, port=pbx.agi_port)
         await server.start()
-        ami = AMIController("127.0.0.1", state.pbx.ami_port, state.pbx.ami_user, state.pbx.ami_secret)
+        ami = AMIController(pbx.ami_host, pbx.ami_port, pbx.ami_user, pbx.ami_secret)
         await ami.connect()
         call_id = f"cli-{uuid.uuid4().hex[:10]}"
         tracked = await ami.originate(call_id, number, ring_timeout=ring)

@@ -55,12 +55,12 @@ def run_demo(workdir: Path, at: datetime, *, base_port: int = 17000, agi_port: i
     echo(f"campaign {camp.name}: {summary.get('debtors', summary)} debtors imported; clock starts at {at.isoformat()}")
     harness = Harness(workdir / "run", base_port=base_port, agi_port=agi_port, agents=2, behaviours=BEHAVIOURS)
     t0 = time.monotonic()
-    state = harness.up()
+    pbx = harness.up()
     echo(f"PBX + carrier simulator + 2 collector phones up in {time.monotonic() - t0:.2f} s")
     try:
         rules, camps = load_daemon_inputs(store, (camp.name,), REPO / "compliance_rules.yaml")
         t1 = time.monotonic()
-        stats = asyncio.run(run_daemon(store, state, rules, camps, Clock(at), until_idle=True,
+        stats = asyncio.run(run_daemon(store, pbx, rules, camps, Clock(at), until_idle=True,
                                        max_seconds=max_seconds))
         elapsed = time.monotonic() - t1
         time.sleep(0.5)

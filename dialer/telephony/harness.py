@@ -23,6 +23,7 @@ from dialer.telephony.carrier import (
     render_dialplan,
     wav_seconds,
 )
+from dialer.telephony.pbx import CONNECTION_FILE, PbxConnection
 
 log = logging.getLogger("dialer.telephony.harness")
 
@@ -74,7 +75,8 @@ class InstanceInfo:
 
 @dataclass
 class HarnessState:
-    """What `dialer asterisk up` leaves in <run_dir>/harness.json for the daemon and `down`/`status`."""
+    """The harness's bookkeeping in <run_dir>/harness.json, for `down` and `status`: ports, processes,
+    secrets. What the daemon reads is the PbxConnection next to it (pbx.json)."""
 
     run_dir: str
     ports: dict[str, int]
@@ -404,8 +406,9 @@ class Harness:
         (sd / "agent_uas.xml").write_text(_fill(text, {"AUDIO": self.sounds_dir() / "collector_ulaw.wav"}))
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def up(self, timeout: float = 30.0) -> HarnessState:
-        """Render, start both instances and the collectors' phones, wait until fully booted."""
+    def up(self, timeout: float = 30.0) -> PbxConnection:
+        """Render, start both instances and the collectors' phones, wait until fully booted; return how
+        to reach the PBX (also written to <run_dir>/pbx.json for `dialer run`)."""
         t0 = time.monotonic()
         existing = self.run_dir / "harness.json"
         if existing.exists():
@@ -434,8 +437,18 @@ class Harness:
             raise
         state.booted_at = time.time()
         state.save()
+        connection = self.connection
+        connection.save(self.run_dir)
         log_event(log, "harness.up", seconds=round(time.monotonic() - t0, 3), run_dir=self.run_dir)
-        return state
+        return connection
+
+    @property
+    def connection(self) -> PbxConnection:
+        """How the daemon reaches this harness's PBX."""
+        state = self.state or HarnessState.load(self.run_dir)
+        return PbxConnection(ami_port=state.pbx.ami_port, ami_user=state.pbx.ami_user,
+                             ami_secret=state.pbx.ami_secret, agi_port=state.ports["agi"],
+                             agi_token=state.agi_token, cdr_path=str(self.cdr_path()), members=tuple(state.agents))
 
     def _start_sipp(self) -> None:
         assert self.state is not None
@@ -459,6 +472,7 @@ class Harness:
             state = self.state = HarnessState.load(self.run_dir)
         if state is None:
             return
+        (self.run_dir / CONNECTION_FILE).unlink(missing_ok=True)
         for name, pid in list(state.sipp_pids.items()):
             _wait_or_kill(pid, 0.0, self._sipp.get(name))
             state.sipp_pids.pop(name, None)

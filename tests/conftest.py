@@ -1,4 +1,5 @@
-"""Shared fixtures. Asterisk fixtures start real PBX + carrier instances on loopback (ports 26000+)."""
+"""Shared fixtures. Asterisk fixtures start real PBX + carrier instances on loopback, each on a block of
+free ports it claims (dialer.telephony.harness.claim_ports), so test processes can share a machine."""
 from __future__ import annotations
 
 import shutil
@@ -9,8 +10,6 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_BASE_PORT = 26000
-TEST_AGI_PORT = 26573
 
 
 def pytest_collection_modifyitems(config, items):
@@ -55,8 +54,8 @@ def harness(tmp_path_factory):
     """A running PBX + carrier + 2 SIPp collectors with the test behaviour file."""
     from dialer.telephony.harness import Harness
 
-    h = Harness(tmp_path_factory.mktemp("run"), base_port=TEST_BASE_PORT, agi_port=TEST_AGI_PORT, agents=2,
-                behaviours=REPO / "tests" / "data" / "harness_behaviours.yaml", queue_timeout=20)
+    h = Harness(tmp_path_factory.mktemp("run"), agents=2, behaviours=REPO / "tests" / "data" / "harness_behaviours.yaml",
+                queue_timeout=20)
     h.up()
     try:
         yield h

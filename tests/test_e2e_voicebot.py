@@ -95,7 +95,7 @@ def voicebot_run(tmp_path_factory):
     core.upsert_campaign(store, camp)
     core.import_debtors(store, read_debtors_csv(tmp / "d.csv"), camp.name)
     core.set_next_allowed(store, "V004", at.timestamp() + 7 * 86400)  # called back, not dialled
-    harness = Harness(tmp / "run", base_port=30000, agi_port=30573, agents=1, behaviours=behaviours)
+    harness = Harness(tmp / "run", agents=1, behaviours=behaviours)
     state = harness.up()
     inbound: dict = {}
 

@@ -30,8 +30,10 @@ def asterisk() -> None:
 @click.option("--behaviours", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=DEFAULT_BEHAVIOURS, show_default=True, help="Carrier behaviour file (E.164 → behaviour).")
 @click.option("--agents", type=click.IntRange(0, 50), default=2, show_default=True, help="Collector phones (SIPp).")
-@click.option("--base-port", type=click.IntRange(1024, 60000), default=15000, show_default=True)
-@click.option("--agi-port", type=click.IntRange(1, 65535), default=4573, show_default=True)
+@click.option("--base-port", type=click.IntRange(1024, 60000), default=None,
+              help="First of the ~3,100 ports the instances use (default: a free block, printed below).")
+@click.option("--agi-port", type=click.IntRange(1, 65535), default=None,
+              help="Where the PBX reaches the daemon's FastAGI server (default: base port + 573).")
 @click.option("--trunk", default=None, metavar="HOST:PORT",
               help="A real SIP trunk instead of the carrier simulator (the simulator is then not started).")
 @click.option("--phones", type=click.Choice(["sipp", "register"]), default="sipp", show_default=True,
@@ -40,7 +42,7 @@ def asterisk() -> None:
               help="Address the PBX's SIP/RTP binds to (AMI and FastAGI always stay on 127.0.0.1).")
 @click.option("--pjsip-extra", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Extra pjsip.conf sections (trunk registration/auth), included as pjsip_local.conf.")
-def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: int, trunk: str | None,
+def up(run_dir: Path, behaviours: Path, agents: int, base_port: int | None, agi_port: int | None, trunk: str | None,
        phones: str, sip_bind: str, pjsip_extra: Path | None) -> None:
     """Render the configs and start the PBX, the carrier simulator and the collectors."""
     t0 = time.monotonic()
@@ -68,8 +70,8 @@ def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: i
     else:
         click.echo(f"trunk    {trunk}")
     click.echo(f"agents   {', '.join(state.agents) or '-'}  FastAGI expected on 127.0.0.1:{state.ports['agi']}")
-    click.echo(f"booted in {time.monotonic() - t0:.2f} s; secrets in {run_dir / 'harness.json'} and "
-               f"{run_dir / 'pbx.json'} (mode 600)")
+    click.echo(f"ports    {state.ports['base']}…; booted in {time.monotonic() - t0:.2f} s; "
+               f"secrets in {run_dir / 'harness.json'} and {run_dir / 'pbx.json'} (mode 600)")
 
 
 @asterisk.command()

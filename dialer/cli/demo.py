@@ -34,7 +34,7 @@ def default_demo_time(tz: str = "America/New_York") -> datetime:
     return datetime(day.year, day.month, day.day, 10, 0, tzinfo=zone)
 
 
-def run_demo(workdir: Path, at: datetime, *, base_port: int = 17000, agi_port: int = 17573,
+def run_demo(workdir: Path, at: datetime, *, base_port: int | None = None, agi_port: int | None = None,
              max_seconds: float = 240.0, echo=click.echo) -> dict:
     from common.clock import Clock
     from dialer.campaign.config import load_campaign
@@ -139,11 +139,13 @@ def print_report(report: dict, echo=click.echo) -> None:
               help="Fresh directory for the demo's database and Asterisk run files (wiped first).")
 @click.option("--at", "at", default=None, help="Clock start (ISO with offset); default 10:00 New York, next business day.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--base-port", type=click.IntRange(1024, 60000), default=17000, show_default=True,
-              help="Port base for the demo's Asterisk instances (kept apart from `dialer asterisk up`).")
-@click.option("--agi-port", type=click.IntRange(1, 65535), default=17573, show_default=True)
+@click.option("--base-port", type=click.IntRange(1024, 60000), default=None,
+              help="Port base for the demo's Asterisk instances (default: a free block of ports).")
+@click.option("--agi-port", type=click.IntRange(1, 65535), default=None,
+              help="The daemon's FastAGI port (default: base port + 573).")
 @click.option("-v", "--verbose", is_flag=True)
-def demo(workdir: Path, at: str | None, as_json: bool, base_port: int, agi_port: int, verbose: bool) -> None:
+def demo(workdir: Path, at: str | None, as_json: bool, base_port: int | None, agi_port: int | None,
+         verbose: bool) -> None:
     """Run the demo campaign end to end through real Asterisk and print what happened."""
     from common.clock import parse_at
 

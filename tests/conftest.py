@@ -18,6 +18,10 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "asterisk" in item.keywords:
                 item.add_marker(skip)
+    # End-to-end files first: they take minutes, the unit files seconds, so parallel workers
+    # (scripts/test) start the long ones early and the short ones fill in at the end.
+    e2e_files = {item.path for item in items if "asterisk" in item.keywords}
+    items.sort(key=lambda item: item.path not in e2e_files)  # stable: each file's tests stay in order
 
 
 @dataclass

@@ -130,16 +130,28 @@ def _lock_slots(base: int, slots: int) -> list[int] | None:
             pass
     locks: list[int] = []
     for slot in range(base, base + slots * PORT_SLOT, PORT_SLOT):
-        fd = os.open(LOCK_DIR / f"{slot}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = _try_lock(LOCK_DIR / f"{slot}.lock")
+        if fd is None:
             for held in locks:
                 os.close(held)
             return None
         locks.append(fd)
     return locks
+
+
+def _try_lock(path: Path) -> int | None:
+    """A descriptor holding an exclusive flock on `path`; None if another process holds it (or it is
+    another user's lock file we may not open)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except PermissionError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def first_busy_port(base: int, size: int) -> int | None:

@@ -1,4 +1,5 @@
-"""Shared fixtures. Asterisk fixtures start real PBX + carrier instances on loopback (ports 26000+)."""
+"""Shared fixtures. Asterisk fixtures start real PBX + carrier instances on loopback, each on a block of
+free ports it claims (dialer.telephony.harness.claim_ports), so test processes can share a machine."""
 from __future__ import annotations
 
 import shutil
@@ -7,8 +8,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_BASE_PORT = 26000
-TEST_AGI_PORT = 26573
 
 
 def pytest_collection_modifyitems(config, items):
@@ -17,6 +16,10 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "asterisk" in item.keywords:
                 item.add_marker(skip)
+    # End-to-end files first: they take minutes, the unit files seconds, so parallel workers
+    # (scripts/test) start the long ones early and the short ones fill in at the end.
+    e2e_files = {item.path for item in items if "asterisk" in item.keywords}
+    items.sort(key=lambda item: item.path not in e2e_files)  # stable: each file's tests stay in order
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +34,8 @@ def harness(tmp_path_factory):
     """A running PBX + carrier + 2 SIPp collectors with the test behaviour file."""
     from dialer.telephony.harness import Harness
 
-    h = Harness(tmp_path_factory.mktemp("run"), base_port=TEST_BASE_PORT, agi_port=TEST_AGI_PORT, agents=2,
-                behaviours=REPO / "tests" / "data" / "harness_behaviours.yaml", queue_timeout=20)
+    h = Harness(tmp_path_factory.mktemp("run"), agents=2, behaviours=REPO / "tests" / "data" / "harness_behaviours.yaml",
+                queue_timeout=20)
     h.up()
     try:
         yield h

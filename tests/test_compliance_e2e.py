@@ -64,7 +64,7 @@ def test_carrier_sees_only_debtors_inside_their_window_and_cap(tmp_path):
     behaviours = tmp_path / "behaviours.yaml"
     behaviours.write_text("".join(f'"{p}": {{answer_after: 1, then: silent, hangup_after: 2}}\n'
                                   for p, _, _ in DEBTORS.values()), encoding="utf-8")
-    harness = Harness(tmp_path / "run", base_port=28400, agi_port=28573, agents=1, behaviours=behaviours)
+    harness = Harness(tmp_path / "run", agents=1, behaviours=behaviours)
     state = harness.up()
     try:
         rules, camps = load_daemon_inputs(store, (camp.name,), REPO / "compliance_rules.yaml")

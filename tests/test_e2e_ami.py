@@ -22,8 +22,8 @@ def test_classify_from_dialend_and_cause():
 
 def test_controller_survives_pbx_restart_and_follows_calls_again(harness):
     async def run():
-        st = harness.state
-        ami = AMIController("127.0.0.1", st.pbx.ami_port, st.pbx.ami_user, st.pbx.ami_secret,
+        pbx = harness.connection
+        ami = AMIController(pbx.ami_host, pbx.ami_port, pbx.ami_user, pbx.ami_secret,
                             backoff_min=0.1, backoff_max=1.0)
         await ami.connect()
         before = await ami.originate(f"r-{uuid.uuid4().hex[:6]}", "+12125550116", ring_timeout=5)

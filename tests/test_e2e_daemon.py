@@ -26,8 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_dialer_demo_runs_end_to_end(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "dialer.cli", "demo", "--workdir", str(tmp_path / "demo"), "--json",
-         "--base-port", "27000", "--agi-port", "27573"],
+        [sys.executable, "-m", "dialer.cli", "demo", "--workdir", str(tmp_path / "demo"), "--json"],
         capture_output=True, text=True, timeout=300, cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout)
@@ -70,7 +69,7 @@ def _daemon(db: Path, run_dir: Path, at: str) -> subprocess.Popen:
 
 def test_sigkill_during_a_call_then_restart_reconciles_from_cdr(tmp_path):
     behaviours = behaviours_from_dict({"+12125550131": {"answer_after": 1, "then": "silent", "hangup_after": 14}})
-    harness = Harness(tmp_path / "run", base_port=28000, agi_port=28573, agents=1, behaviours=behaviours)
+    harness = Harness(tmp_path / "run", agents=1, behaviours=behaviours)
     db = tmp_path / "dialer.db"
     store = Store(db)
     camp = load_campaign(REPO / "campaigns" / "en_demo.yaml")

@@ -12,7 +12,6 @@ from agi.ports import CallContext, InMemoryPorts
 from agi.server import FastAGIServer
 from common.wav import active_seconds
 from dialer.telephony.ami import AMIController
-from tests.conftest import TEST_AGI_PORT
 
 pytestmark = pytest.mark.asterisk
 
@@ -45,10 +44,10 @@ def batch(harness, tts):
     ami_events: list[dict] = []
 
     async def run() -> None:
-        st = harness.state
-        server = FastAGIServer({"call": flow}, token=st.agi_token, port=TEST_AGI_PORT)
+        pbx = harness.connection
+        server = FastAGIServer({"call": flow}, token=pbx.agi_token, port=pbx.agi_port)
         await server.start()
-        ami = AMIController("127.0.0.1", st.pbx.ami_port, st.pbx.ami_user, st.pbx.ami_secret)
+        ami = AMIController(pbx.ami_host, pbx.ami_port, pbx.ami_user, pbx.ami_secret)
         ami.listeners.append(ami_events.append)
         await ami.connect()
         calls = {}

@@ -121,7 +121,7 @@ def pacing_run(tmp_path_factory):
                             ended_at=t0 + i + 60, at=t0 + i + 60)
     core.set_debtor_status(store, "H000", "done", at=t0)
 
-    harness = Harness(tmp / "run", base_port=31000, agi_port=31573, agents=COLLECTORS,
+    harness = Harness(tmp / "run", agents=COLLECTORS,
                       behaviours=behaviours_from_dict(_behaviours()))
     state = harness.up()
     tts = TTS()

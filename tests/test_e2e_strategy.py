@@ -56,7 +56,7 @@ def test_daemon_dials_in_expected_recovery_order(tmp_path):
     assert expected != store_order                  # propensity × amount × contact differs
 
     behaviours = behaviours_from_dict({n: {"busy": True} for n in ("+12125550151", "+12125550152", "+12125550153")})
-    harness = Harness(tmp_path / "run", base_port=32000, agi_port=32573, agents=0, behaviours=behaviours)
+    harness = Harness(tmp_path / "run", agents=0, behaviours=behaviours)
     state = harness.up()
     try:
         async def run():

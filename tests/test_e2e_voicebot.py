@@ -96,7 +96,7 @@ def voicebot_run(tmp_path_factory):
     core.upsert_campaign(store, camp)
     core.import_debtors(store, read_debtors_csv(tmp / "d.csv"), camp.name)
     core.set_next_allowed(store, "V004", at.timestamp() + 7 * 86400)  # called back, not dialled
-    harness = Harness(tmp / "run", base_port=30000, agi_port=30573, agents=1, behaviours=behaviours)
+    harness = Harness(tmp / "run", agents=1, behaviours=behaviours)
     state = harness.up()
     inbound: dict = {}
 
@@ -104,8 +104,8 @@ def voicebot_run(tmp_path_factory):
         dialer = Dialer(store, state, load_rules(REPO / "compliance_rules.yaml"), [camp], clock=Clock(at), tts=tts)
         await dialer.start()
         async def call_back() -> None:
-            carrier = AMIController("127.0.0.1", state.carrier.ami_port, state.carrier.ami_user,
-                                    state.carrier.ami_secret)
+            sim = harness.state.carrier
+            carrier = AMIController("127.0.0.1", sim.ami_port, sim.ami_user, sim.ami_secret)
             await carrier.connect()
             call = await carrier.originate("cb-1", DID, trunk="pbx", context="from-pbx", exten="+12125550149",
                                            ring_timeout=10, caller_id="<+12125550144>")

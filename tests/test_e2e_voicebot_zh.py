@@ -78,7 +78,7 @@ def test_mandarin_m1_promise_and_relative(tmp_path):
     camp = load_campaign(tmp_path / "zh_bot.yaml")
     core.upsert_campaign(store, camp)
     core.import_debtors(store, read_debtors_csv(tmp_path / "d.csv"), camp.name)
-    harness = Harness(tmp_path / "run", base_port=33000, agi_port=33573, agents=1, behaviours=behaviours)
+    harness = Harness(tmp_path / "run", agents=1, behaviours=behaviours)
     state = harness.up()
     try:
         async def run():

@@ -37,7 +37,7 @@ from dialer.pacing.floor import PaceState
 from dialer.pacing.pacers import PredictivePacer, ProgressivePacer
 from dialer.store import Store, core
 from dialer.telephony.ami import AMIController
-from dialer.telephony.harness import HarnessState
+from dialer.telephony.pbx import PbxConnection
 
 log = logging.getLogger("dialer.calls.daemon")
 
@@ -56,7 +56,7 @@ class DaemonStats:
 class Dialer:
     """One dialer process next to one PBX."""
 
-    def __init__(self, store: Store, pbx: HarnessState, rules: Rules, campaigns: list[Campaign], *,
+    def __init__(self, store: Store, pbx: PbxConnection, rules: Rules, campaigns: list[Campaign], *,
                  clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
                  cdr_path: Path | None = None, collector_modes: bool = True):
         self.store = store
@@ -65,8 +65,8 @@ class Dialer:
         self.campaigns = {c.name: c for c in campaigns}
         self.clock = clock or Clock()
         self.poll = poll
-        self.agi_port = agi_port if agi_port is not None else pbx.ports["agi"]
-        self.cdr_path = cdr_path or Path(pbx.run_dir) / "pbx" / "log" / "cdr-csv" / "Master.csv"
+        self.agi_port = agi_port if agi_port is not None else pbx.agi_port
+        self.cdr_path = cdr_path or Path(pbx.cdr_path)
         self.ports = StorePorts(store, self.clock)
         self.bots = Bots(self.ports, self.clock, tts)
         self.calls: dict[str, Call] = {}
@@ -81,7 +81,7 @@ class Dialer:
                 pacer = PredictivePacer(c.pacing) if c.dial_mode == "predictive" else ProgressivePacer()
                 self.pacing[c.name] = PaceState(pacer, Estimator(patience=self._profile(c).abandon.connect_within_seconds))
         wrap_up = max((self._profile(self.campaigns[n]).abandon.wrap_up_seconds for n in self.pacing), default=0.0)
-        self.collectors = Collectors(store, self.clock, list(pbx.agents), self.pacing, wrap_up, self._spawn)
+        self.collectors = Collectors(store, self.clock, list(pbx.members), self.pacing, wrap_up, self._spawn)
         self.hopper = Hopper(store, rules, self.campaigns, self.clock, self.calls, self.collectors,
                              _load_propensity_model(), self._follow, self.stats)
         self.inbound = Inbound(store, self.clock, self.campaigns, self.calls, self.bots, self._settle)
@@ -104,7 +104,7 @@ class Dialer:
         self.agi = FastAGIServer({"call": self._agi_call, "inbound": self.inbound},
                                  token=self.pbx.agi_token, port=self.agi_port)
         await self.agi.start()
-        self.ami = AMIController("127.0.0.1", self.pbx.pbx.ami_port, self.pbx.pbx.ami_user, self.pbx.pbx.ami_secret)
+        self.ami = AMIController(self.pbx.ami_host, self.pbx.ami_port, self.pbx.ami_user, self.pbx.ami_secret)
         self.ami.listeners.append(self._on_ami_event)
         self.hopper.ami = self.collectors.ami = self.ami
         await self.ami.connect()

@@ -12,12 +12,8 @@ import click
 
 from common.paths import REPO
 from dialer.cli.options import json_option
-from dialer.telephony.harness import (
-    DEFAULT_RUN_DIR,
-    Harness,
-    HarnessError,
-    HarnessState,
-)
+from dialer.telephony.harness import DEFAULT_RUN_DIR, Harness, HarnessError
+from dialer.telephony.pbx import PbxConnection
 
 DEFAULT_BEHAVIOURS = REPO / "campaigns" / "examples" / "carrier_behaviours.yaml"
 
@@ -35,8 +31,10 @@ def asterisk() -> None:
 @click.option("--behaviours", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=DEFAULT_BEHAVIOURS, show_default=True, help="Carrier behaviour file (E.164 → behaviour).")
 @click.option("--agents", type=click.IntRange(0, 50), default=2, show_default=True, help="Collector phones (SIPp).")
-@click.option("--base-port", type=click.IntRange(1024, 60000), default=15000, show_default=True)
-@click.option("--agi-port", type=click.IntRange(1, 65535), default=4573, show_default=True)
+@click.option("--base-port", type=click.IntRange(1024, 60000), default=None,
+              help="First of the ~3,100 ports the instances use (default: a free block, printed below).")
+@click.option("--agi-port", type=click.IntRange(1, 65535), default=None,
+              help="Where the PBX reaches the daemon's FastAGI server (default: base port + 573).")
 @click.option("--trunk", default=None, metavar="HOST:PORT",
               help="A real SIP trunk instead of the carrier simulator (the simulator is then not started).")
 @click.option("--phones", type=click.Choice(["sipp", "register"]), default="sipp", show_default=True,
@@ -45,7 +43,7 @@ def asterisk() -> None:
               help="Address the PBX's SIP/RTP binds to (AMI and FastAGI always stay on 127.0.0.1).")
 @click.option("--pjsip-extra", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Extra pjsip.conf sections (trunk registration/auth), included as pjsip_local.conf.")
-def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: int, trunk: str | None,
+def up(run_dir: Path, behaviours: Path, agents: int, base_port: int | None, agi_port: int | None, trunk: str | None,
        phones: str, sip_bind: str, pjsip_extra: Path | None) -> None:
     """Render the configs and start the PBX, the carrier simulator and the collectors."""
     t0 = time.monotonic()
@@ -58,9 +56,11 @@ def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: i
     try:
         h = Harness(run_dir, base_port=base_port, agi_port=agi_port, agents=agents, behaviours=behaviours,
                     trunk=trunk_addr, phones=phones, sip_bind=sip_bind, pjsip_extra=pjsip_extra)
-        state = h.up()
+        h.up()
     except (HarnessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    state = h.state
+    assert state is not None
     if phones == "register":
         for name, secret in state.phone_secrets.items():
             click.echo(f"phone    {name}: register to {sip_bind}:{state.pbx.sip_port} as {name} / {secret}")
@@ -71,7 +71,8 @@ def up(run_dir: Path, behaviours: Path, agents: int, base_port: int, agi_port: i
     else:
         click.echo(f"trunk    {trunk}")
     click.echo(f"agents   {', '.join(state.agents) or '-'}  FastAGI expected on 127.0.0.1:{state.ports['agi']}")
-    click.echo(f"booted in {time.monotonic() - t0:.2f} s; secrets in {run_dir / 'harness.json'} (mode 600)")
+    click.echo(f"ports    {state.ports['base']}…; booted in {time.monotonic() - t0:.2f} s; "
+               f"secrets in {run_dir / 'harness.json'} and {run_dir / 'pbx.json'} (mode 600)")
 
 
 @asterisk.command()
@@ -121,7 +122,7 @@ def call(run_dir: Path, number: str, name: str, birth_year: int, amount: str, ri
     from dialer.telephony.ami import AMIController
 
     try:
-        state = HarnessState.load(run_dir)
+        pbx = PbxConnection.load(run_dir)
     except FileNotFoundError:
         raise click.ClickException("no harness running: run `dialer asterisk up` first") from None
 
@@ -146,9 +147,9 @@ def call(run_dir: Path, number: str, name: str, birth_year: int, amount: str, ri
     async def run() -> None:
         ports = Ports()
         flow = DtmfVerifyFlow(ports, TTS())
-        server = FastAGIServer({"call": flow}, token=state.agi_token, port=state.ports["agi"])
+        server = FastAGIServer({"call": flow}, token=pbx.agi_token, port=pbx.agi_port)
         await server.start()
-        ami = AMIController("127.0.0.1", state.pbx.ami_port, state.pbx.ami_user, state.pbx.ami_secret)
+        ami = AMIController(pbx.ami_host, pbx.ami_port, pbx.ami_user, pbx.ami_secret)
         await ami.connect()
         call_id = f"cli-{uuid.uuid4().hex[:10]}"
         tracked = await ami.originate(call_id, number, ring_timeout=ring)

@@ -36,7 +36,7 @@ def default_demo_time(tz: str = "America/New_York") -> datetime:
     return datetime(day.year, day.month, day.day, 10, 0, tzinfo=zone)
 
 
-def run_demo(workdir: Path, at: datetime, *, base_port: int = 17000, agi_port: int = 17573,
+def run_demo(workdir: Path, at: datetime, *, base_port: int | None = None, agi_port: int | None = None,
              max_seconds: float = 240.0, echo=click.echo) -> dict:
     from common.clock import Clock
     from dialer.campaign.config import load_campaign
@@ -57,12 +57,12 @@ def run_demo(workdir: Path, at: datetime, *, base_port: int = 17000, agi_port: i
     echo(f"campaign {camp.name}: {summary.get('debtors', summary)} debtors imported; clock starts at {at.isoformat()}")
     harness = Harness(workdir / "run", base_port=base_port, agi_port=agi_port, agents=2, behaviours=BEHAVIOURS)
     t0 = time.monotonic()
-    state = harness.up()
+    pbx = harness.up()
     echo(f"PBX + carrier simulator + 2 collector phones up in {time.monotonic() - t0:.2f} s")
     try:
         rules, camps = load_daemon_inputs(store, (camp.name,), REPO / DEFAULT_RULES_FILE)
         t1 = time.monotonic()
-        stats = asyncio.run(run_daemon(store, state, rules, camps, Clock(at), until_idle=True,
+        stats = asyncio.run(run_daemon(store, pbx, rules, camps, Clock(at), until_idle=True,
                                        max_seconds=max_seconds))
         elapsed = time.monotonic() - t1
         time.sleep(0.5)
@@ -131,11 +131,13 @@ def print_report(report: dict, echo=click.echo) -> None:
               help="Fresh directory for the demo's database and Asterisk run files (wiped first).")
 @at_option("Clock start (ISO with offset); default 10:00 New York, next business day.")
 @json_option("Print the report as JSON.")
-@click.option("--base-port", type=click.IntRange(1024, 60000), default=17000, show_default=True,
-              help="Port base for the demo's Asterisk instances (kept apart from `dialer asterisk up`).")
-@click.option("--agi-port", type=click.IntRange(1, 65535), default=17573, show_default=True)
+@click.option("--base-port", type=click.IntRange(1024, 60000), default=None,
+              help="Port base for the demo's Asterisk instances (default: a free block of ports).")
+@click.option("--agi-port", type=click.IntRange(1, 65535), default=None,
+              help="The daemon's FastAGI port (default: base port + 573).")
 @click.option("-v", "--verbose", is_flag=True)
-def demo(workdir: Path, at: datetime | None, as_json: bool, base_port: int, agi_port: int, verbose: bool) -> None:
+def demo(workdir: Path, at: datetime | None, as_json: bool, base_port: int | None, agi_port: int | None,
+         verbose: bool) -> None:
     """Run the demo campaign end to end through real Asterisk and print what happened."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")

@@ -15,7 +15,8 @@ from common.yamlfile import ConfigError
 from dialer.cli.options import at_option, db_option, open_store
 from dialer.gate.rules import DEFAULT_RULES_FILE, load_rules
 from dialer.store import Store
-from dialer.telephony.harness import DEFAULT_RUN_DIR, HarnessState
+from dialer.telephony.harness import DEFAULT_RUN_DIR
+from dialer.telephony.pbx import CONNECTION_FILE, PbxConnection
 
 
 def load_daemon_inputs(store: Store, names: tuple[str, ...], rules_path: Path):
@@ -44,11 +45,11 @@ def load_daemon_inputs(store: Store, names: tuple[str, ...], rules_path: Path):
     return rules, campaigns
 
 
-async def run_daemon(store: Store, state: HarnessState, rules, campaigns, clock: Clock, *, until_idle: bool,
+async def run_daemon(store: Store, pbx: PbxConnection, rules, campaigns, clock: Clock, *, until_idle: bool,
                      max_seconds: float | None, tts=None):
     from dialer.calls.daemon import Dialer
 
-    dialer = Dialer(store, state, rules, campaigns, clock=clock, tts=tts)
+    dialer = Dialer(store, pbx, rules, campaigns, clock=clock, tts=tts)
     await dialer.start()
     try:
         return await dialer.run(until_idle=until_idle, max_seconds=max_seconds)
@@ -63,7 +64,7 @@ async def run_daemon(store: Store, state: HarnessState, rules, campaigns, clock:
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is left to dial now.")
 @click.option("--max-seconds", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=DEFAULT_RUN_DIR, show_default=True,
-              help="Where `dialer asterisk up` left the PBX's connection file (harness.json).")
+              help=f"Where `dialer asterisk up` left the PBX's connection file ({CONNECTION_FILE}).")
 @click.option("--rules", type=click.Path(path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
 def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
@@ -73,7 +74,7 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
                         format="%(asctime)s %(name)s %(message)s")
     clock = Clock(at) if at else Clock()
     try:
-        state = HarnessState.load(run_dir)
+        pbx = PbxConnection.load(run_dir)
     except FileNotFoundError:
         raise click.ClickException(f"no PBX connection file in {run_dir}: run `dialer asterisk up` first") from None
     store = open_store(db)
@@ -82,7 +83,7 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    stats = asyncio.run(run_daemon(store, state, rules_obj, camps, clock, until_idle=until_idle,
+    stats = asyncio.run(run_daemon(store, pbx, rules_obj, camps, clock, until_idle=until_idle,
                                    max_seconds=max_seconds))
     click.echo(json.dumps({"placed": stats.placed, "blocked": stats.blocked, "ended": stats.ended,
                            "reconciled": stats.reconciled, "outcomes": stats.by_outcome}))

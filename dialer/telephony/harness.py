@@ -1,14 +1,19 @@
 """Render asterisk-conf/ templates under var/run/, and start/stop the PBX, the carrier simulator
-and the collectors' SIPp phones. Used by tests, benchmarks, the demo and `dialer asterisk`."""
+and the collectors' SIPp phones on a block of free ports. Used by tests, benchmarks, the demo and
+`dialer asterisk`."""
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import random
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +28,7 @@ from dialer.telephony.carrier import (
     prepare_audio,
     render_dialplan,
 )
+from dialer.telephony.pbx import CONNECTION_FILE, PbxConnection
 
 log = logging.getLogger("dialer.telephony.harness")
 
@@ -41,8 +47,8 @@ class HarnessError(RuntimeError):
 class Ports:
     """Every port of one harness, derived from a base so several harnesses can coexist."""
 
-    base: int = 15000
-    agi: int = 4573
+    base: int
+    agi: int
 
     @property
     def pbx_sip(self) -> int: return self.base + 60
@@ -60,6 +66,116 @@ class Ports:
     def agent_ctrl(self, i: int) -> int: return self.base + 300 + i
     def agent_rtp(self, i: int) -> tuple[int, int]: return (self.base + 3000 + 40 * i, self.base + 3038 + 40 * i)
 
+    @staticmethod
+    def span(agents: int) -> int:
+        """How many ports from the base a harness with this many collector phones uses (AGI at base+573)."""
+        return 3000 + 40 * agents
+
+
+# Free ports are claimed in slots of PORT_SLOT on a fixed grid, so two claims never overlap partly.
+PORT_SLOT = 1000
+PORT_FLOOR, PORT_CEILING = 8000, 65536
+LOCK_DIR = Path(tempfile.gettempdir()) / "dialer-ports"
+
+
+class PortBlock:
+    """Consecutive ports that were free when claimed, held against other processes until released."""
+
+    def __init__(self, base: int, size: int, locks: list[int]):
+        self.base = base
+        self.size = size
+        self._locks = locks
+
+    def release(self) -> None:
+        for fd in self._locks:
+            os.close(fd)
+        self._locks = []
+
+
+def claim_ports(size: int, *, base: int | None = None) -> PortBlock:
+    """A block of `size` consecutive ports free for TCP and UDP on this machine (at `base` if given,
+    which must then lie on the grid).
+
+    Every grid slot the block covers is locked with flock on a file under /tmp/dialer-ports/ (the lock
+    goes with release() or the process), so concurrent test processes and checkouts never pick the same
+    ports; then each port is bind-tested so ports used by anything else are skipped too. The scan starts
+    at a random slot; slots inside the kernel's ephemeral range (outgoing connections) come last."""
+    slots = -(-size // PORT_SLOT)
+    if base is None:
+        bases = list(range(PORT_FLOOR, PORT_CEILING - slots * PORT_SLOT + 1, PORT_SLOT))
+        start = random.SystemRandom().randrange(len(bases))  # not the global generator a test may seed
+        eph_lo, eph_hi = _ephemeral_range()
+        order = sorted(bases[start:] + bases[:start],
+                       key=lambda b: b <= eph_hi and b + slots * PORT_SLOT > eph_lo)
+    else:
+        order = [base]
+    for candidate in order:
+        locks = _lock_slots(candidate, slots)
+        if locks is None:
+            continue
+        if first_busy_port(candidate, size) is None:
+            return PortBlock(candidate, size, locks)
+        for fd in locks:
+            os.close(fd)
+    where = f"at {base}" if base is not None else f"between {PORT_FLOOR} and {PORT_CEILING - 1}"
+    raise HarnessError(f"no block of {size} free ports {where}")
+
+
+def _lock_slots(base: int, slots: int) -> list[int] | None:
+    if not LOCK_DIR.exists():
+        LOCK_DIR.mkdir(exist_ok=True)
+        try:
+            os.chmod(LOCK_DIR, 0o1777)  # shared by every user's test runs
+        except PermissionError:
+            pass
+    locks: list[int] = []
+    for slot in range(base, base + slots * PORT_SLOT, PORT_SLOT):
+        fd = _try_lock(LOCK_DIR / f"{slot}.lock")
+        if fd is None:
+            for held in locks:
+                os.close(held)
+            return None
+        locks.append(fd)
+    return locks
+
+
+def _try_lock(path: Path) -> int | None:
+    """A descriptor holding an exclusive flock on `path`; None if another process holds it (or it is
+    another user's lock file we may not open)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except PermissionError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def first_busy_port(base: int, size: int) -> int | None:
+    """The first port of base … base+size-1 bound on any IPv4 address, TCP or UDP; None if all are free.
+    TIME_WAIT leftovers don't count: Asterisk and asyncio servers bind with SO_REUSEADDR."""
+    for port in range(base, base + size):
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            with socket.socket(socket.AF_INET, kind) as sock:
+                if kind == socket.SOCK_STREAM:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(("", port))
+                except OSError:
+                    return port
+    return None
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
 
 @dataclass
 class InstanceInfo:
@@ -74,7 +190,8 @@ class InstanceInfo:
 
 @dataclass
 class HarnessState:
-    """What `dialer asterisk up` leaves in <run_dir>/harness.json for the daemon and `down`/`status`."""
+    """The harness's bookkeeping in <run_dir>/harness.json, for `down` and `status`: ports, processes,
+    secrets. What the daemon reads is the PbxConnection next to it (pbx.json)."""
 
     run_dir: str
     ports: dict[str, int]
@@ -255,12 +372,17 @@ def _wait_or_kill(pid: int, timeout: float, proc: subprocess.Popen | None = None
 class Harness:
     """The PBX, the carrier simulator and N collector phones, on loopback."""
 
-    def __init__(self, run_dir: str | Path = DEFAULT_RUN_DIR, *, base_port: int = 15000, agi_port: int = 4573,
+    def __init__(self, run_dir: str | Path = DEFAULT_RUN_DIR, *, base_port: int | None = None,
+                 agi_port: int | None = None,
                  agents: int | list[str] = 2, behaviours: str | Path | BehaviourFile | None = None,
                  queue_timeout: int = 30, trunk: tuple[str, int] | None = None, carrier: bool = True,
                  phones: str = "sipp", sip_bind: str = "127.0.0.1", pjsip_extra: str | Path | None = None):
         self.run_dir = Path(run_dir).resolve()
-        self.ports = Ports(base_port, agi_port)
+        # without a base port, up() claims a free block (held until down()); the AGI port is base+573
+        self.ports: Ports | None = Ports(base_port, agi_port or base_port + 573) if base_port is not None else None
+        self._auto_ports = base_port is None
+        self._agi_port = agi_port
+        self._block: PortBlock | None = None
         self.agents = [f"agent{i + 1}" for i in range(agents)] if isinstance(agents, int) else list(agents)
         self.behaviours = behaviours
         self.queue_timeout = queue_timeout
@@ -279,6 +401,7 @@ class Harness:
     # -- rendering ---------------------------------------------------------------------------
     def _new_state(self) -> HarnessState:
         p = self.ports
+        assert p is not None
         return HarnessState(
             run_dir=str(self.run_dir),
             ports={"base": p.base, "agi": p.agi, "pbx_sip": p.pbx_sip, "pbx_ami": p.pbx_ami,
@@ -346,7 +469,7 @@ class Harness:
     def _pbx_extra(self) -> dict[str, str]:
         p = self.ports
         pjsip, members = [], []
-        assert self.state is not None
+        assert self.state is not None and p is not None
         for i, name in enumerate(self.agents):
             if self.phones == "register":
                 # a real SIP phone registers as <name> with the generated password (harness.json)
@@ -373,8 +496,8 @@ class Harness:
 
     def render(self) -> HarnessState:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        p = self._claim_ports()
         state = self.state = self.state or self._new_state()
-        p = self.ports
         trunk_host, trunk_port = self.trunk or ("127.0.0.1", p.carrier_sip)
         common = {"AGI_PORT": p.agi, "AGI_TOKEN": state.agi_token, "DIALPLAN_DIR": DIALPLAN_DIR,
                   "QUEUE_TIMEOUT": self.queue_timeout}
@@ -403,9 +526,26 @@ class Harness:
         text = (CONF_DIR / "sipp" / "agent_uas.xml").read_text()
         (sd / "agent_uas.xml").write_text(_fill(text, {"AUDIO": self.sounds_dir() / "collector_ulaw.wav"}))
 
+    def _claim_ports(self) -> Ports:
+        """This harness's ports: a free block claimed now (the same one again after a down()), or the
+        explicit base port, checked to be free."""
+        span = Ports.span(len(self.agents))
+        if self._auto_ports:
+            if self._block is None:
+                self._block = claim_ports(span, base=self.ports.base if self.ports else None)
+                self.ports = Ports(self._block.base, self._agi_port or self._block.base + 573)
+            return self.ports
+        assert self.ports is not None
+        busy = first_busy_port(self.ports.base, span)
+        if busy is not None:
+            raise HarnessError(f"port {busy} (of {self.ports.base}…{self.ports.base + span - 1}) is in use: "
+                               "choose another base port, or none to take a free block")
+        return self.ports
+
     # -- lifecycle -----------------------------------------------------------------------------
-    def up(self, timeout: float = 30.0) -> HarnessState:
-        """Render, start both instances and the collectors' phones, wait until fully booted."""
+    def up(self, timeout: float = 30.0) -> PbxConnection:
+        """Render, start both instances and the collectors' phones, wait until fully booted; return how
+        to reach the PBX (also written to <run_dir>/pbx.json for `dialer run`)."""
         t0 = time.monotonic()
         existing = self.run_dir / "harness.json"
         if existing.exists():
@@ -417,7 +557,11 @@ class Harness:
                                            "run `dialer asterisk down` first")
             except (KeyError, TypeError, json.JSONDecodeError):
                 pass
-        state = self.render()
+        try:
+            state = self.render()
+        except Exception:
+            self._release_ports()
+            raise
         assert self.pbx and self.carrier
         if self.with_carrier:
             self.carrier.start()
@@ -434,12 +578,24 @@ class Harness:
             raise
         state.booted_at = time.time()
         state.save()
-        log_event(log, "harness.up", seconds=round(time.monotonic() - t0, 3), run_dir=self.run_dir)
-        return state
+        connection = self.connection
+        connection.save(self.run_dir)
+        log_event(log, "harness.up", seconds=round(time.monotonic() - t0, 3), run_dir=self.run_dir,
+                  base_port=state.ports["base"])
+        return connection
+
+    @property
+    def connection(self) -> PbxConnection:
+        """How the daemon reaches this harness's PBX."""
+        state = self.state or HarnessState.load(self.run_dir)
+        return PbxConnection(ami_port=state.pbx.ami_port, ami_user=state.pbx.ami_user,
+                             ami_secret=state.pbx.ami_secret, agi_port=state.ports["agi"],
+                             agi_token=state.agi_token, cdr_path=str(self.cdr_path()), members=tuple(state.agents))
 
     def _start_sipp(self) -> None:
         assert self.state is not None
         scen = self.run_dir / "sipp" / "agent_uas.xml"
+        assert self.ports is not None
         for i, name in enumerate(self.agents):
             lo, _hi = self.ports.agent_rtp(i)
             logf = open(self.run_dir / "sipp" / f"{name}.log", "ab")
@@ -458,7 +614,9 @@ class Harness:
         if state is None and (self.run_dir / "harness.json").exists():
             state = self.state = HarnessState.load(self.run_dir)
         if state is None:
+            self._release_ports()
             return
+        (self.run_dir / CONNECTION_FILE).unlink(missing_ok=True)
         for name, pid in list(state.sipp_pids.items()):
             _wait_or_kill(pid, 0.0, self._sipp.get(name))
             state.sipp_pids.pop(name, None)
@@ -466,6 +624,12 @@ class Harness:
             (self._own(info) or AsteriskInstance(info, self.run_dir)).stop()
         state.booted_at = None
         state.save()
+        self._release_ports()
+
+    def _release_ports(self) -> None:
+        if self._block is not None:
+            self._block.release()
+            self._block = None
 
     def _own(self, info: InstanceInfo) -> AsteriskInstance | None:
         for inst in (self.pbx, self.carrier):

@@ -1,0 +1,39 @@
+"""How the daemon reaches one PBX: AMI to drive it, the FastAGI port and token the PBX calls back on
+(always loopback), the collectors' queue members and the CDR file. `dialer asterisk up` writes it to
+<run_dir>/pbx.json; `dialer run` reads it."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+CONNECTION_FILE = "pbx.json"
+
+
+@dataclass(frozen=True)
+class PbxConnection:
+    """Everything `dialer run` reads about the PBX; nothing about the processes that run it."""
+
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    agi_port: int
+    agi_token: str
+    cdr_path: str
+    members: tuple[str, ...] = ()
+    ami_host: str = "127.0.0.1"
+
+    @classmethod
+    def load(cls, run_dir: Path) -> PbxConnection:
+        data = json.loads((Path(run_dir) / CONNECTION_FILE).read_text())
+        data["members"] = tuple(data.get("members", ()))
+        return cls(**data)
+
+    def save(self, run_dir: Path) -> None:
+        """Write atomically, readable by the owner only (it holds the AMI secret and the AGI token)."""
+        path = Path(run_dir) / CONNECTION_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(asdict(self), members=list(self.members)), indent=2))
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)

@@ -24,7 +24,13 @@ def test_two_copies_of_an_end_to_end_module_run_at_once(tmp_path):
                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in (1, 2)
     ]
-    outputs = [c.communicate(timeout=120)[0] for c in copies]
+    try:
+        outputs = [c.communicate(timeout=120)[0] for c in copies]
+    finally:
+        for c in copies:  # a copy that overran is stopped by its PID, not left behind
+            if c.poll() is None:
+                c.kill()
+                c.wait()
     for copy, out in zip(copies, outputs):
         assert copy.returncode == 0, out[-3000:]
         assert "2 passed" in out, out[-3000:]

@@ -58,3 +58,17 @@ def test_transaction_rolls_back_on_error(tmp_path):
             c.execute("INSERT INTO t VALUES (1)")
             raise RuntimeError("boom")
     assert s.query_one("SELECT count(*) FROM t")[0] == 0
+
+
+def test_write_private_is_owner_only_from_the_start_and_replaces_atomically(tmp_path):
+    from common.files import write_private
+
+    target = tmp_path / "secret.json"
+    (tmp_path / "secret.json.tmp").write_text("left over by a crash")
+    (tmp_path / "secret.json.tmp").chmod(0o644)
+    write_private(target, '{"secret": "s1"}')
+    assert target.read_text() == '{"secret": "s1"}'
+    assert target.stat().st_mode & 0o777 == 0o600
+    write_private(target, '{"secret": "s2"}')
+    assert target.read_text() == '{"secret": "s2"}'
+    assert not (tmp_path / "secret.json.tmp").exists()

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.files import write_private
 from common.log import log_event
 from common.paths import REPO
 from common.wav import duration
@@ -213,11 +214,7 @@ class HarnessState:
         return cls(**data)
 
     def save(self) -> None:
-        path = Path(self.run_dir) / "harness.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        write_private(Path(self.run_dir) / "harness.json", json.dumps(asdict(self), indent=2))
 
 
 def _fill(text: str, values: dict[str, Any]) -> str:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from common.files import write_private
 
 CONNECTION_FILE = "pbx.json"
 
@@ -32,8 +33,5 @@ class PbxConnection:
 
     def save(self, run_dir: Path) -> None:
         """Write atomically, readable by the owner only (it holds the AMI secret and the AGI token)."""
-        path = Path(run_dir) / CONNECTION_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(asdict(self), members=list(self.members)), indent=2))
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        write_private(Path(run_dir) / CONNECTION_FILE,
+                      json.dumps(dict(asdict(self), members=list(self.members)), indent=2))

@@ -277,7 +277,7 @@ class Dialer:
 
     def _score(self, call: Call) -> None:
         """Every bot call is scored by QA at its end: transcript saved, checked and recorded (audited)."""
-        from dialer.qa import score as qa_store
+        from dialer.qa.score import score_call
         from dialer.store.audit import write_head
 
         rec = call.record
@@ -292,7 +292,7 @@ class Dialer:
                 from dialer.qa.rules import qa_rules
 
                 self._qa_rules = qa_rules(self.rules)
-            result = qa_store.score_call(self.store, transcript, self._qa_rules, at=self.clock.timestamp())
+            result = score_call(self.store, transcript, self._qa_rules, at=self.clock.timestamp())
             write_head(self.store)
         except Exception:  # noqa: BLE001 - QA must never stop the dialer; the call stays unscored for `qa run`
             log.exception("QA scoring failed for call %s", call.call_id)
@@ -304,8 +304,6 @@ class Dialer:
 
 def _load_propensity_model() -> Any:
     """The trained propensity model under models/propensity/, or None (ranking then falls back)."""
-    try:
-        from dialer.strategy.rescore import load_model_or_none
-    except ImportError:
-        return None
+    from dialer.strategy.rescore import load_model_or_none
+
     return load_model_or_none("models/propensity")

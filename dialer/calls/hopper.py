@@ -60,14 +60,12 @@ class Hopper:
         return sum(1 for c in self.calls.values() if c.campaign == campaign)
 
     def rank(self, candidates: list[Any]) -> list[Any]:
-        try:
-            from dialer.strategy.rank import rank_candidates
-        except ImportError:
-            return candidates
+        """Best first by expected recovery (strategy/rank.py); store order if ranking fails."""
+        from dialer.store.strategy import histories
+        from dialer.strategy.rank import rank_candidates
+
         by_id = {c.debtor_id: c for c in candidates}
         try:
-            from dialer.store.strategy import histories
-
             ranked = rank_candidates([c.as_dict() for c in candidates], self.model, self.clock.now(),
                                      histories(self.store, list(by_id)))
             return [by_id[r.candidate["debtor_id"]] for r in ranked if r.candidate["debtor_id"] in by_id]

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from common.normalize import normalize
 from dialer.qa.checker import Transcript, _find, _order, _time_window, check, parse_transcript
-from dialer.qa.normalize import normalize
 from dialer.qa.rules import CONDUCT_RULES, RULE_IDS, QARules, RuleSet, load_rules
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "qa_corpus.jsonl"

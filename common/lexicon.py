@@ -4,13 +4,14 @@ One list for both ends of a call. QA (`dialer/qa`) flags an agent turn before ve
 `DEBT` (privacy.third_party_disclosure; the `debt` stage of its lexicons). The script validator
 (`agi/script/validate.py`) refuses any prompt that can play before verification and matches `DEBT` or
 `NEAR_DEBT`, so what QA would flag never reaches a call. Entries are regular expressions over the
-matching form of a text: NFKC, case-folded, 您 as 你, 帐 as 账 (QA also turns Traditional into Simplified).
+matching form both read (`common.normalize`: Traditional as Simplified, half-width, case-folded, 您 as 你).
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
+
+from common.normalize import normalize_text
 
 DEBT: dict[str, tuple[str, ...]] = {
     "zh": (
@@ -36,14 +37,6 @@ holds innocent uses), so only the validator refuses them."""
 
 LANGS = tuple(DEBT)
 
-_FOLD = str.maketrans({"您": "你", "帐": "账"})
-
-
-def matching_form(text: str) -> str:
-    """The form the lexicon's entries are written against."""
-    return unicodedata.normalize("NFKC", text).casefold().translate(_FOLD)
-
-
 @lru_cache(maxsize=None)
 def _compiled(lang: str, strict: bool) -> tuple[re.Pattern[str], ...]:
     entries = DEBT.get(lang, ()) + (NEAR_DEBT.get(lang, ()) if strict else ())
@@ -52,5 +45,5 @@ def _compiled(lang: str, strict: bool) -> tuple[re.Pattern[str], ...]:
 
 def debt_mentions(text: str, lang: str, *, strict: bool = True) -> list[str]:
     """The words of `text` that speak of a debt, in lexicon order; `strict` adds `NEAR_DEBT`."""
-    form = matching_form(text)
+    form = normalize_text(text)
     return [m.group(0) for rx in _compiled(lang, strict) if (m := rx.search(form))]

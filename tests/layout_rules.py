@@ -23,7 +23,7 @@ MIDDLE = ("campaign", "gate", "pacing", "strategy", "qa", "telephony")
 # The store maps rows to these typed objects (and back); it makes no decision with them.
 STORE_TYPE_IMPORTS = {
     "dialer.campaign.config", "dialer.campaign.imports", "dialer.gate.decide", "dialer.gate.rules",
-    "dialer.qa.checker", "dialer.qa.normalize",
+    "dialer.qa.checker",
 }
 
 PURE = (

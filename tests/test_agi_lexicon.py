@@ -15,7 +15,9 @@ RULES_FILE = Path(__file__).resolve().parent.parent / "compliance_rules.yaml"
 
 # Each about unpaid money, none with a word of the validator's old list.
 SENTENCES = {
-    "zh": ["您有一笔钱还没还，请尽快处理。", "您的房贷已经拖了很久。", "您还有一笔待还的钱。"],
+    "zh": ["您有一笔钱还没还，请尽快处理。", "您的房贷已经拖了很久。", "您还有一笔待还的钱。",
+           # Traditional script (as a Hong Kong or Taiwan prompt would be written): QA reads it as Simplified
+           "您有一筆錢還沒還，請盡快處理。", "您的房貸已經拖了很久。"],
     "en": ["We are calling about an amount still outstanding on your account.",
            "Our records show you fell behind on what you borrowed.",
            "This is about money you are still owing us."],

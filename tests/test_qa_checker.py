@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.qa import CORPUS, asr_style, baseline, evaluate, load_corpus
+from common.normalize import normalize, normalize_text
 from dialer.qa.checker import TranscriptError, check, parse_transcript
-from dialer.qa.normalize import normalize, normalize_text
 from dialer.qa.rules import QAConfigError, load_rules, rules_from_text
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "compliance_rules.yaml"

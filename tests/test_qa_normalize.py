@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.normalize import normalize, normalize_text
 from dialer.qa.checker import check
-from dialer.qa.normalize import normalize, normalize_text
 from dialer.qa.rules import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from common.normalize import normalize_text
 from dialer.cli import main
 from dialer.qa.checker import check, parse_transcript
-from dialer.qa.normalize import normalize_text
 from dialer.qa.rules import load_rules
 from dialer.qa.score import score_call
 from dialer.store import Store

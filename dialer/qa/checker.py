@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
+from common.normalize import Normalized, normalize
 from dialer.gate.rules import WEEKDAYS
-from dialer.qa.normalize import Normalized, normalize
 from dialer.qa.rules import CONDUCT_RULES, Lexicon, Negation, Pattern, QARules, RuleSet
 
 SPEAKERS = ("agent", "callee")

@@ -4,7 +4,7 @@ Built on the gate's reading of the file (`dialer.gate.rules`, the one parser): `
 gate's parsed windows, a window of QA's own goes through the same `parse_windows`, and the profiles
 and default profile are the gate's.
 
-Every lexicon entry is a regular expression over the matching form of a turn (dialer.qa.normalize:
+Every lexicon entry is a regular expression over the matching form of a turn (common.normalize:
 Simplified, half-width, case-folded, 您→你), so entries are normalised the same way when loaded.
 Errors name the file, line and field (`compliance_rules.yaml:212: qa_lexicons.zh.stages.identity[3]: …`).
 The `debt` stage is not in the file: it is `common.lexicon.DEBT`, the list the script validator reads too.
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from common.lexicon import DEBT
+from common.normalize import normalize_text
 from common.yamlfile import ConfigError, Located
 from dialer.gate import rules as gate_rules
 from dialer.gate.rules import DEFAULT_RULES_FILE, Rules, Window
-from dialer.qa.normalize import normalize_text
 
 RULE_IDS = (
     "time.window",

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from common.normalize import normalize_text
 from dialer.qa.checker import Result, Transcript, parse_transcript
-from dialer.qa.normalize import normalize_text
 from dialer.store import Store
 from dialer.store.audit import audit
 

@@ -1,4 +1,4 @@
-"""Text normalisation for QA matching: Traditional→Simplified (OpenCC t2s), full-width→half-width, case-folding.
+"""The matching form of a text, for QA and the debt lexicon: Traditional→Simplified (OpenCC t2s), full-width→half-width, case-folding.
 
 `normalize(text)` returns the matching form plus, for every character of it, the index of the
 original character it came from, so a match can be shown to the reviewer in the words actually said.

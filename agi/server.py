@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from agi.channel import AGIChannel, Hangup
-from common.log import log_event
+from common.log import RateLimited, kv, log_event
 
 log = logging.getLogger("agi.server")
 
@@ -92,6 +92,7 @@ class FastAGIServer:
         self.server: asyncio.base_events.Server | None = None
         self.active: set[asyncio.Task] = set()
         self.stats = {"sessions": 0, "rejected": 0, "errors": 0}
+        self.rejections = RateLimited(log)  # a flood of bad connections is a summary, not a line each
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_HEADER_BYTES)
@@ -100,6 +101,7 @@ class FastAGIServer:
         log_event(log, "fastagi.listen", host=self.host, port=self.port)
 
     async def stop(self) -> None:
+        self.rejections.flush()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -118,17 +120,17 @@ class FastAGIServer:
                 env = await read_header(reader, self.header_timeout)
             except (BadHeader, asyncio.TimeoutError, ConnectionError) as exc:
                 self.stats["rejected"] += 1
-                log_event(log, "fastagi.bad_header", level=logging.WARNING, peer=peer, error=str(exc) or "timeout")
+                self.rejections.log("fastagi.bad_header", peer=peer, error=str(exc) or "timeout")
                 return
             req = parse_request(env)
             if not hmac.compare_digest(req.params.get("token", ""), self.token):
                 self.stats["rejected"] += 1
-                log_event(log, "fastagi.bad_token", level=logging.WARNING, peer=peer, path=req.path)
+                self.rejections.log("fastagi.bad_token", peer=peer, path=req.path)
                 return
             handler = self.routes.get(req.path)
             if handler is None:
                 self.stats["rejected"] += 1
-                log_event(log, "fastagi.no_route", level=logging.WARNING, path=req.path)
+                self.rejections.log("fastagi.no_route", path=req.path)
                 return
             self.stats["sessions"] += 1
             channel = AGIChannel(reader, writer, env)
@@ -140,7 +142,7 @@ class FastAGIServer:
                 raise
             except Exception:  # noqa: BLE001 - one call's bug must not take the server down
                 self.stats["errors"] += 1
-                log.exception("fastagi handler failed call=%s path=%s", req.call_id, req.path)
+                log.exception(kv("fastagi.handler_failed", call=req.call_id, path=req.path))
         finally:
             try:
                 writer.close()

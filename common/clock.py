@@ -42,6 +42,9 @@ class FixedClock(Clock):
         self._t += seconds
 
 
+AT_RANGE = (1970, 2199)
+
+
 def parse_at(value: str) -> datetime:
     """Parse `--at`; the value must carry a UTC offset."""
     try:
@@ -50,4 +53,7 @@ def parse_at(value: str) -> datetime:
         raise ValueError(f"--at: not an ISO-8601 time: {value!r}") from None
     if dt.tzinfo is None:
         raise ValueError(f"--at: {value!r} has no UTC offset (e.g. +08:00)")
+    if not AT_RANGE[0] <= dt.year <= AT_RANGE[1]:
+        # Days and weeks are added to the clock (quiet periods, retries); near year 9999 that overflows.
+        raise ValueError(f"--at: {value!r} is outside the years {AT_RANGE[0]}–{AT_RANGE[1]}")
     return dt

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+import unicodedata
 from typing import Any
 
 _PHONE = re.compile(r"\+?\d[\d\- ]{6,}\d")
@@ -34,10 +36,25 @@ def scrub(text: str) -> str:
     return _PHONE.sub(lambda m: mask_phone(re.sub(r"[\- ]", "", m.group(0))), text)
 
 
+def escape(text: str) -> str:
+    """A value from the network made safe for one log line: control characters (CR, LF, NUL, ESC…),
+    bidi and other invisible format characters, and line separators become visible escapes."""
+    out = []
+    for c in text:
+        if c == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            o = ord(c)
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
 def _fmt(value: Any) -> str:
-    s = str(value)
+    s = escape(str(value))
     if s == "" or any(c in s for c in ' ="'):
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + s.replace('"', '\\"') + '"'
     return s
 
 
@@ -58,3 +75,34 @@ def kv(event: str, **fields: Any) -> str:
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
     if logger.isEnabledFor(level):
         logger.log(level, kv(event, **fields))
+
+
+class RateLimited:
+    """Logs the first `burst` events of a kind in each `period` seconds one by one, then a summary line
+    (`<event>.suppressed count=N`) when the period ends, so a flood cannot fill the disk."""
+
+    def __init__(self, logger: logging.Logger, burst: int = 5, period: float = 60.0, clock=time.monotonic):
+        self.logger, self.burst, self.period, self.clock = logger, burst, period, clock
+        self._window: dict[str, tuple[float, int]] = {}
+
+    def log(self, event: str, level: int = logging.WARNING, **fields: Any) -> None:
+        now = self.clock()
+        start, count = self._window.get(event, (now, 0))
+        if now - start >= self.period:
+            if count > self.burst:
+                log_event(self.logger, f"{event}.suppressed", level, count=count - self.burst,
+                          seconds=round(now - start, 1))
+            start, count = now, 0
+        count += 1
+        self._window[event] = (start, count)
+        if count <= self.burst:
+            log_event(self.logger, event, level, **fields)
+
+    def flush(self) -> None:
+        """The summary of what is still held back (at shutdown)."""
+        now = self.clock()
+        for event, (start, count) in self._window.items():
+            if count > self.burst:
+                log_event(self.logger, f"{event}.suppressed", logging.WARNING, count=count - self.burst,
+                          seconds=round(now - start, 1))
+        self._window.clear()

@@ -93,10 +93,48 @@ def _walk(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], i
             _walk(item, path + (i,), lines)
 
 
+MAX_ALIASES = 100        # an operator's file has a few anchors; thousands are an attack
+MAX_EXPANDED_NODES = 200_000  # what the document would be with every alias written out
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse "billion laughs": nested aliases whose expansion is exponential in the text's size."""
+    sizes: dict[int, int] = {}
+    aliases = 0
+    seen: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        nonlocal aliases
+        key = id(node)
+        if key in sizes:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise ConfigError(file, node.start_mark.line + 1, None,
+                                  f"more than {MAX_ALIASES} alias references (*name); write the values out")
+            return sizes[key]
+        if key in seen:  # a recursive alias (an anchor used inside itself)
+            raise ConfigError(file, node.start_mark.line + 1, None, "recursive alias")
+        seen.add(key)
+        n = 1
+        if isinstance(node, yaml.MappingNode):
+            n += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n += sum(size(item) for item in node.value)
+        if n > MAX_EXPANDED_NODES:
+            raise ConfigError(file, node.start_mark.line + 1, None,
+                              f"aliases expand to more than {MAX_EXPANDED_NODES:,} values; write the values out")
+        sizes[key] = n
+        return n
+
+    size(root)
+
+
 def load_text(text: str, file: str = "<input>") -> Located:
     """Parse YAML text; syntax errors become ConfigError with the line."""
     try:
         root = yaml.compose(text, Loader=_LineLoader)
+        if root is not None:
+            _check_expansion(root, file)
         data = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

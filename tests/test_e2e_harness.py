@@ -160,3 +160,23 @@ def test_answering_machine_gets_neutral_message(batch, harness, tts):
     said = " ".join(t[1] for t in res["turns"])
     assert "Jane" not in said and "dollars" not in said and "past due" not in said
     assert res["outcomes"][-1][0] == "machine"
+
+
+def test_every_listener_of_the_harness_is_on_loopback(harness):
+    """Asterisk (SIP, RTP, AMI) and the SIPp phones, control ports included, listen on 127.0.0.1 only."""
+    import re
+    import subprocess
+
+    state = harness.state
+    pids = {state.pbx.pid, state.carrier.pid, *state.sipp_pids.values()} - {None}
+    assert state.sipp_pids, "the harness started no SIPp phones"
+    out = subprocess.run(["ss", "-ltunpH"], capture_output=True, text=True, check=True).stdout
+    mine = []
+    for line in out.splitlines():
+        owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        if owners & pids:
+            local = line.split()[4]
+            mine.append((local, owners & pids))
+    assert {p for _, o in mine for p in o} >= set(state.sipp_pids.values()), "SIPp listens nowhere?"
+    wide = [(local, o) for local, o in mine if not local.startswith("127.0.0.1:")]
+    assert not wide, f"listening beyond loopback: {wide}"

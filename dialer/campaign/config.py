@@ -196,6 +196,10 @@ _SEGMENT_KEYS = ("name", "dpd", "customer_types", "propensity", "script", "dial_
 _CADENCE_KEYS = tuple(Cadence.__dataclass_fields__)
 _RETRY_KEYS = tuple(Retry.__dataclass_fields__)
 
+MAX_INTEGER = 1_000_000_000  # above this no setting makes sense, and SQLite integers overflow at 2**63
+MAX_LINE_LIMIT = 10_000  # simultaneous lines one campaign may hold; a 2-core PBX saturates near 300
+MAX_DPD = 36_500  # days past due: a hundred years; more is a typing error
+
 
 class _Checker:
     """Walks a Located mapping, turning problems into ConfigError with file:line: field."""
@@ -236,16 +240,22 @@ class _Checker:
             raise self.err(path, f"{value!r} is not one of {', '.join(choices)}{extra}")
         return value
 
-    def integer(self, value: Any, path: tuple[Any, ...], minimum: int = 0) -> int:
+    def integer(self, value: Any, path: tuple[Any, ...], minimum: int = 0, maximum: int = MAX_INTEGER) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.err(path, f"expected an integer, got {_type_name(value)}")
         if value < minimum:
             raise self.err(path, f"must be >= {minimum}, got {value}")
+        if value > maximum:
+            raise self.err(path, f"must be <= {maximum:,}, got {_short(value)}")
         return value
 
     def number(self, value: Any, path: tuple[Any, ...], lo: float = 0.0, hi: float | None = None) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.err(path, f"expected a number, got {_type_name(value)}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.err(path, f"expected a finite number, got {value}")
+        if hi is None and value > MAX_INTEGER:
+            raise self.err(path, f"must be <= {MAX_INTEGER:,}, got {_short(value)}")
         if value < lo or (hi is not None and value > hi):
             raise self.err(path, f"must be between {lo} and {hi}" if hi is not None else f"must be >= {lo}")
         return float(value)
@@ -270,7 +280,19 @@ def _type_name(value: Any) -> str:
             int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
 
 
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 20 else f"{text[:8]}… ({len(text)} digits)"
+
+
 def _dpd(c: _Checker, value: Any, path: tuple[Any, ...]) -> DpdRange:
+    out = _dpd_range(c, value, path)
+    if max(out.lo, out.hi or 0) > MAX_DPD:
+        raise c.err(path, f"days past due must be <= {MAX_DPD:,}")
+    return out
+
+
+def _dpd_range(c: _Checker, value: Any, path: tuple[Any, ...]) -> DpdRange:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise c.err(path, "days past due must be >= 0")
@@ -353,7 +375,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
     callback = c.phone(root["callback_number"], ("callback_number",))
     caller_id = c.phone(root["caller_id"], ("caller_id",))
     dial_mode = c.choice(root["dial_mode"], ("dial_mode",), DIAL_MODES)
-    line_limit = c.integer(root["line_limit"], ("line_limit",), minimum=1)
+    line_limit = c.integer(root["line_limit"], ("line_limit",), minimum=1, maximum=MAX_LINE_LIMIT)
     description = root.get("description") or ""
     if not isinstance(description, str):
         raise c.err(("description",), f"expected a string, got {_type_name(description)}")

@@ -27,6 +27,7 @@ DEBTOR_REQUIRED = ("debtor_id", "name", "phones", "account_id", "amount_owed", "
 PAYMENT_COLUMNS = ("account_id", "paid_at", "amount", "currency", "reference")
 PAYMENT_REQUIRED = PAYMENT_COLUMNS
 LANGS = ("zh", "en")
+MAX_DAYS_PAST_DUE = 36_500  # a hundred years; more is a data error
 MAX_SHOWN = 5
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -146,13 +147,20 @@ def parse_contacts(text: str) -> tuple[Contact, ...]:
     return tuple(out)
 
 
+# Amounts: plain digits with an optional point and up to 4 decimals (1234.56), or thousands grouped by
+# commas (1,234.56). Nothing else: "1,50" (a decimal comma) and "1e400" are refused, not guessed at.
+_AMOUNT = re.compile(r"-?(?:\d{1,15}|\d{1,3}(?:,\d{3}){1,4})(?:\.\d+)?")
+
+
 def parse_amount(text: str, *, positive: bool = False) -> Decimal:
+    t = text.strip()
+    if not _AMOUNT.fullmatch(t):
+        raise ValueError(f"{t!r} is not an amount: write digits with an optional decimal point, "
+                         "commas only between thousands (1234.56 or 1,234.56)")
     try:
-        value = Decimal(text.strip().replace(",", ""))
+        value = Decimal(t.replace(",", ""))
     except InvalidOperation:
         raise ValueError(f"{text!r} is not a decimal amount") from None
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a decimal amount")
     if value < 0 or (positive and value == 0):
         raise ValueError(f"amount must be {'> 0' if positive else '>= 0'}, got {text.strip()}")
     if value.as_tuple().exponent < -4:  # type: ignore[operator]
@@ -204,6 +212,8 @@ def parse_int(text: str, lo: int, hi: int | None = None) -> int:
     t = text.strip()
     if not re.fullmatch(r"[+-]?\d+", t):
         raise ValueError(f"{t!r} is not a whole number")
+    if len(t.lstrip("+-")) > 12:
+        raise ValueError(f"{t!r} is out of range" + (f" ({lo}..{hi})" if hi is not None else ""))
     v = int(t)
     if v < lo or (hi is not None and v > hi):
         raise ValueError(f"{v} is out of range ({lo}..{hi})" if hi is not None else f"must be >= {lo}, got {v}")
@@ -312,6 +322,7 @@ def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<
     out: list[DebtorRow] = []
     seen: dict[tuple[str, str], int] = {}
     account_owner: dict[str, tuple[str, int]] = {}
+    identities: dict[str, tuple[int, dict[str, Any]]] = {}
     for r in _rows(records, file, errors):
         debtor_id = r.cell("debtor_id", _text, required=True)
         name = r.cell("name", _text, required=True)
@@ -319,7 +330,7 @@ def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<
         account_id = r.cell("account_id", _text, required=True)
         amount = r.cell("amount_owed", parse_amount, required=True)
         currency = r.cell("currency", parse_currency)
-        dpd = r.cell("days_past_due", lambda t: parse_int(t, 0), required=True)
+        dpd = r.cell("days_past_due", lambda t: parse_int(t, 0, MAX_DAYS_PAST_DUE), required=True)
         due = r.cell("due_date", parse_iso_date)
         tz = r.cell("timezone", parse_timezone)
         ctype = r.cell("customer_type", lambda t: parse_choice(t, CUSTOMER_TYPES, "customer type"), required=True)
@@ -327,6 +338,10 @@ def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<
         last4 = r.cell("id_last4", lambda t: _digits4(t))
         by = r.cell("birth_year", lambda t: parse_int(t, 1900, datetime.now(timezone.utc).year))
         contacts = r.cell("contacts", parse_contacts) or ()
+        if debtor_id and r.ok:
+            _same_person(r, identities, debtor_id, {
+                "name": name, "phones": tuple(sorted(phones or ())), "birth_year": by,
+                "id_last4": last4, "timezone": tz, "lang": lang})
         if debtor_id and account_id:
             key = (debtor_id, account_id)
             if key in seen:
@@ -346,6 +361,23 @@ def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<
     if errors:
         raise ImportRejected(errors)
     return out
+
+
+def _same_person(r: _Row, identities: dict[str, tuple[int, dict[str, Any]]], debtor_id: str,
+                 ident: dict[str, Any]) -> None:
+    """One debtor_id on several rows (several accounts) must be one person: same name, phones,
+    verification factors, zone and language. Otherwise one row's phone would be called and asked for
+    the other row's person, so the whole file is refused, naming both rows."""
+    first = identities.get(debtor_id)
+    if first is None:
+        identities[debtor_id] = (r.row, ident)
+        return
+    row, seen = first
+    for col, value in ident.items():
+        if value != seen[col]:
+            r.fail(col, f"debtor {debtor_id} has a different {col} on row {row}; one debtor_id must be "
+                        "one person (give the other person their own debtor_id)")
+            return
 
 
 def _digits4(t: str) -> str:

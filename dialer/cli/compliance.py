@@ -26,10 +26,13 @@ def compliance() -> None:
 @json_option("print one JSON object")
 def check_rules(file: Path, as_json: bool) -> None:
     """Validate a rules FILE; every problem as file:line: field: message (exit 2 on errors)."""
+    from dialer.qa.rules import QAConfigError, qa_rules
+
     try:
         rules = load_rules(file)
+        qa_rules(rules)  # everything the daemon loads: the QA parts too
     except ConfigError as exc:
-        errors = exc.errors if isinstance(exc, RulesError) else [exc]
+        errors = exc.errors if isinstance(exc, (RulesError, QAConfigError)) else [exc]
         if as_json:
             click.echo(json.dumps({"file": str(file), "ok": False, "errors": [e.as_dict() | {"text": ConfigError.render(e)}
                                                                                  for e in errors]}, ensure_ascii=False))

@@ -332,7 +332,7 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
         if not isinstance(raw, dict):
             src.fail((), f"missing or not a mapping: the {sec} section is required")
             continue
-        sections[sec] = (_parse_gate if sec == "gate" else _parse_abandon)(src, raw)
+        sections[sec] = _parse_gate(src, raw, name) if sec == "gate" else _parse_abandon(src, raw)
     if len(errors) > n0 or "gate" not in sections or "abandon" not in sections:
         return None
     qa = praw.get("qa") or {}
@@ -473,7 +473,26 @@ def parse_windows(raw: Any, fail: Callable[[tuple[Any, ...], str], None]) -> tup
     return tuple(w for w, _ in out)
 
 
-def _parse_gate(src: _Src, raw: dict[str, Any]) -> GateRules:
+# Daily caps the law sets when a profile does not say (docs/REGULATIONS.md): CN-FREQ, 3 a day.
+LEGAL_DAILY_ATTEMPTS = {"cn": 3}
+
+
+def _daily_attempts(r: "_Reader", profile: str) -> int | None:
+    """Absent: the profile's legal default (required where the law sets none). `null` is refused: it
+    would silently turn the daily cap off."""
+    if "daily_attempts" not in r.raw:
+        if profile in LEGAL_DAILY_ATTEMPTS:
+            return LEGAL_DAILY_ATTEMPTS[profile]
+        r.fail("daily_attempts", f"required (profile {profile!r} has no legal default): a whole number")
+        return None
+    if r.raw["daily_attempts"] is None:
+        r.fail("daily_attempts", "null would turn the daily cap off; give a whole number"
+               + (f" (the legal cap is {LEGAL_DAILY_ATTEMPTS[profile]})" if profile in LEGAL_DAILY_ATTEMPTS else ""))
+        return None
+    return r.number("daily_attempts", integer=True)
+
+
+def _parse_gate(src: _Src, raw: dict[str, Any], profile: str) -> GateRules:
     r = _Reader(src, raw, (), (
         "window", "holidays", "daily_attempts", "count", "number_daily_attempts", "rolling_7day",
         "conversation_quiet_days", "min_gap_minutes", "abandoned_lockout", "machine_same_day",
@@ -530,7 +549,7 @@ def _parse_gate(src: _Src, raw: dict[str, Any]) -> GateRules:
     return GateRules(
         windows=windows,
         holidays=hol,
-        daily_attempts=r.number("daily_attempts", integer=True, nullable=True),
+        daily_attempts=_daily_attempts(r, profile),
         count=r.choice("count", ("attempts", "connected"), "attempts"),
         number_daily_attempts=r.number("number_daily_attempts", None, integer=True, nullable=True),
         rolling_7day=r.number("rolling_7day", None, integer=True, nullable=True, minimum=1),

@@ -598,7 +598,7 @@ class Harness:
             logf = open(self.run_dir / "sipp" / f"{name}.log", "ab")
             proc = subprocess.Popen(
                 ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(self.ports.agent_sip(i)),
-                 "-mi", "127.0.0.1", "-mp", str(lo), "-cp", str(self.ports.agent_ctrl(i)), "-nostdin", "-trace_err",
+                 "-mi", "127.0.0.1", "-mp", str(lo), "-ci", "127.0.0.1", "-cp", str(self.ports.agent_ctrl(i)), "-nostdin", "-trace_err",
                  "-error_file", str(self.run_dir / "sipp" / f"{name}.err")],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=self.run_dir / "sipp",
                 start_new_session=True,

@@ -49,8 +49,10 @@ def parse_reply(line: str) -> Reply:
 class AGIChannel:
     """Commands on one FastAGI connection. Every method raises Hangup once the caller is gone."""
 
+    DEFAULT_COMMAND_TIMEOUT = 600.0
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, env: dict[str, str],
-                 command_timeout: float = 600.0):
+                 command_timeout: float = DEFAULT_COMMAND_TIMEOUT):
         self.reader = reader
         self.writer = writer
         self.env = env
@@ -134,6 +136,11 @@ class AGIChannel:
 
     async def get_variable(self, name: str) -> str | None:
         r = await self.command("GET VARIABLE", name)
+        return r.data if r.result == "1" else None
+
+    async def get_full_variable(self, expression: str) -> str | None:
+        """`GET FULL VARIABLE`: an expression such as ${GLOBAL(NAME)} evaluated on the channel."""
+        r = await self.command("GET FULL VARIABLE", expression)
         return r.data if r.result == "1" else None
 
     async def exec(self, app: str, args: str = "") -> str:

@@ -1,8 +1,15 @@
-"""An asyncio FastAGI server: bounded header read with a timeout, token check, routes by path.
+"""An asyncio FastAGI server: bounded header read with a timeout, a token challenge, routes by path.
 
 panoramisk's fast_agi spins at 100 % CPU on a partial header (docs/ARCHITECTURE.md); this one reads
 the `agi_*` block with a size limit and a deadline, and drops anything malformed or unauthorised
-without disturbing other calls."""
+without disturbing other calls.
+
+The token never travels in the AGI URL (Asterisk writes the URL to its log and to the CDR's
+`lastdata`), nor sits in a dialplan global (Asterisk logs every global it sets). The PBX holds it in
+its AstDB (`dialer/agi_token`, put there over AMI when the harness brings the PBX up); the server's
+first command on every connection is `GET FULL VARIABLE ${DB(dialer/agi_token)}`, and only a client
+that answers with the token is served. Then `admit(request)`, if given, decides whether the
+call is one this server should serve at all (the daemon admits only calls live on its PBX)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +19,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from agi.channel import AGIChannel, Hangup
+from agi.channel import AGIChannel, AGIError, Hangup
 from common.log import RateLimited, kv, log_event
 
 log = logging.getLogger("agi.server")
@@ -33,6 +40,8 @@ class AGIRequest:
 
 
 Handler = Callable[[AGIRequest, AGIChannel], Awaitable[None]]
+Admit = Callable[[AGIRequest, AGIChannel], Awaitable[bool]]
+TOKEN_EXPRESSION = "${DB(dialer/agi_token)}"
 
 
 class BadHeader(ValueError):
@@ -81,11 +90,13 @@ class FastAGIServer:
     """Serves routes (`call`, `inbound`, …) to Asterisk on 127.0.0.1; rejects calls without the token."""
 
     def __init__(self, routes: dict[str, Handler], *, token: str, host: str = "127.0.0.1", port: int = 4573,
+                 admit: Admit | None = None,
                  header_timeout: float = 5.0):
         if not token:
             raise ValueError("FastAGI needs a token")
         self.routes = routes
         self.token = token
+        self.admit = admit
         self.host = host
         self.port = port
         self.header_timeout = header_timeout
@@ -110,6 +121,19 @@ class FastAGIServer:
         if self.active:
             await asyncio.gather(*self.active, return_exceptions=True)
 
+    async def _answers_token(self, channel: AGIChannel) -> bool:
+        try:
+            value = await channel.get_full_variable(TOKEN_EXPRESSION)
+        except (Hangup, AGIError, asyncio.TimeoutError, ConnectionError, ValueError):
+            return False
+        return value is not None and hmac.compare_digest(value.encode(), self.token.encode())
+
+    async def _admitted(self, req: AGIRequest, channel: AGIChannel) -> bool:
+        try:
+            return bool(await self.admit(req, channel))  # type: ignore[misc]
+        except (Hangup, AGIError, asyncio.TimeoutError, ConnectionError):
+            return False
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -123,7 +147,8 @@ class FastAGIServer:
                 self.rejections.log("fastagi.bad_header", peer=peer, error=str(exc) or "timeout")
                 return
             req = parse_request(env)
-            if not hmac.compare_digest(req.params.get("token", ""), self.token):
+            channel = AGIChannel(reader, writer, env, command_timeout=self.header_timeout)
+            if not await self._answers_token(channel):
                 self.stats["rejected"] += 1
                 self.rejections.log("fastagi.bad_token", peer=peer, path=req.path)
                 return
@@ -132,8 +157,12 @@ class FastAGIServer:
                 self.stats["rejected"] += 1
                 self.rejections.log("fastagi.no_route", path=req.path)
                 return
+            if self.admit is not None and not await self._admitted(req, channel):
+                self.stats["rejected"] += 1
+                self.rejections.log("fastagi.not_live", peer=peer, path=req.path, call=req.call_id)
+                return
+            channel.command_timeout = AGIChannel.DEFAULT_COMMAND_TIMEOUT
             self.stats["sessions"] += 1
-            channel = AGIChannel(reader, writer, env)
             try:
                 await handler(req, channel)
             except Hangup:

@@ -15,3 +15,29 @@ def write_private(path: str | Path, text: str) -> None:
         fh.write(text)
     os.chmod(tmp, 0o600)  # an existing .tmp keeps its old mode through O_CREAT
     tmp.replace(path)
+
+
+PRIVATE_UMASK = 0o077  # what the service's processes create is readable by its own user only
+
+
+def private_dir(path: str | Path) -> Path:
+    """Create `path` (and parents) if needed; the directory itself is made 0700."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def append_private(path: str | Path, text: str) -> None:
+    """Append to `path`, creating it 0600; an existing file is made 0600 too."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def touch_private(path: str | Path) -> None:
+    """Make sure `path` exists and is 0600 (before a library such as SQLite opens it with its own mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    os.close(fd)

@@ -163,20 +163,62 @@ def test_answering_machine_gets_neutral_message(batch, harness, tts):
 
 
 def test_every_listener_of_the_harness_is_on_loopback(harness):
-    """Asterisk (SIP, RTP, AMI) and the SIPp phones, control ports included, listen on 127.0.0.1 only."""
+    """Asterisk's SIP, RTP and AMI and the SIPp phones (control ports included) listen on 127.0.0.1 only.
+
+    Not covered: pjproject's DNS resolver in each Asterisk binds an unconnected UDP socket on an
+    ephemeral port of every address (it only accepts answers to its own queries)."""
     import re
     import subprocess
 
     state = harness.state
+    base = harness.ports.base
+    block = range(base, base + harness.ports.span(len(state.agents)))
     pids = {state.pbx.pid, state.carrier.pid, *state.sipp_pids.values()} - {None}
     assert state.sipp_pids, "the harness started no SIPp phones"
     out = subprocess.run(["ss", "-ltunpH"], capture_output=True, text=True, check=True).stdout
     mine = []
     for line in out.splitlines():
         owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
-        if owners & pids:
-            local = line.split()[4]
-            mine.append((local, owners & pids))
-    assert {p for _, o in mine for p in o} >= set(state.sipp_pids.values()), "SIPp listens nowhere?"
-    wide = [(local, o) for local, o in mine if not local.startswith("127.0.0.1:")]
+        if not owners & pids:
+            continue
+        proto, local = line.split()[0], line.split()[4]
+        port = int(local.rsplit(":", 1)[1])
+        sipp = bool(owners & set(state.sipp_pids.values()))
+        if proto == "tcp" or sipp or port in block:
+            mine.append((proto, local, sipp))
+    assert any(s for *_, s in mine), "SIPp listens nowhere?"
+    assert any(p == "tcp" for p, *_ in mine), "no AMI listener found"
+    wide = [m for m in mine if not m[1].startswith("127.0.0.1:")]
     assert not wide, f"listening beyond loopback: {wide}"
+
+
+def test_what_the_harness_writes_is_private_and_the_token_is_in_no_log_or_cdr(batch, harness):
+    """After real calls: configs (AMI secret, SIP passwords, the AGI token), logs, CDRs, recordings and
+    state files are 0600 in 0700 directories; the AGI token is only where it must be (the PBX's AstDB
+    and the service's state files), never in a config, a log or a CDR."""
+    import stat
+
+    run = harness.run_dir
+    token = harness.state.agi_token
+    assert stat.S_IMODE(run.stat().st_mode) == 0o700
+    looked = {"conf": 0, "log": 0, "cdr": 0, "rec": 0}
+    holders = set()
+    for path in run.rglob("*"):
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        rel = path.relative_to(run)
+        if rel.parts[0] == "sounds" or path.is_symlink() or path.is_socket():
+            continue  # synthetic audio with nothing private in it (inside the 0700 run dir)
+        if path.is_dir():
+            assert mode & 0o077 == 0, f"{rel} is a directory others can enter ({oct(mode)})"
+            continue
+        kind = ("conf" if path.suffix == ".conf" else "cdr" if "cdr-csv" in rel.parts
+                else "rec" if "rec" in rel.parts else "log" if "log" in rel.parts else None)
+        if kind:
+            looked[kind] += 1
+        if kind or path.suffix in (".json", ".log", ".err", ".xml"):
+            assert mode & 0o077 == 0, f"{rel} is readable by others ({oct(mode)})"
+        if path.stat().st_size < 50_000_000 and token.encode() in path.read_bytes():
+            holders.add(str(rel))
+    assert all(looked.values()), looked
+    assert holders <= {"pbx/db/astdb.sqlite3", "harness.json", "pbx.json"}, holders
+    assert "pbx/db/astdb.sqlite3" in holders

@@ -17,7 +17,7 @@ def header(path: str, **extra: str) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-async def fake_asterisk_call(port: int, path: str) -> list[str]:
+async def fake_asterisk_call(port: int, path: str, token: str | None = TOKEN) -> list[str]:
     """Behave like Asterisk: send the header, answer each command with 200 result=0, collect commands."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(header(path))
@@ -27,7 +27,12 @@ async def fake_asterisk_call(port: int, path: str) -> list[str]:
         line = await asyncio.wait_for(reader.readline(), 5)
         if not line:
             break
-        seen.append(line.decode().strip())
+        text = line.decode().strip()
+        if text == 'GET FULL VARIABLE "${DB(dialer/agi_token)}"':  # the server's token challenge
+            writer.write(f"200 result=1 ({token})\n".encode() if token is not None else b"200 result=0\n")
+            await writer.drain()
+            continue
+        seen.append(text)
         writer.write(b"200 result=0\n")
         await writer.drain()
     writer.close()
@@ -73,12 +78,14 @@ def test_partial_header_garbage_and_missing_token_leave_server_responsive():
         r4, w4 = await asyncio.open_connection("127.0.0.1", port)
         w4.write(b"agi_x: " + b"A" * 100_000 + b"\n")
         await w4.drain()
-        # 5. no token, wrong token
-        no_token = await fake_asterisk_call(port, "call?call=abc")
-        bad_token = await fake_asterisk_call(port, "call?token=nope&call=abc")
+        # 5. no token, wrong token, the token in the URL (where Asterisk would log it) but not answered
+        no_token = await fake_asterisk_call(port, "call?call=abc", token=None)
+        bad_token = await fake_asterisk_call(port, "call?call=abc", token="nope")
+        url_token = await fake_asterisk_call(port, f"call?token={TOKEN}&call=abc", token=None)
+        assert url_token == []
         # a normal call works afterwards, promptly
         t0 = time.monotonic()
-        good = await fake_asterisk_call(port, f"call?token={TOKEN}&call=c-42")
+        good = await fake_asterisk_call(port, "call?call=c-42")
         elapsed = time.monotonic() - t0
         assert await asyncio.wait_for(r2.read(), 2) == b""  # the staller was dropped after the header timeout
         for w_ in (w2, w3, w4):
@@ -89,7 +96,7 @@ def test_partial_header_garbage_and_missing_token_leave_server_responsive():
     assert no_token == [] and bad_token == []  # rejected: no command ever sent
     assert [c.call_id for c in calls] == ["c-42"]
     assert good == ['VERBOSE "hello \\"world\\" \\\\ ok" "3"', 'SET VARIABLE "DIALER_NEXT" "queue"']
-    assert stats["rejected"] >= 6 and stats["sessions"] == 1
+    assert stats["rejected"] >= 7 and stats["sessions"] == 1
     assert elapsed < 2.0
 
 
@@ -116,7 +123,10 @@ def test_hangup_mid_command_raises_hangup_in_handler():
 
         server.routes["play"] = handler
         r, w = await asyncio.open_connection("127.0.0.1", server.port)
-        w.write(header(f"play?token={TOKEN}"))
+        w.write(header("play"))
+        await w.drain()
+        await asyncio.wait_for(r.readline(), 2)  # the token challenge
+        w.write(f"200 result=1 ({TOKEN})\n".encode())
         await w.drain()
         await asyncio.wait_for(r.readline(), 2)
         w.write(b"HANGUP\n200 result=-1 endpos=1234\n")
@@ -126,3 +136,20 @@ def test_hangup_mid_command_raises_hangup_in_handler():
         return outcome
 
     assert run_server_scenario(scenario) == {"exc": "Hangup"}
+
+
+def test_a_session_for_a_call_that_is_not_live_is_refused_even_with_the_token():
+    """`admit` is the daemon's check that the call is live on its PBX: a forged session that knows the
+    token but names an unknown or ended call gets no command and reaches no handler."""
+    async def scenario(server, calls):
+        async def admit(req, ch):
+            return req.call_id == "live-1"
+
+        server.admit = admit
+        forged = await fake_asterisk_call(server.port, "call?call=ended-9")
+        real = await fake_asterisk_call(server.port, "call?call=live-1")
+        return forged, real, [c.call_id for c in calls], dict(server.stats)
+
+    forged, real, calls, stats = run_server_scenario(scenario)
+    assert forged == [] and calls == ["live-1"] and real != []
+    assert stats["sessions"] == 1 and stats["rejected"] == 1

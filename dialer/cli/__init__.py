@@ -7,9 +7,12 @@ vanishes silently from the help). tests/test_cli_registry.py runs `--help` of ev
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
+
+from common.files import PRIVATE_UMASK
 
 
 class LazyGroup(click.Group):
@@ -49,6 +52,9 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="asterisk-collections-dialer")
 def main() -> None:
     """Debt-collection IVR and predictive dialer on Asterisk."""
+    # Everything the service writes (database, run dir, logs, recordings, reports) is private to its
+    # user; an operator who wants to share a report copies it.
+    os.umask(PRIVATE_UMASK)
 
 
 @main.group(

@@ -16,6 +16,8 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
+from common.files import touch_private
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 Conn = sqlite3.Connection
 DEFAULT_DB = Path("var/dialer.db")
@@ -32,6 +34,8 @@ class Store:
         self.path = Path(path) if path is not None else default_db_path()
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Debtors' data: 0600 from the first byte; SQLite gives its -wal and -shm files the same mode.
+            touch_private(self.path)
         conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.files import write_private
+from common.files import PRIVATE_UMASK, append_private, private_dir, write_private
 from common.log import log_event
 from common.paths import REPO
 from common.wav import duration
@@ -37,6 +37,7 @@ CONF_DIR = REPO / "asterisk-conf"
 DIALPLAN_DIR = REPO / "dialplans"
 CORE_SOUNDS = Path("/usr/share/asterisk/sounds/en")
 DEFAULT_RUN_DIR = Path("var/run")
+AGI_TOKEN_FAMILY, AGI_TOKEN_KEY = "dialer", "agi_token"  # ${DB(dialer/agi_token)}: agi/server.py asks for it
 WRITABLE = ("lib", "db", "keys", "agi-bin", "spool", "run", "log", "cache", "rec")
 
 
@@ -217,6 +218,10 @@ class HarnessState:
         write_private(Path(self.run_dir) / "harness.json", json.dumps(asdict(self), indent=2))
 
 
+def _open_private_log(path: Path):
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def _fill(text: str, values: dict[str, Any]) -> str:
     for key, value in values.items():
         text = text.replace(f"@{key}@", str(value))
@@ -237,28 +242,64 @@ class AsteriskInstance:
         return self.dir / "asterisk.conf"
 
     def render(self, values: dict[str, Any], extra: dict[str, str]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Every rendered file is 0600 and every directory 0700: configs hold the AMI secret, the AGI
+        token, SIP passwords and trunk credentials; logs, CDRs and recordings hold debtors' calls."""
+        private_dir(self.dir)
         for sub in WRITABLE:
-            (self.dir / sub).mkdir(exist_ok=True)
-        (self.dir / "log" / "cdr-csv").mkdir(exist_ok=True)
+            private_dir(self.dir / sub)
+        private_dir(self.dir / "log" / "cdr-csv")
         values = dict(values, NAME=self.info.name, RUN_DIR=self.run_dir.resolve())
         for src_dir in (CONF_DIR / "common", CONF_DIR / self.info.name):
             for src in src_dir.glob("*.conf"):
-                (self.dir / src.name).write_text(_fill(src.read_text(), values))
+                write_private(self.dir / src.name, _fill(src.read_text(), values))
         for name, text in extra.items():
             target = self.dir / name
-            mode = "a" if target.exists() and name == "pjsip.conf" else "w"
-            with open(target, mode) as fh:
-                fh.write(_fill(text, values))
-        os.chmod(self.dir / "manager.conf", 0o600)
+            if target.exists() and name == "pjsip.conf":
+                append_private(target, _fill(text, values))
+            else:
+                write_private(target, _fill(text, values))
+
+    def db_put(self, family: str, key: str, value: str, timeout: float = 10.0) -> None:
+        """AMI `DBPut` on the running instance: how a secret reaches the dialplan without a config line,
+        a log line (Asterisk logs every global variable it sets) or a process argument (`-rx`). AstDB
+        lives in the instance's private db/ directory and survives restarts."""
+        with socket.create_connection(("127.0.0.1", self.info.ami_port), timeout=timeout) as sock:
+            f = sock.makefile("rwb")
+            f.readline()  # banner
+
+            def action(fields: dict[str, str]) -> dict[str, str]:
+                f.write("".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode() + b"\r\n")
+                f.flush()
+                while True:
+                    msg: dict[str, str] = {}
+                    for raw in iter(f.readline, b""):
+                        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                        if not line:
+                            break
+                        k, _, v = line.partition(": ")
+                        msg[k] = v
+                    if not msg:
+                        raise HarnessError(f"{self.info.name}: AMI closed during {fields['Action']}")
+                    if "Response" in msg:
+                        return msg
+
+            login = action({"Action": "Login", "Username": self.info.ami_user, "Secret": self.info.ami_secret,
+                            "Events": "off"})
+            if login.get("Response") != "Success":
+                raise HarnessError(f"{self.info.name}: AMI login failed: {login.get('Message')}")
+            put = action({"Action": "DBPut", "Family": family, "Key": key, "Val": value})
+            if put.get("Response") != "Success":
+                raise HarnessError(f"{self.info.name}: AMI DBPut {family}/{key} failed: {put.get('Message')}")
+            action({"Action": "Logoff"})
 
     def start(self) -> None:
         if self.running():
             return
-        logf = open(self.dir / "log" / "console.log", "ab")
+        logf = _open_private_log(self.dir / "log" / "console.log")
         self.proc = subprocess.Popen(
             ["asterisk", "-C", str(self.conf), "-f", "-n", "-q"],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+            umask=PRIVATE_UMASK,  # its logs, CDRs, recordings, astdb and control socket are private
         )
         self.info.pid = self.proc.pid
 
@@ -492,11 +533,11 @@ class Harness:
         return {"pjsip.conf": "\n".join(pjsip) + "\n", "queues.conf": queues}
 
     def render(self) -> HarnessState:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.run_dir)
         p = self._claim_ports()
         state = self.state = self.state or self._new_state()
         trunk_host, trunk_port = self.trunk or ("127.0.0.1", p.carrier_sip)
-        common = {"AGI_PORT": p.agi, "AGI_TOKEN": state.agi_token, "DIALPLAN_DIR": DIALPLAN_DIR,
+        common = {"AGI_PORT": p.agi, "DIALPLAN_DIR": DIALPLAN_DIR,
                   "QUEUE_TIMEOUT": self.queue_timeout}
         self.pbx = AsteriskInstance(state.pbx, self.run_dir)
         self.carrier = AsteriskInstance(state.carrier, self.run_dir)
@@ -518,10 +559,9 @@ class Harness:
         return state
 
     def _render_sipp(self) -> None:
-        sd = self.run_dir / "sipp"
-        sd.mkdir(parents=True, exist_ok=True)
+        sd = private_dir(self.run_dir / "sipp")
         text = (CONF_DIR / "sipp" / "agent_uas.xml").read_text()
-        (sd / "agent_uas.xml").write_text(_fill(text, {"AUDIO": self.sounds_dir() / "collector_ulaw.wav"}))
+        write_private(sd / "agent_uas.xml", _fill(text, {"AUDIO": self.sounds_dir() / "collector_ulaw.wav"}))
 
     def _claim_ports(self) -> Ports:
         """This harness's ports: a free block claimed now (the same one again after a down()), or the
@@ -570,6 +610,7 @@ class Harness:
             if self.with_carrier:
                 self.carrier.wait_booted(timeout)
             self.pbx.wait_booted(timeout)
+            self.pbx.db_put(AGI_TOKEN_FAMILY, AGI_TOKEN_KEY, state.agi_token)
         except Exception:
             self.down()
             raise
@@ -595,13 +636,13 @@ class Harness:
         assert self.ports is not None
         for i, name in enumerate(self.agents):
             lo, _hi = self.ports.agent_rtp(i)
-            logf = open(self.run_dir / "sipp" / f"{name}.log", "ab")
+            logf = _open_private_log(self.run_dir / "sipp" / f"{name}.log")
             proc = subprocess.Popen(
                 ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(self.ports.agent_sip(i)),
                  "-mi", "127.0.0.1", "-mp", str(lo), "-ci", "127.0.0.1", "-cp", str(self.ports.agent_ctrl(i)), "-nostdin", "-trace_err",
                  "-error_file", str(self.run_dir / "sipp" / f"{name}.err")],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=self.run_dir / "sipp",
-                start_new_session=True,
+                start_new_session=True, umask=PRIVATE_UMASK,
             )
             self._sipp[name] = proc
             self.state.sipp_pids[name] = proc.pid
@@ -671,14 +712,14 @@ class Harness:
 
     def reset_recordings(self) -> None:
         shutil.rmtree(self.run_dir / "carrier" / "rec", ignore_errors=True)
-        (self.run_dir / "carrier" / "rec").mkdir(parents=True, exist_ok=True)
+        private_dir(self.run_dir / "carrier" / "rec")
 
     def reload_behaviours(self, behaviours: str | Path | BehaviourFile) -> None:
         """Swap the carrier's behaviour file on a running harness."""
         assert self.carrier is not None
         self.behaviours = behaviours
         bf = self._behaviour_file()
-        (self.carrier.dir / "extensions.conf").write_text(self._carrier_dialplan(bf))
+        write_private(self.carrier.dir / "extensions.conf", self._carrier_dialplan(bf))
         self.carrier.rx("dialplan reload")
 
     def __enter__(self) -> "Harness":

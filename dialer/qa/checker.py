@@ -38,6 +38,7 @@ class Turn:
     text: str
     start: float | None = None
     end: float | None = None
+    segments: tuple[tuple[str, float | None, float | None], ...] = ()  # recogniser pieces (text, start, end)
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,18 @@ class Transcript:
     turns: tuple[Turn, ...]
     agent: str | None = None
     campaign: str | None = None
+    institution: str | None = None  # the campaign's institution: naming it is an identity statement
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "call_id": self.call_id, "lang": self.lang, "jurisdiction": self.jurisdiction,
             "started_at": self.started_at.isoformat(),
-            "turns": [{"speaker": t.speaker, "text": t.text, "start": t.start, "end": t.end} for t in self.turns],
+            "turns": [{"speaker": t.speaker, "text": t.text, "start": t.start, "end": t.end,
+                       **({"segments": [{"text": x, "start": a, "end": b} for x, a, b in t.segments]}
+                          if t.segments else {})} for t in self.turns],
             **({"agent": self.agent} if self.agent else {}),
             **({"campaign": self.campaign} if self.campaign else {}),
+            **({"institution": self.institution} if self.institution else {}),
         }
 
 
@@ -65,9 +70,28 @@ class Violation:
     rule: str
     turn: int | None
     evidence: str
+    confidence: float | None = None  # the detector's probability (None: a rule or lexicon decided alone)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "turn": self.turn, "evidence": self.evidence}
+        d: dict[str, Any] = {"rule": self.rule, "turn": self.turn, "evidence": self.evidence}
+        if self.confidence is not None:
+            d["confidence"] = self.confidence
+        return d
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """An uncertain finding for a QA officer: the rule, the evidence turn, the detector's probability."""
+
+    rule: str
+    turn: int | None
+    confidence: float
+    evidence: str
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "turn": self.turn, "confidence": self.confidence, "evidence": self.evidence,
+                "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -75,13 +99,23 @@ class Result:
     call_id: str
     violations: tuple[Violation, ...]
     score: int
+    review: tuple[ReviewItem, ...] = ()
 
     @property
     def rules(self) -> frozenset[str]:
         return frozenset(v.rule for v in self.violations)
 
+    @property
+    def review_rules(self) -> frozenset[str]:
+        return frozenset(r.rule for r in self.review)
+
+    def outcome(self, rule: str) -> str:
+        """violation | needs_review | clean"""
+        return "violation" if rule in self.rules else "needs_review" if rule in self.review_rules else "clean"
+
     def as_dict(self) -> dict[str, Any]:
-        return {"call_id": self.call_id, "violations": [v.as_dict() for v in self.violations], "score": self.score}
+        return {"call_id": self.call_id, "violations": [v.as_dict() for v in self.violations], "score": self.score,
+                "review": [r.as_dict() for r in self.review]}
 
 
 # -- input --------------------------------------------------------------------------------------
@@ -129,9 +163,32 @@ def parse_transcript(obj: Any, rules: RuleSet | QARules | None = None) -> Transc
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise TranscriptError(f"{where}.{k}", f"must be seconds (a number), got {v!r}")
             times.append(float(v) if v is not None else None)
-        turns.append(Turn(speaker=t["speaker"], text=t["text"], start=times[0], end=times[1]))
+        turns.append(Turn(speaker=t["speaker"], text=t["text"], start=times[0], end=times[1],
+                          segments=_segments(t.get("segments"), where)))
     return Transcript(call_id=str(call_id), lang=lang, jurisdiction=jurisdiction, started_at=started_at,
-                      turns=tuple(turns), agent=_opt_str(obj.get("agent")), campaign=_opt_str(obj.get("campaign")))
+                      turns=tuple(turns), agent=_opt_str(obj.get("agent")), campaign=_opt_str(obj.get("campaign")),
+                      institution=_opt_str(obj.get("institution")))
+
+
+def _segments(raw: Any, where: str) -> tuple[tuple[str, float | None, float | None], ...]:
+    """Optional recogniser pieces of a turn: [{text, start, end}] (pauses between them mark sentence ends)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TranscriptError(f"{where}.segments", "must be a list of {text, start, end}")
+    out = []
+    for k, s in enumerate(raw):
+        w = f"{where}.segments[{k}]"
+        if not isinstance(s, Mapping) or not isinstance(s.get("text"), str):
+            raise TranscriptError(w, "must be an object with a text string")
+        times = []
+        for key in ("start", "end"):
+            v = s.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise TranscriptError(f"{w}.{key}", f"must be seconds (a number), got {v!r}")
+            times.append(float(v) if v is not None else None)
+        out.append((s["text"], times[0], times[1]))
+    return tuple(out)
 
 
 def _opt_str(v: Any) -> str | None:
@@ -201,13 +258,20 @@ def _evidence(norm: Normalized, hit: _Hit | None, limit: int = 160) -> str:
 
 # -- the check ----------------------------------------------------------------------------------
 
-def check(transcript: Transcript | Mapping[str, Any], rules: RuleSet | QARules) -> Result:
-    """Every violation in one call, in turn order, and its score (100 minus the weight of each rule broken)."""
+def check(transcript: Transcript | Mapping[str, Any], rules: RuleSet | QARules, detectors: Any = None) -> Result:
+    """Every violation in one call, in turn order, and its score (100 minus the weight of each rule broken).
+
+    With `detectors` (dialer.qa.detect.load()), the sentence-embedding detectors decide next to the
+    lexicons and uncertain findings come back as review items (dialer.qa.judge); without, the lexicon
+    checker alone (the version-1 behaviour, kept as the benchmark's baseline)."""
     t = transcript if isinstance(transcript, Transcript) else parse_transcript(transcript, rules)
     profile = rules.for_jurisdiction(t.jurisdiction) if isinstance(rules, RuleSet) else rules
     lex = profile.lexicons.get(t.lang)
     if lex is None:
         raise TranscriptError("lang", f"no {t.lang!r} lexicon in profile {profile.profile!r}")
+    if detectors is not None:
+        from dialer.qa.judge import judge
+        return judge(t, profile, lex, detectors)
     found: list[Violation] = []
     if "time.window" in profile.enabled:
         v = _time_window(t, profile)

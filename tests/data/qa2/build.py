@@ -45,7 +45,10 @@ START = {"zh": ("cn", "+08:00"), "en": ("us", "-05:00")}
 
 
 def read_utterances(lang: str) -> list[dict]:
-    path = HERE / f"utterances_{lang}.txt"
+    return _read_file(HERE / f"utterances_{lang}.txt", lang)
+
+
+def _read_file(path: Path, lang: str) -> list[dict]:
     items, cat, counts = [], None, {}
     for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.strip()
@@ -59,8 +62,26 @@ def read_utterances(lang: str) -> list[dict]:
         speaker, category = cat.split(".", 1)
         k = counts.get(cat, 0)
         counts[cat] = k + 1
-        items.append({"id": f"{lang}.{cat}.{k}", "lang": lang, "speaker": speaker, "cat": category, "text": line})
+        text, also = line, ""
+        if line.endswith("#debt"):  # an identity statement that also says "collector"/催收/贷后: a debt mention
+            text, also = line[:-len("#debt")].rstrip(), "+debt"
+        items.append({"id": f"{lang}.{cat}.{k}", "lang": lang, "speaker": speaker, "cat": category + also,
+                      "text": text, "file": path.name})
     return items
+
+
+def read_train_extra(lang: str) -> list[dict]:
+    """Hand-written utterances added after the split, for training only (never in dev or test)."""
+    path = HERE / f"train_extra_{lang}.txt"
+    if not path.exists():
+        return []
+    items = _read_file(path, lang)
+    for u in items:
+        u["id"] = "extra." + u["id"]
+    return items
+
+
+
 
 
 def all_utterances() -> list[dict]:
@@ -100,12 +121,17 @@ def load_split() -> dict[str, str]:
 def pools(split_name: str, lang: str) -> dict[str, list[dict]]:
     split = load_split()
     out: dict[str, list[dict]] = {}
+    if split_name == "train":
+        for u in read_train_extra(lang):
+            if _h(u["text"]) in split:
+                raise SystemExit(f"{u['file']}: {u['text']!r} is already in the split (train extras must be new lines)")
+            out.setdefault(f"{u['speaker']}.{u['cat'].split('+')[0]}", []).append(u)
     for u in read_utterances(lang):
         s = split.get(_h(u["text"]))
         if s is None:
             raise SystemExit(f"utterance {u['id']} is not in split.json (new lines need a deliberate split decision)")
         if s == split_name:
-            out.setdefault(f"{u['speaker']}.{u['cat']}", []).append(u)
+            out.setdefault(f"{u['speaker']}.{u['cat'].split('+')[0]}", []).append(u)
     return out
 
 
@@ -123,6 +149,8 @@ def reference_labels(cats: list[str], start_ok: bool) -> list[dict]:
                 "agent.plan": "plan_or_consequence"}
     for i, c in enumerate(cats):
         sp, cat = c.split(".", 1)
+        cat, _, also = cat.partition("+")
+        c = f"{sp}.{cat}"
         if sp == "callee":
             if cat in ("third_party", "deny"):
                 verified = pending = False
@@ -134,7 +162,9 @@ def reference_labels(cats: list[str], start_ok: bool) -> list[dict]:
         st = stage_of.get(c)
         if st:
             first.setdefault(st, i)
-        if cat == "debt" and not verified and privacy is None:
+        if also == "debt":
+            first.setdefault("debt", i)
+        if (cat == "debt" or also == "debt") and not verified and privacy is None:
             privacy = i
         if cat == "verify":
             pending = True

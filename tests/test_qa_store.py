@@ -141,8 +141,10 @@ def test_cli_score_names_bad_lines_and_scores_the_rest(tmp_path):
     ]
     out = [json.loads(line) for line in res.stdout.splitlines()]
     assert [(o["call_id"], o["score"]) for o in out] == [(CLEAN, 100), (THREAT, 70)]
-    assert out[1]["violations"] == [{"rule": "conduct.threat", "turn": 6,
-                                     "evidence": "你家人也会被牵连的，到时候别怪我们没提醒你。"}]
+    # the default engine (QA 2 detectors) adds the detector's confidence; the finding is the same
+    assert [{k: v[k] for k in ("rule", "turn", "evidence")} for v in out[1]["violations"]] == [
+        {"rule": "conduct.threat", "turn": 6, "evidence": "你家人也会被牵连的，到时候别怪我们没提醒你。"}]
+    assert 0.0 < out[1]["violations"][0]["confidence"] <= 1.0 and out[1]["review"] == []
 
 
 def test_cli_store_commands(tmp_path):

@@ -18,6 +18,19 @@ from dialer.qa.rules import RULE_IDS, RuleSet, load_rules
 rules_option = click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
                             default=DEFAULT_RULES_FILE, show_default=True, help="compliance rules file")
 by_option = click.option("--by", "actor", default=None, help="who is acting (default: the login name)")
+engine_option = click.option("--engine", type=click.Choice(["model", "lexicon"]), default="model", show_default=True,
+                             help="model: sentence-embedding detectors + lexicons, with needs-review items; "
+                                  "lexicon: the version-1 lexicon checker")
+
+
+def _detectors(engine: str):
+    if engine == "lexicon":
+        return None
+    from dialer.qa.detect import ModelMissing, load
+    try:
+        return load()
+    except ModelMissing as exc:
+        _fail(f"{exc} (or use --engine lexicon)")
 
 
 def _actor(actor: str | None) -> str:
@@ -59,10 +72,14 @@ def _print_result(res: Result, as_json: bool) -> None:
         click.echo(json.dumps(res.as_dict(), ensure_ascii=False))
         return
     rules = ", ".join(sorted(res.rules)) or "no violations"
-    click.echo(f"{res.call_id}  score {res.score:3d}  {rules}")
+    review = f"  needs review: {', '.join(sorted(res.review_rules))}" if res.review else ""
+    click.echo(f"{res.call_id}  score {res.score:3d}  {rules}{review}")
     for v in res.violations:
         where = "call" if v.turn is None else f"turn {v.turn}"
         click.echo(f"    {v.rule:32} {where:8} {v.evidence}")
+    for r in res.review:
+        where = "call" if r.turn is None else f"turn {r.turn}"
+        click.echo(f"    review {r.rule:25} {where:8} p={r.confidence:.2f} {r.evidence}")
 
 
 @click.group()
@@ -74,15 +91,17 @@ def qa() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @json_option("one JSON object per call per line")
 @rules_option
-def score(file: Path, as_json: bool, rules_file: Path) -> None:
+@engine_option
+def score(file: Path, as_json: bool, rules_file: Path, engine: str) -> None:
     """Score the transcripts of FILE.jsonl (one call per line). A bad line is reported as FILE:LINE and
     the rest are still scored; the exit status is 1 if any line was bad."""
     rules = _rules(rules_file)
+    det = _detectors(engine)
     bad = 0
     for lineno, obj, err in read_jsonl(file):
         if err is None:
             try:
-                res = check(parse_transcript(obj, rules), rules)
+                res = check(parse_transcript(obj, rules), rules, det)
             except TranscriptError as exc:
                 err = f"{exc.field}: {exc.message}"
         if err is not None:
@@ -128,16 +147,18 @@ def import_(file: Path, source: str, db: Path | None, rules_file: Path, actor: s
 @rules_option
 @by_option
 @json_option("one JSON object per call per line")
-def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool) -> None:
+@engine_option
+def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool, engine: str) -> None:
     """Score every call in the store that has a transcript and no score yet; each score is audited."""
     from dialer.qa.score import score_transcript
     from dialer.store.audit import write_head
     from dialer.store.qa import unscored_transcripts
     rules = _rules(rules_file)
+    det = _detectors(engine)
     store = open_store(db)
     n = 0
     for t in unscored_transcripts(store):
-        res = score_transcript(store, t, rules, actor=_actor(actor))
+        res = score_transcript(store, t, rules, actor=_actor(actor), detectors=det)
         _print_result(res, as_json)
         n += 1
     write_head(store)
@@ -249,14 +270,18 @@ def review(call_id: str, verdict: str, rules: tuple[str, ...], note: str | None,
 @db_option
 @json_option("print one JSON object")
 def report(by: str, db: Path | None, as_json: bool) -> None:
-    """Compliance next to efficiency per collector or campaign, and the state of the audit chain."""
+    """Compliance next to efficiency per collector or campaign, the review queue (uncertain findings for
+    a QA officer, most confident first) and the state of the audit chain."""
     from dialer.store.audit import verify
     from dialer.store.qa import report as build
+    from dialer.store.qa import review_queue
     store = open_store(db)
     rows = build(store, by)
+    queue = review_queue(store)
     chain = verify(store)
     if as_json:
-        click.echo(json.dumps({"by": by, "rows": rows, "audit": chain.as_dict()}, ensure_ascii=False))
+        click.echo(json.dumps({"by": by, "rows": rows, "review_queue": queue, "audit": chain.as_dict()},
+                              ensure_ascii=False))
         return
     click.echo(f"{by:16} {'calls':>5} {'score':>6} {'w/viol':>6} {'appeal':>6} {'overt.':>6} "
                f"{'conv.':>5} {'PTP/call':>8}  violations by rule")
@@ -264,6 +289,12 @@ def report(by: str, db: Path | None, as_json: bool) -> None:
         rules = ", ".join(f"{k}={v}" for k, v in sorted(r["rules"].items())) or "-"
         click.echo(f"{str(r[by])[:16]:16} {r['calls']:5d} {r['mean_score']:6.1f} {r['calls_with_violations']:6d} "
                    f"{r['appeals']:6d} {r['overturned']:6d} {r['conversations']:5d} {r['promises_per_call']:8.2f}  {rules}")
+    scored = sum(r["calls"] for r in rows)
+    calls_in_queue = len({q["call_id"] for q in queue})
+    click.echo(f"review queue: {len(queue)} item(s) in {calls_in_queue} of {scored} scored call(s)")
+    for q in queue:
+        where = "call" if q["turn"] is None else f"turn {q['turn']}"
+        click.echo(f"  {q['call_id']:20} {q['rule']:32} {where:8} p={q['confidence']:.2f} {q['evidence']}")
     _print_chain(chain)
 
 

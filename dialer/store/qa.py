@@ -49,9 +49,9 @@ def save_transcript(store: Store, transcript: Transcript | Mapping[str, Any], *,
             raise QAStoreError(f"call {t.call_id}: a different transcript is already saved (sha256 {row[0][:12]}…)")
         conn.execute(
             "INSERT INTO transcripts(call_id, lang, jurisdiction, started_at, started_epoch, turns_json, agent,"
-            " campaign, source, sha256, saved_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " campaign, source, sha256, saved_at, institution) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (t.call_id, t.lang, t.jurisdiction, t.started_at.isoformat(), t.started_at.timestamp(),
-             _dumps(t.as_dict()["turns"]), t.agent, t.campaign, source, sha, now))
+             _dumps(t.as_dict()["turns"]), t.agent, t.campaign, source, sha, now, t.institution))
         conn.executemany(
             "INSERT INTO transcript_turns(call_id, idx, speaker, text, norm) VALUES (?,?,?,?,?)",
             [(t.call_id, i, turn.speaker, turn.text, normalize_text(turn.text)) for i, turn in enumerate(t.turns)])
@@ -64,7 +64,7 @@ def _transcript(row: Mapping[str, Any]) -> Transcript:
     return parse_transcript({
         "call_id": row["call_id"], "lang": row["lang"], "jurisdiction": row["jurisdiction"],
         "started_at": row["started_at"], "turns": json.loads(row["turns_json"]),
-        "agent": row["agent"], "campaign": row["campaign"]})
+        "agent": row["agent"], "campaign": row["campaign"], "institution": row["institution"]})
 
 
 def get_transcript(store: Store, call_id: str) -> Transcript | None:
@@ -85,21 +85,24 @@ def unscored_transcripts(store: Store) -> list[Transcript]:
 
 
 def record_result(store: Store, result: Result, rules_sha256: str, *, actor: str = "qa",
-                  at: float | None = None) -> int:
-    """Save a score and append it to the audit log in one transaction; returns the result id."""
+                  at: float | None = None, engine: str = "lexicon") -> int:
+    """Save a score (with its needs-review items) and append it to the audit log in one transaction;
+    returns the result id."""
     now = time.time() if at is None else float(at)
     violations = [v.as_dict() for v in result.violations]
+    review = [r.as_dict() for r in result.review]
     with store.transaction() as conn:
         if conn.execute("SELECT 1 FROM transcripts WHERE call_id = ?", (result.call_id,)).fetchone() is None:
             raise QAStoreError(f"call {result.call_id}: no transcript saved")
         rid = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM qa_results").fetchone()[0]
         seq = audit(conn, actor, "qa.score", result.call_id,
                     {"result_id": rid, "score": result.score, "violations": violations,
-                     "rules_sha256": rules_sha256}, now)
+                     "rules_sha256": rules_sha256, **({"review": review, "engine": engine} if engine != "lexicon"
+                                                      or review else {})}, now)
         conn.execute(
-            "INSERT INTO qa_results(id, call_id, scored_at, score, violations_json, rules_sha256, audit_seq)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (rid, result.call_id, now, result.score, _dumps(violations), rules_sha256, seq))
+            "INSERT INTO qa_results(id, call_id, scored_at, score, violations_json, rules_sha256, audit_seq,"
+            " review_json, engine) VALUES (?,?,?,?,?,?,?,?,?)",
+            (rid, result.call_id, now, result.score, _dumps(violations), rules_sha256, seq, _dumps(review), engine))
     return rid
 
 
@@ -206,6 +209,18 @@ def search_turns(store: Store, terms: Iterable[str], *, speaker: str | None = No
     sql += " ORDER BY t.started_epoch, u.call_id, u.idx LIMIT ?"
     args.append(int(limit))
     return [dict(r) for r in store.query(sql, args)]
+
+
+def review_queue(store: Store, limit: int | None = None) -> list[dict[str, Any]]:
+    """The needs-review items of every call's latest score, most confident first (what a QA officer
+    triages): [{call_id, result_id, rule, turn, confidence, evidence, reason, scored_at}]."""
+    rows = store.query(
+        "SELECT r.id, r.call_id, r.scored_at, r.review_json FROM qa_results r"
+        " WHERE r.review_json != '[]' AND r.id = (SELECT MAX(id) FROM qa_results x WHERE x.call_id = r.call_id)")
+    out = [{"call_id": r["call_id"], "result_id": r["id"], "scored_at": r["scored_at"], **item}
+           for r in rows for item in json.loads(r["review_json"])]
+    out.sort(key=lambda i: (-float(i.get("confidence") or 0), i["call_id"], i["rule"]))
+    return out[:limit] if limit else out
 
 
 def report(store: Store, by: str = "collector") -> list[dict[str, Any]]:

@@ -1,7 +1,10 @@
 """QA checker benchmark: per-rule precision/recall on the labelled corpus (untouched test half by default)
 against a naive keyword baseline measured in the same run, plus transcripts scored per second.
 
-    python -m bench.qa [--split test|tune|all] [--rules compliance_rules.yaml] [--json]
+    python -m bench.qa [--corpus hard|v1] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
+
+`--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
+end of this file and docs/QA.md). `--corpus v1`: the version-1 corpus against a naive keyword baseline:
 
 The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no
 call state: a conduct keyword in any turn counts, and any debt phrase before the agent's first
@@ -201,14 +204,130 @@ def render(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.qa", description=__doc__.splitlines()[0])
-    ap.add_argument("--split", choices=("test", "tune", "all"), default="test")
+    ap.add_argument("--corpus", choices=("hard", "v1"), default="hard")
+    ap.add_argument("--split", choices=("test", "dev", "tune", "all"), default="test")
     ap.add_argument("--rules", default="compliance_rules.yaml")
-    ap.add_argument("--seconds", type=float, default=1.0, help="time budget of the throughput run")
+    ap.add_argument("--seconds", type=float, default=1.0, help="time budget of the v1 throughput run")
+    ap.add_argument("--speed-calls", type=int, default=150, help="calls in the QA 2 throughput run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    res = run(args.split, args.rules, args.seconds)
+    if args.corpus == "hard":
+        res = run_hard("dev" if args.split == "tune" else args.split, args.rules, args.speed_calls)
+        print(json.dumps(res, ensure_ascii=False) if args.json else render_hard(res))
+        return 0
+    res = run("tune" if args.split == "dev" else args.split, args.rules, args.seconds)
     print(json.dumps(res, ensure_ascii=False) if args.json else render(res))
     return 0
+
+
+
+# == QA 2: the hard corpus (tests/data/qa2), detectors beside the lexicon checker ====================
+
+HARD = Path(__file__).resolve().parent.parent / "tests" / "data" / "qa2" / "calls.jsonl"
+VARIANTS = ("clean_text", "asr")
+
+
+@dataclass
+class HardCall:
+    transcript: Transcript
+    expected: frozenset[str]
+    split: str
+    variant: str
+    kind: str
+
+
+def load_hard(split: str = "test", rules: RuleSet | None = None, path: Path = HARD) -> list[HardCall]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        obj = json.loads(line)
+        if split != "all" and obj["split"] != split:
+            continue
+        out.append(HardCall(parse_transcript(obj, rules), frozenset(e["rule"] for e in obj["expected"]),
+                            obj["split"], obj["variant"], obj["kind"]))
+    return out
+
+
+def score_hard(calls: list[HardCall], predict: Callable[[Transcript], Any]) -> dict[str, Any]:
+    """Per variant, language and rule: precision, recall (a needs-review item counts as a miss), the share
+    of calls with the rule under review, and the share of calls with any review item."""
+    rows: dict[tuple[str, str], list[tuple[HardCall, frozenset[str], frozenset[str]]]] = {}
+    for c in calls:
+        res = predict(c.transcript)
+        got = frozenset(res.rules)
+        rev = frozenset(getattr(res, "review_rules", frozenset()))
+        rows.setdefault((c.variant, c.transcript.lang), []).append((c, got, rev))
+    out: dict[str, Any] = {}
+    for (variant, lang), items in sorted(rows.items()):
+        per: dict[str, Any] = {}
+        for rule in RULE_IDS:
+            tp = sum(1 for c, g, _ in items if rule in c.expected and rule in g)
+            fp = sum(1 for c, g, _ in items if rule not in c.expected and rule in g)
+            fn = sum(1 for c, g, _ in items if rule in c.expected and rule not in g)
+            rv = sum(1 for _, _, r in items if rule in r)
+            per[rule] = {"tp": tp, "fp": fp, "fn": fn, "positives": tp + fn,
+                         "precision": round(tp / (tp + fp), 3) if tp + fp else 1.0,
+                         "recall": round(tp / (tp + fn), 3) if tp + fn else 1.0,
+                         "review_rate": round(rv / len(items), 3)}
+        per["_calls"] = len(items)
+        per["_review_rate"] = round(sum(1 for _, _, r in items if r) / len(items), 3)
+        out[f"{variant}/{lang}"] = per
+    return out
+
+
+def throughput_hard(calls: list[HardCall], rules: RuleSet, det: Any, n: int = 150) -> dict[str, float]:
+    """Transcripts scored per second with the detectors: cold (no embedding cache, every turn embedded)
+    and warm (the cache as in service, where scripts repeat), on the first n calls; lexicon beside."""
+    from dialer.qa.detect import Detectors, Encoder
+    sample = [c.transcript for c in calls[:n]]
+    cold = Detectors(det.heads, det.meta, Encoder(cache_size=0), det.softmax)
+    t0 = time.perf_counter()
+    for t in sample:
+        check(t, rules, cold)
+    cold_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for t in sample:
+        check(t, rules, det)
+    warm_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for t in sample:
+        check(t, rules)
+    lex_s = time.perf_counter() - t0
+    turns = sum(len(t.turns) for t in sample)
+    return {"calls": len(sample), "turns_per_call": round(turns / max(len(sample), 1), 1),
+            "model_cold_per_s": round(len(sample) / cold_s, 1), "model_warm_per_s": round(len(sample) / warm_s, 1),
+            "lexicon_per_s": round(len(sample) / max(lex_s, 1e-9), 1)}
+
+
+def run_hard(split: str = "test", rules_path: str = "compliance_rules.yaml", n_speed: int = 150) -> dict[str, Any]:
+    from dialer.qa.detect import load
+    rules = load_rules(rules_path)
+    det = load()
+    calls = load_hard(split, rules)
+    model = score_hard(calls, lambda t: check(t, rules, det))
+    lexicon = score_hard(calls, lambda t: check(t, rules))
+    return {"split": split, "calls": len(calls), "model": model, "lexicon": lexicon,
+            "speed": throughput_hard([c for c in calls if c.variant == "clean_text"], rules, det, n_speed),
+            "heads": {k: {"lo": v["lo"], "hi": v["hi"]} for k, v in det.meta["heads"].items()}}
+
+
+def render_hard(res: dict[str, Any]) -> str:
+    lines = [f"QA 2 on the hard corpus, {res['split']} split ({res['calls']} calls; recall counts needs-review as a miss)",
+             f"{'variant/lang':14} {'rule':32} {'pos':>4} | {'model P':>7} {'R':>5} {'review':>6} | {'lexicon P':>9} {'R':>5}"]
+    for key, per in res["model"].items():
+        lex = res["lexicon"][key]
+        for rule in RULE_IDS:
+            m, x = per[rule], lex[rule]
+            lines.append(f"{key:14} {rule:32} {m['positives']:4d} | {m['precision']:7.2f} {m['recall']:5.2f} "
+                         f"{m['review_rate']:6.1%} | {x['precision']:9.2f} {x['recall']:5.2f}")
+        lines.append(f"{key:14} {'calls with any review item':32} {per['_calls']:4d} | {'':7} {'':5} "
+                     f"{per['_review_rate']:6.1%} |")
+    s = res["speed"]
+    lines.append(f"throughput ({s['calls']} calls, {s['turns_per_call']} turns/call): model cold "
+                 f"{s['model_cold_per_s']:.1f}/s ({s['model_cold_per_s'] * 60:.0f}/min, every turn embedded), "
+                 f"warm cache {s['model_warm_per_s']:.1f}/s; lexicon {s['lexicon_per_s']:.0f}/s")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

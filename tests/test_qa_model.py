@@ -385,3 +385,24 @@ def test_score_json_and_report_review_queue(tmp_path, det, monkeypatch):
     assert f"review queue: {len(out[0]['review'])} item(s) in 1 of 2 scored call(s)" in text
     lexicon = [json.loads(x) for x in r.invoke(main, ["qa", "score", str(f), "--json", "--engine", "lexicon"]).stdout.splitlines()]
     assert all(o["review"] == [] for o in lexicon)
+
+
+def test_calls_scored_by_the_lexicon_checker_can_be_rescored(tmp_path, det):
+    from dialer.qa.score import score_call
+    from dialer.store import Store
+    from dialer.store.qa import latest_result
+    db = tmp_path / "d.db"
+    store = Store(db)
+    t = _call([("agent", "您好，我是北辰的小王。"), ("callee", "嗯。"), ("agent", "请问您是王建国先生吗？"), ("callee", "对。"),
+               ("agent", "您的借款逾期了，欠款两千元。")], inst="北辰")
+    score_call(store, t, RULES)                          # what the daemon does today: the lexicon checker
+    assert latest_result(store, t.call_id).standing_rules == {"disclosure.identity_missing"}
+    store.close()
+    r = CliRunner()
+    assert r.invoke(main, ["qa", "run", "--db", str(db), "--json"]).stdout == ""   # already scored
+    out = r.invoke(main, ["qa", "run", "--db", str(db), "--json", "--rescore-lexicon"]).stdout.splitlines()
+    assert [json.loads(x)["violations"] for x in out] == [[]]
+    again = Store(db)
+    assert latest_result(again, t.call_id).standing_rules == frozenset()
+    again.close()
+    assert r.invoke(main, ["qa", "run", "--db", str(db), "--json", "--rescore-lexicon"]).stdout == ""

@@ -148,16 +148,23 @@ def import_(file: Path, source: str, db: Path | None, rules_file: Path, actor: s
 @by_option
 @json_option("one JSON object per call per line")
 @engine_option
-def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool, engine: str) -> None:
+@click.option("--rescore-lexicon", is_flag=True,
+              help="also score again (with --engine model) calls whose latest score came from the lexicon "
+                   "checker, e.g. the daemon's end-of-call score; appealed calls are left alone")
+def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool, engine: str,
+        rescore_lexicon: bool) -> None:
     """Score every call in the store that has a transcript and no score yet; each score is audited."""
     from dialer.qa.score import score_transcript
     from dialer.store.audit import write_head
-    from dialer.store.qa import unscored_transcripts
+    from dialer.store.qa import lexicon_scored_transcripts, unscored_transcripts
     rules = _rules(rules_file)
+    if rescore_lexicon and engine != "model":
+        _fail("--rescore-lexicon needs --engine model")
     det = _detectors(engine)
     store = open_store(db)
     n = 0
-    for t in unscored_transcripts(store):
+    todo = unscored_transcripts(store) + (lexicon_scored_transcripts(store) if rescore_lexicon else [])
+    for t in todo:
         res = score_transcript(store, t, rules, actor=_actor(actor), detectors=det)
         _print_result(res, as_json)
         n += 1

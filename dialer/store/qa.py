@@ -84,6 +84,18 @@ def unscored_transcripts(store: Store) -> list[Transcript]:
     return [_transcript(r) for r in rows]
 
 
+def lexicon_scored_transcripts(store: Store) -> list[Transcript]:
+    """Calls whose latest score came from the version-1 lexicon checker (e.g. the daemon's end-of-call
+    score) and that were never appealed: what `dialer qa run --rescore-lexicon` scores again with the
+    detectors. An appealed call keeps the score its appeal is about."""
+    rows = store.query(
+        "SELECT t.* FROM transcripts t JOIN qa_results r ON r.call_id = t.call_id"
+        " WHERE r.id = (SELECT MAX(id) FROM qa_results x WHERE x.call_id = t.call_id) AND r.engine = 'lexicon'"
+        " AND NOT EXISTS (SELECT 1 FROM qa_appeals a WHERE a.call_id = t.call_id)"
+        " ORDER BY t.started_epoch, t.call_id")
+    return [_transcript(r) for r in rows]
+
+
 def record_result(store: Store, result: Result, rules_sha256: str, *, actor: str = "qa",
                   at: float | None = None, engine: str = "lexicon") -> int:
     """Save a score (with its needs-review items) and append it to the audit log in one transaction;

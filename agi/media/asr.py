@@ -189,6 +189,22 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text) if re.search(r"[\u4e00-\u9fff]", text) else text
 
 
+def looped(text: str) -> bool:
+    """A decode that repeats itself (转人工。转人工。转人工…, 轻轻轻轻…): Whisper echoing its prompt or looping
+    on audio it cannot read. zlib compression ratio above 2.4, as Whisper's own fallback rule, or one
+    character/word making up most of a long output."""
+    import zlib
+
+    b = text.encode("utf-8")
+    if len(b) >= 12 and len(b) / len(zlib.compress(b)) > 2.4:
+        return True
+    parts = [x for x in re.split(r"[。，、,.!?！？;；\s]+", text.lower()) if x]
+    if len(parts) >= 3 and max(parts.count(x) for x in set(parts)) >= 3:
+        return True
+    units = re.findall(r"[\u4e00-\u9fff]", text) or re.findall(r"\w+", text.lower())
+    return len(units) >= 6 and max(units.count(u) for u in set(units)) / len(units) > 0.5
+
+
 class WhisperRecognizer:
     """Whisper (CTranslate2 format) from a model directory. Thread-safe; one decode at a time per instance."""
 
@@ -259,7 +275,7 @@ class WhisperRecognizer:
         confidence = float(np.clip(np.exp(score), 0.0, 1.0))
         no_speech = float(res.no_speech_prob)
         text = to_simplified(raw) if self.lang == "zh" else raw
-        if no_speech > self.no_speech_gate or not re.search(r"\w", text):
+        if no_speech > self.no_speech_gate or not re.search(r"\w", text) or looped(text):
             text = ""
         return Recognition(text, confidence, no_speech, start, end, self.name, self.lang,
                            time.process_time() - c0, raw)
@@ -289,7 +305,7 @@ class VoskRecognizer:
 
     def unknown_words(self, phrases: Iterable[str]) -> set[str]:
         words = {w for p in phrases for w in p.split() if w != "[unk]"}
-        return {w for w in words if self.model.find_word(w) < 0}
+        return {w for w in words if self.model.vosk_model_find_word(w) < 0}
 
     def recognize(self, pcm: bytes, sample_rate: int = 8000, *, start: float = 0.0, end: float | None = None,
                   prompt: str | None = None) -> Recognition:
@@ -299,7 +315,8 @@ class VoskRecognizer:
         seconds = len(pcm) / 2 / sample_rate
         end = start + seconds if end is None else end
         if self.phrases is not None:
-            rec = vosk.KaldiRecognizer(self.model, sample_rate, json.dumps(self.phrases + ["[unk]"], ensure_ascii=False))
+            grammar = self.phrases + (["[unk]"] if self.model.vosk_model_find_word("[unk]") >= 0 else [])
+            rec = vosk.KaldiRecognizer(self.model, sample_rate, json.dumps(grammar, ensure_ascii=False))
         else:
             rec = vosk.KaldiRecognizer(self.model, sample_rate)
         rec.SetWords(True)

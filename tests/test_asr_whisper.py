@@ -146,6 +146,7 @@ def test_the_model_itself_rejects_digital_silence_without_the_energy_gate(lang, 
 def test_traditional_output_is_normalised_and_loops_are_dropped():
     assert to_simplified("我明天還款，還沒還") == "我明天还款，还没还"
     assert looped("转人工。转人工。转人工。转人工") and looped("轻轻轻轻轻轻轻轻轻") and not looped("我明天还款。")
+    assert not looped("I will pay half now and the rest at the end of the month.")  # "the" x3 is English
 
 
 def test_16k_input_is_accepted(en):

@@ -198,7 +198,7 @@ def looped(text: str) -> bool:
     b = text.encode("utf-8")
     if len(b) >= 12 and len(b) / len(zlib.compress(b)) > 2.4:
         return True
-    parts = [x for x in re.split(r"[。，、,.!?！？;；\s]+", text.lower()) if x]
+    parts = [x.strip() for x in re.split(r"[。，、,.!?！？;；]+", text.lower()) if x.strip()]
     if len(parts) >= 3 and max(parts.count(x) for x in set(parts)) >= 3:
         return True
     units = re.findall(r"[\u4e00-\u9fff]", text) or re.findall(r"\w+", text.lower())

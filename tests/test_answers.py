@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from agi.media.answers import Heard, expected_match, match_answer, resolve_confirmation, toneless, understand
+from agi.media.answers import expected_match, match_answer, resolve_confirmation, toneless, understand
 from agi.media.asr import Recognition
 from agi.script.model import Grammar, Listen, NoInput, Speech
 
@@ -77,3 +77,9 @@ def test_expected_match_for_free_answer_lists():
     assert expected_match("赚人工", ["是的", "不是", "转人工"], "zh").answer == "转人工"
     assert expected_match("I already paid", ["yes", "I already paid", "wrong number"], "en").decision == "accept"
     assert expected_match("", ["是的"], "zh").decision == "reject"
+
+
+def test_traditional_recognizer_output_reads_as_simplified():
+    h = understand(rec("我明天還款"), ASK, lang="zh", today=TODAY)
+    assert h.intent.name == "promise_to_pay" and h.intent.slots["date"] == TODAY + timedelta(days=1)
+    assert understand(rec("轉人工"), ASK, lang="zh", today=TODAY).intent.name == "request_human"

@@ -77,7 +77,6 @@ def test_mandarin_promise_drives_the_m1_script_with_tomorrows_date():
     h = hear(Utt(espeak_zh("我明天还款")), listen_of(actions), rec, today=TODAY)
     actions = engine.handle(h.event)
     assert engine.state.node == "promise" and engine.state.captured["date"] == TODAY + timedelta(days=1), h
-    h = None
 
 
 def test_mandarin_transfer_request_reaches_a_collector():

@@ -9,6 +9,7 @@ the intent classifier (agi/intents.py), which also fills the date and amount slo
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -227,7 +228,8 @@ def hear(utterance: Any, listen: Listen | None, recognizer: Recognizer, *, today
     check = match_answer(plain.text, expected, lang) if plain.is_speech else None
     mine = max((pinyin_similarity(plain.text, a) for a in ZH_ANSWERS.get(heard.intent.name, ())), default=0.0)
     if check is None or check.intent == heard.intent.name or check.score - mine < ECHO_MARGIN:
-        return heard
+        return dataclasses.replace(heard, recognition=dataclasses.replace(
+            rec, cpu_seconds=rec.cpu_seconds + plain.cpu_seconds))
     cpu = rec.cpu_seconds + plain.cpu_seconds
     rec2 = Recognition(rec.text, rec.confidence, rec.no_speech_prob, rec.start, rec.end, rec.backend, lang,
                        cpu, f"{rec.raw_text} | unprompted: {plain.raw_text}")

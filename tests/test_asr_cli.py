@@ -40,3 +40,9 @@ def test_bad_files_get_one_line_errors(tmp_path):
     write_wav(tmp_path / "r.wav", b"\0\0" * 100, 22050)
     res = run(tmp_path / "r.wav", "--lang", "en")
     assert res.exit_code == 2 and "22050 Hz; expected 8000 or 16000 Hz" in res.output
+
+
+def test_forcing_vosk_without_an_official_model_says_how_to_fetch_one(tmp_path):
+    res = run(write_wav(tmp_path / "s.wav", b"\0\0" * 8000), "--lang", "zh", "--backend", "vosk")
+    assert res.exit_code == 2 and "dialer models fetch --asr zh" in res.output
+    assert len(res.output.strip().splitlines()) == 1

@@ -270,7 +270,7 @@ class WhisperRecognizer:
                                       suppress_blank=True)[0]
         eot = self._tok["<|endoftext|>"]
         ids = [i for i in res.sequences_ids[0] if i < eot]
-        raw = self.tokenizer.decode(ids).strip()
+        raw = self.tokenizer.decode(ids).replace("\ufffd", "").strip()  # a cap can cut a character in half
         score = float(res.scores[0]) if res.scores else -10.0
         confidence = float(np.clip(np.exp(score), 0.0, 1.0))
         no_speech = float(res.no_speech_prob)

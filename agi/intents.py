@@ -231,6 +231,26 @@ def _month_day(today: date, month: int, day: int) -> date | None:
     return d if d >= today else date(today.year + 1, month, min(day, 28 if month == 2 else day))
 
 
+_ORD = {w: i + 1 for i, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth".split())}
+_ORD_TENS = {"twentieth": 20, "thirtieth": 30}
+
+
+def _en_ordinals(s: str) -> str:
+    """'december, fifth' -> 'december 5th', 'the twenty-first' -> 'the 21st' (a recogniser writes words)."""
+    s = re.sub(r"\s*,\s*", " ", s)
+
+    def sub(m: re.Match) -> str:
+        tens = {"twenty": 20, "thirty": 30}.get(m.group(1) or "", 0)
+        word = m.group(2)
+        n = tens + (_ORD.get(word) or _ORD_TENS.get(word, 0))
+        return f"{n}th" if n else m.group(0)
+
+    ords = "|".join(list(_ORD) + list(_ORD_TENS))
+    return re.sub(rf"\b(?:(twenty|thirty)[\s-])?({ords})\b", sub, s)
+
+
 def extract_date(s: str, lang: str, today: date, payday: int | None = None) -> dict[str, Any]:
     """Slot `date` (a date) and `date_kind` from normalised text, resolved against `today`."""
     def out(d: date | None, kind: str) -> dict[str, Any]:
@@ -282,6 +302,7 @@ def extract_date(s: str, lang: str, today: date, payday: int | None = None) -> d
                 return out(_next_day_of_month(today, dy), "calendar")
         return {}
 
+    s = _en_ordinals(s)
     payday_rx = r"\b(pay ?day|get paid|paycheck|pay check|salary|wages? (come|comes|arrive))\b"
     if re.search(payday_rx, s):
         stated = extract_date(re.sub(payday_rx, " ", s), lang, today)

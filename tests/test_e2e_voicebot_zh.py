@@ -1,4 +1,4 @@
-"""The Mandarin M1 script end to end through real Asterisk (espeak-ng cmn audio, CN profile):
+"""The Mandarin M1 script end to end through real Asterisk (espeak-ng cmn-latn-pinyin audio, CN profile):
 identity → name → birth year → only then the debt → promise; a relative who answers hears nothing."""
 from __future__ import annotations
 

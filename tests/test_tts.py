@@ -1,4 +1,4 @@
-"""Prompts: real Piper (en-US) and espeak-ng cmn (zh-CN) renders -> 8 kHz mono 16-bit WAV, cached by (voice, text)."""
+"""Prompts: real Piper (en-US) and espeak-ng cmn-latn-pinyin (zh-CN) renders -> 8 kHz mono 16-bit WAV, cached by (voice, text)."""
 import os
 
 import numpy as np
@@ -48,7 +48,7 @@ def test_second_render_is_a_cache_hit_and_does_not_rewrite(tts):
     assert tts.render(text + " ", "en-US") != first  # other text, other file
 
 
-def test_espeak_cmn_renders_mandarin_8k(tts):
+def test_espeak_cmn_latn_pinyin_renders_mandarin_8k(tts):
     path = tts.render("您好，我是示例银行的智能语音助手。", "zh-CN")
     rate, channels, width, seconds = wav_info(path)
     assert (rate, channels, width) == (8000, 1, 2) and 1.5 < seconds < 12

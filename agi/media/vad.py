@@ -2,7 +2,7 @@
 `VadProcessor`, the thin step that feeds it from a call's audio frames.
 
 webrtcvad decides voiced / unvoiced per frame, gated by level (a frame quieter than `min_level_db` is never
-speech). Speech is confirmed when `start_frames` of the last `start_window` frames are voiced (a multi-frame
+speech) and by spectral flatness (a frame as flat as hiss, above `max_flatness`, is not either). Speech is confirmed when `start_frames` of the last `start_window` frames are voiced (a multi-frame
 trigger: one loud click is not speech); the onset is the first voiced frame of that window. The turn ends
 after `end_silence_ms` without a voiced frame (endpointing), and the analyzer emits one `Utterance` with a
 short pre-roll. webrtcvad misfires on noise it has heard for under a second (docs/ARCHITECTURE.md), so one
@@ -12,10 +12,11 @@ changes the thresholds per node without resetting it.
 from __future__ import annotations
 
 import math
-from array import array
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 from agi.media.frames import FRAME_BYTES, FRAME_MS, AudioIn, Frame, SpeechStarted, SpeechStopped, Utterance
 from agi.script.model import VoiceParams
@@ -24,16 +25,25 @@ PREROLL_FRAMES = 15  # 300 ms of audio kept before the onset, so a recognizer he
 FRAME_S = FRAME_MS / 1000.0
 
 
+_WINDOW = np.hanning(FRAME_BYTES // 2)
+
+
 def level_db(pcm: bytes) -> float:
     """RMS level of 16-bit PCM in dBFS (-120 for digital silence)."""
-    samples = array("h", pcm)
-    if not samples:
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    if not len(x):
         return -120.0
-    acc = 0
-    for s in samples:
-        acc += s * s
-    rms = math.sqrt(acc / len(samples))
+    rms = math.sqrt(float(np.mean(x * x)))
     return 20 * math.log10(rms / 32768.0) if rms > 0 else -120.0
+
+
+def flatness(pcm: bytes) -> float:
+    """Spectral flatness of one frame (0: tonal, like voiced speech; ~0.5: white noise)."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    if len(x) != len(_WINDOW):
+        return 0.0
+    p = np.abs(np.fft.rfft(x * _WINDOW)) ** 2 + 1e-9
+    return float(np.exp(np.mean(np.log(p))) / np.mean(p))
 
 
 def webrtc_classifier(mode: int) -> "Classifier":
@@ -93,6 +103,8 @@ class VadAnalyzer:
             return False
         if level_db(pcm) < self.params.min_level_db:
             return False
+        if flatness(pcm) > self.params.max_flatness:
+            return False  # hiss and white noise: webrtcvad calls much of it speech
         return bool(self.classify(pcm))
 
     def feed(self, frame: AudioIn) -> list[Frame]:

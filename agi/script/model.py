@@ -93,8 +93,9 @@ class VoiceParams:
     start_frames: int = 5  # this many voiced frames ...
     start_window: int = 7  # ... among the last this many confirm speech (5 of 7: 100-140 ms)
     min_level_db: float = -40.0  # frames quieter than this (dBFS) are never speech
+    max_flatness: float = 0.4  # frames spectrally flatter than this (hiss, white noise) are never speech
     end_silence_ms: int = 700  # endpointing: this much silence ends the caller's turn
-    false_interruption_ms: int = 500  # speech shorter than this after a prompt was stopped: a cough, 嗯, a door
+    false_interruption_ms: int = 600  # speech shorter than this after a prompt was stopped: a cough, 嗯, a door
     resume_silence_ms: int = 300  # silence after such a short sound before the prompt resumes
     resume_rewind_ms: int = 0  # resume this much before where the prompt stopped
     max_utterance_s: float = 15.0  # a turn longer than this is cut into utterances
@@ -110,6 +111,8 @@ class VoiceParams:
             out.append(("start_frames", f"expected 1..start_window ({self.start_window}) frames"))
         if not -90.0 <= self.min_level_db <= 0.0:
             out.append(("min_level_db", "expected -90..0 dBFS"))
+        if not 0.0 < self.max_flatness <= 1.0:
+            out.append(("max_flatness", "expected 0..1"))
         if not 100 <= self.end_silence_ms <= 5000:
             out.append(("end_silence_ms", "expected 100..5000 ms"))
         if not 0 <= self.false_interruption_ms <= 3000:

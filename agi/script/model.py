@@ -90,8 +90,8 @@ class VoiceParams:
 
     barge_in: bool = True  # the caller's voice stops this node's interruptible prompts
     vad_mode: int = 3  # webrtcvad aggressiveness 0 (most speech) .. 3 (least noise)
-    start_frames: int = 5  # this many voiced frames ...
-    start_window: int = 7  # ... among the last this many confirm speech (5 of 7: 100-140 ms)
+    start_frames: int = 4  # this many voiced frames ...
+    start_window: int = 6  # ... among the last this many confirm speech (4 of 6: 80-120 ms of audio)
     min_level_db: float = -40.0  # frames quieter than this (dBFS) are never speech
     max_flatness: float = 0.4  # frames spectrally flatter than this (hiss, white noise) are never speech
     end_silence_ms: int = 700  # endpointing: this much silence ends the caller's turn

@@ -118,7 +118,25 @@ class VoiceLab:
         tracked = await self.ami.originate(call_id, number, ring_timeout=10)
         await asyncio.wait_for(tracked.done, timeout)
         await asyncio.wait_for(call.done.wait(), 10)
+        await self._recorded(call)
         return call
+
+    async def _recorded(self, call: LabCall, timeout: float = 10.0) -> None:
+        """Wait until the carrier has closed the call's recordings (MixMonitor writes the header last)."""
+        import wave
+
+        deadline = time.monotonic() + timeout
+        paths = [self.heard(call), self.said(call), self.heard(call).with_name(f"{call.call_id}-mix.wav")]
+        while True:
+            try:
+                for p in paths:
+                    with wave.open(str(p), "rb"):
+                        pass
+                return
+            except (FileNotFoundError, EOFError, wave.Error):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
 
     async def channels(self) -> int:
         """Channels the PBX still has (0 when every call and tap is gone)."""

@@ -156,6 +156,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
     async def voice_perform(actions: list[Action]) -> Event | None:
         """`perform` with live audio: prompts interruptible by voice and keys alike, answers by either."""
         assert voice is not None
+        voice.drain()  # a turn that ended after the last answer was taken answers nothing asked now
         listen = next((a for a in actions if isinstance(a, Listen)), None)
         says = [a for a in actions if isinstance(a, Say)]
         if listen is not None:

@@ -113,10 +113,16 @@ class AGIChannel:
         r = await self.command("STREAM FILE", path, escape_digits)
         return self._digit_or_hangup(r), r.endpos
 
-    async def control_stream_file(self, path: str, escape_digits: str = "") -> tuple[str | None, int | None]:
+    async def control_stream_file(self, path: str, escape_digits: str = "",
+                                  offset_ms: int = 0) -> tuple[str | None, int | None]:
         """Like stream_file, but AMI ControlPlayback can stop it (barge-in). Skipping is off (0 ms) and the
-        skip keys are A/B, so '#' and '*' stay ordinary keys that end the prompt like any other."""
-        r = await self.command("CONTROL STREAM FILE", path, escape_digits, 0, "A", "B")
+        skip keys are A/B, so '#' and '*' stay ordinary keys that end the prompt like any other.
+        `offset_ms` starts that far into the file (resuming a prompt after a false interruption). Unlike
+        STREAM FILE's, this command's endpos is in milliseconds (CPLAYBACKOFFSET), measured on 16.28."""
+        args: list[object] = [path, escape_digits, 0, "A", "B"]
+        if offset_ms > 0:
+            args += ["", int(offset_ms)]  # no pause key, then the offset
+        r = await self.command("CONTROL STREAM FILE", *args)
         return self._digit_or_hangup(r), r.endpos
 
     async def get_data(self, path: str, timeout_ms: int, max_digits: int) -> str | None:

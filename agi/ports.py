@@ -1,7 +1,8 @@
 """What a call needs from outside `agi/`, as one set of small protocols, and `InMemoryPorts`, their reference implementation.
 
 `CallPorts` is the store side of a call (who is called, where the results go), `CallChannel` the AGI
-commands, `PromptRenderer` text to speech, `PlaybackControl` stopping a prompt (barge-in). `dialer/`
+commands, `PromptRenderer` text to speech, `PlaybackControl` stopping a prompt (barge-in), `AudioTap`
+streaming the caller's audio into a socket of ours (ChanSpy → UnicastRTP). `dialer/`
 implements them (`dialer/calls/ports.py` on the store) and hands them to each call; `agi/` never
 imports `dialer/`. `InMemoryPorts` keeps everything in lists; the tests and offline demos use it.
 """
@@ -49,7 +50,8 @@ class CallChannel(Protocol):
     Every method raises `agi.channel.Hangup` when the caller hangs up."""
 
     async def stream_file(self, path: str, escape_digits: str = "") -> tuple[str | None, int | None]: ...
-    async def control_stream_file(self, path: str, escape_digits: str = "") -> tuple[str | None, int | None]: ...
+    async def control_stream_file(self, path: str, escape_digits: str = "",
+                                  offset_ms: int = 0) -> tuple[str | None, int | None]: ...
     async def get_data(self, path: str, timeout_ms: int, max_digits: int) -> str | None: ...
     async def wait_for_digit(self, timeout_ms: int) -> str | None: ...
     async def set_variable(self, name: str, value: object) -> None: ...
@@ -64,9 +66,28 @@ class PromptRenderer(Protocol):
 
 
 class PlaybackControl(Protocol):
-    """Stops the prompt a call is playing now (barge-in); AMI `ControlPlayback` in `dialer/telephony/`."""
+    """Stops the prompt a call is playing now (barge-in); AMI `ControlPlayback` in `dialer/telephony/`.
 
+    `channel` is the call's Asterisk channel name (AGI's `agi_channel`). A stop that finds nothing playing
+    is not an error."""
+
+    async def stop(self, call_id: str, channel: str = "") -> None: ...
+
+
+class AudioTap(Protocol):
+    """Streams the caller's audio (what the callee says, not the prompts) to `host:port` as 20 ms µ-law RTP,
+    from now until `stop` or the end of the call; AMI ChanSpy → UnicastRTP in `dialer/telephony/`."""
+
+    async def start(self, call_id: str, channel: str, host: str, port: int) -> None: ...
     async def stop(self, call_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class CallMedia:
+    """What a call needs for live audio: the tap and the prompt stopper (both None: keys only)."""
+
+    tap: AudioTap
+    playback: PlaybackControl
 
 
 @dataclass
@@ -100,7 +121,7 @@ class InMemoryPorts:
     async def add_cease(self, debtor_id: str) -> None:
         self.ceased.append(debtor_id)
 
-    async def stop(self, call_id: str) -> None:
+    async def stop(self, call_id: str, channel: str = "") -> None:
         self.stopped.append(call_id)
 
     def outcomes_of(self, call_id: str) -> list[tuple[str, dict[str, Any]]]:

@@ -1,7 +1,12 @@
-"""Drive the script engine over an AGI channel: play its prompts, collect DTMF, report outcomes and transfers.
+"""Drive the script engine over an AGI channel: play its prompts, hear the caller, report outcomes and transfers.
 
-DTMF-only listening for now: a `Listen` becomes GET DATA on the last prompt before it. The live-audio
-work passes its own `listener` (ASR + barge-in) with the same signature and nothing else changes.
+Two ways to hear the caller:
+- keys only (no `media`): a `Listen` becomes GET DATA on the last prompt before it;
+- live audio (`media`, a `CallMedia` of `agi/ports.py`): the caller's audio is tapped from the start of the
+  call (`agi/media/playback.py:VoiceSession`); prompts are CONTROL STREAM FILE that voice or keys interrupt
+  (the same `Interruption`, handed to the engine as its `BargeIn`), except `must_finish` ones; a false
+  interruption (a cough) resumes the prompt; each endpointed `Utterance` goes through `recognize`, the
+  recognizer hook (see `Recognize`), and its result (`Speech` or `NoInput`) to the engine.
 """
 from __future__ import annotations
 
@@ -15,10 +20,14 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from agi.channel import Hangup
-from agi.ports import CallChannel, CallPorts, PromptRenderer
+from agi.media.frames import Interruption, Utterance
+from agi.media.playback import VoiceSession
+from agi.media.tap import CallAudio
+from agi.ports import CallChannel, CallMedia, CallPorts, PromptRenderer
 from agi.script.engine import Engine
 from agi.script.model import (
     Action,
+    BargeIn,
     CallerHangup,
     Debtor,
     Dtmf,
@@ -29,10 +38,12 @@ from agi.script.model import (
     Record,
     Say,
     Script,
+    Speech,
     Transfer,
 )
 from common import vocab
 from common.log import log_event
+from common.wav import duration
 
 log = logging.getLogger("agi.flows.scripted")
 
@@ -41,6 +52,18 @@ SILENCE = "silence/1"  # Asterisk core sound: GET DATA needs a file when no prom
 
 Listener = Callable[[CallChannel, Listen, "str | None"], Awaitable[Event]]
 """(channel, listen, path of the prompt to play while listening or None) -> the caller's event."""
+
+Recognize = Callable[[Utterance, Listen, str], Awaitable["Speech | NoInput"]]
+"""The recognizer hook: (one endpointed utterance, what the node listens for, the script's locale) ->
+`Speech(text, confidence)`, or `NoInput()` when nothing was said in it (noise). This is where
+agi/media/asr.py's Recognizer plugs in (`run_script(..., recognize=...)`)."""
+
+
+async def no_recognizer(utterance: Utterance, listen: Listen, locale: str) -> Speech | NoInput:
+    """Without a recognizer the bot knows *that* the caller spoke, not *what*: `Speech("", 0.0)`, which the
+    engine treats as not understood (its no-match path: "Sorry, I did not catch that…"). Never NoInput: the
+    caller did answer, and a no-input retry would tell them they were not heard."""
+    return Speech("", 0.0)
 
 
 @dataclass
@@ -91,17 +114,103 @@ def default_tts() -> PromptRenderer:
 async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports: CallPorts, *,
                      today: date, call_id: str = "", tts: PromptRenderer | None = None,
                      listener: Listener = dtmf_listener, queue_app: bool = True,
-                     monotonic: Callable[[], float] = time.monotonic) -> CallResult:
+                     monotonic: Callable[[], float] = time.monotonic, media: CallMedia | None = None,
+                     recognize: Recognize = no_recognizer, voice_facts: list | None = None) -> CallResult:
     """Run one call from the first prompt to End/Transfer/hangup. Returns how it ended.
 
     `today` is the debtor's local date (promise dates resolve against it); `call_id` defaults to the
-    channel's unique id, `tts` to the process-wide TTS."""
+    channel's unique id, `tts` to the process-wide TTS. With `media` the caller's voice is heard (see the
+    module's docstring); `voice_facts`, if given, receives what the voice session saw (stops, resumes,
+    utterances) for tests and benchmarks."""
     call_id = call_id or str(getattr(channel, "uniqueid", "") or "")
     tts = tts or default_tts()
     engine = Engine(script, debtor, today=today)
     clock = _Clock(monotonic)
     result = CallResult(reason="", verified=False)
     log_event(log, "script_start", call_id=call_id, script=script.id, debtor_id=debtor.debtor_id)
+
+    voice: VoiceSession | None = None
+
+    async def start_voice() -> None:
+        nonlocal voice
+        name = str(getattr(channel, "channel_name", "") or "")
+        if media is None or not name:
+            return
+        audio = CallAudio(media.tap, call_id, name, clock)
+        session = VoiceSession(audio, media.playback, call_id, name, clock, script.voice)
+        try:
+            voice = await session.start()
+        except Exception as exc:  # noqa: BLE001 - a call without its tap still works with keys
+            log_event(log, "voice.unavailable", level=logging.WARNING, call_id=call_id, error=str(exc))
+
+    async def voice_say(action: Say, escape: str, interruptible: bool) -> tuple[Interruption | None, str | None]:
+        assert voice is not None
+        wav = await asyncio.to_thread(tts.render, action.text, script.locale)
+        path = _strip_wav(wav)
+        pb, digit = await voice.play(channel, path, action.prompt_id, interruptible=interruptible, escape=escape,
+                                     duration_ms=int(duration(wav) * 1000))
+        await ports.record_transcript_turn(call_id, "agent", action.text, pb.started, pb.ended)
+        result.prompts_played.append(action.prompt_id)
+        return pb.interruption, digit
+
+    async def voice_perform(actions: list[Action]) -> Event | None:
+        """`perform` with live audio: prompts interruptible by voice and keys alike, answers by either."""
+        assert voice is not None
+        voice.drain()  # a turn that ended after the last answer was taken answers nothing asked now
+        listen = next((a for a in actions if isinstance(a, Listen)), None)
+        says = [a for a in actions if isinstance(a, Say)]
+        if listen is not None:
+            voice.set_params(listen.voice)
+        escape = DIGITS if listen and (listen.grammar.dtmf or listen.grammar.digits) else ""
+        # As with keys: only prompts after the last must-finish one can be interrupted (the caller has not
+        # heard the question before it), and a must-finish prompt never is.
+        last_must = max((i for i, a in enumerate(says) if a.must_finish), default=-1)
+        interruption: Interruption | None = None
+        pressed: str | None = None
+        for action in actions:
+            if isinstance(action, Say):
+                if interruption and not action.must_finish:
+                    continue  # an interruption drops queued prompts except what must finish
+                can_barge = interruption is None and not action.must_finish and says.index(action) > last_must
+                got, digit = await voice_say(action, escape if can_barge else "", can_barge)
+                if got is not None:
+                    interruption, pressed = got, digit
+                    more = engine.handle(BargeIn())  # the engine's answer to an interruption: listen
+                    listen = next((a for a in more if isinstance(a, Listen)), listen)
+            elif isinstance(action, Record):
+                await report(action)
+            elif isinstance(action, Transfer):
+                await transfer(action)
+                return None
+            elif isinstance(action, End):
+                result.reason = action.reason
+                if action.reason != "caller_hangup":
+                    await channel.hangup()
+                return None
+        if listen is None:
+            return None
+        state["factor"] = bool(listen.grammar.digits)
+        got_key: str | None = pressed
+        utterance: Utterance | None = None
+        if got_key is None:
+            heard = await voice.listen(channel, listen.timeout)
+            if isinstance(heard, Utterance):
+                utterance = heard
+            elif isinstance(heard, str):
+                got_key = heard
+            else:
+                return NoInput()
+        if got_key is not None:
+            wanted = listen.grammar.digits or 1
+            rest = ""
+            if wanted > 1:
+                rest = await channel.get_data(SILENCE, int(listen.timeout * 1000), wanted - 1) or ""
+            return Dtmf(got_key + rest)
+        assert utterance is not None
+        event = await recognize(utterance, listen, script.locale)
+        text = event.text if isinstance(event, Speech) and event.text else "[speech]"
+        await ports.record_transcript_turn(call_id, "callee", text, utterance.speech_start, utterance.end)
+        return event
 
     async def say(action: Say, escape: str) -> str | None:
         path = _strip_wav(await asyncio.to_thread(tts.render, action.text, script.locale))
@@ -190,10 +299,11 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
             await channel.exec("Queue", action.queue)
 
     state = {"factor": False}
+    await start_voice()
     actions = engine.start()
     try:
         while True:
-            event = await perform(actions)
+            event = await (voice_perform(actions) if voice is not None else perform(actions))
             if event is None:
                 break
             at = clock()
@@ -210,6 +320,11 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         for action in engine.handle(CallerHangup()):
             if isinstance(action, End):
                 result.reason = action.reason
+    finally:
+        if voice is not None:
+            await voice.close()
+            if voice_facts is not None:
+                voice_facts.extend(voice.facts)
     result.verified = engine.verified
     result.path = list(engine.state.path)
     log_event(log, "script_end", call_id=call_id, reason=result.reason, verified=result.verified)

@@ -47,11 +47,13 @@ class State:
 
 
 def _listen(script: Script, node: Node, verified: bool) -> Listen:
+    voice = script.voice_of(node)
     if node.verify:
-        return Listen(Grammar(intents=tuple(script.on_any), digits=4), node.timeout or script.timeout)
+        return Listen(Grammar(intents=tuple(script.on_any), digits=4), node.timeout or script.timeout, voice)
     extra = tuple(script.on_any) + (tuple(script.on_any_verified) if verified else ())
     intents = tuple(dict.fromkeys(tuple(node.listen or ()) + tuple(node.on) + extra))
-    return Listen(Grammar(intents=intents, dtmf=tuple(sorted((k, v.partition(":")[0]) for k, v in node.dtmf.items()))), node.timeout or script.timeout)
+    return Listen(Grammar(intents=intents, dtmf=tuple(sorted((k, v.partition(":")[0]) for k, v in node.dtmf.items()))),
+                  node.timeout or script.timeout, voice)
 
 
 def _says(script: Script, debtor: Debtor, state: State, ids: Iterable[str]) -> list[Action]:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from agi.script.model import Node, Prompt, Retry, Script
+from agi.script.model import VOICE_FIELDS, Node, Prompt, Retry, Script, VoiceParams
 from agi.script.validate import validate
 from common.paths import REPO
 from common.yamlfile import ConfigError, Located, load_file, load_text
@@ -14,9 +14,9 @@ from common.yamlfile import ConfigError, Located, load_file, load_text
 SCRIPTS_DIR = REPO / "campaigns" / "scripts"
 
 _TOP = {"id", "lang", "locale", "start", "fallback", "timeout", "min_confidence", "instalments",
-        "on_any", "on_any_verified", "prompts", "nodes", "description"}
+        "on_any", "on_any_verified", "prompts", "nodes", "description", "voice"}
 _NODE = {"say", "listen", "dtmf", "goto", "verify", "max_attempts", "next", "end", "transfer", "record",
-         "timeout", "no_input", "no_match", "note"}
+         "timeout", "no_input", "no_match", "note", "voice"}
 _RETRY = {"retries", "say", "then"}
 _LOCALES = {"zh": "zh-CN", "en": "en-US"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -114,7 +114,32 @@ def _retry(r: _Reader, value: Any, path: tuple[Any, ...]) -> Retry:
                  then=r.string(m.get("then"), path + ("then",)))
 
 
-def _node(r: _Reader, nid: str, value: Any) -> Node:
+def _voice(r: _Reader, value: Any, path: tuple[Any, ...], base: VoiceParams) -> VoiceParams:
+    """`voice: {end_silence_ms: 1200, ...}` over `base` (the script's, or the defaults); typed and range-checked."""
+    m = r.mapping(value, path, set(VOICE_FIELDS))
+    changes: dict[str, Any] = {}
+    for key, v in m.items():
+        if key not in VOICE_FIELDS:
+            continue
+        default = getattr(base, key)
+        if isinstance(default, bool):
+            if not isinstance(v, bool):
+                r.err(path + (key,), "expected true or false")
+                continue
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            r.err(path + (key,), f"expected a number, got {v!r}")
+            continue
+        elif isinstance(default, int) and v != int(v):
+            r.err(path + (key,), f"expected a whole number, got {v!r}")
+            continue
+        changes[key] = type(default)(v)
+    voice = replace(base, **changes)
+    for key, message in voice.problems():
+        r.err(path + (key,) if key in m else path, f"{key}: {message}" if key not in m else message)
+    return voice
+
+
+def _node(r: _Reader, nid: str, value: Any, voice: VoiceParams | None = None) -> Node:
     path = ("nodes", nid)
     m = r.mapping(value, path, _NODE)
     listen = m.get("listen")
@@ -133,6 +158,7 @@ def _node(r: _Reader, nid: str, value: Any) -> Node:
         timeout=r.number(m.get("timeout"), path + ("timeout",), 0, 0.5) or None,
         no_input=_retry(r, m.get("no_input"), path + ("no_input",)),
         no_match=_retry(r, m.get("no_match"), path + ("no_match",)),
+        voice=_voice(r, m.get("voice"), path + ("voice",), voice or VoiceParams()) if "voice" in m else None,
     )
 
 
@@ -191,7 +217,9 @@ def parse(loc: Located, script_id: str | None = None) -> Script | HandlerRef:
             prompts[str(pid)] = p
     if not prompts:
         r.err(("prompts",), "required: at least one prompt")
-    nodes = {str(nid): _node(r, str(nid), v) for nid, v in r.mapping(top.get("nodes"), ("nodes",)).items()}
+    voice = _voice(r, top.get("voice"), ("voice",), VoiceParams())
+    nodes = {str(nid): _node(r, str(nid), v, voice)
+             for nid, v in r.mapping(top.get("nodes"), ("nodes",)).items()}
     if not nodes:
         r.err(("nodes",), "required: at least one node")
     if r.errors:
@@ -206,6 +234,7 @@ def parse(loc: Located, script_id: str | None = None) -> Script | HandlerRef:
         timeout=r.number(top.get("timeout"), ("timeout",), 6.0, 0.5),
         min_confidence=r.number(top.get("min_confidence"), ("min_confidence",), 0.0),
         instalments=int(r.number(top.get("instalments"), ("instalments",), 3, 1)),
+        voice=voice,
         file=loc.file,
     )
     for problem in validate(script):

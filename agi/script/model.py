@@ -82,9 +82,58 @@ class Grammar:
 
 
 @dataclass(frozen=True)
+class VoiceParams:
+    """How a node hears the caller's voice: VAD, barge-in and endpointing (script `voice:`, node `voice:`).
+
+    Defaults suit a yes/no question on a phone line; a node asking for a date or an amount sets a longer
+    `end_silence_ms`. Frames are 20 ms. See docs/VOICE.md for what each one trades."""
+
+    barge_in: bool = True  # the caller's voice stops this node's interruptible prompts
+    vad_mode: int = 3  # webrtcvad aggressiveness 0 (most speech) .. 3 (least noise)
+    start_frames: int = 4  # this many voiced frames ...
+    start_window: int = 6  # ... among the last this many confirm speech (4 of 6: 80-120 ms of audio)
+    min_level_db: float = -40.0  # frames quieter than this (dBFS) are never speech
+    max_flatness: float = 0.4  # frames spectrally flatter than this (hiss, white noise) are never speech
+    end_silence_ms: int = 700  # endpointing: this much silence ends the caller's turn
+    false_interruption_ms: int = 600  # speech shorter than this after a prompt was stopped: a cough, 嗯, a door
+    resume_silence_ms: int = 300  # silence after such a short sound before the prompt resumes
+    resume_rewind_ms: int = 0  # resume this much before where the prompt stopped
+    max_utterance_s: float = 15.0  # a turn longer than this is cut into utterances
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, message) for every value out of range."""
+        out = []
+        if self.vad_mode not in (0, 1, 2, 3):
+            out.append(("vad_mode", "expected 0, 1, 2 or 3"))
+        if not 1 <= self.start_window <= 50:
+            out.append(("start_window", "expected 1..50 frames"))
+        if not 1 <= self.start_frames <= self.start_window:
+            out.append(("start_frames", f"expected 1..start_window ({self.start_window}) frames"))
+        if not -90.0 <= self.min_level_db <= 0.0:
+            out.append(("min_level_db", "expected -90..0 dBFS"))
+        if not 0.0 < self.max_flatness <= 1.0:
+            out.append(("max_flatness", "expected 0..1"))
+        if not 100 <= self.end_silence_ms <= 5000:
+            out.append(("end_silence_ms", "expected 100..5000 ms"))
+        if not 0 <= self.false_interruption_ms <= 3000:
+            out.append(("false_interruption_ms", "expected 0..3000 ms"))
+        if not 60 <= self.resume_silence_ms <= 2000:
+            out.append(("resume_silence_ms", "expected 60..2000 ms"))
+        if not 0 <= self.resume_rewind_ms <= 3000:
+            out.append(("resume_rewind_ms", "expected 0..3000 ms"))
+        if not 1.0 <= self.max_utterance_s <= 60.0:
+            out.append(("max_utterance_s", "expected 1..60 s"))
+        return out
+
+
+VOICE_FIELDS = frozenset(f for f in VoiceParams.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
 class Listen:
     grammar: Grammar
     timeout: float
+    voice: VoiceParams = VoiceParams()
 
 
 @dataclass(frozen=True)
@@ -147,6 +196,7 @@ class Node:
     timeout: float | None = None
     no_input: Retry = Retry()
     no_match: Retry = Retry()
+    voice: VoiceParams | None = None  # None: the script's
 
     @property
     def listens(self) -> bool:
@@ -177,7 +227,11 @@ class Script:
     timeout: float = 6.0
     min_confidence: float = 0.0
     instalments: int = 3
+    voice: VoiceParams = VoiceParams()
     file: str | None = None
+
+    def voice_of(self, node: Node) -> VoiceParams:
+        return node.voice or self.voice
 
     def prompt_texts(self, node: Node, ids: Iterable[str] | None = None) -> list[Prompt]:
         return [self.prompts[p] for p in (node.say if ids is None else ids) if p in self.prompts]

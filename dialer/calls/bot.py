@@ -13,7 +13,7 @@ from typing import Any
 
 from agi.channel import AGIChannel
 from agi.flows.dtmf_verify import DtmfVerifyFlow
-from agi.ports import CallContext
+from agi.ports import CallContext, CallMedia
 from agi.server import AGIRequest
 from common.clock import Clock
 from common.log import log_event
@@ -38,10 +38,11 @@ def info_text(locale: str, institution: str, callback_number: str) -> str:
 class Bots:
     """One flow per script id, loaded on first use; the TTS engine, made on first use."""
 
-    def __init__(self, ports: StorePorts, clock: Clock, tts: Any = None):
+    def __init__(self, ports: StorePorts, clock: Clock, tts: Any = None, media: CallMedia | None = None):
         self.ports = ports
         self.clock = clock
         self._tts = tts
+        self.media = media  # live audio (tap + prompt stop) once the daemon's AMI is up; None: keys only
         self._flows: dict[str, Any] = {}
 
     @property
@@ -108,7 +109,7 @@ class ScriptFlow:
             return
         today = ports.local_date(ctx.debtor_id, ctx.phone, self.bots.clock.timestamp())  # the debtor's, not UTC's
         result = await run_script(ch, self.script, script_debtor(ctx), ports, call_id=req.call_id,
-                                  tts=self.bots.tts, today=today, queue_app=False)
+                                  tts=self.bots.tts, today=today, queue_app=False, media=self.bots.media)
         if result.transferred_to:
             await ch.set_variable("DIALER_NEXT", "queue")
 

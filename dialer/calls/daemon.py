@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Coroutine
 
 from agi.channel import AGIChannel
+from agi.ports import CallMedia
 from agi.server import AGIRequest, FastAGIServer
 from common import vocab
 from common.clock import Clock
@@ -36,7 +37,7 @@ from dialer.pacing.estimator import Estimator
 from dialer.pacing.floor import PaceState
 from dialer.pacing.pacers import PredictivePacer, ProgressivePacer
 from dialer.store import Store, core
-from dialer.telephony.ami import AMIController
+from dialer.telephony.ami import AMIController, AmiMedia
 from dialer.telephony.pbx import PbxConnection
 
 log = logging.getLogger("dialer.calls.daemon")
@@ -108,6 +109,8 @@ class Dialer:
         self.ami.listeners.append(self._on_ami_event)
         self.hopper.ami = self.collectors.ami = self.ami
         await self.ami.connect()
+        media = AmiMedia(self.ami)  # the bot hears the caller: ChanSpy tap + ControlPlayback barge-in
+        self.bots.media = CallMedia(media, media.playback)
         await self.reconcile()
         self.hopper.info.update(await asyncio.to_thread(self.bots.prerender, list(self.campaigns.values()),
                                                         set(self.pacing)))

@@ -258,3 +258,78 @@ class AMIController:
                 listener(event)
             except Exception:  # noqa: BLE001
                 log.exception("AMI listener failed on %s", name)
+
+
+class AmiMedia:
+    """The live-audio ports of `agi/ports.py` on one AMI session: `AudioTap` (ChanSpy → UnicastRTP) and
+    `PlaybackControl` (ControlPlayback stop).
+
+    The tap is an Originate of `UnicastRTP/<host>:<port>/c(ulaw)` running `ChanSpy(<channel>,qoE)`: only
+    the caller's audio (o), no beep (q), gone with the call (E). Its channel id is `<call id>-tap`, so its
+    events name it and `stop` can hang it up when the bot is done before the call is (a transfer).
+    `live` holds the tap channels Asterisk still has: empty when every call is torn down."""
+
+    TAP_SUFFIX = "-tap"
+
+    def __init__(self, ami: AMIController):
+        self.ami = ami
+        self.live: dict[str, str] = {}  # call id -> tap channel name, from Newchannel until Hangup
+        self.stops = 0
+        ami.listeners.append(self._on_event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        uid = event.get("Uniqueid") or ""
+        if not uid.endswith(self.TAP_SUFFIX):
+            return
+        call_id = uid[: -len(self.TAP_SUFFIX)]
+        name = event.get("Event")
+        if name == "Newchannel":
+            self.live[call_id] = event.get("Channel", "")
+        elif name == "Hangup":
+            self.live.pop(call_id, None)
+
+    async def start(self, call_id: str, channel: str, host: str, port: int) -> None:
+        if not channel:
+            raise ValueError("the tap needs the call's channel name")
+        res = await self.ami.send({
+            "Action": "Originate",
+            "Channel": f"UnicastRTP/{host}:{port}/c(ulaw)",
+            "Application": "ChanSpy",
+            "Data": f"{channel},qoE",
+            "ChannelId": call_id + self.TAP_SUFFIX,
+            "Async": "true",
+            "Timeout": "5000",
+        })
+        msgs = res if isinstance(res, list) else [res]
+        for m in msgs:
+            if m.get("Response") in ("Error", "Failure"):
+                raise RuntimeError(f"tap for {call_id}: {m.get('Message') or m.get('Reason') or 'originate failed'}")
+        log_event(log, "ami.tap", call=call_id, port=port)
+
+    async def stop(self, call_id: str, channel: str = "") -> None:
+        """`AudioTap.stop` when called with a call id whose tap is live; otherwise nothing to do."""
+        name = self.live.get(call_id)
+        if name:
+            try:
+                await self.ami.send({"Action": "Hangup", "Channel": name}, timeout=5.0)
+            except Exception as exc:  # noqa: BLE001 - it may have ended with the call meanwhile
+                log_event(log, "ami.tap_hangup_failed", level=logging.WARNING, call=call_id, error=str(exc))
+
+    async def stop_prompt(self, call_id: str, channel: str) -> None:
+        """`PlaybackControl.stop`: AMI ControlPlayback stop (answered in ~1 ms; 'no playback' is fine)."""
+        self.stops += 1
+        await self.ami.send({"Action": "ControlPlayback", "Channel": channel, "Control": "stop"}, timeout=5.0)
+
+    @property
+    def playback(self) -> "AmiPlayback":
+        return AmiPlayback(self)
+
+
+class AmiPlayback:
+    """`PlaybackControl` over `AmiMedia` (a separate object: both ports name their method `stop`)."""
+
+    def __init__(self, media: AmiMedia):
+        self.media = media
+
+    async def stop(self, call_id: str, channel: str = "") -> None:
+        await self.media.stop_prompt(call_id, channel)

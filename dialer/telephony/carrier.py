@@ -17,7 +17,10 @@ import phonenumbers
 from common.yamlfile import Located, load_file, load_text
 
 KNOWN_KEYS = {"answer_after", "then", "audio", "dtmf", "hangup_after", "busy", "no_answer",
-              "unallocated", "congestion", "note"}
+              "unallocated", "congestion", "note", "speech"}
+SPEECH_KEYS = {"at", "after_silence", "audio", "say", "voice", "cough", "noise", "door", "label"}
+SPEECH_SOUNDS = ("audio", "say", "cough", "noise", "door")
+DEFAULT_VOICES = {"en": "en-us", "zh": "cmn-latn-pinyin"}  # espeak-ng; never plain `cmn` (English phonemes)
 THEN = ("speak", "silent", "machine")
 DTMF_DIGIT_MS, DTMF_GAP_MS = 150, 100
 
@@ -29,6 +32,20 @@ class DtmfAt:
 
 
 @dataclass(frozen=True)
+class SpeechAt:
+    """One thing the simulated debtor says or does into the call, at `at` seconds after answer, or
+    `after_silence` ms after the bot goes silent (it spoke, then was quiet that long).
+
+    `sound` names the audio: `audio:<wav>`, `say:<voice>:<text>` (espeak-ng voice), `cough`, `door`, or
+    `noise:<seconds>` (a burst of hiss)."""
+
+    sound: str
+    at: float | None = None
+    after_silence: int | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class Behaviour:
     number: str
     kind: str  # answer | busy | no_answer | unallocated | congestion
@@ -37,6 +54,7 @@ class Behaviour:
     audio: str | None = None
     dtmf: tuple[DtmfAt, ...] = ()
     hangup_after: float | None = None
+    speech: tuple[SpeechAt, ...] = ()
 
     @property
     def answers(self) -> bool:
@@ -100,6 +118,7 @@ def parse_behaviours(loc: Located) -> BehaviourFile:
             if not digits or any(c not in "0123456789*#ABCD" for c in digits):
                 raise loc.error((key, "dtmf", i, "digits"), f"not DTMF digits: {digits!r}")
             dtmf.append(DtmfAt(digits, _seconds(loc, (key, "dtmf", i, "at"), item["at"])))
+        speech = _speech(loc, key, spec.get("speech"))
         hangup_after = spec.get("hangup_after")
         out.behaviours[number] = Behaviour(
             number=number,
@@ -109,8 +128,59 @@ def parse_behaviours(loc: Located) -> BehaviourFile:
             audio=str(audio) if audio else None,
             dtmf=tuple(sorted(dtmf, key=lambda d: d.at)),
             hangup_after=_seconds(loc, (key, "hangup_after"), hangup_after) if hangup_after is not None else None,
+            speech=speech,
         )
     return out
+
+
+def _speech(loc: Located, key: Any, items: Any) -> tuple[SpeechAt, ...]:
+    """`speech:` — a list of {at: s | after_silence: ms, and one of audio / say (+ voice) / cough / door / noise}."""
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise loc.error((key, "speech"), "expected a list, e.g. [{at: 6.5, say: \"Yes, speaking\", voice: en-us}]")
+    out = []
+    for i, item in enumerate(items):
+        path = (key, "speech", i)
+        if not isinstance(item, dict):
+            raise loc.error(path, "expected {at: <s> or after_silence: <ms>, and audio / say / cough / door / noise}")
+        unknown = set(item) - SPEECH_KEYS
+        if unknown:
+            raise loc.error(path + (sorted(unknown)[0],), f"unknown key (known: {', '.join(sorted(SPEECH_KEYS))})")
+        when = [k for k in ("at", "after_silence") if k in item]
+        if len(when) != 1:
+            raise loc.error(path, "give exactly one of at (seconds after answer) or after_silence (ms after the bot stops)")
+        sounds = [k for k in SPEECH_SOUNDS if k in item]
+        if len(sounds) != 1:
+            raise loc.error(path, "give exactly one of audio, say, cough, door, noise")
+        kind = sounds[0]
+        if kind == "audio":
+            sound = f"audio:{item['audio']}"
+        elif kind == "say":
+            text = str(item["say"]).strip()
+            voice = str(item.get("voice") or ("cmn-latn-pinyin" if any("\u4e00" <= c <= "\u9fff" for c in text) else "en-us"))
+            if voice in ("cmn", "zh"):
+                raise loc.error(path + ("voice",), "espeak-ng `cmn` reads Chinese through English phonemes: use cmn-latn-pinyin")
+            if not text:
+                raise loc.error(path + ("say",), "empty text")
+            sound = f"say:{voice}:{text}"
+        elif kind == "noise":
+            sound = f"noise:{_seconds(loc, path + ('noise',), item['noise'])}"
+        else:
+            if item[kind] is not True:
+                raise loc.error(path + (kind,), "expected true")
+            sound = kind
+        if "voice" in item and kind != "say":
+            raise loc.error(path + ("voice",), "a voice goes with say:")
+        at = _seconds(loc, path + ("at",), item["at"]) if "at" in item else None
+        after = None
+        if "after_silence" in item:
+            v = item["after_silence"]
+            if isinstance(v, bool) or not isinstance(v, int) or not 50 <= v <= 10000:
+                raise loc.error(path + ("after_silence",), "expected milliseconds, 50..10000")
+            after = v
+        out.append(SpeechAt(sound, at, after, str(item.get("label") or f"s{i}")))
+    return tuple(out)
 
 
 def load_behaviours(path: str | Path) -> BehaviourFile:
@@ -132,6 +202,47 @@ def prepare_audio(src: Path, sounds_dir: Path) -> Path:
     if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
         subprocess.run(["sox", str(src), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(dst)],
                        check=True, capture_output=True)
+    return dst.with_suffix("")
+
+
+def render_sound(sound: str, sounds_dir: Path, base: Path) -> Path:
+    """A `SpeechAt.sound` → an 8 kHz mono 16-bit WAV in the run's sounds dir (made once); returns the path
+    without extension. Text is spoken by espeak-ng; a cough is an amplitude-modulated burst of brown noise
+    (~0.3 s, voiced-like, which webrtcvad calls speech), a door a 0.12 s thud, noise a burst of hiss."""
+    import hashlib
+
+    sounds_dir.mkdir(parents=True, exist_ok=True)
+    kind, _, rest = sound.partition(":")
+    if kind == "audio":
+        src = Path(rest)
+        found = next((c for c in ([src] if src.is_absolute() else [base / src, sounds_dir / src]) if c.exists()), None)
+        if found is None:
+            raise FileNotFoundError(f"speech audio {rest!r} not found (looked in {base})")
+        return prepare_audio(found, sounds_dir)
+    name = "sp-" + hashlib.sha256(sound.encode()).hexdigest()[:16]
+    dst = sounds_dir / f"{name}.wav"
+    if not dst.exists():
+        tmp = sounds_dir / f"{name}.tmp.wav"
+        fmt = ["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]
+        if kind == "say":
+            voice, _, text = rest.partition(":")
+            raw = sounds_dir / f"{name}.raw.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True, capture_output=True)
+            subprocess.run(["sox", str(raw), *fmt, str(tmp)], check=True, capture_output=True)
+            raw.unlink(missing_ok=True)
+        elif kind == "cough":
+            subprocess.run(["sox", "-n", *fmt, str(tmp), "synth", "0.32", "brownnoise", "synth", "0.32", "sine",
+                            "amod", "120", "fade", "q", "0.005", "0.32", "0.25", "highpass", "200", "gain", "-n", "-3"],
+                           check=True, capture_output=True)
+        elif kind == "door":
+            subprocess.run(["sox", "-n", *fmt, str(tmp), "synth", "0.12", "brownnoise", "fade", "q", "0.002", "0.12",
+                            "0.1", "gain", "-n", "-1"], check=True, capture_output=True)
+        elif kind == "noise":
+            subprocess.run(["sox", "-n", *fmt, str(tmp), "synth", rest, "whitenoise", "gain", "-n", "-12"],
+                           check=True, capture_output=True)
+        else:
+            raise ValueError(f"unknown sound {sound!r}")
+        tmp.rename(dst)
     return dst.with_suffix("")
 
 
@@ -172,9 +283,15 @@ def render_dialplan(bf: BehaviourFile, audio_for: dict[str, tuple[Path, float]],
                 add(f" same => n,Wait({_fmt(b.answer_after)})")
             add(" same => n,Answer()")
             heard = rec_dir / number / "${CALLID}-heard.wav"
+            said = rec_dir / number / "${CALLID}-said.wav"
             mix = rec_dir / number / "${CALLID}-mix.wav"
-            add(f" same => n,MixMonitor({mix},r({heard}))")
-            add(" same => n,UserEvent(CarrierAnswered,Number: ${EXTEN},CallID: ${CALLID})")
+            add(f" same => n,MixMonitor({mix},r({heard})t({said}))")
+            add(" same => n,Set(T0=${STRFTIME(,,%s.%3q)})")
+            add(" same => n,UserEvent(CarrierAnswered,Number: ${EXTEN},CallID: ${CALLID},T0: ${T0})")
+            if b.speech:
+                _speech_steps(b, audio_for, add, default_hangup_after)
+                lines.append("")
+                continue
             steps: list[tuple[float, str, float]] = []
             if b.then in ("speak", "machine") and b.audio:
                 path, dur = audio_for[b.audio]
@@ -203,3 +320,44 @@ def render_dialplan(bf: BehaviourFile, audio_for: dict[str, tuple[Path, float]],
         "",
     ]
     return "\n".join(lines)
+
+
+def _speech_steps(b: Behaviour, audio_for: dict[str, tuple[Path, float]], add: Any,
+                  default_hangup_after: float) -> None:
+    """A talking debtor: each step waits until its time on the call's own clock (T0, set at answer, in ms
+    precision) or for the bot's silence, then plays. `CarrierSpeech` UserEvents say when each sound began
+    (epoch seconds), for tests and bench/voice.py."""
+    steps: list[tuple[float, int, str, Any]] = []
+    last_at = 0.0
+    for i, sp in enumerate(b.speech):
+        key = sp.at if sp.at is not None else last_at
+        last_at = key
+        steps.append((key, i, "speech", sp))
+    for j, d in enumerate(b.dtmf):
+        steps.append((d.at, 10_000 + j, "dtmf", d))
+    if b.then in ("speak", "machine") and b.audio:
+        steps.append((0.0, -1, "audio", b.audio))
+    end_known = 0.0
+    for at, _, kind, item in sorted(steps, key=lambda s: (s[0], s[1])):
+        if kind == "speech" and item.after_silence is not None:
+            add(" same => n,WaitForNoise(60,1,60)")
+            add(f" same => n,WaitForSilence({item.after_silence},1,60)")
+        else:
+            add(f" same => n,Set(W=$[{_fmt(at)} - (${{STRFTIME(,,%s.%3q)}} - ${{T0}})])")
+            add(" same => n,ExecIf($[${W} > 0]?Wait(${W}))")
+        if kind == "speech":
+            path, dur = audio_for[item.sound]
+            add(f" same => n,UserEvent(CarrierSpeech,Number: ${{EXTEN}},CallID: ${{CALLID}},Label: {item.label},"
+                f"Sound: {item.sound.split(':')[0]},At: ${{STRFTIME(,,%s.%3q)}},Seconds: {dur:.3f})")
+            add(f" same => n,Playback({path})")
+        elif kind == "dtmf":
+            add(f" same => n,UserEvent(CarrierDTMF,Number: ${{EXTEN}},CallID: ${{CALLID}},Digits: {item.digits})")
+            add(f" same => n,SendDTMF({item.digits},{DTMF_GAP_MS},{DTMF_DIGIT_MS})")
+        else:
+            path, dur = audio_for[item]
+            add(f" same => n,Playback({path})")
+        end_known = max(end_known, at)
+    total = b.hangup_after if b.hangup_after is not None else default_hangup_after
+    add(f" same => n,Set(W=$[{_fmt(total)} - (${{STRFTIME(,,%s.%3q)}} - ${{T0}})])")
+    add(" same => n,ExecIf($[${W} > 0]?Wait(${W}))")
+    add(" same => n,Hangup(16)")

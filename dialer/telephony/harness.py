@@ -28,6 +28,7 @@ from dialer.telephony.carrier import (
     load_behaviours,
     prepare_audio,
     render_dialplan,
+    render_sound,
 )
 from dialer.telephony.pbx import CONNECTION_FILE, PbxConnection
 
@@ -502,6 +503,13 @@ class Harness:
                     raise HarnessError(f"{bf.path}: {b.number}: audio {b.audio!r} not found (looked in {base})")
                 noext = prepare_audio(found, self.sounds_dir())
                 audio_for[b.audio] = (noext, duration(noext.with_suffix(".wav")))
+            for sp in b.speech:
+                if sp.sound not in audio_for:
+                    try:
+                        noext = render_sound(sp.sound, self.sounds_dir(), base)
+                    except FileNotFoundError as exc:
+                        raise HarnessError(f"{bf.path}: {b.number}: {exc}") from None
+                    audio_for[sp.sound] = (noext, duration(noext.with_suffix(".wav")))
         return render_dialplan(bf, audio_for, self.run_dir / "carrier" / "rec")
 
     def _pbx_extra(self) -> dict[str, str]:
@@ -709,6 +717,10 @@ class Harness:
 
     def recording_for(self, number: str, call_id: str) -> Path:
         return self.run_dir / "carrier" / "rec" / number / f"{call_id}-heard.wav"
+
+    def said_for(self, number: str, call_id: str) -> Path:
+        """What the callee at `number` said into the call (the carrier's transmitted audio)."""
+        return self.run_dir / "carrier" / "rec" / number / f"{call_id}-said.wav"
 
     def reset_recordings(self) -> None:
         shutil.rmtree(self.run_dir / "carrier" / "rec", ignore_errors=True)

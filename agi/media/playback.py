@@ -1,0 +1,203 @@
+"""One call's voice session: the tap's frames through `VoiceTurns` in a background task, prompts played as
+`Playback`s that voice or keys can interrupt (never a `must_finish` one), false interruptions resumed from
+`endpos`, and the caller's endpointed utterances handed to the flow.
+
+A prompt is `CONTROL STREAM FILE`; confirmed speech over an interruptible one sends `PlaybackControl.stop`
+(AMI ControlPlayback, < 2.5 ms) at once, then waits for the policy: a real interruption ends the prompt,
+a short sound plays the rest of it from where it stopped (`offsetms` = `endpos`). No AGI command is ever
+cancelled midway (the session would lose its place in the reply stream): listening polls keys in short
+`WAIT FOR DIGIT` slices and checks for an utterance between them.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from agi.media.bargein import DroppedUtterance, ResumePrompt, StopPrompt, VoiceTurns
+from agi.media.frames import Frame, Interruption, SpeechStarted, SpeechStopped, Utterance
+from agi.media.pipeline import FrameQueue
+from agi.media.tap import CallAudio
+from agi.ports import CallChannel, PlaybackControl
+from agi.script.model import VoiceParams
+from common.log import log_event
+
+log = logging.getLogger("agi.media.playback")
+
+POLL_MS = 100  # WAIT FOR DIGIT slice while listening
+
+
+@dataclass
+class Playback:
+    """A prompt as it was played (LiveKit's SpeechHandle shape): interrupted or not, resumed how often."""
+
+    prompt_id: str
+    path: str
+    allow_interruptions: bool
+    started: float = 0.0
+    ended: float = 0.0
+    interruption: Interruption | None = None
+    resumes: int = 0
+    stopped_at_ms: list[int] = field(default_factory=list)  # endpos of each stop, ms into the prompt
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interruption is not None
+
+
+class VoiceSession:
+    """Live audio for one call. `start()` at answer, `close()` at hang-up (tap, socket and task go)."""
+
+    def __init__(self, audio: CallAudio, playback: PlaybackControl, call_id: str, channel: str,
+                 now: Callable[[], float], params: VoiceParams | None = None, classify: Any = None):
+        self.audio, self.playback, self.call_id, self.channel = audio, playback, call_id, channel
+        self.now = now
+        self.turns = VoiceTurns(params or VoiceParams(), classify)
+        self.utterances = FrameQueue()
+        self.facts: list[dict[str, Any]] = []  # what happened, for the transcript, tests and bench/voice.py
+        self._decision: asyncio.Future | None = None
+        self._task: asyncio.Task | None = None
+        self.frames = 0
+
+    async def start(self) -> "VoiceSession":
+        await self.audio.start()
+        self._task = asyncio.create_task(self._run(), name=f"voice-{self.call_id}")
+        return self
+
+    def set_params(self, params: VoiceParams) -> None:
+        self.turns.set_params(params)
+
+    # -- the frame task -----------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            async for frame in self.audio.frames():
+                self.frames += 1
+                for out in self.turns.feed(frame):
+                    await self._handle(out)
+            for out in self.turns.flush():
+                await self._handle(out)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the call goes on with keys only
+            log.exception("voice session failed call=%s", self.call_id)
+        finally:
+            self._decide(None)
+            self.utterances.put(None)
+
+    async def _handle(self, out: Frame) -> None:
+        if isinstance(out, StopPrompt):
+            t0 = time.monotonic()
+            try:
+                await self.playback.stop(self.call_id, self.channel)
+            except Exception as exc:  # noqa: BLE001
+                log_event(log, "bargein.stop_failed", level=logging.WARNING, call_id=self.call_id, error=str(exc))
+            self._fact("stop", onset=out.onset, at=out.at, stop_ms=round((time.monotonic() - t0) * 1000, 2),
+                       wall=round(time.time(), 4))
+        elif isinstance(out, ResumePrompt):
+            self._fact("false_interruption", onset=out.onset, at=out.at, speech_ms=out.speech_ms)
+            self._decide(out)
+        elif isinstance(out, Interruption):
+            self._fact("interruption", onset=out.at, source=out.source)
+            self._decide(out)
+        elif isinstance(out, Utterance):
+            self._fact("utterance", start=out.start, speech_start=out.speech_start, end=out.end)
+            self.utterances.put(out)
+        elif isinstance(out, DroppedUtterance):
+            u = out.utterance
+            self._fact("dropped_utterance", reason=out.reason, speech_start=u.speech_start, end=u.end)
+        elif isinstance(out, (SpeechStarted, SpeechStopped)):
+            self._fact("speech_started" if isinstance(out, SpeechStarted) else "speech_stopped", at=out.at)
+
+    def _fact(self, kind: str, **data: Any) -> None:
+        self.facts.append({"kind": kind, **data})
+        log_event(log, f"voice.{kind}", call_id=self.call_id, **data)
+
+    def _decide(self, value: Any) -> None:
+        if self._decision is not None and not self._decision.done():
+            self._decision.set_result(value)
+
+    # -- prompts ------------------------------------------------------------------------------
+    async def play(self, channel: CallChannel, path: str, prompt_id: str, *, interruptible: bool,
+                   escape: str = "", duration_ms: int | None = None) -> tuple[Playback, str | None]:
+        """Play one prompt; returns how it went and the key that interrupted it, if one did."""
+        pb = Playback(prompt_id, path, interruptible, started=self.now())
+        offset = 0
+        while True:
+            self._decision = asyncio.get_running_loop().create_future()
+            self.turns.prompt_started(self.now(), interruptible)
+            self._fact("play", prompt_id=prompt_id, offset_ms=offset, interruptible=interruptible,
+                       wall=round(time.time(), 4))
+            digit, endpos = await channel.control_stream_file(path, escape if interruptible else "", offset)
+            self._fact("played", prompt_id=prompt_id, endpos=endpos, wall=round(time.time(), 4))
+            state = self.turns.prompt
+            if digit:
+                pb.interruption = self.turns.key_pressed(self.now(), digit)
+                self._fact("interruption", onset=pb.interruption.at, source="dtmf")
+                break
+            if state is None or state.stopped_at is None:
+                break  # played to the end
+            pos = endpos if endpos is not None and endpos >= 0 else None  # CONTROL STREAM FILE: ms into the file
+            if pos is not None:
+                pb.stopped_at_ms.append(pos)
+            p = self.turns.params
+            try:
+                decision = await asyncio.wait_for(
+                    asyncio.shield(self._decision),
+                    (p.false_interruption_ms + p.resume_silence_ms) / 1000 + 1.0)
+            except asyncio.TimeoutError:
+                decision = Interruption(at=state.onset or self.now(), source="voice")
+            if isinstance(decision, Interruption) or decision is None:
+                pb.interruption = decision if isinstance(decision, Interruption) else None
+                break
+            # a false interruption: the rest of the prompt, from where it stopped
+            if pos is None or (duration_ms is not None and pos >= duration_ms - 40):
+                break
+            offset = max(0, pos - p.resume_rewind_ms)
+            pb.resumes += 1
+            self._fact("resume", prompt_id=prompt_id, offset_ms=offset)
+        self.turns.prompt_ended(self.now())
+        self._decision = None
+        pb.ended = self.now()
+        return pb, digit
+
+    # -- listening ----------------------------------------------------------------------------
+    async def listen(self, channel: CallChannel, timeout: float) -> Utterance | str | None:
+        """Wait for the caller's turn: an utterance, a key (returned as its digit), or None after `timeout`
+        seconds without speech (a turn in progress at the deadline is waited for)."""
+        self.turns.listening(self.now())
+        deadline = self.now() + timeout
+        while True:
+            while not self.utterances.empty():
+                item = self.utterances.get_nowait()
+                if item is None:
+                    self.utterances.put(None)  # the stream ended: keys only from here
+                    break
+                if isinstance(item, Utterance):
+                    return item
+            speaking = self.turns.vad.speaking
+            if self.now() >= deadline and not speaking:
+                return None
+            digit = await channel.wait_for_digit(POLL_MS)
+            if digit:
+                self.turns.key_pressed(self.now(), digit)
+                return digit
+
+    def drain(self) -> None:
+        """Forget utterances queued so far (they answered nothing the bot asks next)."""
+        kept = []
+        while not self.utterances.empty():
+            item = self.utterances.get_nowait()
+            if item is None:
+                kept.append(item)
+        for item in kept:
+            self.utterances.put(item)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.audio.close()
+        self._decide(None)

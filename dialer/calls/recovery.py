@@ -61,6 +61,22 @@ def read_cdr(path: Path) -> dict[str, CdrRecord]:
     return out
 
 
+CLOCK_TOLERANCE = 5.0  # seconds the clock may be behind the last recorded attempt (a small NTP step)
+
+
+def clock_behind(store: Store, now: float, tolerance: float = CLOCK_TOLERANCE) -> str | None:
+    """Why the daemon must not start with this clock, or None. A clock behind the last recorded attempt
+    (an earlier `--at`, a system clock stepped back) would let the gate place a call inside a quiet period or
+    a minimum gap it has already started counting."""
+    last = core.latest_attempt_time(store)
+    if last is None or now >= last - tolerance:
+        return None
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return (f"the clock ({time.strftime(fmt, time.gmtime(now))}) is {last - now:.0f} s behind the last recorded "
+            f"attempt ({time.strftime(fmt, time.gmtime(last))}): refusing to start; set the clock (or --at) "
+            f"to after it")
+
+
 async def channel_alive(ami: AMIController, call_id: str) -> bool:
     """Is a channel of this call still up in Asterisk?"""
     out = await ami.command("core show channels concise")

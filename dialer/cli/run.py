@@ -73,11 +73,17 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
     clock = Clock(at) if at else Clock()
+    store = open_store(db)
+    from dialer.calls.recovery import clock_behind
+
+    behind = clock_behind(store, clock.timestamp())
+    if behind:
+        click.echo(f"error: {behind}", err=True)
+        sys.exit(2)
     try:
         pbx = PbxConnection.load(run_dir)
     except FileNotFoundError:
         raise click.ClickException(f"no PBX connection file in {run_dir}: run `dialer asterisk up` first") from None
-    store = open_store(db)
     try:
         rules_obj, camps = load_daemon_inputs(store, campaigns, rules)
     except ConfigError as exc:

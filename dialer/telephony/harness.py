@@ -241,6 +241,7 @@ class AsteriskInstance:
         for sub in WRITABLE:
             (self.dir / sub).mkdir(exist_ok=True)
         (self.dir / "log" / "cdr-csv").mkdir(exist_ok=True)
+        (self.dir / "log" / "cel-custom").mkdir(exist_ok=True)  # cel_custom does not create it
         values = dict(values, NAME=self.info.name, RUN_DIR=self.run_dir.resolve())
         for src_dir in (CONF_DIR / "common", CONF_DIR / self.info.name):
             for src in src_dir.glob("*.conf"):

@@ -198,7 +198,7 @@ class Dialer:
 
     async def _settle_ended_now(self, call: Call, row: dict[str, Any]) -> None:
         cdr = cel = None
-        for _ in range(20):  # the CDR and CEL are written shortly after the channel is destroyed
+        for _ in range(12):  # the CDR and CEL are written shortly after the channel is destroyed
             cdr = read_cdr(self.cdr_path).get(call.call_id)
             cel = read_cel(cel_path_for(self.cdr_path)).get(call.call_id)
             if cdr is not None and cel is not None:

@@ -132,7 +132,7 @@ def crashed(tmp_path):
     _write_cdr(cdr, [(calls["RING"], "FAILED", ""), (calls["MACH"], "ANSWERED", calls["MACH"]),
                      (calls["EARLY"], "ANSWERED", calls["EARLY"]), (calls["UNALLOC"], "FAILED", ""),
                      (calls["VERIF"], "ANSWERED", calls["VERIF"]),
-                     (calls["AMDONLY"], "ANSWERED", f"{calls['AMDONLY']};amd=MACHINE")])
+                     (calls["AMDONLY"], "ANSWERED", f"{calls['AMDONLY']} amd=MACHINE")])
     _write_cel(cdr.parent.parent / "cel-custom" / "Master.csv",
                [(calls["RING"], 0, False), (calls["MACH"], 16, True), (calls["EARLY"], 16, True),
                 (calls["UNALLOC"], 1, False), (calls["VERIF"], 16, True), (calls["AMDONLY"], 16, True)])

@@ -127,8 +127,8 @@ def read_cel(path: Path) -> dict[str, CelHangup]:
 
 
 def amd_from_userfield(userfield: str) -> str | None:
-    """The AMD status the dialplan left in the CDR userfield (`<call id>;amd=MACHINE`), or None."""
-    for part in (userfield or "").split(";")[1:]:
+    """The AMD status the dialplan left in the CDR userfield (`<call id> amd=MACHINE`), or None."""
+    for part in (userfield or "").split()[1:]:
         key, _, value = part.partition("=")
         if key.strip() == "amd" and value.strip():
             return value.strip().upper()

@@ -19,6 +19,7 @@ from dialer.gate.decide import Attempt, decide
 from dialer.gate.rules import load_rules
 from dialer.store import Store, core
 from dialer.store.qa import latest_result
+from dialer.telephony.ami import classify
 from dialer.telephony.pbx import PbxConnection
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,26 +101,30 @@ def _write_cdr(path: Path, rows: list[tuple[str, str, str]]) -> None:
                         "30", "27" if answered else "0", disp, "DOCUMENTATION", uid, userfield])
 
 
-def _write_cel(path: Path, rows: list[tuple[str, int, bool]]) -> None:
-    """(uniqueid, hang-up cause, answered) rows as cel_custom writes them."""
+def _write_cel(path: Path, rows: list[tuple[str, int | None, bool]]) -> None:
+    """(uniqueid, hang-up cause or None while up, answered) rows as cel_custom writes them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)
         for uid, cause, answered in rows:
             if answered:
                 w.writerow(["ANSWER", "1795453203", uid, ""])
-            w.writerow(["HANGUP", "1795453230", uid,
-                        json.dumps({"hangupcause": cause, "hangupsource": "", "dialstatus": ""})])
+            if cause is not None:
+                w.writerow(["HANGUP", "1795453230", uid,
+                            json.dumps({"hangupcause": cause, "hangupsource": "", "dialstatus": ""})])
 
 
 @pytest.fixture()
 def crashed(tmp_path):
     """Open attempts a killed daemon left, with what it wrote while they ran, and Asterisk's records."""
-    ids = ["RING", "MACH", "EARLY", "UNALLOC", "VERIF", "AMDONLY", "LIVE", "LOST"]
+    ids = ["RING", "MACH", "EARLY", "UNALLOC", "VERIF", "AMDONLY", "LIVE", "LOST", "LIVEANS"]
     store = _store(tmp_path, ids)
     calls = {d: _place(store, d, answered=d in ("MACH", "EARLY", "VERIF", "AMDONLY", "LIVE")) for d in ids}
     ports = StorePorts(store, FixedClock(AT + timedelta(seconds=5)))
     asyncio.run(ports.record_outcome(calls["MACH"], "machine", {"kind": "machine"}))
+    # LIVEANS rang when the daemon died, was answered while none listened (only the CEL saw it), a new
+    # daemon's bot took it (a machine) and it is still up
+    asyncio.run(ports.record_outcome(calls["LIVEANS"], "machine", {"kind": "machine"}))
     asyncio.run(ports.record_transcript_turn(calls["VERIF"], "agent", "This is Acme Finance. If you are Debtor VERIF, press 1.", 0, 3))
     asyncio.run(ports.record_transcript_turn(calls["VERIF"], "callee", "1", 3, 3))
     asyncio.run(ports.record_transcript_turn(calls["VERIF"], "agent", "Please enter your year of birth.", 3, 5))
@@ -135,7 +140,8 @@ def crashed(tmp_path):
                      (calls["AMDONLY"], "ANSWERED", f"{calls['AMDONLY']} amd=MACHINE")])
     _write_cel(cdr.parent.parent / "cel-custom" / "Master.csv",
                [(calls["RING"], 0, False), (calls["MACH"], 16, True), (calls["EARLY"], 16, True),
-                (calls["UNALLOC"], 1, False), (calls["VERIF"], 16, True), (calls["AMDONLY"], 16, True)])
+                (calls["UNALLOC"], 1, False), (calls["VERIF"], 16, True), (calls["AMDONLY"], 16, True),
+                (calls["LIVEANS"], None, True)])
     return store, calls, cdr
 
 
@@ -146,7 +152,7 @@ def test_restart_settles_each_call_as_a_clean_run_would(crashed):
     async def scenario():
         clock = FixedClock(AT + timedelta(minutes=2))
         dialer = Dialer(store, pbx, RULES, [CAMP], clock=clock, tts=object())
-        dialer.ami = FakeAMI({calls["LIVE"]})
+        dialer.ami = FakeAMI({calls["LIVE"], calls["LIVEANS"]})
         found = await dialer.reconcile()
         assert found == len(calls)
         # the live call is adopted, not guessed at: followed until it ends, while others are settled
@@ -156,11 +162,12 @@ def test_restart_settles_each_call_as_a_clean_run_would(crashed):
                 break
             await asyncio.sleep(0.05)
         assert core.get_attempt(store, calls["LIVE"])["state"] == "answered"
-        tracked = dialer.ami.calls.pop(calls["LIVE"])
-        tracked.hangup_cause = 16
-        tracked.finish("answered")  # AMI: the live call's Hangup
+        for live in ("LIVE", "LIVEANS"):  # AMI: the live calls' Hangup, classified as the controller does
+            tracked = dialer.ami.calls.pop(calls[live])
+            tracked.hangup_cause = 16
+            tracked.finish(classify(tracked.answered, None, 16))
         for _ in range(100):
-            if calls["LIVE"] not in dialer.calls:
+            if calls["LIVE"] not in dialer.calls and calls["LIVEANS"] not in dialer.calls:
                 break
             await asyncio.sleep(0.05)
         await dialer.stop()
@@ -170,7 +177,7 @@ def test_restart_settles_each_call_as_a_clean_run_would(crashed):
     got = {d: core.get_attempt(store, c) for d, c in calls.items()}
     assert {d: r["outcome"] for d, r in got.items()} == {
         "RING": "no_answer", "MACH": "machine", "EARLY": "callee_hangup", "UNALLOC": "unallocated",
-        "VERIF": "answered", "AMDONLY": "machine", "LIVE": "answered", "LOST": "unknown"}
+        "VERIF": "answered", "AMDONLY": "machine", "LIVE": "answered", "LOST": "unknown", "LIVEANS": "machine"}
     assert all(r["state"] in ("ended", "unknown") for r in got.values())
     assert got["MACH"]["machine"] == 1 and got["AMDONLY"]["machine"] == 1
     assert got["VERIF"]["conversation"] == 1 and got["VERIF"]["disposition"] == "verified_no_choice"
@@ -180,4 +187,5 @@ def test_restart_settles_each_call_as_a_clean_run_would(crashed):
     # the recovered answered call has its transcript and its QA result
     result = latest_result(store, calls["VERIF"])
     assert result is not None
-    assert stats.reconciled == len(calls) and stats.adopted == 1
+    assert got["LIVEANS"]["answered_at"] is not None
+    assert stats.reconciled == len(calls) and stats.adopted == 2

@@ -141,8 +141,16 @@ class Dialer:
         for call in calls:  # followed before we look, so a hang-up between the look and now is not missed
             self.ami.calls[call.call_id] = call.tracked  # type: ignore[assignment]
         live = await live_call_ids(self.ami)
+        cel = read_cel(cel_path_for(self.cdr_path)) if live else {}
         for call, row in zip(calls, rows):
             if call.call_id in live:
+                answered = cel.get(call.call_id)
+                if call.tracked is not None and not call.tracked.answered and answered and answered.answered:
+                    # answered while no daemon listened: AMI will not say so again
+                    call.tracked.answered_at = answered.answered_at
+                    at = self.clock.timestamp() - (time.time() - (answered.answered_at or time.time()))
+                    call.answered_t = at
+                    core.update_attempt(self.store, call.call_id, state="answered", answered_at=at, at=at)
                 self.calls[call.call_id] = call
                 self.stats.adopted += 1
                 core.record_call_event(self.store, call.call_id, "adopted", self.clock.timestamp(), {})
@@ -201,7 +209,7 @@ class Dialer:
         for _ in range(12):  # the CDR and CEL are written shortly after the channel is destroyed
             cdr = read_cdr(self.cdr_path).get(call.call_id)
             cel = read_cel(cel_path_for(self.cdr_path)).get(call.call_id)
-            if cdr is not None and cel is not None:
+            if cdr is not None and cel is not None and cel.hung_up:
                 break
             await asyncio.sleep(0.25)
         now = self.clock.timestamp()
@@ -217,10 +225,11 @@ class Dialer:
         else:
             answered = tracked.answered or bool(cdr and cdr.answered) or bool(cel and cel.answered)
             if answered and tracked.answered_at is None:
-                tracked.answered_at = (cdr.answer_epoch if cdr else None) or tracked.placed_at
+                tracked.answered_at = ((cel.answered_at if cel else None) or (cdr.answer_epoch if cdr else None)
+                                       or tracked.placed_at)
             tracked.hangup_cause = cel.cause if cel else None
             tracked.dial_status = cel.dial_status if cel else None
-            if cel is not None or answered:
+            if (cel is not None and cel.hung_up) or answered:
                 outcome = classify(answered, tracked.dial_status, tracked.hangup_cause)
             else:
                 outcome = cdr.outcome if cdr else vocab.UNKNOWN

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from calendar import timegm
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common import vocab
@@ -66,13 +66,20 @@ class CdrRecord:
 
 
 @dataclass(frozen=True)
-class CelHangup:
-    """The channel's HANGUP as the PBX logged it: the Q.850 cause and the dial status, as AMI reports them."""
+class CelRecord:
+    """What the PBX's CEL logged for one channel: when it was answered, and its HANGUP with the Q.850 cause
+    and the dial status, as AMI reports them. Written as each event happens, so it also tells about a call
+    still up (answered while no daemon listened)."""
 
     uniqueid: str
-    cause: int | None
-    dial_status: str | None
-    answered: bool = False  # an ANSWER event was logged for the channel
+    answered_at: float | None = None  # wall clock
+    hung_up: bool = False
+    cause: int | None = None
+    dial_status: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
 
 
 def read_cdr(path: Path) -> dict[str, CdrRecord]:
@@ -101,29 +108,34 @@ def cel_path_for(cdr_path: Path) -> Path:
     return Path(cdr_path).parent.parent / "cel-custom" / "Master.csv"
 
 
-def read_cel(path: Path) -> dict[str, CelHangup]:
-    """The HANGUP of each channel by uniqueid (ANSWER events mark it answered)."""
-    answered: set[str] = set()
-    out: dict[str, CelHangup] = {}
+def read_cel(path: Path) -> dict[str, CelRecord]:
+    """Each channel's ANSWER and HANGUP by uniqueid."""
+    out: dict[str, CelRecord] = {}
     if not path.exists():
         return out
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         for row in csv.reader(fh):
             if len(row) < len(CEL_COLUMNS):
-                continue
+                continue  # cut short by a crash
             rec = dict(zip(CEL_COLUMNS, row))
             uid, kind = rec["uniqueid"], rec["eventtype"].upper()
-            if kind == "ANSWER":
-                answered.add(uid)
-            elif kind == "HANGUP" and uid:
+            if not uid:
+                continue
+            cur = out.get(uid, CelRecord(uid))
+            if kind == "ANSWER" and cur.answered_at is None:
+                try:
+                    out[uid] = replace(cur, answered_at=float(rec["eventtime"]))
+                except ValueError:
+                    continue
+            elif kind == "HANGUP":
                 try:
                     extra = json.loads(rec["extra"] or "{}")
                 except ValueError:
-                    continue  # cut short by a crash
+                    continue
                 cause = extra.get("hangupcause")
-                out[uid] = CelHangup(uid, int(cause) if isinstance(cause, (int, str)) and str(cause).isdigit() else None,
-                                     extra.get("dialstatus") or None)
-    return {uid: CelHangup(h.uniqueid, h.cause, h.dial_status, uid in answered) for uid, h in out.items()}
+                out[uid] = replace(cur, hung_up=True, dial_status=extra.get("dialstatus") or None,
+                                   cause=int(cause) if str(cause).isdigit() else None)
+    return out
 
 
 def amd_from_userfield(userfield: str) -> str | None:

@@ -189,3 +189,33 @@ def test_restart_settles_each_call_as_a_clean_run_would(crashed):
     assert result is not None
     assert got["LIVEANS"]["answered_at"] is not None
     assert stats.reconciled == len(calls) and stats.adopted == 2
+
+
+def test_a_queue_that_gave_up_while_no_daemon_ran_is_abandoned(tmp_path):
+    """Collector mode: the queue gave up on the caller (no collector in time) after the daemon died; the
+    dialplan's tag in the CDR userfield still makes the call abandoned, as a clean run would."""
+    text = (REPO / "campaigns" / "en_demo.yaml").read_text().replace("dial_mode: bot_only", "dial_mode: progressive")
+    (tmp_path / "prog.yaml").write_text(text)
+    camp = load_campaign(tmp_path / "prog.yaml")
+    store = _store(tmp_path, ["Q1"])
+    core.upsert_campaign(store, camp)
+    call_id = _place(store, "Q1", answered=True)
+    cdr = tmp_path / "pbx" / "log" / "cdr-csv" / "Master.csv"
+    _write_cdr(cdr, [(call_id, "ANSWERED", f"{call_id} amd=HUMAN queue=TIMEOUT")])
+    _write_cel(cdr.parent.parent / "cel-custom" / "Master.csv", [(call_id, 16, True)])
+    pbx = PbxConnection(ami_port=0, ami_user="x", ami_secret="x", agi_port=0, agi_token="t", cdr_path=str(cdr),
+                        members=("agent1",))
+
+    async def scenario():
+        dialer = Dialer(store, pbx, RULES, [camp], clock=FixedClock(AT + timedelta(minutes=2)), tts=object())
+        dialer.ami = FakeAMI(set())
+        await dialer.reconcile()
+        for _ in range(200):
+            if not dialer._recovering:
+                break
+            await asyncio.sleep(0.05)
+        await dialer.stop()
+
+    asyncio.run(scenario())
+    row = core.get_attempt(store, call_id)
+    assert (row["outcome"], row["abandoned"]) == ("abandoned", 1)

@@ -29,12 +29,12 @@ from dialer.calls.hopper import COLLECTOR_MODES, Hopper
 from dialer.calls.inbound import INBOUND_PREFIX, Inbound
 from dialer.calls.ports import StorePorts
 from dialer.calls.recovery import (
-    amd_from_userfield,
     cel_path_for,
     live_call_ids,
     live_channels,
     read_cdr,
     read_cel,
+    userfield_tags,
 )
 from dialer.calls.retry import next_allowed
 from dialer.campaign.config import Campaign
@@ -235,9 +235,11 @@ class Dialer:
                 outcome = cdr.outcome if cdr else vocab.UNKNOWN
             tracked.finish(outcome)
             rec = self.ports.calls.get(call.call_id)
-            amd = amd_from_userfield(cdr.userfield) if cdr else None
-            if amd == "MACHINE":
+            tags = userfield_tags(cdr.userfield) if cdr else {}
+            if tags.get("amd") == "MACHINE":
                 call.machine = True
+            if call.mode == AGENT and call.queue_status is None and tags.get("queue"):
+                call.queue_status = tags["queue"]  # the queue gave up while no daemon listened: abandoned
             if answered and call.mode == BOT and call.machine and rec is not None and not rec.kinds:
                 rec.kinds.append(vocab.MACHINE)  # AMD said machine before the bot could say so
             self.stats.reconciled += 1

@@ -138,13 +138,19 @@ def read_cel(path: Path) -> dict[str, CelRecord]:
     return out
 
 
-def amd_from_userfield(userfield: str) -> str | None:
-    """The AMD status the dialplan left in the CDR userfield (`<call id> amd=MACHINE`), or None."""
+def userfield_tags(userfield: str) -> dict[str, str]:
+    """What the dialplan left in the CDR userfield after the call id: `<call id> amd=MACHINE queue=TIMEOUT`."""
+    tags: dict[str, str] = {}
     for part in (userfield or "").split()[1:]:
         key, _, value = part.partition("=")
-        if key.strip() == "amd" and value.strip():
-            return value.strip().upper()
-    return None
+        if key and value:
+            tags[key] = value.upper()
+    return tags
+
+
+def amd_from_userfield(userfield: str) -> str | None:
+    """The AMD status the dialplan left in the CDR userfield, or None."""
+    return userfield_tags(userfield).get("amd")
 
 
 async def live_channels(ami: AMIController) -> dict[str, list[str]]:

@@ -57,10 +57,10 @@ class DtmfVerifyFlow:
                 return
             if req.params.get("amd") == "MACHINE":
                 # Limited-content message: no debtor name, nothing about a debt.
-                outcome = {"kind": "machine"}
-                await report(outcome)
+                await report({"kind": "machine"})  # AMD said so: written now, the message may be cut
                 await say(f"This is a message from {ctx.institution}. Please call us back at "
                           f"{' '.join(ctx.callback_number.lstrip('+'))}. Thank you.", "")
+                outcome = reported[-1]  # a hang-up during the message ends it as before (callee hung up)
                 return
             d = await key(await say(f"This is {ctx.institution}. If you are {ctx.name}, press 1."))
             heard = True

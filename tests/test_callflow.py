@@ -74,7 +74,8 @@ def call(script_id, keys, barge=None, debtor=DEBTOR):
 def test_verified_promise_is_stored_and_the_call_hangs_up():
     result, channel, ports, heard = call("m1_reminder", ["1", "1984", "1"])
     assert result.verified and result.reason == "promise" and channel.hung_up
-    assert ports.outcomes == [("c1", "promise", {"node": "promise", "text": "", "verified": True,
+    # verification is reported the moment it happens (a fact the gate reads), the promise when it is made
+    assert ports.outcomes == [("c1", "verified", {"verified": True}), ("c1", "promise", {"node": "promise", "text": "", "verified": True,
                                                  "date": "2026-11-23", "date_kind": "relative", "amount": "5000",
                                                  "currency": "CNY"})]
     assert "5000元" in heard

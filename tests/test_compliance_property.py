@@ -61,7 +61,8 @@ def oracle_violations(a: Attempt, h: History, g: GateRules, t: float) -> set[str
         bad.add("cease")
     if a.phone in h.dnc:
         bad.add("dnc")
-    outbound = [p for p in h.attempts if not p.inbound and p.placed_at <= t]
+    # an attempt later than the clock counts as the latest one (the clock cannot be turned back)
+    outbound = [p for p in h.attempts if not p.inbound]
     for zone in oracle_zones(a.phone, h.timezone, g.fallback_zones):
         now = datetime.fromtimestamp(t, ZoneInfo(zone))
         minute, wd, today = now.hour * 60 + now.minute, now.weekday(), now.date()
@@ -88,22 +89,22 @@ def oracle_violations(a: Attempt, h: History, g: GateRules, t: float) -> set[str
         return (p.inbound and g.exclusions.inbound) or any(
             c <= p.placed_at < c + g.exclusions.consent_days * DAY for c in h.consents)
 
-    mine = [p for p in h.attempts if not p.third_party and not excluded(p) and p.placed_at <= t
+    mine = [p for p in h.attempts if not p.third_party and not excluded(p)
             and (a.account_id is None or p.account_id in (None, a.account_id))]
     if g.rolling_7day is not None and sum(1 for p in mine if not p.inbound and p.placed_at > t - 7 * DAY) >= g.rolling_7day:
         bad.add("cap.7in7")
     if g.conversation_quiet_days:
         for p in mine:
             end = max(p.placed_at, p.answered_at or 0, p.ended_at or 0)
-            if p.conversation and end <= t < end + g.conversation_quiet_days * DAY:
+            if p.conversation and t < end + g.conversation_quiet_days * DAY:
                 bad.add("conv.7day")
-    if any(p.third_party == a.third_party and p.placed_at <= t < p.placed_at + g.min_gap_minutes * 60 for p in outbound):
+    if any(p.third_party == a.third_party and t < p.placed_at + g.min_gap_minutes * 60 for p in outbound):
         bad.add("gap.min")
     lock = g.abandoned_lockout
     if lock and not a.agent_guaranteed:
         for p in outbound:
             end = max(p.placed_at, p.answered_at or 0, p.ended_at or 0)
-            if p.abandoned and (lock.scope == "debtor" or p.phone == a.phone) and end <= t < end + lock.hours * 3600:
+            if p.abandoned and (lock.scope == "debtor" or p.phone == a.phone) and t < end + lock.hours * 3600:
                 bad.add("lockout.72h")
     return bad
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,7 @@ def test_sigkill_during_a_call_then_restart_reconciles_from_cdr(tmp_path):
     assert lost.allowed
     harness.up()
     try:
+        started = time.monotonic()
         first = _daemon(db, tmp_path / "run", at.isoformat())
         # wait until the call to K001 is answered, then kill the daemon mid-call
         deadline = time.monotonic() + 40
@@ -101,7 +103,8 @@ def test_sigkill_during_a_call_then_restart_reconciles_from_cdr(tmp_path):
         first.wait(10)
         assert store.query_one("SELECT state FROM attempts WHERE id=?", (call_id,))["state"] == "answered"
 
-        second = _daemon(db, tmp_path / "run", at.isoformat())
+        # the clock goes on from where the first daemon's was (an earlier one is refused: test_durability_clock)
+        second = _daemon(db, tmp_path / "run", (at + timedelta(seconds=time.monotonic() - started)).isoformat())
         out, err = second.communicate(timeout=150)
         assert second.returncode == 0, err[-3000:]
         stats = json.loads(out.strip().splitlines()[-1])
@@ -110,13 +113,17 @@ def test_sigkill_during_a_call_then_restart_reconciles_from_cdr(tmp_path):
 
     k1 = store.query("SELECT * FROM attempts WHERE debtor_id='K001'")
     assert len(k1) == 1, "the debtor was dialled again after the restart"
-    assert k1[0]["state"] == "ended" and k1[0]["outcome"] == "answered"
+    # silence after the answer: AMD says MACHINE (initial silence) in the dialplan whether or not the daemon
+    # lives, and leaves it in the CDR; a clean run's bot would have left its message: machine
+    assert k1[0]["state"] == "ended" and k1[0]["outcome"] == "machine"
     ev = [e for e in core.call_events(store, call_id) if e["kind"] == "reconciled"]
-    assert ev and ev[0]["data"]["source"] == "cdr" and ev[0]["data"]["cdr_disposition"] == "ANSWERED"
+    assert ev and "cdr" in ev[0]["data"]["source"] and ev[0]["data"]["cdr_disposition"] == "ANSWERED"
+    assert ev[0]["data"]["cause"] is not None  # the PBX's CEL gave the hang-up cause AMI would have
     k2 = store.query("SELECT * FROM attempts WHERE debtor_id='K002'")
     assert len(k2) == 1 and k2[0]["outcome"] == "unknown" and k2[0]["state"] == "unknown"
-    # the first daemon settled K002's orphan on start; the restarted one settles the killed call, dials nobody
-    assert stats["reconciled"] == 1 and stats["placed"] == 0
+    # K002's orphan is settled in the background by whichever daemon gets to it first; the restarted one
+    # settles the killed call and dials nobody
+    assert stats["reconciled"] in (1, 2) and stats["placed"] == 0
     audit = [e for e in audit_log.audit_entries(store, subject=call_id)]
     assert sum(1 for e in audit if e["kind"] == "attempt.placed") == 1
     assert audit_log.verify_audit_chain(store)[0]

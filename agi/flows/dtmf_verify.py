@@ -32,7 +32,12 @@ class DtmfVerifyFlow:
         ctx = await self.ports.lookup(req.call_id)
         t0 = time.monotonic()
         outcome: dict[str, Any] = {"kind": "no_verification"}
+        reported: list[dict[str, Any]] = []  # outcomes are reported when they happen: a crash keeps them
         heard = False
+
+        async def report(o: dict[str, Any]) -> None:
+            await self.ports.record_outcome(req.call_id, o.get("kind", "unknown"), o)
+            reported.append(o)
 
         async def say(text: str, escape: str = DIGITS) -> str | None:
             start = time.monotonic() - t0
@@ -52,9 +57,10 @@ class DtmfVerifyFlow:
                 return
             if req.params.get("amd") == "MACHINE":
                 # Limited-content message: no debtor name, nothing about a debt.
+                await report({"kind": "machine"})  # AMD said so: written now, the message may be cut
                 await say(f"This is a message from {ctx.institution}. Please call us back at "
                           f"{' '.join(ctx.callback_number.lstrip('+'))}. Thank you.", "")
-                outcome = {"kind": "machine"}
+                outcome = reported[-1]  # a hang-up during the message ends it as before (callee hung up)
                 return
             d = await key(await say(f"This is {ctx.institution}. If you are {ctx.name}, press 1."))
             heard = True
@@ -76,6 +82,7 @@ class DtmfVerifyFlow:
             await self.ports.record_transcript_turn(req.call_id, "callee", "[verified]", time.monotonic() - t0,
                                          time.monotonic() - t0)
             outcome = {"kind": "verified_no_choice", "verified": True}
+            await report(outcome)  # verified, and the debt is said next: a conversation, written now
             d = await key(await say(
                 f"Thank you. We are calling about your {ctx.institution} account, which has a balance of "
                 f"{say_amount(ctx.amount_owed, ctx.currency)} and is {ctx.days_past_due} days past due. "
@@ -85,7 +92,7 @@ class DtmfVerifyFlow:
                                                         time.monotonic() - t0)
             if d == "1":
                 outcome = {"kind": "promise", "verified": True, "amount": ctx.amount_owed, "due": "today"}
-                await self.ports.record_outcome(req.call_id, "promise", outcome)
+                await report(outcome)
                 await say("Thank you. Your promise to pay today has been recorded. Goodbye.", "")
             elif d == "2":
                 outcome = {"kind": "transfer", "verified": True, "queue": "collectors"}
@@ -102,5 +109,5 @@ class DtmfVerifyFlow:
             outcome = dict(outcome, hangup="callee", heard_greeting=heard)
             raise
         finally:
-            if outcome.get("kind") not in ("promise",):
+            if outcome.get("kind") not in ("promise",) and (not reported or outcome != reported[-1]):
                 await self.ports.record_outcome(req.call_id, outcome.get("kind", "unknown"), outcome)

@@ -309,6 +309,8 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
             at = clock()
             was_verified = engine.verified
             actions = engine.handle(event)
+            if engine.verified and not was_verified:  # a fact the compliance gate reads: reported when it happens
+                await ports.record_outcome(call_id, "verified", {"verified": True})
             if isinstance(event, Dtmf):
                 # Keys go into the transcript as pressed ("1"); a verification factor never does: only
                 # whether it matched (the QA lexicons read "[verified]" as the callee's confirmation).

@@ -23,13 +23,20 @@ from common.clock import Clock
 from common.log import log_event
 from dialer.calls import events as ev
 from dialer.calls.bot import Bots
-from dialer.calls.call import AGENT, Call
+from dialer.calls.call import AGENT, BOT, Call
 from dialer.calls.collectors import Collectors
 from dialer.calls.disposition import Disposition, settle
 from dialer.calls.hopper import COLLECTOR_MODES, Hopper
 from dialer.calls.inbound import INBOUND_PREFIX, Inbound
 from dialer.calls.ports import StorePorts
-from dialer.calls.recovery import reconcile
+from dialer.calls.recovery import (
+    cel_path_for,
+    live_call_ids,
+    live_channels,
+    read_cdr,
+    read_cel,
+    userfield_tags,
+)
 from dialer.calls.retry import next_allowed
 from dialer.campaign.config import Campaign
 from dialer.gate.rules import Rules
@@ -37,10 +44,12 @@ from dialer.pacing.estimator import Estimator
 from dialer.pacing.floor import PaceState
 from dialer.pacing.pacers import PredictivePacer, ProgressivePacer
 from dialer.store import Store, core
-from dialer.telephony.ami import AMIController, AmiMedia
+from dialer.telephony.ami import AMIController, AmiMedia, TrackedCall, classify
 from dialer.telephony.pbx import PbxConnection
 
 log = logging.getLogger("dialer.calls.daemon")
+
+DEFAULT_GRACE = 120.0  # seconds live calls get to finish when the daemon stops
 
 
 @dataclass
@@ -49,6 +58,9 @@ class DaemonStats:
     blocked: int = 0
     ended: int = 0
     reconciled: int = 0
+    adopted: int = 0
+    drained: int = 0  # live calls that finished during a graceful stop
+    hung_up: int = 0  # channels still up when the stop's grace ran out
     abandoned: int = 0
     connected: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
@@ -76,6 +88,8 @@ class Dialer:
         self.agi: FastAGIServer | None = None
         self._tasks: set[asyncio.Task] = set()
         self._qa_rules: Any = None
+        self._stopping = asyncio.Event()
+        self._recovering = 0  # settlements of ended calls of a previous process still running
         self.pacing: dict[str, PaceState] = {}
         for c in campaigns if collector_modes else ():
             if c.dial_mode in COLLECTOR_MODES:
@@ -117,29 +131,180 @@ class Dialer:
         if self.pacing:
             await self.collectors.apply_states()
 
-    async def reconcile(self, wait_for_live: float = 90.0) -> int:
-        """Settle the attempts a previous process left open (see calls/recovery.py)."""
+    async def reconcile(self) -> int:
+        """Settle the attempts a previous process left open as a clean run would have (calls/recovery.py):
+        calls still up are adopted and followed to their end in the background (the hopper dials other
+        debtors meanwhile); the rest are settled from the facts written while they ran, the CDR and the CEL.
+        Returns how many open attempts were found."""
         assert self.ami is not None
+        rows = core.open_attempts(self.store)
+        if not rows:
+            return 0
+        calls = [self._rebuild(row) for row in rows]
+        for call in calls:  # followed before we look, so a hang-up between the look and now is not missed
+            self.ami.calls[call.call_id] = call.tracked  # type: ignore[assignment]
+        live = await live_call_ids(self.ami)
+        cel = read_cel(cel_path_for(self.cdr_path)) if live else {}
+        for call, row in zip(calls, rows):
+            if call.call_id in live:
+                answered = cel.get(call.call_id)
+                if call.tracked is not None and not call.tracked.answered and answered and answered.answered:
+                    # answered while no daemon listened: AMI will not say so again
+                    call.tracked.answered_at = answered.answered_at
+                    at = self.clock.timestamp() - (time.time() - (answered.answered_at or time.time()))
+                    call.answered_t = at
+                    core.update_attempt(self.store, call.call_id, state="answered", answered_at=at, at=at)
+                self.calls[call.call_id] = call
+                self.stats.adopted += 1
+                core.record_call_event(self.store, call.call_id, "adopted", self.clock.timestamp(), {})
+                log_event(log, "call.adopted", call=call.call_id, debtor_id=call.debtor_id)
+                self._follow(call, reconciled=True)
+            else:
+                self.ami.calls.pop(call.call_id, None)
+                self._recovering += 1  # counted from now: `run(until_idle=True)` waits for it
+                self._spawn(self._settle_ended(call, row))
+        return len(rows)
 
-        def schedule(row: dict[str, Any], outcome: str) -> None:
-            self._schedule(row["debtor_id"], row["campaign"], row["id"], Disposition(outcome))
+    def _wall(self, t: float | None) -> float | None:
+        """A time of the process clock (`--at`) as wall-clock time (what AMI and TrackedCall use)."""
+        return None if t is None else time.time() - (self.clock.timestamp() - t)
+
+    def _rebuild(self, row: dict[str, Any]) -> Call:
+        """A call of a previous process, as the store remembers it: ids and mode, the floor's facts (AMD,
+        greeting end, queue result, collector), and the bot's record (calls/ports.py restore)."""
+        camp = self.campaigns.get(row["campaign"])
+        segment = (core.get_debtor(self.store, row["debtor_id"]) or {}).get("segment")
+        seg = next((s for s in camp.segments if s.name == segment), None) if camp else None
+        mode = AGENT if camp and camp.name in self.pacing and camp.dial_mode_for(seg) in COLLECTOR_MODES else BOT
+        call = Call(row["id"], row["debtor_id"], row["campaign"], row["phone"], segment, placed_at=row["placed_at"],
+                    mode=mode, inbound=bool(row["inbound"]))
+        call.answered_t = row["answered_at"]
+        for e in core.call_events(self.store, call.call_id):
+            kind, data = e["kind"], e["data"]
+            if kind == "amd" and data.get("status") == "MACHINE":
+                call.machine = True
+            elif kind == "greeting_end":
+                call.human_t = e["at"]
+            elif kind == "queue_result" and data.get("status"):
+                call.queue_status = data["status"]
+            elif kind == "info_played":
+                call.info_played = True
+            elif kind == "agent_connect":
+                call.connected_t, call.agent = e["at"], data.get("agent")
+        rec = self.ports.restore(call.call_id)
+        if rec is not None:
+            self.ports.calls[call.call_id] = rec
+        tracked = TrackedCall(call_id=call.call_id, number=call.phone, placed_at=self._wall(call.placed_at) or 0.0)
+        tracked.answered_at = self._wall(row["answered_at"])
+        call.tracked = tracked
+        return call
+
+    async def _settle_ended(self, call: Call, row: dict[str, Any]) -> None:
+        """A call that ended while no daemon ran: its outcome from the CDR (answered?) and the CEL (hang-up
+        cause, dial status), refined as always by what the bot and the floor recorded while it ran."""
+        try:
+            await self._settle_ended_now(call, row)
+        finally:
+            self._recovering -= 1
+
+    async def _settle_ended_now(self, call: Call, row: dict[str, Any]) -> None:
+        cdr = cel = None
+        for _ in range(12):  # the CDR and CEL are written shortly after the channel is destroyed
+            cdr = read_cdr(self.cdr_path).get(call.call_id)
+            cel = read_cel(cel_path_for(self.cdr_path)).get(call.call_id)
+            if cdr is not None and cel is not None and cel.hung_up:
+                break
+            await asyncio.sleep(0.25)
+        now = self.clock.timestamp()
+        tracked = call.tracked
+        assert tracked is not None
+        if cdr is None and cel is None:  # Asterisk never saw the call
+            core.update_attempt(self.store, call.call_id, state="unknown", outcome=vocab.UNKNOWN, ended_at=now,
+                                actor="reconcile", at=now)
+            self.ports.calls.pop(call.call_id, None)
+            self._schedule(call.debtor_id, call.campaign, call.call_id, Disposition(vocab.UNKNOWN))
             self.stats.reconciled += 1
+            outcome = vocab.UNKNOWN
+        else:
+            answered = tracked.answered or bool(cdr and cdr.answered) or bool(cel and cel.answered)
+            if answered and tracked.answered_at is None:
+                tracked.answered_at = ((cel.answered_at if cel else None) or (cdr.answer_epoch if cdr else None)
+                                       or tracked.placed_at)
+            tracked.hangup_cause = cel.cause if cel else None
+            tracked.dial_status = cel.dial_status if cel else None
+            if (cel is not None and cel.hung_up) or answered:
+                outcome = classify(answered, tracked.dial_status, tracked.hangup_cause)
+            else:
+                outcome = cdr.outcome if cdr else vocab.UNKNOWN
+            tracked.finish(outcome)
+            rec = self.ports.calls.get(call.call_id)
+            tags = userfield_tags(cdr.userfield) if cdr else {}
+            if tags.get("amd") == "MACHINE":
+                call.machine = True
+            if call.mode == AGENT and call.queue_status is None and tags.get("queue"):
+                call.queue_status = tags["queue"]  # the queue gave up while no daemon listened: abandoned
+            if answered and call.mode == BOT and call.machine and rec is not None and not rec.kinds:
+                rec.kinds.append(vocab.MACHINE)  # AMD said machine before the bot could say so
+            self.stats.reconciled += 1
+            outcome = self._settle(call) or outcome
+        core.record_call_event(self.store, call.call_id, "reconciled", now,
+                               {"source": "+".join(k for k, v in (("cdr", cdr), ("cel", cel)) if v) or "none",
+                                "outcome": outcome, "cdr_disposition": cdr.disposition if cdr else None,
+                                "cause": cel.cause if cel else None, "billsec": cdr.billsec if cdr else None})
+        log_event(log, "reconciled", call=call.call_id, outcome=outcome, source="cdr" if cdr else "none")
 
-        return await reconcile(self.store, self.ami, self.cdr_path, self.clock, schedule, wait_for_live)
-
-    async def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> DaemonStats:
+    async def run(self, *, until_idle: bool = False, max_seconds: float | None = None,
+                  grace: float = DEFAULT_GRACE) -> DaemonStats:
+        """Place calls until idle (`until_idle`), `max_seconds` or `request_stop()` (SIGTERM); then stop
+        gracefully: no new calls, live calls finish (up to `grace` s) and are settled."""
         t0 = time.monotonic()
-        while True:
+        while not self._stopping.is_set():
             await self.hopper.tick()
-            if until_idle and self.hopper.idle():
+            if until_idle and self.hopper.idle() and not self._recovering:
                 break
             if max_seconds is not None and time.monotonic() - t0 > max_seconds:
                 log_event(log, "daemon.time_limit", level=logging.WARNING, active=len(self.calls))
                 break
-            await asyncio.sleep(self.poll)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.poll)
+            except asyncio.TimeoutError:
+                pass
+        await self.drain(grace)
         return self.stats
 
+    def request_stop(self) -> None:
+        """Stop placing calls; `run` then lets the live ones finish (SIGTERM)."""
+        if not self._stopping.is_set():
+            log_event(log, "daemon.stop_requested", active=len(self.calls))
+        self._stopping.set()
+
+    async def drain(self, grace: float = DEFAULT_GRACE) -> None:
+        """No new calls; wait up to `grace` s for live calls (and recoveries) to end and be settled; hang up
+        what is still up then, and settle it (the next start would otherwise find it open)."""
+        self._stopping.set()
+        live = len(self.calls)
+        deadline = time.monotonic() + grace
+        while (self.calls or self._recovering) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        self.stats.drained = max(0, live - len(self.calls))
+        left = [c for c in self.calls.values() if not c.inbound]
+        if left and self.ami is not None and self.ami.connected.is_set():
+            try:
+                channels = await live_channels(self.ami)
+                for call in left:
+                    for name in channels.get(call.call_id, ()):
+                        await self.ami.send({"Action": "Hangup", "Channel": name, "Cause": "16"})
+                        self.stats.hung_up += 1
+            except Exception:  # noqa: BLE001 - what stays open is settled by the next start's recovery
+                log.exception("hanging up calls at stop failed")
+            end = time.monotonic() + 5.0
+            while any(not c.inbound for c in self.calls.values()) and time.monotonic() < end:
+                await asyncio.sleep(0.1)
+        if self.calls:
+            log_event(log, "daemon.stop_open_calls", level=logging.WARNING, open=len(self.calls))
+
     async def stop(self) -> None:
+        self._stopping.set()
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -187,6 +352,9 @@ class Dialer:
             call = self.calls.get(event.call_id)
             if self.pacing and call is not None and call.mode == AGENT:
                 self._floor_event(call, event, now)
+            elif call is not None and isinstance(event, ev.DialerAMD):  # a bot call's AMD: written when it happens
+                core.record_call_event(self.store, call.call_id, "amd", now, {"status": event.status, "cause": event.cause})
+                call.apply(event, now)
 
     def _floor_event(self, call: Call, event: ev.CallEvent, now: float) -> None:
         """A collector-mode call's dialplan step: AMD result, end of greeting, queue result, information played."""
@@ -195,11 +363,17 @@ class Dialer:
             if event.screened:
                 for est in self.collectors.estimators(call.campaign):
                     est.observe_screen(self.collectors.pace_now(now), event.status != "MACHINE", now - answered)
-            core.record_call_event(self.store, call.call_id, "amd", now, {"status": event.status, "cause": event.cause})
+            with self.store.transaction():
+                core.record_call_event(self.store, call.call_id, "amd", now, {"status": event.status, "cause": event.cause})
+                if event.status == "MACHINE":
+                    core.update_attempt(self.store, call.call_id, machine=True, at=now)
         elif isinstance(event, ev.DialerHuman):  # the abandon clock starts at the end of the greeting
             core.record_call_event(self.store, call.call_id, "greeting_end", now, {"pbx_epoch": event.at})
         elif isinstance(event, ev.DialerQueueResult) and event.status:
-            core.record_call_event(self.store, call.call_id, "queue_result", now, {"status": event.status})
+            with self.store.transaction():  # nobody took the call in time: abandoned, written when it happens
+                core.record_call_event(self.store, call.call_id, "queue_result", now, {"status": event.status})
+                if not call.machine and call.connected_t is None:
+                    core.update_attempt(self.store, call.call_id, abandoned=True, at=now)
         elif isinstance(event, ev.DialerInfoPlayed):
             core.record_call_event(self.store, call.call_id, "info_played", now, {})
         call.apply(event, now)
@@ -211,6 +385,10 @@ class Dialer:
             if call is not None and call.mode == AGENT:
                 call.apply(event, now)
                 self.stats.connected += 1
+                camp = self.campaigns.get(call.campaign)
+                patience = self._profile(camp).abandon.connect_within_seconds if camp else 2.0
+                if call.human_t is not None and now - call.human_t > patience:  # late: abandoned, written now
+                    core.update_attempt(self.store, call.call_id, abandoned=True, at=now)
                 for est in self.collectors.estimators(call.campaign):
                     est.observe_connect(self.collectors.pace_now(now), event.ring_time)
         call = self._call_for(event.uniqueid)
@@ -218,17 +396,24 @@ class Dialer:
             self.collectors.pop_screen(call, self.ports.calls.get(call.call_id), event, now)
 
     # -- the end of a call: settle, write, schedule ----------------------------------------------------
-    def _follow(self, call: Call) -> None:
+    def _follow(self, call: Call, reconciled: bool = False) -> None:
         async def follow() -> None:
             assert call.tracked is not None
             await call.tracked.done
             await asyncio.sleep(0.05)  # let the AGI session write its last outcome
-            self._settle(call)
+            outcome = self._settle(call)
+            if reconciled:
+                self.stats.reconciled += 1
+                now = self.clock.timestamp()
+                core.record_call_event(self.store, call.call_id, "reconciled", now,
+                                       {"source": "ami", "outcome": outcome,
+                                        "cause": call.tracked.hangup_cause})
 
         self._spawn(follow())
 
-    def _settle(self, call: Call) -> None:
-        """Write how the call ended (disposition.settle), score the bot's transcript, schedule the debtor."""
+    def _settle(self, call: Call) -> str:
+        """Write how the call ended (disposition.settle), score the bot's transcript, schedule the debtor.
+        Returns the outcome."""
         call.record = self.ports.calls.pop(call.call_id, None)
         now = self.clock.timestamp()
         camp = self.campaigns.get(call.campaign)
@@ -255,7 +440,7 @@ class Dialer:
                 call.transfer = call.record.transfer  # stays until the collector answers or the caller hangs up
             else:
                 self.calls.pop(call.call_id, None)
-            return
+            return disp.outcome
         self._schedule(call.debtor_id, call.campaign, call.call_id, disp)
         self.calls.pop(call.call_id, None)
         self.stats.ended += 1
@@ -263,6 +448,7 @@ class Dialer:
         log_event(log, "call.end", call=call.call_id, debtor_id=call.debtor_id, outcome=disp.outcome,
                   disposition=disp.kind, abandoned=disp.abandoned, agent=disp.fields.get("agent"),
                   cause=disp.fields.get("hangup_cause"))
+        return disp.outcome
 
     def _schedule(self, debtor_id: str, campaign: str, call_id: str, disp: Disposition) -> None:
         """When may this debtor be called next (retry.next_allowed); None: done with them."""

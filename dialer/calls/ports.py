@@ -6,6 +6,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from agi.ports import CallContext
+from common import vocab
 from common.clock import Clock
 from common.log import log_event
 from dialer.calls.call import CallRecord
@@ -14,6 +15,8 @@ from dialer.gate import zones
 from dialer.store import Store, core
 
 log = logging.getLogger("dialer.calls")
+
+VERIFIED = "verified"  # record_outcome kind: the callee passed verification (a fact, not a disposition)
 
 
 class StorePorts:
@@ -64,17 +67,29 @@ class StorePorts:
 
     # -- results (the CallPorts protocol of agi/ports.py) --------------------------------
     async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
+        """One outcome of the call, written when it happens (a crash must not erase it): the outcome event,
+        and at once on the attempt the facts the gate reads (verified: a conversation about the debt;
+        a machine). Kind `verified` is that fact alone, not a disposition."""
         rec = self.record(call_id)
         if rec is None:
             return
         now = self.clock.timestamp()
-        rec.kinds.append(kind)
-        rec.data.update(data or {})
+        data = dict(data or {})
+        if kind == VERIFIED:
+            data["verified"] = True
+        else:
+            rec.kinds.append(kind)
+        rec.data.update(data)
         if data.get("verified"):
             if not rec.verified:
-                core.record_call_event(self.store, call_id, "verified", now, {"verified": True})
+                with self.store.transaction():
+                    core.record_call_event(self.store, call_id, "verified", now, {"verified": True})
+                    core.update_attempt(self.store, call_id, conversation=True, at=now)
             rec.verified = True
-        core.record_call_event(self.store, call_id, "outcome", now, {"kind": kind, **(data or {})})
+        if kind == vocab.MACHINE:
+            core.update_attempt(self.store, call_id, machine=True, at=now)
+        if kind != VERIFIED:
+            core.record_call_event(self.store, call_id, "outcome", now, {"kind": kind, **data})
         if kind == "promise":
             att = core.get_attempt(self.store, call_id)
             due = data.get("due_date") or data.get("date") or data.get("due")
@@ -96,14 +111,43 @@ class StorePorts:
     async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
         rec = self.record(call_id)
         if rec is not None:
-            rec.turns.append({"speaker": speaker, "text": text, "start": round(start, 3), "end": round(end, 3)})
+            turn = {"speaker": speaker, "text": text, "start": round(start, 3), "end": round(end, 3)}
+            rec.turns.append(turn)
+            core.record_call_event(self.store, call_id, "turn", self.clock.timestamp(), turn)  # QA after a crash
 
     async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None:
         rec = self.record(call_id)
         if rec is not None:
             rec.transfer = dict(context)
-            for intent in context.get("intents") or []:
-                core.record_call_event(self.store, call_id, "intent", self.clock.timestamp(), {"intent": intent})
+            now = self.clock.timestamp()
+            with self.store.transaction():
+                core.record_call_event(self.store, call_id, "transfer", now, dict(context))
+                for intent in context.get("intents") or []:
+                    core.record_call_event(self.store, call_id, "intent", now, {"intent": intent})
+
+    def restore(self, call_id: str) -> CallRecord | None:
+        """After a crash: the bot's record of a call as the events written while it ran tell it (outcomes in
+        order, verification, transcript, transfer and the collector who took it)."""
+        att = core.get_attempt(self.store, call_id)
+        if att is None:
+            return None
+        rec = CallRecord(call_id, att["debtor_id"], att["campaign"], started_at=att["placed_at"])
+        for e in core.call_events(self.store, call_id):
+            kind, data = e["kind"], e["data"]
+            if kind == "outcome":
+                data = dict(data)
+                rec.kinds.append(data.pop("kind", None) or "unknown")
+                rec.data.update(data)
+            elif kind == "verified":
+                rec.verified = True
+                rec.data["verified"] = True
+            elif kind == "turn":
+                rec.turns.append(data)
+            elif kind == "transfer":
+                rec.transfer = dict(data)
+            elif kind == "agent_connect" and rec.transfer is not None:
+                rec.transfer["agent"] = data.get("agent")
+        return rec
 
     async def mark_phone(self, debtor_id: str, phone: str, status: str) -> None:
         core.mark_phone(self.store, debtor_id, phone, status, at=self.clock.timestamp())

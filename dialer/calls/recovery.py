@@ -1,17 +1,25 @@
-"""After a crash: settle attempts left open in the store from Asterisk's CDR (uniqueid = our call id)."""
+"""After a crash: what Asterisk and the store remember about the calls a previous process left open.
+
+A restarted daemon settles every open attempt as a clean run would have (calls/daemon.py `reconcile`):
+- a call still up in Asterisk is adopted: followed through AMI again until it ends, then settled like any
+  other call (the hopper keeps dialling other debtors meanwhile);
+- a call that ended while no daemon ran is settled from the facts written while it ran (the bot's outcomes,
+  verification, transcript, AMD result, collector), Asterisk's CDR (disposition, answer time) and its CEL
+  (the hang-up cause and dial status, which cdr_csv has no column for);
+- a call Asterisk has no record of (a crash between the gate's transaction and the Originate) is `unknown`.
+
+Also: `clock_behind`, the start-up check that the clock was not turned back."""
 from __future__ import annotations
 
-import asyncio
 import csv
+import json
 import logging
 import time
-from dataclasses import dataclass
+from calendar import timegm
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
 
 from common import vocab
-from common.clock import Clock
-from common.log import log_event
 from dialer.store import Store, core
 from dialer.telephony.ami import AMIController
 
@@ -20,9 +28,12 @@ log = logging.getLogger("dialer.calls.recovery")
 # cdr_csv column order with loguniqueid=yes, loguserfield=yes
 CDR_COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
                "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield")
+# cel_custom mapping (asterisk-conf/pbx/cel_custom.conf): event type, time, channel uniqueid, extra (JSON)
+CEL_COLUMNS = ("eventtype", "eventtime", "uniqueid", "extra")
 
 DISPOSITION_OUTCOME = {"ANSWERED": vocab.ANSWERED, "NO ANSWER": vocab.NO_ANSWER, "BUSY": vocab.BUSY,
                        "FAILED": vocab.FAILED, "CONGESTION": vocab.FAILED}
+CLOCK_TOLERANCE = 5.0  # seconds the clock may be behind the last recorded attempt (a small NTP step)
 
 
 @dataclass(frozen=True)
@@ -35,10 +46,40 @@ class CdrRecord:
     duration: int
     billsec: int
     lastapp: str
+    userfield: str = ""
 
     @property
     def outcome(self) -> str:
         return DISPOSITION_OUTCOME.get(self.disposition.upper(), vocab.FAILED)
+
+    @property
+    def answered(self) -> bool:
+        return self.disposition.upper() == "ANSWERED"
+
+    @property
+    def answer_epoch(self) -> float | None:
+        """The answer time (cdr_csv writes UTC with usegmtime=yes), or None."""
+        try:
+            return float(timegm(time.strptime(self.answer.strip(), "%Y-%m-%d %H:%M:%S")))
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class CelRecord:
+    """What the PBX's CEL logged for one channel: when it was answered, and its HANGUP with the Q.850 cause
+    and the dial status, as AMI reports them. Written as each event happens, so it also tells about a call
+    still up (answered while no daemon listened)."""
+
+    uniqueid: str
+    answered_at: float | None = None  # wall clock
+    hung_up: bool = False
+    cause: int | None = None
+    dial_status: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
 
 
 def read_cdr(path: Path) -> dict[str, CdrRecord]:
@@ -55,51 +96,93 @@ def read_cdr(path: Path) -> dict[str, CdrRecord]:
             if uid and uid not in out:
                 try:
                     out[uid] = CdrRecord(uid, rec["disposition"], rec["start"], rec["answer"], rec["end"],
-                                         int(rec["duration"] or 0), int(rec["billsec"] or 0), rec["lastapp"])
+                                         int(rec["duration"] or 0), int(rec["billsec"] or 0), rec["lastapp"],
+                                         rec["userfield"])
                 except ValueError:
                     continue
     return out
 
 
-async def channel_alive(ami: AMIController, call_id: str) -> bool:
-    """Is a channel of this call still up in Asterisk?"""
+def cel_path_for(cdr_path: Path) -> Path:
+    """The PBX's CEL file next to its CDR: <astlogdir>/cel-custom/Master.csv."""
+    return Path(cdr_path).parent.parent / "cel-custom" / "Master.csv"
+
+
+def read_cel(path: Path) -> dict[str, CelRecord]:
+    """Each channel's ANSWER and HANGUP by uniqueid."""
+    out: dict[str, CelRecord] = {}
+    if not path.exists():
+        return out
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        for row in csv.reader(fh):
+            if len(row) < len(CEL_COLUMNS):
+                continue  # cut short by a crash
+            rec = dict(zip(CEL_COLUMNS, row))
+            uid, kind = rec["uniqueid"], rec["eventtype"].upper()
+            if not uid:
+                continue
+            cur = out.get(uid, CelRecord(uid))
+            if kind == "ANSWER" and cur.answered_at is None:
+                try:
+                    out[uid] = replace(cur, answered_at=float(rec["eventtime"]))
+                except ValueError:
+                    continue
+            elif kind == "HANGUP":
+                try:
+                    extra = json.loads(rec["extra"] or "{}")
+                except ValueError:
+                    continue
+                cause = extra.get("hangupcause")
+                out[uid] = replace(cur, hung_up=True, dial_status=extra.get("dialstatus") or None,
+                                   cause=int(cause) if str(cause).isdigit() else None)
+    return out
+
+
+def userfield_tags(userfield: str) -> dict[str, str]:
+    """What the dialplan left in the CDR userfield after the call id: `<call id> amd=MACHINE queue=TIMEOUT`."""
+    tags: dict[str, str] = {}
+    for part in (userfield or "").split()[1:]:
+        key, _, value = part.partition("=")
+        if key and value:
+            tags[key] = value.upper()
+    return tags
+
+
+def amd_from_userfield(userfield: str) -> str | None:
+    """The AMD status the dialplan left in the CDR userfield, or None."""
+    return userfield_tags(userfield).get("amd")
+
+
+async def live_channels(ami: AMIController) -> dict[str, list[str]]:
+    """Every channel up in Asterisk now: uniqueid → channel names."""
     out = await ami.command("core show channels concise")
     # concise fields: channel!context!exten!prio!state!app!data!cid!acct!peeracct!ama!duration!bridge!uniqueid
-    return any(line.strip().split("!")[-1] == call_id for line in out.splitlines())
+    chans: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        if "!" in line:
+            fields = line.strip().split("!")
+            chans.setdefault(fields[-1], []).append(fields[0])
+    return chans
 
 
-async def reconcile(store: Store, ami: AMIController, cdr_path: Path, clock: Clock,
-                    schedule: Callable[[dict[str, Any], str], None], wait_for_live: float = 90.0) -> int:
-    """Settle attempts a previous process left open: outcome from the CDR, 'unknown' only when Asterisk has
-    no record of the call. Calls still up in Asterisk are waited for (bounded). `schedule(attempt, outcome)`
-    sets when each debtor may be called next. Returns how many were settled."""
-    open_rows = core.open_attempts(store)
-    deadline = time.monotonic() + wait_for_live
-    for row in open_rows:
-        call_id = row["id"]
-        while time.monotonic() < deadline and await channel_alive(ami, call_id):
-            await asyncio.sleep(0.5)
-        rec = None
-        for _ in range(20):  # the CDR is dispatched shortly after the channel is destroyed
-            rec = read_cdr(cdr_path).get(call_id)
-            if rec is not None:
-                break
-            await asyncio.sleep(0.25)
-        now = clock.timestamp()
-        if rec is None:
-            core.update_attempt(store, call_id, state="unknown", outcome=vocab.UNKNOWN, ended_at=now,
-                                actor="reconcile", at=now)
-            outcome = vocab.UNKNOWN
-        else:
-            fields: dict[str, Any] = {"state": "ended", "outcome": rec.outcome, "ended_at": now}
-            if rec.outcome == vocab.ANSWERED:
-                fields["answered_at"] = row["placed_at"]
-            core.update_attempt(store, call_id, actor="reconcile", at=now, **fields)
-            outcome = rec.outcome
-        core.record_call_event(store, call_id, "reconciled", now,
-                               {"source": "cdr" if rec else "none", "outcome": outcome,
-                                "cdr_disposition": rec.disposition if rec else None,
-                                "billsec": rec.billsec if rec else None})
-        schedule(row, outcome)
-        log_event(log, "reconciled", call=call_id, outcome=outcome, source="cdr" if rec else "none")
-    return len(open_rows)
+async def live_call_ids(ami: AMIController) -> set[str]:
+    """Uniqueids of every channel up in Asterisk now."""
+    return set(await live_channels(ami))
+
+
+async def channel_alive(ami: AMIController, call_id: str) -> bool:
+    """Is a channel of this call still up in Asterisk?"""
+    return call_id in await live_call_ids(ami)
+
+
+def clock_behind(store: Store, now: float, tolerance: float = CLOCK_TOLERANCE) -> str | None:
+    """Why the daemon must not start with this clock, or None. A clock behind the last recorded attempt
+    (an earlier `--at`, a system clock stepped back) would let the gate place a call inside a quiet period or
+    a minimum gap it has already started counting."""
+    last = core.latest_attempt_time(store)
+    if last is None or now >= last - tolerance:
+        return None
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return (f"the clock ({time.strftime(fmt, time.gmtime(now))}) is {last - now:.0f} s behind the last recorded "
+            f"attempt ({time.strftime(fmt, time.gmtime(last))}): refusing to start; set the clock (or --at) "
+            f"to after it")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -46,15 +47,23 @@ def load_daemon_inputs(store: Store, names: tuple[str, ...], rules_path: Path):
 
 
 async def run_daemon(store: Store, pbx: PbxConnection, rules, campaigns, clock: Clock, *, until_idle: bool,
-                     max_seconds: float | None, tts=None):
-    from dialer.calls.daemon import Dialer
+                     max_seconds: float | None, tts=None, grace: float | None = None):
+    """Start the daemon, run it, stop it gracefully: SIGTERM (or SIGINT) and `max_seconds` stop placing calls
+    and let live calls finish for up to `grace` seconds before they are hung up and settled."""
+    from dialer.calls.daemon import DEFAULT_GRACE, Dialer
 
     dialer = Dialer(store, pbx, rules, campaigns, clock=clock, tts=tts)
-    await dialer.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, dialer.request_stop)
     try:
-        return await dialer.run(until_idle=until_idle, max_seconds=max_seconds)
+        await dialer.start()
+        return await dialer.run(until_idle=until_idle, max_seconds=max_seconds,
+                                grace=DEFAULT_GRACE if grace is None else grace)
     finally:
         await dialer.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 @click.command()
@@ -62,28 +71,43 @@ async def run_daemon(store: Store, pbx: PbxConnection, rules, campaigns, clock: 
 @click.option("--campaign", "campaigns", multiple=True, help="Dial only these campaigns (repeatable).")
 @at_option("Start the clock at this ISO time with UTC offset; it then runs at real speed.")
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is left to dial now.")
-@click.option("--max-seconds", type=float, default=None, help="Stop after this many seconds.")
+@click.option("--max-seconds", type=float, default=None,
+              help="Stop placing calls after this many seconds (then stop as on SIGTERM).")
+@click.option("--grace", type=click.FloatRange(min=0), default=120.0, show_default=True,
+              help="On stop (SIGTERM, --max-seconds): seconds live calls get to finish before they are hung up.")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=DEFAULT_RUN_DIR, show_default=True,
               help=f"Where `dialer asterisk up` left the PBX's connection file ({CONNECTION_FILE}).")
 @click.option("--rules", type=click.Path(path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
 def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
-        run_dir: Path, rules: Path, verbose: bool) -> None:
+        grace: float, run_dir: Path, rules: Path, verbose: bool) -> None:
     """Run the dialer daemon next to the PBX."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
     clock = Clock(at) if at else Clock()
+    store = open_store(db)
+    from dialer.calls.recovery import clock_behind
+
+    behind = clock_behind(store, clock.timestamp())
+    if behind:
+        click.echo(f"error: {behind}", err=True)
+        sys.exit(2)
     try:
         pbx = PbxConnection.load(run_dir)
     except FileNotFoundError:
         raise click.ClickException(f"no PBX connection file in {run_dir}: run `dialer asterisk up` first") from None
-    store = open_store(db)
     try:
         rules_obj, camps = load_daemon_inputs(store, campaigns, rules)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     stats = asyncio.run(run_daemon(store, pbx, rules_obj, camps, clock, until_idle=until_idle,
-                                   max_seconds=max_seconds))
+                                   max_seconds=max_seconds, grace=grace))
+    from dialer.store import core
+
+    still_open = len(core.open_attempts(store))
+    click.echo(f"stopped: {stats.placed} placed, {stats.ended} settled, {stats.drained} finished during the stop, "
+               f"{stats.hung_up} hung up at the end of the grace period, {still_open} attempts open", err=True)
     click.echo(json.dumps({"placed": stats.placed, "blocked": stats.blocked, "ended": stats.ended,
-                           "reconciled": stats.reconciled, "outcomes": stats.by_outcome}))
+                           "reconciled": stats.reconciled, "adopted": stats.adopted, "drained": stats.drained,
+                           "hung_up": stats.hung_up, "open": still_open, "outcomes": stats.by_outcome}))

@@ -50,9 +50,7 @@ def load_history(conn: Store | Conn, debtor_id: str, now: datetime | float, *,
     inconvenient: list[Inconvenient] = []
     consents: list[float] = []
     for kind, detail, created in rows.requests:
-        if created > t:
-            continue  # not yet made at `now`
-        if kind == "cease":
+        if kind == "cease":  # a request recorded later than `now` still holds: the clock cannot undo it
             cease = True
         elif kind == "inconvenient":
             try:
@@ -60,7 +58,7 @@ def load_history(conn: Store | Conn, debtor_id: str, now: datetime | float, *,
             except ValueError as exc:  # stored before validation existed: honour it as "never on any number"
                 log_event(log, "gate.bad_inconvenient_request", debtor_id=debtor_id, error=str(exc))
                 inconvenient.append(Inconvenient(frozenset(range(7)), 0, 1440))
-        elif kind == "consent":
+        elif kind == "consent" and created <= t:  # consent only counts from when it was given
             consents.append(created)
     return History(debtor_id=debtor_id, timezone=rows.record_zone, attempts=attempts, cease=cease,
                    dnc=frozenset(dnc), inconvenient=tuple(inconvenient), consents=tuple(consents),

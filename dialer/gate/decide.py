@@ -376,7 +376,7 @@ def _r_7in7(c: _Ctx, t: float) -> RuleResult:
     cap = c.g.rolling_7day
     if cap is None or c.a.third_party:
         return True, "no 7-in-7 cap applies", t
-    inside = [x for x in c.c7 if t - 7 * DAY < x <= t]
+    inside = [x for x in c.c7 if t - 7 * DAY < x]  # later than the clock: counted (it cannot be turned back)
     if len(inside) >= cap:
         k = len(inside) - cap  # the (k+1)-th oldest must age out
         return False, f"{len(inside)} counted calls in the last 7 days >= cap {cap}", inside[k] + 7 * DAY
@@ -387,7 +387,7 @@ def _r_conv7(c: _Ctx, t: float) -> RuleResult:
     days = c.g.conversation_quiet_days
     if not days or c.a.third_party:
         return True, "no post-conversation quiet period applies", t
-    recent = [x for x in c.conv if x <= t and t < x + days * DAY]
+    recent = [x for x in c.conv if t < x + days * DAY]  # a conversation later than the clock counts too
     if recent:
         last = max(recent)
         return False, f"telephone conversation about the debt at {_fmt_t(last)}: quiet for {days:g} days", last + days * DAY
@@ -398,7 +398,7 @@ def _r_gap(c: _Ctx, t: float) -> RuleResult:
     gap = c.g.min_gap_minutes * 60
     if gap <= 0:
         return True, "no minimum gap", t
-    recent = [x for x in c.gap if x <= t and t < x + gap]
+    recent = [x for x in c.gap if t < x + gap]  # an attempt later than the clock is the latest one
     if recent:
         last = max(recent)
         return False, f"last attempt at {_fmt_t(last)}: minimum gap {c.g.min_gap_minutes:g} min", last + gap
@@ -412,7 +412,7 @@ def _r_lock72(c: _Ctx, t: float) -> RuleResult:
     if c.a.agent_guaranteed:
         return True, "agent guaranteed: abandoned-call lockout lifted", t
     span = lock.hours * 3600
-    recent = [x for x in c.abandoned if x <= t and t < x + span]
+    recent = [x for x in c.abandoned if t < x + span]
     if recent:
         last = max(recent)
         return False, f"abandoned call at {_fmt_t(last)}: no redial for {lock.hours:g} h without a guaranteed agent", last + span

@@ -393,6 +393,14 @@ def open_attempts(store: Store | Conn) -> list[dict[str, Any]]:
         "SELECT * FROM attempts WHERE state NOT IN ('ended','unknown') ORDER BY placed_at, id")]
 
 
+def latest_attempt_time(store: Store | Conn) -> float | None:
+    """The latest time any attempt records (placed, answered or ended), or None with no attempts."""
+    r = conn_of(store).execute(
+        "SELECT max(coalesce(max(placed_at), 0), coalesce(max(answered_at), 0), coalesce(max(ended_at), 0))"
+        " FROM attempts").fetchone()
+    return float(r[0]) if r and r[0] else None
+
+
 def attempts_for_debtor(store: Store | Conn, debtor_id: str, since: float | None = None) -> list[dict[str, Any]]:
     sql, args = "SELECT * FROM attempts WHERE debtor_id=?", [debtor_id]
     if since is not None:

@@ -23,6 +23,8 @@ SPEECH_SOUNDS = ("audio", "say", "cough", "noise", "door")
 DEFAULT_VOICES = {"en": "en-us", "zh": "cmn-latn-pinyin"}  # espeak-ng; never plain `cmn` (English phonemes)
 THEN = ("speak", "silent", "machine")
 DTMF_DIGIT_MS, DTMF_GAP_MS = 150, 100
+# the carrier's own call record (its CDR, asterisk-conf/carrier/cdr.conf) names the dialer's call id
+CDR_TAG = "Set(CDR(userfield)=${PJSIP_HEADER(read,X-Dialer-Call)})"
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,7 @@ def render_dialplan(bf: BehaviourFile, audio_for: dict[str, tuple[Path, float]],
         ext = f"exten => {number},1,NoOp(carrier {b.kind})"
         lines.append(ext)
         add = lines.append
+        add(f" same => n,{CDR_TAG}")
         if b.kind == "busy":
             add(" same => n,Busy(10)")
         elif b.kind == "no_answer":
@@ -316,6 +319,7 @@ def render_dialplan(bf: BehaviourFile, audio_for: dict[str, tuple[Path, float]],
     lines += [
         "; any other number does not exist",
         "exten => _[+0-9].,1,NoOp(carrier unallocated)",
+        f" same => n,{CDR_TAG}",
         " same => n,Hangup(1)",
         "",
     ]

@@ -249,6 +249,7 @@ class AsteriskInstance:
         for sub in WRITABLE:
             private_dir(self.dir / sub)
         private_dir(self.dir / "log" / "cdr-csv")
+        private_dir(self.dir / "log" / "cel-custom")  # cel_custom does not create it
         values = dict(values, NAME=self.info.name, RUN_DIR=self.run_dir.resolve())
         for src_dir in (CONF_DIR / "common", CONF_DIR / self.info.name):
             for src in src_dir.glob("*.conf"):

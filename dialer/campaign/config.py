@@ -134,6 +134,7 @@ class Campaign:
     amd: bool = True              # answering-machine detection on answered calls
     ring_seconds: float = 20.0    # ring time before no-answer (the profile's minimum ring time still applies)
     pacing: Any = None            # dialer.pacing.PredictiveConfig for predictive campaigns (None = defaults)
+    default_region: str | None = None  # ISO 3166 region whose national numbers the CSV may use ('CN')
     file: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -189,7 +190,7 @@ def retry_delay(segment: Segment, outcome: str, attempts_made: int) -> int | Non
 
 _TOP_KEYS = ("name", "description", "profile", "locale", "institution", "callback_number",
              "caller_id", "dial_mode", "line_limit", "segments", "cadence", "retry",
-             "propensity_bands", "strategy", "amd", "ring_seconds", "pacing")
+             "propensity_bands", "strategy", "amd", "ring_seconds", "pacing", "default_region")
 _REQUIRED_TOP = ("name", "profile", "locale", "institution", "callback_number", "caller_id",
                  "dial_mode", "line_limit", "segments")
 _SEGMENT_KEYS = ("name", "dpd", "customer_types", "propensity", "script", "dial_mode", "cadence", "retry")
@@ -435,6 +436,13 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
     if not isinstance(amd, bool):
         raise c.err(("amd",), f"expected true or false, got {_type_name(amd)}")
     ring_seconds = c.number(root.get("ring_seconds", 20.0), ("ring_seconds",), 5.0, 120.0)
+    default_region = None
+    if root.get("default_region") is not None:
+        import phonenumbers
+
+        default_region = c.string(root["default_region"], ("default_region",)).strip().upper()
+        if default_region not in phonenumbers.SUPPORTED_REGIONS:
+            raise c.err(("default_region",), f"{root['default_region']!r} is not a region code (CN, GB, US, ...)")
     pacing = None
     if root.get("pacing") is not None:
         from dialer.pacing.pacers import predictive_config
@@ -452,6 +460,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
         callback_number=callback, caller_id=caller_id, dial_mode=dial_mode, line_limit=line_limit,
         segments=tuple(segments), propensity_bands=bands, description=description,
         strategy=strategy, file=located.file, raw=root, amd=amd, ring_seconds=ring_seconds, pacing=pacing,
+        default_region=default_region,
     )
 
 

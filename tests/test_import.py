@@ -173,7 +173,7 @@ def test_example_csvs_import(tmp_path: Path):
     for sid in ("dtmf_verify", "m1_reminder", "m2_firm_instalment", "m3_plan_or_notice"):
         (scripts / f"{sid}.yaml").write_text("handler: dtmf_verify\n")
     db = tmp_path / "d.db"
-    for camp, csv_name, n in (("en_demo", "demo_debtors.csv", 10), ("zh_example", "zh_debtors.csv", 8)):
+    for camp, csv_name, n in (("en_demo", "demo_debtors.csv", 10), ("zh_example", "zh_debtors.csv", 10)):
         res = CliRunner().invoke(campaign_cmd, ["load", str(REPO / "campaigns" / f"{camp}.yaml"), "--db", str(db),
                                                 "--scripts-dir", str(scripts)])
         assert res.exit_code == 0, res.stderr

@@ -47,6 +47,7 @@ class LazyGroup(click.Group):
         "bench": "dialer.cli.bench:bench",
         "report": "dialer.cli.report:report",
         "audit": "dialer.cli.audit:audit",
+        "script": "dialer.cli.script:script",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

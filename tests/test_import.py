@@ -189,7 +189,7 @@ def test_example_csvs_import(tmp_path: Path):
     assert {c.bucket for c in demo} >= {"M1", "M2", "M3", "M3+"}
     assert {c.customer_type for c in demo} == {"first", "repeat", "wilful"}
     zh = core.due_debtors(s, "zh_example", 1e12, 100)
-    assert len(zh) == 8 and {c.lang for c in zh} == {"zh"} and all(p.startswith("+86") for c in zh for p in c.phones)
+    assert len(zh) == 10 and {c.lang for c in zh} == {"zh"} and all(p.startswith("+86") for c in zh for p in c.phones)
     s.close()
 
 

@@ -6,12 +6,13 @@ import json
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from common.paths import REPO
-from dialer.cli.options import json_option
+from dialer.cli.options import at_option, db_option, json_option, open_store
 from dialer.telephony.harness import DEFAULT_RUN_DIR, Harness, HarnessError
 from dialer.telephony.pbx import PbxConnection
 
@@ -109,58 +110,135 @@ def status(run_dir: Path, as_json: bool) -> None:
 @asterisk.command()
 @run_dir_opt
 @click.argument("number")
-@click.option("--name", default="Jane Doe", show_default=True)
-@click.option("--birth-year", type=int, default=1984, show_default=True)
-@click.option("--amount", default="1250.00", show_default=True)
+@click.option("--script", "script_name", default=None, metavar="SCRIPT",
+              help="Voice-bot script (id in campaigns/scripts/ or a file), zh or en; needs --debtor.")
+@click.option("--debtor", "debtor_id", default=None,
+              help="Debtor (imported into --db) whose record the script speaks from; the campaign gives the "
+                   "institution, call-back number and locale.")
+@db_option
+@at_option("The debtor's 'today' for the script (ISO with offset; default now).")
+@click.option("--no-amd", is_flag=True, help="No answering-machine detection (default: the campaign's setting).")
+@click.option("--name", default="Jane Doe", show_default=True, help="Without --script: the callee's name (DTMF verify flow).")
+@click.option("--birth-year", type=int, default=1984, show_default=True,
+              help="Without --script: the birth year the callee must key in.")
+@click.option("--amount", default="1250.00", show_default=True, help="Without --script: the amount owed.")
+@click.option("--institution", default="Acme Finance", show_default=True,
+              help="Without --script: the creditor the DTMF verify flow names.")
 @click.option("--ring", type=float, default=20.0, show_default=True, help="Ring timeout, seconds.")
-def call(run_dir: Path, number: str, name: str, birth_year: int, amount: str, ring: float) -> None:
-    """Place one call through the running PBX with the DTMF verify flow and print what happened."""
+@json_option("Print the call's turns and outcome as one JSON object.")
+def call(run_dir: Path, number: str, script_name: str | None, debtor_id: str | None, db: Path | None,
+         at: datetime | None, no_amd: bool, name: str, birth_year: int, amount: str, institution: str, ring: float,
+         as_json: bool) -> None:
+    """Place one real call to NUMBER through the running PBX and print what the bot said and what happened:
+    with --script and --debtor, any voice-bot script in either language; otherwise the DTMF verify flow."""
     from agi.flows.dtmf_verify import DtmfVerifyFlow
     from agi.media.tts import TTS
     from agi.ports import CallContext
     from agi.server import FastAGIServer
     from dialer.telephony.ami import AMIController
 
+    if script_name and not debtor_id:
+        raise click.UsageError("--script needs --debtor (the debtor whose record the script speaks from)")
     try:
         pbx = PbxConnection.load(run_dir)
     except FileNotFoundError:
-        raise click.ClickException("no harness running: run `dialer asterisk up` first") from None
+        raise click.ClickException(f"no harness running from {run_dir}: run `dialer asterisk up` first") from None
+    now = at or datetime.now(timezone.utc)
+    call_id = f"cli-{uuid.uuid4().hex[:10]}"
+    amd = False
+    ctx = scr = today = None
+    if debtor_id:
+        from dialer.cli.script import debtor_context, load_script_arg
+
+        store = open_store(db, must_exist=True)
+        try:
+            ctx, camp, today = debtor_context(store, debtor_id, now, phone=number, call_id=call_id)
+        finally:
+            store.close()
+        scr = load_script_arg(script_name or camp.segments[0].script, camp.file)
+        amd = camp.amd and not no_amd
+    else:
+        ctx = CallContext(call_id=call_id, debtor_id="demo", name=name, birth_year=birth_year,
+                          institution=institution, amount_owed=amount, currency="USD", days_past_due=30,
+                          callback_number="+18005550100")
 
     class Ports:
         def __init__(self) -> None:
-            self.log: list[str] = []
+            self.log: list[dict] = []
+            self.outcomes: list[str] = []
 
-        async def lookup(self, call_id):
-            return CallContext(call_id=call_id, debtor_id="demo", name=name, birth_year=birth_year,
-                               institution="Acme Finance", amount_owed=amount, currency="USD", days_past_due=30,
-                               callback_number="+18005550100")
+        async def lookup(self, cid):
+            return ctx
 
-        async def record_outcome(self, call_id, kind, data):
-            self.log.append(f"outcome: {kind} {data}")
+        async def record_outcome(self, cid, kind, data):
+            self.outcomes.append(kind)
+            self.log.append({"outcome": kind, "data": {k: str(v) for k, v in (data or {}).items()}})
 
-        async def record_transcript_turn(self, call_id, speaker, text, start, end):
-            self.log.append(f"{start:6.1f}s {speaker}: {text}")
+        async def record_transcript_turn(self, cid, speaker, text, start, end):
+            self.log.append({"speaker": speaker, "text": text, "start": round(start, 2), "end": round(end, 2)})
 
-        async def transfer_context(self, call_id, context):
-            self.log.append(f"transfer to collectors with {context}")
+        async def transfer_context(self, cid, context):
+            self.log.append({"transfer": "collectors"})
+
+        async def mark_phone(self, debtor_id, phone, status):  # a test call changes no record
+            self.log.append({"would_mark_phone": status})
+
+        async def add_cease(self, debtor_id):
+            self.log.append({"would_record_cease": True})
+
+    ports = Ports()
+    tts = TTS()
+    result_holder: dict = {}
+
+    async def scripted(req, ch):
+        from agi.flows.scripted import run_script
+        from dialer.calls.bot import script_debtor
+
+        res = await run_script(ch, scr, script_debtor(ctx), ports, call_id=req.call_id, tts=tts, today=today,
+                               queue_app=False)
+        result_holder["reason"] = res.reason
+        if res.transferred_to:
+            await ch.set_variable("DIALER_NEXT", "queue")
 
     async def run() -> None:
-        ports = Ports()
-        flow = DtmfVerifyFlow(ports, TTS())
+        flow = scripted if scr is not None else DtmfVerifyFlow(ports, tts)
         server = FastAGIServer({"call": flow}, token=pbx.agi_token, port=pbx.agi_port)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen for FastAGI on 127.0.0.1:{pbx.agi_port} ({exc.strerror}): "
+                                       "is `dialer run` using this harness?") from None
         ami = AMIController(pbx.ami_host, pbx.ami_port, pbx.ami_user, pbx.ami_secret)
         await ami.connect()
-        call_id = f"cli-{uuid.uuid4().hex[:10]}"
-        tracked = await ami.originate(call_id, number, ring_timeout=ring)
-        await tracked.done
-        await ami.close()
-        await server.stop()
-        for line in ports.log:
-            click.echo(line)
-        click.echo(f"call {call_id}: {tracked.outcome} (dial status {tracked.dial_status}, cause {tracked.hangup_cause})")
-        rec = Harness(run_dir).recording_for(number, call_id)
-        if rec.exists():
-            click.echo(f"the callee heard: {rec}")
+        try:
+            tracked = await ami.originate(call_id, number, ring_timeout=ring,
+                                          variables={"DIALER_AMD": "1" if amd else "0"})
+            await tracked.done
+        finally:
+            await ami.close()
+            await server.stop()
+        result_holder["tracked"] = tracked
 
     asyncio.run(run())
+    tracked = result_holder["tracked"]
+    starts = [t["start"] for t in ports.log if "start" in t]
+    for t in ports.log:  # seconds from the first prompt
+        if "start" in t:
+            t["start"], t["end"] = round(t["start"] - starts[0], 2), round(t["end"] - starts[0], 2)
+    rec = Harness(run_dir).recording_for(number, call_id)
+    out = {"call_id": call_id, "number": number, "script": scr.id if scr is not None else "dtmf_verify",
+           "outcome": tracked.outcome, "dial_status": tracked.dial_status, "hangup_cause": tracked.hangup_cause,
+           "bot_end": result_holder.get("reason"), "recorded": ports.outcomes, "turns": ports.log,
+           "heard": str(rec) if rec.exists() else None}
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    for line in ports.log:
+        if "speaker" in line:
+            click.echo(f"{line['start']:6.1f}s {line['speaker']}: {line['text']}")
+        else:
+            click.echo("        " + ", ".join(f"{k}: {v}" for k, v in line.items()))
+    click.echo(f"call {call_id}: {tracked.outcome} (dial status {tracked.dial_status}, cause {tracked.hangup_cause})"
+               + (f"; the bot ended: {out['bot_end']}" if out["bot_end"] else ""))
+    if out["heard"]:
+        click.echo(f"the callee heard: {rec}")

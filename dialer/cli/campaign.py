@@ -66,7 +66,19 @@ def campaign() -> None:
 @rules_option
 @json_option()
 def validate_cmd(file: Path, scripts_dir: Path | None, rules_file: Path | None, as_json: bool) -> None:
-    """Check FILE; errors name file, line and field."""
+    """Check FILE; every error is reported, each naming file, line and field."""
+    from dialer.campaign.config import campaign_errors
+
+    errors = sorted(campaign_errors(file, scripts_dir=scripts_dir, rules_file=rules_file), key=lambda e: e.line or 0)
+    if len(errors) > 1:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": f"{len(errors)} errors in {file}",
+                                   "errors": [e.as_dict() for e in errors]}, ensure_ascii=False))
+        else:
+            click.echo(f"error: {len(errors)} errors in {file}:", err=True)
+            for e in errors:
+                click.echo(f"  {e}", err=True)
+        raise click.exceptions.Exit(2)
     c = _load(file, scripts_dir, rules_file, as_json)
     if as_json:
         click.echo(json.dumps(_summary(c), ensure_ascii=False))

@@ -54,7 +54,8 @@ def check_rules(file: Path, as_json: bool) -> None:
 @click.option("--debtor", "debtor_id", required=True, help="debtor id")
 @at_option()
 @db_option
-@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_RULES_FILE, show_default=True,
+              help="Compliance rules file (gate rules per profile).")
 @click.option("--phone", default=None, help="explain this number only (default: each of the debtor's numbers)")
 @json_option("print one JSON object")
 def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Path, phone: str | None, as_json: bool) -> None:

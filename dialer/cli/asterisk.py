@@ -32,7 +32,7 @@ def asterisk() -> None:
 @click.option("--behaviours", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=DEFAULT_BEHAVIOURS, show_default=True, help="Carrier behaviour file (E.164 → behaviour).")
 @click.option("--agents", type=click.IntRange(0, 50), default=2, show_default=True, help="Collector phones (SIPp).")
-@click.option("--base-port", type=click.IntRange(1024, 60000), default=None,
+@click.option("--base-port", type=click.IntRange(1024, 64000), default=None,
               help="First of the ~3,100 ports the instances use (default: a free block, printed below).")
 @click.option("--agi-port", type=click.IntRange(1, 65535), default=None,
               help="Where the PBX reaches the daemon's FastAGI server (default: base port + 573).")

@@ -103,6 +103,10 @@ def run_demo(workdir: Path, at: datetime, *, base_port: int | None = None, agi_p
 
     if shutil.which("asterisk") is None or shutil.which("sipp") is None:
         raise click.ClickException("Asterisk and SIPp are not installed: run scripts/setup first")
+    if (workdir / "run" / "harness.json").exists():
+        # a demo killed earlier (even by SIGKILL) left its PBX, carrier and phones running: stop them by
+        # the PIDs it recorded before wiping their run directory
+        Harness(workdir / "run").down()
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -224,7 +228,7 @@ def print_report(report: dict, echo=click.echo) -> None:
               help="Fresh directory for the demo's database and Asterisk run files (wiped first).")
 @at_option("Clock start (ISO with offset); default 10:00 New York (zh: Shanghai), next business day.")
 @json_option("Print the report as JSON.")
-@click.option("--base-port", type=click.IntRange(1024, 60000), default=None,
+@click.option("--base-port", type=click.IntRange(1024, 64000), default=None,
               help="Port base for the demo's Asterisk instances (default: a free block of ports).")
 @click.option("--agi-port", type=click.IntRange(1, 65535), default=None,
               help="The daemon's FastAGI port (default: base port + 573).")
@@ -237,8 +241,13 @@ def demo(workdir: Path, at: datetime | None, as_json: bool, base_port: int | Non
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
     start = at or default_demo_time("Asia/Shanghai" if lang == "zh" else "America/New_York")
-    report = run_demo(workdir, start, base_port=base_port, agi_port=agi_port, lang=lang,
-                      echo=(lambda *_: None) if as_json else click.echo)
+    from dialer.telephony.harness import HarnessError
+
+    try:
+        report = run_demo(workdir, start, base_port=base_port, agi_port=agi_port, lang=lang,
+                          echo=(lambda *_: None) if as_json else click.echo)
+    except HarnessError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:

@@ -44,8 +44,18 @@ def asterisk() -> None:
               help="Address the PBX's SIP/RTP binds to (AMI and FastAGI always stay on 127.0.0.1).")
 @click.option("--pjsip-extra", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Extra pjsip.conf sections (trunk registration/auth), included as pjsip_local.conf.")
+@click.option("--trunk-country", default=None, metavar="CC",
+              help="The real trunk's country (CN, GB, US): picks its codec (alaw for CN/GB, ulaw for US) and the "
+                   "national/international forms of --dial-format.")
+@click.option("--codec", type=click.Choice(["alaw", "ulaw"]), default=None,
+              help="The trunk's G.711 law (default: from --trunk-country; ulaw for the simulator).")
+@click.option("--dial-format", type=click.Choice(["e164", "international", "national"]), default="e164",
+              show_default=True,
+              help="How numbers are dialled on the trunk: E.164 as stored, 00+country+number, or the national "
+                   "form (0 trunk prefix; foreign numbers then go international).")
 def up(run_dir: Path, behaviours: Path, agents: int, base_port: int | None, agi_port: int | None, trunk: str | None,
-       phones: str, sip_bind: str, pjsip_extra: Path | None) -> None:
+       phones: str, sip_bind: str, pjsip_extra: Path | None, trunk_country: str | None, codec: str | None,
+       dial_format: str) -> None:
     """Render the configs and start the PBX, the carrier simulator and the collectors."""
     t0 = time.monotonic()
     trunk_addr = None
@@ -56,7 +66,8 @@ def up(run_dir: Path, behaviours: Path, agents: int, base_port: int | None, agi_
         trunk_addr = (host, int(port))
     try:
         h = Harness(run_dir, base_port=base_port, agi_port=agi_port, agents=agents, behaviours=behaviours,
-                    trunk=trunk_addr, phones=phones, sip_bind=sip_bind, pjsip_extra=pjsip_extra)
+                    trunk=trunk_addr, phones=phones, sip_bind=sip_bind, pjsip_extra=pjsip_extra,
+                    trunk_country=trunk_country, codec=codec, dial_format=dial_format)
         h.up()
     except (HarnessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -70,7 +81,8 @@ def up(run_dir: Path, behaviours: Path, agents: int, base_port: int | None, agi_
         click.echo(f"carrier  pid {state.carrier.pid}  SIP 127.0.0.1:{state.carrier.sip_port}  "
                    f"AMI 127.0.0.1:{state.carrier.ami_port}")
     else:
-        click.echo(f"trunk    {trunk}")
+        click.echo(f"trunk    {trunk}  codec {state.trunk_codec}  dialling {state.dial_format}"
+                   + (f" ({state.dial_country})" if state.dial_country else ""))
     click.echo(f"agents   {', '.join(state.agents) or '-'}  FastAGI expected on 127.0.0.1:{state.ports['agi']}")
     click.echo(f"ports    {state.ports['base']}…; booted in {time.monotonic() - t0:.2f} s; "
                f"secrets in {run_dir / 'harness.json'} and {run_dir / 'pbx.json'} (mode 600)")

@@ -247,6 +247,9 @@ class HarnessState:
     booted_at: float | None = None
     with_carrier: bool = True
     phone_secrets: dict[str, str] = field(default_factory=dict)
+    trunk_codec: str = "ulaw"
+    dial_format: str = "e164"
+    dial_country: str | None = None
 
     @classmethod
     def load(cls, run_dir: Path) -> "HarnessState":
@@ -474,7 +477,8 @@ class Harness:
                  agi_port: int | None = None,
                  agents: int | list[str] = 2, behaviours: str | Path | BehaviourFile | None = None,
                  queue_timeout: int = 30, trunk: tuple[str, int] | None = None, carrier: bool = True,
-                 phones: str = "sipp", sip_bind: str = "127.0.0.1", pjsip_extra: str | Path | None = None):
+                 phones: str = "sipp", sip_bind: str = "127.0.0.1", pjsip_extra: str | Path | None = None,
+                 trunk_country: str | None = None, codec: str | None = None, dial_format: str = "e164"):
         self.run_dir = Path(run_dir).resolve()
         # without a base port, up() claims a free block (held until down()); the AGI port is base+573
         self.ports: Ports | None = Ports(base_port, agi_port or base_port + 573) if base_port is not None else None
@@ -491,6 +495,16 @@ class Harness:
         self.phones = phones
         self.sip_bind = sip_bind
         self.pjsip_extra = Path(pjsip_extra) if pjsip_extra else None
+        from dialer.telephony.trunk import DialPlan, codec_for
+
+        if codec not in (None, "alaw", "ulaw"):
+            raise ValueError(f"codec must be alaw or ulaw, not {codec!r}")
+        self.trunk_country = trunk_country.upper() if trunk_country else None
+        self.codec = codec or codec_for(self.trunk_country)
+        if self.codec != "ulaw" and self.with_carrier:
+            raise ValueError("the carrier simulator speaks ulaw: alaw is for a real trunk (--trunk HOST:PORT)")
+        DialPlan(dial_format, self.trunk_country)  # refuse a format it cannot apply, before anything starts
+        self.dial_format = dial_format
         self.state: HarnessState | None = None
         self.pbx: AsteriskInstance | None = None
         self.carrier: AsteriskInstance | None = None
@@ -603,7 +617,8 @@ class Harness:
         self.carrier = AsteriskInstance(state.carrier, self.run_dir)
         pbx_vals = dict(common, AMI_PORT=p.pbx_ami, AMI_USER=state.pbx.ami_user, AMI_SECRET=state.pbx.ami_secret,
                         SIP_PORT=p.pbx_sip, RTP_START=p.pbx_rtp[0], RTP_END=p.pbx_rtp[1],
-                        TRUNK_HOST=trunk_host, TRUNK_PORT=trunk_port, SIP_BIND=self.sip_bind)
+                        TRUNK_HOST=trunk_host, TRUNK_PORT=trunk_port, SIP_BIND=self.sip_bind, TRUNK_CODEC=self.codec)
+        state.trunk_codec, state.dial_format, state.dial_country = self.codec, self.dial_format, self.trunk_country
         extra = self._pbx_extra()
         extra["pjsip_local.conf"] = self.pjsip_extra.read_text() if self.pjsip_extra else "; none\n"
         self.pbx.render(pbx_vals, extra)
@@ -717,7 +732,8 @@ class Harness:
         state = self.state or HarnessState.load(self.run_dir)
         return PbxConnection(ami_port=state.pbx.ami_port, ami_user=state.pbx.ami_user,
                              ami_secret=state.pbx.ami_secret, agi_port=state.ports["agi"],
-                             agi_token=state.agi_token, cdr_path=str(self.cdr_path()), members=tuple(state.agents))
+                             agi_token=state.agi_token, cdr_path=str(self.cdr_path()), members=tuple(state.agents),
+                             dial_format=state.dial_format, dial_country=state.dial_country)
 
     def _start_sipp(self) -> None:
         assert self.state is not None

@@ -183,7 +183,8 @@ def print_report_zh(report: dict, echo=click.echo) -> None:
     """The Chinese demo's report, in Chinese: each debtor's scenario, outcome and what the bot said."""
     echo("")
     for d in report["debtors"]:
-        outcome = OUTCOME_ZH.get(str(d["disposition"] or d["outcome"]), str(d["disposition"] or d["outcome"]))
+        key = str(d["disposition"] or ("agent" if d.get("agent") else d["outcome"]))
+        outcome = OUTCOME_ZH.get(key, key) + (f"（坐席 {d['agent']}）" if d.get("agent") else "")
         heard = f"，听到 {d['heard_seconds']:.1f} 秒" if "heard_seconds" in d else ""
         qa = f"，质检 {d['qa_score']} 分" if "qa_score" in d else ""
         echo(f"{d['debtor_id']} {d['name']}（{d.get('scenario', '')}）：{outcome}{heard}{qa}")

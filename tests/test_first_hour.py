@@ -162,3 +162,85 @@ def test_days_past_due_counts_from_due_date_at_dial_time():
     assert days_past_due_on("2026-11-08", 15, date(2026, 12, 1)) == 23
     assert days_past_due_on(None, 15, date(2026, 12, 1)) == 15
     assert days_past_due_on("2026-12-05", 0, date(2026, 12, 1)) == 0
+
+
+# -- 6. small traps ---------------------------------------------------------------------------------
+
+def test_campaign_validate_reports_every_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CAMPAIGN.replace("profile: cn", "profile: xx").replace("line_limit: 2", "line_limit: 0")
+                   .replace('caller_id: "+862161234567"', 'caller_id: "12345"')
+                   .replace("script: m1_reminder}\n  - {name: m2", "script: m1_remindr}\n  - {name: m2"),
+                   encoding="utf-8")
+    res = cli("campaign", "validate", str(bad))
+    assert res.exit_code == 2
+    for where in (":2: profile:", ":7: caller_id:", ":9: line_limit:", ":11: segments[0].script:"):
+        assert where in res.output, res.output
+    assert "4 errors" in res.output and "did you mean 'm1_reminder'" in res.output
+    res = cli("campaign", "validate", str(bad), "--json")
+    out = json.loads(res.stdout)
+    assert out["ok"] is False and len(out["errors"]) == 4 and res.stderr == ""
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(CAMPAIGN, encoding="utf-8")
+    assert cli("campaign", "validate", str(ok)).exit_code == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["compliance", "explain", "--debtor", "Z1"],
+    ["report"],
+    ["qa", "show", "call-1"],
+    ["qa", "report"],
+    ["agent", "watch", "agent1", "--timeout", "0"],
+    ["debtors", "show", "Z1"],
+    ["script", "preview", "m1_reminder", "--debtor", "Z1"],
+])
+def test_read_only_commands_refuse_a_missing_db(tmp_path, args):
+    missing = tmp_path / "typo.db"
+    res = cli(*args, "--db", str(missing))
+    assert res.exit_code != 0 and f"no database at {missing}" in res.output, res.output
+    assert not missing.exists()
+
+
+def test_unknown_agent_is_an_error(tmp_path, db):
+    res = cli("agent", "pause", "bob", "--db", str(db))
+    assert res.exit_code == 1 and "unknown collector 'bob'" in res.output and "dialer agent login bob" in res.output
+    assert cli("agent", "login", "bob", "--db", str(db)).exit_code == 0
+    assert cli("agent", "pause", "bob", "--db", str(db)).exit_code == 0
+
+
+def test_screen_pop_shows_debtor_local_and_collector_time():
+    from zoneinfo import ZoneInfo
+
+    from dialer.cli.agent import render_screen_pop
+
+    pop = {"call_id": "c1", "agent": "agent1", "debtor_id": "Z1", "at": 1795000000.0,  # 2026-11-18 11:06:40 UTC
+           "context": {"name": "张伟", "amount_owed": "3200.00", "currency": "CNY", "days_past_due": 15}}
+    text = render_screen_pop(pop, ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/London"))
+    assert "debtor Wed 19:06 Asia/Shanghai" in text and "you Wed 11:06 Europe/London" in text
+
+
+def test_every_option_has_help():
+    import click
+
+    ctx = click.Context(main)
+    missing = []
+
+    def walk(cmd: click.Command, name: str) -> None:
+        if isinstance(cmd, click.Group):
+            for sub in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, sub), f"{name} {sub}")
+            return
+        missing.extend(f"{name} {p.opts[-1]}" for p in cmd.params
+                       if isinstance(p, click.Option) and not p.hidden and not p.help)
+
+    walk(main, "dialer")
+    assert missing == []
+
+
+def test_json_errors_print_once(tmp_path, db):
+    f = tmp_path / "bad.csv"
+    f.write_text(HEADER + "Z1,张伟,+8613800000001,,,L1,abc,CNY,15,,,first,zh,\n", encoding="utf-8")
+    res = cli("debtors", "import", str(f), "--campaign", "zh_t", "--db", str(db), "--json")
+    assert res.exit_code == 2 and res.stderr == ""
+    assert json.loads(res.stdout)["ok"] is False
+    assert len(res.stdout.strip().splitlines()) == 1

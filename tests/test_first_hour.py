@@ -148,10 +148,10 @@ def test_currency_must_be_iso_4217_with_a_suggestion(tmp_path, db):
     assert res.exit_code == 2
     assert "row 2, column currency" in res.output and "'RMB' is not an ISO 4217" in res.output and "CNY" in res.output
     res = _import(tmp_path, db, "Z5,陈静,13800000005,1268,1983,L5,100.00,XYZ,70,,,repeat,zh,\n", "--json")
-    out = json.loads(res.output)  # --json: one JSON object on stdout, nothing else
+    out = json.loads(res.stdout)  # --json: one JSON object on stdout, nothing else
     assert out["ok"] is False and "XYZ" in out["error"]
-    assert res.output.count("XYZ") == res.output.count('"XYZ') + res.output.count("'XYZ'")  # printed once
-    assert len(res.output.strip().splitlines()) == 1
+    assert res.stderr == "" and len(res.stdout.strip().splitlines()) == 1  # printed once
+    assert "did you mean" not in out["error"] or "XYZ" in out["error"]
 
 
 def test_days_past_due_counts_from_due_date_at_dial_time():

@@ -150,3 +150,19 @@ def test_a_sigkilled_demo_leaves_nothing_a_rerun_or_down_cannot_stop(tmp_path):
     assert not any(_alive(p) for p in pids)
     # nothing of ours keeps any of its ports: a harness could start on them again
     Harness(tmp_path / "again", base_port=new.ports["base"], agents=len(new.agents)).check_ports()
+
+
+def test_a_cn_trunk_with_the_sample_pjsip_local_loads_in_asterisk(tmp_path):
+    h = Harness(tmp_path / "run", agents=0, trunk=("127.0.0.1", 5999), trunk_country="CN", dial_format="national",
+                pjsip_extra=REPO / "asterisk-conf" / "pjsip_local.conf.sample")
+    h.up()
+    try:
+        endpoint = h.pbx.rx("pjsip show endpoint carrier")
+        assert "carrier-auth" in endpoint and "(alaw)" in endpoint, endpoint
+        assert "carrier-reg" in h.pbx.rx("pjsip show registrations")
+        modules = h.pbx.rx("module show like pjsip")
+        for m in ("res_pjsip_outbound_authenticator_digest", "res_pjsip_registrar", "res_pjsip_nat"):
+            assert m in modules  # auth towards the carrier, real phones registering, NAT
+        assert h.connection.dial_plan().format == "national"
+    finally:
+        h.down()

@@ -243,3 +243,16 @@ def test_json_errors_print_once(tmp_path, db):
     assert res.exit_code == 2 and res.stderr == ""
     assert json.loads(res.stdout)["ok"] is False
     assert len(res.stdout.strip().splitlines()) == 1
+
+
+def test_the_default_carrier_file_lists_every_chinese_example_number():
+    """Loading zh_example and its debtors and running against `asterisk up` must not come back
+    unallocated: only Z010's number is (deliberately, and says so)."""
+    from dialer.campaign.imports import read_debtors_csv
+    from dialer.telephony.carrier import load_behaviours
+
+    rows = read_debtors_csv(REPO / "campaigns" / "examples" / "zh_debtors.csv", region="CN")
+    numbers = {p for r in rows for p in r.phones} | {c.phone for r in rows for c in r.contacts}
+    listed = load_behaviours(REPO / "campaigns" / "examples" / "carrier_behaviours.yaml").behaviours
+    assert numbers <= set(listed), sorted(numbers - set(listed))
+    assert [n for n in numbers if listed[n].kind == "unallocated"] == ["+8613800000010"]

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from common.lexicon import debt_mentions
 from dialer.cli import main
 from dialer.cli.demo import default_demo_time, run_demo
-from dialer.telephony.harness import Harness, HarnessError, HarnessState
+from dialer.telephony.harness import Harness, HarnessState
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parent.parent

@@ -127,7 +127,7 @@ def run_demo(workdir: Path, at: datetime, *, base_port: int | None = None, agi_p
     t0 = time.monotonic()
     pbx = harness.up()
     echo(f"PBX + carrier simulator + 2 collector phones up in {time.monotonic() - t0:.2f} s"
-         + (f"（交换机、运营商模拟器和 2 部坐席话机已启动）" if lang == "zh" else ""))
+         + ("（交换机、运营商模拟器和 2 部坐席话机已启动）" if lang == "zh" else ""))
     try:
         rules, camps = load_daemon_inputs(store, (camp.name,), REPO / DEFAULT_RULES_FILE)
         t1 = time.monotonic()

@@ -173,7 +173,7 @@ def test_example_csvs_import(tmp_path: Path):
     for sid in ("dtmf_verify", "m1_reminder", "m2_firm_instalment", "m3_plan_or_notice"):
         (scripts / f"{sid}.yaml").write_text("handler: dtmf_verify\n")
     db = tmp_path / "d.db"
-    for camp, csv_name, n in (("en_demo", "demo_debtors.csv", 10), ("zh_example", "zh_debtors.csv", 8)):
+    for camp, csv_name, n in (("en_demo", "demo_debtors.csv", 10), ("zh_example", "zh_debtors.csv", 10)):
         res = CliRunner().invoke(campaign_cmd, ["load", str(REPO / "campaigns" / f"{camp}.yaml"), "--db", str(db),
                                                 "--scripts-dir", str(scripts)])
         assert res.exit_code == 0, res.stderr
@@ -189,7 +189,7 @@ def test_example_csvs_import(tmp_path: Path):
     assert {c.bucket for c in demo} >= {"M1", "M2", "M3", "M3+"}
     assert {c.customer_type for c in demo} == {"first", "repeat", "wilful"}
     zh = core.due_debtors(s, "zh_example", 1e12, 100)
-    assert len(zh) == 8 and {c.lang for c in zh} == {"zh"} and all(p.startswith("+86") for c in zh for p in c.phones)
+    assert len(zh) == 10 and {c.lang for c in zh} == {"zh"} and all(p.startswith("+86") for c in zh for p in c.phones)
     s.close()
 
 

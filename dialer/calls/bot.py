@@ -107,11 +107,28 @@ class ScriptFlow:
         ctx = await ports.lookup(req.call_id)
         if ctx is None:
             return
+        if req.params.get("amd") == "MACHINE":
+            await leave_machine_message(ch, ports, req.call_id, ctx, self.bots.tts)
+            return
         today = ports.local_date(ctx.debtor_id, ctx.phone, self.bots.clock.timestamp())  # the debtor's, not UTC's
         result = await run_script(ch, self.script, script_debtor(ctx), ports, call_id=req.call_id,
                                   tts=self.bots.tts, today=today, queue_app=False, media=self.bots.media)
         if result.transferred_to:
             await ch.set_variable("DIALER_NEXT", "queue")
+
+
+async def leave_machine_message(ch: Any, ports: Any, call_id: str, ctx: CallContext, tts: Any) -> None:
+    """An answering machine (AMD): the limited-content message — who called and the number to call
+    back, no debtor name, nothing about a debt — then the outcome `machine`."""
+    import asyncio
+
+    text = info_text(ctx.locale, ctx.institution, ctx.callback_number)
+    wav = await asyncio.to_thread(tts.render, text, ctx.locale)
+    t0 = time.monotonic()
+    await ch.control_stream_file(str(Path(wav).with_suffix("")), "")
+    await ports.record_transcript_turn(call_id, "agent", text, 0.0, time.monotonic() - t0)
+    await ports.record_outcome(call_id, "machine", {"kind": "machine"})
+    await ch.hangup()
 
 
 def script_debtor(ctx: CallContext) -> Any:

@@ -120,6 +120,7 @@ class Dialer:
                                  token=self.pbx.agi_token, port=self.agi_port)
         await self.agi.start()
         self.ami = AMIController(self.pbx.ami_host, self.pbx.ami_port, self.pbx.ami_user, self.pbx.ami_secret)
+        self.ami.dial_plan = self.pbx.dial_plan() if hasattr(self.pbx, "dial_plan") else None  # a real trunk's
         self.ami.listeners.append(self._on_ami_event)
         self.hopper.ami = self.collectors.ami = self.ami
         await self.ami.connect()

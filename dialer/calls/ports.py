@@ -11,6 +11,7 @@ from common.clock import Clock
 from common.log import log_event
 from dialer.calls.call import CallRecord
 from dialer.campaign.config import Campaign
+from dialer.campaign.dpd import days_past_due_on
 from dialer.gate import zones
 from dialer.store import Store, core
 
@@ -59,7 +60,9 @@ class StorePorts:
         return CallContext(
             call_id=call_id, debtor_id=d["debtor_id"], name=d["name"], birth_year=d.get("birth_year"),
             institution=camp.institution, amount_owed=str(acct["amount_owed"]), currency=acct["currency"],
-            days_past_due=int(acct["days_past_due"]), locale=camp.locale, phone=att["phone"],
+            days_past_due=days_past_due_on(acct.get("due_date"), acct["days_past_due"],
+                                           zones.local_date(self.clock.timestamp(), att["phone"], d.get("timezone"))),
+            locale=camp.locale, phone=att["phone"],
             account_id=acct["account_id"], callback_number=camp.callback_number,
             extra={"due_date": acct.get("due_date"), "id_last4": d.get("id_last4"), "lang": d.get("lang"),
                    "segment": d.get("segment")},

@@ -108,34 +108,37 @@ class PaymentRow:
 
 # -- cell parsers: return the value or raise ValueError(message) ---------------------------------
 
-def parse_phone(text: str) -> str:
-    """An E.164 number ('+8613800138000'); anything else is refused."""
+def parse_phone(text: str, region: str | None = None) -> str:
+    """An E.164 number ('+8613800138000'), or a national number ('13800138000') when the campaign
+    names a default region ('CN'); anything else is refused."""
     t = text.strip()
-    if not t.startswith("+"):
-        raise ValueError(f"{t!r} is not in E.164 form (must start with + and the country code)")
+    if not t.startswith("+") and not region:
+        raise ValueError(f"{t!r} is not in E.164 form (must start with + and the country code; "
+                         "or set the campaign's default_region to accept national numbers)")
     try:
-        num = phonenumbers.parse(t, None)
+        num = phonenumbers.parse(t, None if t.startswith("+") else region)
     except phonenumbers.NumberParseException:
         raise ValueError(f"{t!r} is not a phone number") from None
     if not phonenumbers.is_valid_number(num):
-        raise ValueError(f"{t!r} is not a valid phone number")
+        where = f" in region {region}" if region and not t.startswith("+") else ""
+        raise ValueError(f"{t!r} is not a valid phone number{where}")
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
-def parse_phones(text: str) -> tuple[str, ...]:
+def parse_phones(text: str, region: str | None = None) -> tuple[str, ...]:
     parts = [p for p in (x.strip() for x in text.split(";")) if p]
     if not parts:
         raise ValueError("at least one phone number is required")
     out: list[str] = []
     for p in parts:
-        e164 = parse_phone(p)
+        e164 = parse_phone(p, region)
         if e164 in out:
             raise ValueError(f"{p!r} is listed twice")
         out.append(e164)
     return tuple(out)
 
 
-def parse_contacts(text: str) -> tuple[Contact, ...]:
+def parse_contacts(text: str, region: str | None = None) -> tuple[Contact, ...]:
     out = []
     for entry in (x.strip() for x in text.split(";")):
         if not entry:
@@ -143,7 +146,7 @@ def parse_contacts(text: str) -> tuple[Contact, ...]:
         bits = [b.strip() for b in entry.split("|")]
         if len(bits) != 3 or not bits[0] or not bits[1]:
             raise ValueError(f"{entry!r}: expected name|relation|+E164")
-        out.append(Contact(bits[0], bits[1], parse_phone(bits[2])))
+        out.append(Contact(bits[0], bits[1], parse_phone(bits[2], region)))
     return tuple(out)
 
 
@@ -221,23 +224,59 @@ def parse_int(text: str, lo: int, hi: int | None = None) -> int:
 
 
 def parse_currency(text: str) -> str:
-    t = text.strip().upper()
-    if not _CURRENCY.match(t):
-        raise ValueError(f"{text.strip()!r} is not a 3-letter ISO 4217 currency code")
-    return t
+    """An ISO 4217 code; a common local name is refused with the code to write (RMB → CNY)."""
+    from dialer.campaign.currencies import ISO_4217, LOCAL_NAMES
+
+    raw = text.strip()
+    t = raw.upper()
+    if t in ISO_4217:
+        return t
+    hint = LOCAL_NAMES.get(t) or LOCAL_NAMES.get(raw)
+    if hint is None:
+        close = difflib.get_close_matches(t, sorted(ISO_4217), n=1, cutoff=0.6)
+        hint = close[0] if close else None
+    extra = f" (did you mean {hint}?)" if hint else ""
+    raise ValueError(f"{raw!r} is not an ISO 4217 currency code{extra}")
 
 
 # -- files ---------------------------------------------------------------------------------------
 
-def _read_csv(source: str | Path, text: str | None) -> tuple[str, list[dict[str, str]], list[str]]:
+ENCODINGS = ("utf-8", "gbk", "gb18030")
+
+
+def _decode(file: str, data: bytes, encoding: str | None) -> str:
+    """The file's text: UTF-8 (with or without BOM) unless told otherwise. A file that is not UTF-8
+    but reads as GBK (what Excel on a Chinese Windows saves) is named as such, not guessed at."""
+    if encoding:
+        enc = encoding.lower().replace("_", "-")
+        try:
+            return data.decode("utf-8-sig" if enc in ("utf-8", "utf8") else enc)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise ImportRejected([RowError(file, None, None, f"cannot read as {encoding}: {exc}")]) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        try:
+            sample = data.decode("gbk")
+        except UnicodeDecodeError:
+            raise ImportRejected([RowError(file, line, None, f"not UTF-8 ({exc.reason} at byte {exc.start})")]) from None
+        first = next((ln for ln in sample.splitlines()[1:] if ln.strip()), "")[:40]
+        raise ImportRejected([RowError(
+            file, line, None,
+            f"not UTF-8: the file looks GBK-encoded (Excel on Chinese Windows; first row reads {first!r}); "
+            "re-run with --encoding gbk, or save it as CSV UTF-8")]) from None
+
+
+def _read_csv(source: str | Path, text: str | None,
+              encoding: str | None = None) -> tuple[str, list[dict[str, str]], list[str]]:
     file = str(source)
     if text is None:
         try:
-            text = Path(source).read_text(encoding="utf-8-sig")
+            data = Path(source).read_bytes()
         except FileNotFoundError:
             raise ImportRejected([RowError(file, None, None, "file not found")]) from None
-        except UnicodeDecodeError as exc:
-            raise ImportRejected([RowError(file, None, None, f"not UTF-8 ({exc.reason})")]) from None
+        text = _decode(file, data, encoding)
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
         rows = list(reader)
@@ -316,8 +355,10 @@ def _rows(records: Iterable[Mapping[str, Any]], file: str, errors: list[RowError
         yield r
 
 
-def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<rows>") -> list[DebtorRow]:
-    """Validate raw records (CSV dicts of strings; `__row__` optional) into DebtorRows, all or nothing."""
+def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<rows>",
+                            region: str | None = None) -> list[DebtorRow]:
+    """Validate raw records (CSV dicts of strings; `__row__` optional) into DebtorRows, all or nothing.
+    `region` (the campaign's default_region, e.g. 'CN') lets phones be written as national numbers."""
     errors: list[RowError] = []
     out: list[DebtorRow] = []
     seen: dict[tuple[str, str], int] = {}
@@ -326,7 +367,7 @@ def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<
     for r in _rows(records, file, errors):
         debtor_id = r.cell("debtor_id", _text, required=True)
         name = r.cell("name", _text, required=True)
-        phones = r.cell("phones", parse_phones, required=True)
+        phones = r.cell("phones", lambda t: parse_phones(t, region), required=True)
         account_id = r.cell("account_id", _text, required=True)
         amount = r.cell("amount_owed", parse_amount, required=True)
         currency = r.cell("currency", parse_currency)
@@ -337,7 +378,7 @@ def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<
         lang = r.cell("lang", lambda t: parse_choice(t, LANGS, "language"))
         last4 = r.cell("id_last4", lambda t: _digits4(t))
         by = r.cell("birth_year", lambda t: parse_int(t, 1900, datetime.now(timezone.utc).year))
-        contacts = r.cell("contacts", parse_contacts) or ()
+        contacts = r.cell("contacts", lambda t: parse_contacts(t, region)) or ()
         if debtor_id and r.ok:
             _same_person(r, identities, debtor_id, {
                 "name": name, "phones": tuple(sorted(phones or ())), "birth_year": by,
@@ -409,18 +450,20 @@ def validate_payment_records(records: Iterable[Mapping[str, Any]], file: str = "
     return out
 
 
-def read_debtors_csv(path: str | Path, text: str | None = None) -> list[DebtorRow]:
+def read_debtors_csv(path: str | Path, text: str | None = None, *, region: str | None = None,
+                     encoding: str | None = None) -> list[DebtorRow]:
     """Parse and validate a debtor CSV; raises ImportRejected naming file, row and column."""
-    file, records, header = _read_csv(path, text)
+    file, records, header = _read_csv(path, text, encoding)
     errors = _check_header(file, header, DEBTOR_COLUMNS, DEBTOR_REQUIRED)
     if errors:
         raise ImportRejected(errors)
-    return validate_debtor_records(records, file)
+    return validate_debtor_records(records, file, region)
 
 
-def read_payments_csv(path: str | Path, text: str | None = None) -> list[PaymentRow]:
+def read_payments_csv(path: str | Path, text: str | None = None, *,
+                      encoding: str | None = None) -> list[PaymentRow]:
     """Parse and validate a payments CSV; raises ImportRejected naming file, row and column."""
-    file, records, header = _read_csv(path, text)
+    file, records, header = _read_csv(path, text, encoding)
     errors = _check_header(file, header, PAYMENT_COLUMNS, PAYMENT_REQUIRED)
     if errors:
         raise ImportRejected(errors)

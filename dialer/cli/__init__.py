@@ -48,6 +48,7 @@ class LazyGroup(click.Group):
         "report": "dialer.cli.report:report",
         "audit": "dialer.cli.audit:audit",
         "asr": "dialer.cli.asr:asr",
+        "script": "dialer.cli.script:script",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -21,11 +21,31 @@ def agent() -> None:
     """Collectors: state (login, ready, pause, logout) and screen pops (watch)."""
 
 
+def known_agents(store: Any) -> set[str]:
+    """Collectors the dialer knows: every one with a recorded state, and the running PBX's queue members."""
+    from dialer.store.agents import agent_states
+    from dialer.telephony.harness import DEFAULT_RUN_DIR
+    from dialer.telephony.pbx import PbxConnection
+
+    names = set(agent_states(store))
+    try:
+        names |= set(PbxConnection.load(DEFAULT_RUN_DIR).members)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        pass
+    return names
+
+
 def _set(name: str, state: str, db: Path | None, reason: str | None) -> None:
     from dialer.store.agents import set_agent_state
 
     store = open_store(db)
     try:
+        if reason != "login":
+            known = known_agents(store)
+            if name not in known:
+                raise click.ClickException(
+                    f"unknown collector {name!r} (known: {', '.join(sorted(known)) or 'none'}); "
+                    f"log in first: dialer agent login {name}")
         set_agent_state(store, name, state, time.time(), reason=reason)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="NAME") from None
@@ -71,12 +91,19 @@ def _money(amount: Any, currency: Any) -> str:
     return f"{amount} {currency}".strip() if amount is not None else "?"
 
 
-def render_screen_pop(pop: Mapping[str, Any]) -> str:
-    """Human-readable screen pop (phone already masked in the stored context)."""
+def render_screen_pop(pop: Mapping[str, Any], debtor_zone: Any = None, collector_zone: Any = None) -> str:
+    """Human-readable screen pop (phone already masked in the stored context), with the time of the call
+    where the debtor is and where the collector is."""
     c = pop.get("context") or {}
-    when = datetime.fromtimestamp(float(pop["at"]), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [
-        f"== call {pop['call_id']} -> {pop['agent']}  {when}",
+    at = float(pop["at"])
+    when = datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [f"== call {pop['call_id']} -> {pop['agent']}  {when}"]
+    if debtor_zone is not None or collector_zone is not None:
+        def show(zone: Any) -> str:
+            t = datetime.fromtimestamp(at, zone) if zone is not None else datetime.fromtimestamp(at).astimezone()
+            return f"{t.strftime('%a %H:%M')} {getattr(zone, 'key', None) or t.tzname()}"
+        lines.append(f"   time     debtor {show(debtor_zone)}  |  you {show(collector_zone)}")
+    lines += [
         f"   debtor   {c.get('name') or '?'}  ({c.get('debtor_id') or pop.get('debtor_id')})"
         f"  phone {c.get('phone') or '?'}",
         f"   owes     {_money(c.get('amount_owed'), c.get('currency'))}, "
@@ -103,12 +130,30 @@ def render_screen_pop(pop: Mapping[str, Any]) -> str:
 @click.option("--once", is_flag=True, help="Exit after the first screen pop.")
 @click.option("--timeout", type=float, default=None, help="Stop after S seconds (exit 1 with --once if none came).")
 @click.option("--all", "replay", is_flag=True, help="Show this collector's earlier screen pops first.")
+@click.option("--tz", "collector_tz", default=None, metavar="ZONE",
+              help="The collector's time zone for the time shown (default: this machine's).")
 @json_option("One JSON object per screen pop per line.")
-def watch(name: str, db: Path | None, once: bool, timeout: float | None, replay: bool, as_json: bool) -> None:
+def watch(name: str, db: Path | None, once: bool, timeout: float | None, replay: bool, collector_tz: str | None,
+          as_json: bool) -> None:
     """Print the debtor's context each time a call reaches collector NAME."""
-    from dialer.store.core import last_screen_pop_id, screen_pops_after
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    store = open_store(db)
+    from dialer.gate.zones import debtor_zone
+    from dialer.store.core import get_debtor, last_screen_pop_id, screen_pops_after
+
+    try:
+        czone = ZoneInfo(collector_tz) if collector_tz else None
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {collector_tz!r}", param_hint="--tz") from None
+    store = open_store(db, must_exist=True)
+
+    def zone_of(debtor_id: str) -> Any:
+        d = get_debtor(store, debtor_id)
+        if d is None:
+            return None
+        phone = d["phones"][0]["phone"] if d["phones"] else None
+        return debtor_zone(phone, d.get("timezone"))
+
     after = 0 if replay else last_screen_pop_id(store, name)
     deadline = time.monotonic() + timeout if timeout is not None else None
     if not as_json:
@@ -119,9 +164,14 @@ def watch(name: str, db: Path | None, once: bool, timeout: float | None, replay:
                 after = pop["id"]
                 if as_json:
                     out = {k: pop[k] for k in ("id", "agent", "call_id", "debtor_id", "at")}
-                    click.echo(json.dumps(out | {"context": pop["context"]}, ensure_ascii=False))
+                    dz = zone_of(pop["debtor_id"])
+                    local = {"debtor_local_time": datetime.fromtimestamp(float(pop["at"]), dz).isoformat()
+                             if dz is not None else None,
+                             "collector_local_time": (datetime.fromtimestamp(float(pop["at"]), czone) if czone
+                                                      else datetime.fromtimestamp(float(pop["at"])).astimezone()).isoformat()}
+                    click.echo(json.dumps(out | local | {"context": pop["context"]}, ensure_ascii=False))
                 else:
-                    click.echo(render_screen_pop(pop))
+                    click.echo(render_screen_pop(pop, zone_of(pop["debtor_id"]) or timezone.utc, czone))
                 if once:
                     return
             if deadline is not None and time.monotonic() >= deadline:

@@ -22,9 +22,11 @@ rules_option = click.option("--rules", "rules_file", type=click.Path(dir_okay=Fa
 
 
 def _fail(text: str, as_json: bool = False, **extra: Any) -> NoReturn:
+    """One error, printed once: as a JSON object on stdout with --json, else as text on stderr."""
     if as_json:
         click.echo(json.dumps({"ok": False, "error": text, **extra}, ensure_ascii=False))
-    click.echo(f"error: {text}", err=True)
+    else:
+        click.echo(f"error: {text}", err=True)
     raise click.exceptions.Exit(2)
 
 
@@ -64,7 +66,19 @@ def campaign() -> None:
 @rules_option
 @json_option()
 def validate_cmd(file: Path, scripts_dir: Path | None, rules_file: Path | None, as_json: bool) -> None:
-    """Check FILE; errors name file, line and field."""
+    """Check FILE; every error is reported, each naming file, line and field."""
+    from dialer.campaign.config import campaign_errors
+
+    errors = sorted(campaign_errors(file, scripts_dir=scripts_dir, rules_file=rules_file), key=lambda e: e.line or 0)
+    if len(errors) > 1:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": f"{len(errors)} errors in {file}",
+                                   "errors": [e.as_dict() for e in errors]}, ensure_ascii=False))
+        else:
+            click.echo(f"error: {len(errors)} errors in {file}:", err=True)
+            for e in errors:
+                click.echo(f"  {e}", err=True)
+        raise click.exceptions.Exit(2)
     c = _load(file, scripts_dir, rules_file, as_json)
     if as_json:
         click.echo(json.dumps(_summary(c), ensure_ascii=False))
@@ -122,26 +136,35 @@ def debtors() -> None:
     """Debtor CSVs (columns: see docs/CONTRACTS.md)."""
 
 
+encoding_option = click.option(
+    "--encoding", default=None, metavar="NAME",
+    help="The CSV's text encoding when it is not UTF-8 (gbk, gb18030: what Excel on Chinese Windows saves).")
+
+
 @debtors.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--campaign", "campaign_name", required=True, help="Campaign (already loaded) to import into.")
+@encoding_option
 @db_option
 @json_option()
-def debtors_import_cmd(file: Path, campaign_name: str, db: Path | None, as_json: bool) -> None:
-    """Import FILE.csv into a campaign: all rows or none."""
-    from dialer.store.core import import_debtors
+def debtors_import_cmd(file: Path, campaign_name: str, encoding: str | None, db: Path | None, as_json: bool) -> None:
+    """Import FILE.csv into a campaign: all rows or none. National numbers (13800138000) are read in the
+    campaign's default_region; a phone list that changed replaces the old one (marks of removed numbers
+    stay in their history)."""
+    from dialer.store.core import get_campaign, import_debtors
 
-    try:
-        rows = read_debtors_csv(file)
-    except ImportRejected as exc:
-        _fail(str(exc), as_json, errors=[e.__dict__ for e in exc.errors])
     store = open_store(db)
     try:
-        summary = import_debtors(store, rows, campaign_name)
-    except ImportRejected as exc:
-        _fail(str(exc), as_json, errors=[e.__dict__ for e in exc.errors])
-    except ValueError as exc:
-        _fail(str(exc), as_json)
+        camp = get_campaign(store, campaign_name)
+        if camp is None:
+            _fail(f"unknown campaign {campaign_name!r} (load it first: dialer campaign load FILE)", as_json)
+        try:
+            rows = read_debtors_csv(file, region=camp.default_region, encoding=encoding)
+            summary = import_debtors(store, rows, campaign_name)
+        except ImportRejected as exc:
+            _fail(str(exc), as_json, errors=[e.__dict__ for e in exc.errors])
+        except ValueError as exc:
+            _fail(str(exc), as_json)
     finally:
         store.close()
     if as_json:
@@ -152,6 +175,103 @@ def debtors_import_cmd(file: Path, campaign_name: str, db: Path | None, as_json:
     if summary["no_segment"]:
         click.echo(f"warning: {len(summary['no_segment'])} debtor(s) match no segment and will not be dialled",
                    err=True)
+
+
+def _when(ts: float | None) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts else "-"
+
+
+def phone_status_line(p: dict[str, Any]) -> str:
+    """'unallocated since 2026-12-01T02:00:03+00:00 (call c-…)' — how a phone's status reads everywhere."""
+    if p.get("status", "ok") == "ok" and not p.get("status_at"):
+        return "ok"
+    by = f"call {p['status_call']}" if p.get("status_call") else (p.get("status_actor") or "-")
+    return f"{p['status']} since {_when(p.get('status_at'))} ({by})"
+
+
+@debtors.command("phone-status")
+@click.argument("number")
+@click.option("--reset", is_flag=True, help="Put the number back to ok (audited): it was wrongly marked, or fixed.")
+@click.option("--reason", default=None, help="Why (kept in the audit log and the number's history).")
+@click.option("--region", default=None, metavar="CC",
+              help="Region for a national NUMBER (13800138000 with CN); default: E.164 required.")
+@db_option
+@json_option()
+def phone_status_cmd(number: str, reset: bool, reason: str | None, region: str | None, db: Path | None,
+                     as_json: bool) -> None:
+    """Show a number's status (when, by which call) and its history; --reset makes it callable again."""
+    from dialer.campaign.imports import parse_phone
+    from dialer.store import core
+
+    try:
+        phone = parse_phone(number, region)
+    except ValueError as exc:
+        _fail(str(exc), as_json)
+    store = open_store(db, must_exist=True)
+    try:
+        current = core.phone_statuses(store, phone=phone)
+        if not current:
+            _fail(f"no debtor has the number {number}", as_json)
+        changed = core.reset_phone_status(store, phone, reason=reason) if reset else []
+        current = core.phone_statuses(store, phone=phone)
+        history = core.phone_status_history(store, phone=phone)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"ok": True, "phone": phone, "reset": changed, "current": current,
+                               "history": history}, ensure_ascii=False))
+        return
+    for c in changed:
+        click.echo(f"reset {phone} for debtor {c['debtor_id']}: {c['previous']} -> ok")
+    if reset and not changed:
+        click.echo(f"{phone} was not marked: nothing to reset")
+    for p in current:
+        click.echo(f"{phone}  debtor {p['debtor_id']}  {phone_status_line(p)}")
+    for h in history:
+        by = f"call {h['call_id']}" if h["call_id"] else h["actor"]
+        why = f"  ({h['reason']})" if h["reason"] else ""
+        click.echo(f"  {_when(h['at'])}  {h['previous'] or '-'} -> {h['status']}  by {by}{why}")
+
+
+@debtors.command("show")
+@click.argument("debtor_id")
+@db_option
+@json_option()
+def debtors_show_cmd(debtor_id: str, db: Path | None, as_json: bool) -> None:
+    """A debtor's record and history: accounts, numbers with their status (when, by which call), calls."""
+    from dialer.store import core
+
+    store = open_store(db, must_exist=True)
+    try:
+        d = core.get_debtor(store, debtor_id)
+        if d is None:
+            _fail(f"no debtor {debtor_id!r} in {store.path}", as_json)
+        history = core.phone_status_history(store, debtor_id=debtor_id)
+        calls = core.attempts_for_debtor(store, debtor_id)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"ok": True, **d, "phone_history": history, "calls": calls},
+                              ensure_ascii=False, default=str))
+        return
+    click.echo(f"{d['debtor_id']}  {d['name']}  campaign {d['campaign']}  segment {d['segment'] or '-'}  "
+               f"status {d['status']}")
+    for a in d["accounts"]:
+        click.echo(f"  account {a['account_id']}: {a['amount_owed']} {a['currency']}, due {a['due_date'] or '-'}, "
+                   f"{a['days_past_due']} days past due at import")
+    for p in d["phones"]:
+        click.echo(f"  phone {p['phone']} (rank {p['rank']}): {phone_status_line(p)}")
+    if history:
+        click.echo("  number history:")
+        for h in history:
+            by = f"call {h['call_id']}" if h["call_id"] else h["actor"]
+            click.echo(f"    {_when(h['at'])}  {h['phone']}  {h['previous'] or '-'} -> {h['status']}  by {by}")
+    click.echo(f"  calls: {len(calls)}")
+    for c in calls:
+        click.echo(f"    {_when(c['placed_at'])}  {c['id']}  {c['phone']}  {c['outcome'] or c['state']}"
+                   f"  {c['disposition'] or ''}")
 
 
 @click.group()

@@ -54,7 +54,8 @@ def check_rules(file: Path, as_json: bool) -> None:
 @click.option("--debtor", "debtor_id", required=True, help="debtor id")
 @at_option()
 @db_option
-@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_RULES_FILE, show_default=True,
+              help="Compliance rules file (gate rules per profile).")
 @click.option("--phone", default=None, help="explain this number only (default: each of the debtor's numbers)")
 @json_option("print one JSON object")
 def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Path, phone: str | None, as_json: bool) -> None:
@@ -83,15 +84,22 @@ def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Pa
         blocks = gate_blocks(store, debtor_id=debtor_id, limit=5)
     finally:
         store.close()
-    allowed = [d for d in decisions if d.allowed]
-    nexts = [d.next_allowed_at for d in decisions if d.next_allowed_at is not None]
+    from dialer.cli.campaign import phone_status_line
+
+    status_of = {p["phone"]: p for p in row["phones"]}
+    dead = {p for p, st in status_of.items() if st["status"] != "ok"}
+    allowed = [d for d in decisions if d.allowed and d.phone not in dead]
+    nexts = [d.next_allowed_at for d in decisions if d.next_allowed_at is not None and d.phone not in dead]
     overall_next = now if allowed else (min(nexts) if nexts else None)
     out: dict[str, Any] = {
         "debtor_id": debtor_id, "campaign": campaign, "profile": profile.name, "status": row["status"],
         "record_zone": row["timezone"], "at": now.isoformat(), "allowed": bool(allowed),
         "next_allowed_at": overall_next.isoformat() if overall_next else None,
         "attempts_in_history": len(history.attempts),
-        "numbers": [_number_json(d) for d in decisions],
+        "numbers": [dict(_number_json(d), phone_status=status_of.get(d.phone, {}).get("status", "ok"),
+                         phone_status_at=_iso(status_of.get(d.phone, {}).get("status_at")),
+                         phone_status_call=status_of.get(d.phone, {}).get("status_call"))
+                    for d in decisions],
         "recent_blocks": [{"at": _iso(b["at"]), "rule_id": b["rule_id"], "reason": b["reason"],
                            "next_allowed_at": _iso(b["next_allowed_at"])} for b in blocks],
     }
@@ -104,7 +112,13 @@ def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Pa
         click.echo("the debtor has no phone numbers")
     for d, nj in zip(decisions, out["numbers"]):
         click.echo("")
-        verdict = "ALLOWED" if d.allowed else f"BLOCKED by {d.rule_id}"
+        st = status_of.get(d.phone)
+        if d.phone in dead and st is not None:
+            verdict = f"NOT DIALLED: number {phone_status_line(st)}"
+            if d.allowed:
+                verdict += "; the gate would allow it (reset: dialer debtors phone-status NUMBER --reset)"
+        else:
+            verdict = "ALLOWED" if d.allowed else f"BLOCKED by {d.rule_id}"
         click.echo(f"number {nj['phone']}: {verdict}")
         for z, lt in d.local_times().items():
             click.echo(f"  zone {z:<28} local {lt}")
@@ -116,7 +130,9 @@ def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Pa
             click.echo(f"  next allowed: {_show(d.next_allowed_at, d) if d.next_allowed_at else _never(d)}")
     click.echo("")
     click.echo(f"overall: {'may be called now' if allowed else 'not now'}; next allowed time: "
-               f"{_show(overall_next, decisions[0]) if overall_next else 'none found'}")
+               f"{_show(overall_next, decisions[0]) if overall_next else 'none found'}"
+               + ("  (every number is marked; see above)" if decisions and all(d.phone in dead for d in decisions)
+                  else ""))
     if blocks:
         click.echo("recent blocks:")
         for b in out["recent_blocks"]:

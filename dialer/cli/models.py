@@ -26,9 +26,9 @@ from common.yamlfile import ConfigError
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
               help="Install folder (default: models/asr for --asr, voices for --voice).")
 @click.option("--asr-manifest", type=click.Path(dir_okay=False, path_type=Path), default=ASR_MANIFEST,
-              show_default=True)
+              show_default=True, help="Speech-recognition model manifest (URL, size, SHA-256, licence).")
 @click.option("--voice-manifest", type=click.Path(dir_okay=False, path_type=Path), default=VOICE_MANIFEST,
-              show_default=True)
+              show_default=True, help="Voice manifest (which Piper voice per locale).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds without data before giving up.")
 def fetch(asr: str | None, voice: str | None, dest: Path | None, asr_manifest: Path, voice_manifest: Path,
           timeout: float) -> None:

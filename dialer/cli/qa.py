@@ -115,7 +115,8 @@ def score(file: Path, as_json: bool, rules_file: Path, engine: str) -> None:
 
 @qa.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--source", type=click.Choice(["import", "bot", "asr"]), default="import", show_default=True)
+@click.option("--source", type=click.Choice(["import", "bot", "asr"]), default="import", show_default=True,
+              help="Where the transcripts came from: import (a file), bot (our calls), asr (recognised).")
 @db_option
 @rules_option
 @by_option
@@ -176,13 +177,13 @@ def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool, eng
 @qa.command()
 @click.argument("terms", nargs=-1, required=True)
 @click.option("--speaker", type=click.Choice(["agent", "callee"]), default=None, help="only this side's turns")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=int, default=100, show_default=True, help="Show at most this many turns.")
 @db_option
 @json_option("one JSON object per matching turn")
 def search(terms: tuple[str, ...], speaker: str | None, limit: int, db: Path | None, as_json: bool) -> None:
     """Turns containing every TERM (Traditional/Simplified, full-width and case do not matter)."""
     from dialer.store.qa import search_turns
-    rows = search_turns(open_store(db), terms, speaker=speaker, limit=limit)
+    rows = search_turns(open_store(db, must_exist=True), terms, speaker=speaker, limit=limit)
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
@@ -199,7 +200,7 @@ def search(terms: tuple[str, ...], speaker: str | None, limit: int, db: Path | N
 def show(call_id: str, db: Path | None, as_json: bool) -> None:
     """A call's transcript with its latest score, violations marked on their turns, and appeal status."""
     from dialer.store.qa import get_transcript, latest_result
-    store = open_store(db)
+    store = open_store(db, must_exist=True)
     t = get_transcript(store, call_id)
     if t is None:
         _fail(f"call {call_id}: no transcript saved")
@@ -245,10 +246,11 @@ def appeal(call_id: str, reason: str, db: Path | None, actor: str | None) -> Non
 
 @qa.command()
 @click.argument("call_id")
-@click.option("--verdict", type=click.Choice(["upheld", "overturned"]), required=True)
+@click.option("--verdict", type=click.Choice(["upheld", "overturned"]), required=True,
+              help="upheld: the violations stand; overturned: they are withdrawn.")
 @click.option("--rule", "rules", multiple=True, type=click.Choice(RULE_IDS),
               help="overturn only this rule's violations (repeatable; default all)")
-@click.option("--note", default=None)
+@click.option("--note", default=None, help="The reviewer's note, kept in the audit log.")
 @db_option
 @rules_option
 @by_option
@@ -273,7 +275,8 @@ def review(call_id: str, verdict: str, rules: tuple[str, ...], note: str | None,
 
 
 @qa.command()
-@click.option("--by", "by", type=click.Choice(["collector", "campaign"]), default="collector", show_default=True)
+@click.option("--by", "by", type=click.Choice(["collector", "campaign"]), default="collector", show_default=True,
+              help="Group the scores by collector or by campaign.")
 @db_option
 @json_option("print one JSON object")
 def report(by: str, db: Path | None, as_json: bool) -> None:
@@ -282,7 +285,7 @@ def report(by: str, db: Path | None, as_json: bool) -> None:
     from dialer.store.audit import verify
     from dialer.store.qa import report as build
     from dialer.store.qa import review_queue
-    store = open_store(db)
+    store = open_store(db, must_exist=True)
     rows = build(store, by)
     queue = review_queue(store)
     chain = verify(store)
@@ -322,7 +325,7 @@ def _print_chain(chain) -> None:
 def verify(db: Path | None, head_file: Path | None, as_json: bool) -> None:
     """Check the audit hash chain, its external head and every recorded file; exit 1 and say what if tampered."""
     from dialer.store.audit import verify as run_verify
-    chain = run_verify(open_store(db), head_file)
+    chain = run_verify(open_store(db, must_exist=True), head_file)
     if as_json:
         click.echo(json.dumps(chain.as_dict(), ensure_ascii=False))
     else:

@@ -78,7 +78,7 @@ def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until
             raise click.BadParameter("needs a UTC offset, e.g. 2026-11-23T00:00:00+08:00", param_hint=name)
         return dt.timestamp()
 
-    store = open_store(db)
+    store = open_store(db, must_exist=True)
     known = [r["name"] for r in core.list_campaigns(store)]
     names = list(campaigns) or known
     for name in names:

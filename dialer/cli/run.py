@@ -77,8 +77,9 @@ async def run_daemon(store: Store, pbx: PbxConnection, rules, campaigns, clock: 
               help="On stop (SIGTERM, --max-seconds): seconds live calls get to finish before they are hung up.")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=DEFAULT_RUN_DIR, show_default=True,
               help=f"Where `dialer asterisk up` left the PBX's connection file ({CONNECTION_FILE}).")
-@click.option("--rules", type=click.Path(path_type=Path), default=DEFAULT_RULES_FILE, show_default=True)
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("--rules", type=click.Path(path_type=Path), default=DEFAULT_RULES_FILE, show_default=True,
+              help="Compliance rules file (the daemon refuses to start on one it cannot load whole).")
+@click.option("-v", "--verbose", is_flag=True, help="Log the daemon's events to stderr.")
 def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
         grace: float, run_dir: Path, rules: Path, verbose: bool) -> None:
     """Run the dialer daemon next to the PBX."""

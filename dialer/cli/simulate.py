@@ -13,9 +13,9 @@ from dialer.pacing.simulate import compare, scenario
 
 
 @click.command("pacing")
-@click.option("--agents", type=click.IntRange(1, 500), default=20, show_default=True)
-@click.option("--hours", type=click.FloatRange(0.1, 24), default=8.0, show_default=True)
-@click.option("--seeds", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option("--agents", type=click.IntRange(1, 500), default=20, show_default=True, help="Collectors on the simulated floor.")
+@click.option("--hours", type=click.FloatRange(0.1, 24), default=8.0, show_default=True, help="Simulated shift length, hours.")
+@click.option("--seeds", type=click.IntRange(1, 100), default=1, show_default=True, help="Number of seeded runs (seeds 1..N).")
 @click.option("--scenario", "scenario_name", default="standard", show_default=True,
               help="standard | bimodal | drift | breaks")
 @click.option("--answer-rate", type=click.FloatRange(0.01, 0.95), default=None,

@@ -168,9 +168,17 @@ def import_debtors(store: Store, rows: Iterable[DebtorRow | Mapping[str, Any]], 
                     "INSERT INTO phones(debtor_id, phone, rank) VALUES (?,?,?)"
                     " ON CONFLICT(debtor_id, phone) DO UPDATE SET rank=excluded.rank",
                     (debtor_id, phone, rank))
-            conn.execute(
-                f"DELETE FROM phones WHERE debtor_id=? AND status='ok' AND phone NOT IN ({','.join('?' * len(phones))})",
-                (debtor_id, *phones))
+            # the new list is the truth: a number no longer listed goes (its history stays), except a
+            # do-not-call mark, which only an operator lifts
+            marks = ",".join("?" * len(phones))
+            for gone, gone_status in conn.execute(
+                    f"SELECT phone, status FROM phones WHERE debtor_id=? AND status!='dnc' AND phone NOT IN ({marks})",
+                    (debtor_id, *phones)).fetchall():
+                if gone_status != "ok":
+                    _phone_history(conn, debtor_id, gone, "removed", gone_status, at, None, "import",
+                                   "not in the re-imported phone list")
+            conn.execute(f"DELETE FROM phones WHERE debtor_id=? AND status!='dnc' AND phone NOT IN ({marks})",
+                         (debtor_id, *phones))
             conn.execute("UPDATE phones SET rank=? + rank WHERE debtor_id=? AND phone NOT IN"
                          f" ({','.join('?' * len(phones))})", (len(phones), debtor_id, *phones))
             conn.execute("DELETE FROM contacts WHERE debtor_id=?", (debtor_id,))
@@ -268,7 +276,8 @@ def get_debtor(store: Store | Conn, debtor_id: str) -> dict[str, Any] | None:
     out["accounts"] = [dict(r) for r in conn.execute(
         "SELECT * FROM accounts WHERE debtor_id=? ORDER BY days_past_due DESC, account_id", (debtor_id,))]
     out["phones"] = [dict(r) for r in conn.execute(
-        "SELECT phone, rank, status FROM phones WHERE debtor_id=? ORDER BY rank", (debtor_id,))]
+        "SELECT phone, rank, status, status_at, status_call, status_actor FROM phones WHERE debtor_id=?"
+        " ORDER BY rank", (debtor_id,))]
     out["contacts"] = [dict(r) for r in conn.execute(
         "SELECT name, relation, phone FROM contacts WHERE debtor_id=? ORDER BY id", (debtor_id,))]
     return out
@@ -307,15 +316,71 @@ def set_propensity(conn_or_store: Store | Conn, debtor_id: str, score: float | N
 
 
 def mark_phone(store: Store | Conn, debtor_id: str, phone: str, status: str, at: float | None = None,
-               actor: str = "dialer") -> None:
+               actor: str = "dialer", call_id: str | None = None, reason: str | None = None) -> None:
+    """Set a phone's status as a fact: when, by which call (default: the debtor's latest call to that
+    number, when the dialer sets it) or operator; every change goes to phone_status_history."""
     if status not in PHONE_STATUSES:
         raise ValueError(f"phone status must be one of {', '.join(PHONE_STATUSES)}, not {status!r}")
+    t = _now(at)
     with tx(store) as conn:
-        n = conn.execute("UPDATE phones SET status=? WHERE debtor_id=? AND phone=?",
-                         (status, debtor_id, phone)).rowcount
-        if n != 1:
+        row = conn.execute("SELECT status FROM phones WHERE debtor_id=? AND phone=?", (debtor_id, phone)).fetchone()
+        if row is None:
             raise KeyError(f"debtor {debtor_id!r} has no phone {mask_phone(phone)}")
-        audit(conn, actor, "phone.status", debtor_id, {"phone": mask_phone(phone), "status": status}, at)
+        if call_id is None and actor == "dialer":
+            last = conn.execute("SELECT id FROM attempts WHERE debtor_id=? AND phone=? AND placed_at<=?"
+                                " ORDER BY placed_at DESC LIMIT 1", (debtor_id, phone, t + 1)).fetchone()
+            call_id = last[0] if last else None
+        conn.execute("UPDATE phones SET status=?, status_at=?, status_call=?, status_actor=?"
+                     " WHERE debtor_id=? AND phone=?", (status, t, call_id, actor, debtor_id, phone))
+        _phone_history(conn, debtor_id, phone, status, row[0], t, call_id, actor, reason)
+        audit(conn, actor, "phone.status", debtor_id,
+              {"phone": mask_phone(phone), "status": status, "previous": row[0], "call_id": call_id,
+               "reason": reason}, t)
+
+
+def _phone_history(conn: Conn, debtor_id: str, phone: str, status: str, previous: str | None, at: float,
+                   call_id: str | None, actor: str, reason: str | None) -> None:
+    conn.execute("INSERT INTO phone_status_history(debtor_id, phone, status, previous, at, call_id, actor, reason)"
+                 " VALUES (?,?,?,?,?,?,?,?)", (debtor_id, phone, status, previous, at, call_id, actor, reason))
+
+
+def reset_phone_status(store: Store | Conn, phone: str, at: float | None = None, actor: str = "operator",
+                       reason: str | None = None) -> list[dict[str, Any]]:
+    """Put every (debtor, `phone`) whose status is not ok back to ok (audited), and let the debtors be
+    looked at again. Returns what changed: [{debtor_id, previous}]."""
+    t = _now(at)
+    changed = []
+    with tx(store) as conn:
+        rows = conn.execute("SELECT debtor_id, status FROM phones WHERE phone=? AND status NOT IN ('ok', 'dnc')",
+                            (phone,)).fetchall()
+        for debtor_id, previous in rows:
+            conn.execute("UPDATE phones SET status='ok', status_at=?, status_call=NULL, status_actor=?"
+                         " WHERE debtor_id=? AND phone=?", (t, actor, debtor_id, phone))
+            _phone_history(conn, debtor_id, phone, "ok", previous, t, None, actor, reason)
+            audit(conn, actor, "phone.reset", debtor_id,
+                  {"phone": mask_phone(phone), "previous": previous, "reason": reason}, t)
+            # the number is fixed: the debtor is due again now (the gate still decides at dial time)
+            conn.execute("UPDATE debtors SET next_allowed_at=NULL WHERE debtor_id=?", (debtor_id,))
+            changed.append({"debtor_id": debtor_id, "previous": previous})
+    return changed
+
+
+def phone_statuses(store: Store | Conn, phone: str | None = None, debtor_id: str | None = None) -> list[dict[str, Any]]:
+    """Current status of phones (by number or by debtor), with when and by which call it was set."""
+    conn = conn_of(store)
+    where, args = ("phone=?", (phone,)) if phone else ("debtor_id=?", (debtor_id,))
+    return [dict(r) for r in conn.execute(
+        "SELECT debtor_id, phone, rank, status, status_at, status_call, status_actor FROM phones"
+        f" WHERE {where} ORDER BY debtor_id, rank", args)]
+
+
+def phone_status_history(store: Store | Conn, phone: str | None = None,
+                         debtor_id: str | None = None) -> list[dict[str, Any]]:
+    conn = conn_of(store)
+    where, args = ("phone=?", (phone,)) if phone else ("debtor_id=?", (debtor_id,))
+    return [dict(r) for r in conn.execute(
+        "SELECT debtor_id, phone, status, previous, at, call_id, actor, reason FROM phone_status_history"
+        f" WHERE {where} ORDER BY at, id", args)]
 
 
 # -- attempts ------------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ class AMIController:
         variables["PJSIP_HEADER(add,X-Dialer-Call)"] = call_id
         action: dict[str, Any] = {
             "Action": "Originate",
-            "Channel": f"PJSIP/{number}@{trunk}",
+            "Channel": f"PJSIP/{self.dial_string(number)}@{trunk}",
             "Context": context, "Exten": exten, "Priority": "1",
             "Timeout": str(int(ring_timeout * 1000)),
             "ChannelId": call_id,
@@ -193,6 +193,16 @@ class AMIController:
         fut.add_done_callback(lambda f, c=call: self._originate_done(c, f))
         log_event(log, "ami.originate", call=call_id, number=number, ring_timeout=ring_timeout)
         return call
+
+    dial_plan: Any = None  # dialer.telephony.trunk.DialPlan of a real trunk (None: E.164 as is)
+
+    def dial_string(self, number: str) -> str:
+        """The digits the trunk is dialled with (the trunk's dial plan; E.164 as is by default)."""
+        if self.dial_plan is None:
+            return number
+        from dialer.telephony.trunk import dial_string
+
+        return dial_string(number, self.dial_plan)
 
     def _originate_done(self, call: TrackedCall, fut: asyncio.Future) -> None:
         if fut.cancelled():

@@ -69,6 +69,18 @@ class Ports:
     def agent_ctrl(self, i: int) -> int: return self.base + 300 + i
     def agent_rtp(self, i: int) -> tuple[int, int]: return (self.base + 3000 + 40 * i, self.base + 3038 + 40 * i)
 
+    def needed(self, agents: int, carrier: bool = True) -> list[tuple[str, int]]:
+        """Every port a harness listens on, with its role: what must be free before it starts."""
+        out = [("PBX AMI", self.pbx_ami), ("PBX SIP", self.pbx_sip), ("FastAGI", self.agi)]
+        out += [("PBX RTP", p) for p in range(self.pbx_rtp[0], self.pbx_rtp[1] + 1)]
+        if carrier:
+            out += [("carrier AMI", self.carrier_ami), ("carrier SIP", self.carrier_sip)]
+            out += [("carrier RTP", p) for p in range(self.carrier_rtp[0], self.carrier_rtp[1] + 1)]
+        for i in range(agents):
+            out += [(f"agent{i + 1} SIPp SIP", self.agent_sip(i)), (f"agent{i + 1} SIPp control", self.agent_ctrl(i))]
+            out += [(f"agent{i + 1} SIPp RTP", p) for p in range(self.agent_rtp(i)[0], self.agent_rtp(i)[1] + 1)]
+        return out
+
     @staticmethod
     def span(agents: int) -> int:
         """How many ports from the base a harness with this many collector phones uses (AGI at base+573)."""
@@ -172,6 +184,35 @@ def first_busy_port(base: int, size: int) -> int | None:
     return None
 
 
+def port_holder(port: int) -> str | None:
+    """Who holds `port` (TCP listen or UDP bound, IPv4 or IPv6): 'pid N (command line)', 'another
+    user's process' when /proc does not tell us, or None when nobody is found."""
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            rows = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if len(f) > 9 and int(f[1].rsplit(":", 1)[1], 16) == port and (table.startswith("udp") or f[3] == "0A"):
+                inodes.add(f[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                    return f"pid {proc.name} ({cmd[:120]})"
+        except OSError:
+            continue
+    return "another user's process"
+
+
 def _ephemeral_range() -> tuple[int, int]:
     try:
         lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
@@ -207,6 +248,9 @@ class HarnessState:
     booted_at: float | None = None
     with_carrier: bool = True
     phone_secrets: dict[str, str] = field(default_factory=dict)
+    trunk_codec: str = "ulaw"
+    dial_format: str = "e164"
+    dial_country: str | None = None
 
     @classmethod
     def load(cls, run_dir: Path) -> "HarnessState":
@@ -293,6 +337,25 @@ class AsteriskInstance:
             if put.get("Response") != "Success":
                 raise HarnessError(f"{self.info.name}: AMI DBPut {family}/{key} failed: {put.get('Message')}")
             action({"Action": "Logoff"})
+
+    def ami_login_check(self, timeout: float = 10.0) -> None:
+        """Log in to the instance's AMI and off again; HarnessError if refused."""
+        with socket.create_connection(("127.0.0.1", self.info.ami_port), timeout=timeout) as sock:
+            f = sock.makefile("rwb")
+            if not f.readline().startswith(b"Asterisk Call Manager"):
+                raise HarnessError(f"{self.info.name}: port {self.info.ami_port} does not speak AMI")
+            f.write(f"Action: Login\r\nUsername: {self.info.ami_user}\r\nSecret: {self.info.ami_secret}\r\n"
+                    "Events: off\r\n\r\n".encode())
+            f.flush()
+            reply = b""
+            for raw in iter(f.readline, b""):
+                if raw in (b"\r\n", b"\n"):
+                    break
+                reply += raw
+            if b"Response: Success" not in reply:
+                raise HarnessError(f"{self.info.name}: AMI login refused: {reply.decode(errors='replace').strip()}")
+            f.write(b"Action: Logoff\r\n\r\n")
+            f.flush()
 
     def start(self) -> None:
         if self.running():
@@ -416,7 +479,8 @@ class Harness:
                  agi_port: int | None = None,
                  agents: int | list[str] = 2, behaviours: str | Path | BehaviourFile | None = None,
                  queue_timeout: int = 30, trunk: tuple[str, int] | None = None, carrier: bool = True,
-                 phones: str = "sipp", sip_bind: str = "127.0.0.1", pjsip_extra: str | Path | None = None):
+                 phones: str = "sipp", sip_bind: str = "127.0.0.1", pjsip_extra: str | Path | None = None,
+                 trunk_country: str | None = None, codec: str | None = None, dial_format: str = "e164"):
         self.run_dir = Path(run_dir).resolve()
         # without a base port, up() claims a free block (held until down()); the AGI port is base+573
         self.ports: Ports | None = Ports(base_port, agi_port or base_port + 573) if base_port is not None else None
@@ -433,6 +497,16 @@ class Harness:
         self.phones = phones
         self.sip_bind = sip_bind
         self.pjsip_extra = Path(pjsip_extra) if pjsip_extra else None
+        from dialer.telephony.trunk import DialPlan, codec_for
+
+        if codec not in (None, "alaw", "ulaw"):
+            raise ValueError(f"codec must be alaw or ulaw, not {codec!r}")
+        self.trunk_country = trunk_country.upper() if trunk_country else None
+        self.codec = codec or codec_for(self.trunk_country)
+        if self.codec != "ulaw" and self.with_carrier:
+            raise ValueError("the carrier simulator speaks ulaw: alaw is for a real trunk (--trunk HOST:PORT)")
+        DialPlan(dial_format, self.trunk_country)  # refuse a format it cannot apply, before anything starts
+        self.dial_format = dial_format
         self.state: HarnessState | None = None
         self.pbx: AsteriskInstance | None = None
         self.carrier: AsteriskInstance | None = None
@@ -552,7 +626,8 @@ class Harness:
         self.carrier = AsteriskInstance(state.carrier, self.run_dir)
         pbx_vals = dict(common, AMI_PORT=p.pbx_ami, AMI_USER=state.pbx.ami_user, AMI_SECRET=state.pbx.ami_secret,
                         SIP_PORT=p.pbx_sip, RTP_START=p.pbx_rtp[0], RTP_END=p.pbx_rtp[1],
-                        TRUNK_HOST=trunk_host, TRUNK_PORT=trunk_port, SIP_BIND=self.sip_bind)
+                        TRUNK_HOST=trunk_host, TRUNK_PORT=trunk_port, SIP_BIND=self.sip_bind, TRUNK_CODEC=self.codec)
+        state.trunk_codec, state.dial_format, state.dial_country = self.codec, self.dial_format, self.trunk_country
         extra = self._pbx_extra()
         extra["pjsip_local.conf"] = self.pjsip_extra.read_text() if self.pjsip_extra else "; none\n"
         self.pbx.render(pbx_vals, extra)
@@ -574,19 +649,31 @@ class Harness:
 
     def _claim_ports(self) -> Ports:
         """This harness's ports: a free block claimed now (the same one again after a down()), or the
-        explicit base port, checked to be free."""
+        explicit base port; either way every port it will listen on is checked free first, and a busy
+        one is named with its role and who holds it."""
         span = Ports.span(len(self.agents))
         if self._auto_ports:
             if self._block is None:
                 self._block = claim_ports(span, base=self.ports.base if self.ports else None)
                 self.ports = Ports(self._block.base, self._agi_port or self._block.base + 573)
-            return self.ports
         assert self.ports is not None
-        busy = first_busy_port(self.ports.base, span)
-        if busy is not None:
-            raise HarnessError(f"port {busy} (of {self.ports.base}…{self.ports.base + span - 1}) is in use: "
-                               "choose another base port, or none to take a free block")
+        self.check_ports()
         return self.ports
+
+    def check_ports(self) -> None:
+        """Raise HarnessError naming the first needed port that something already holds, and who."""
+        assert self.ports is not None
+        span = Ports.span(len(self.agents))
+        if self.ports.base + span > PORT_CEILING:
+            raise HarnessError(f"base port {self.ports.base} + the {span} ports a harness uses passes 65535: "
+                               f"choose a base port of at most {PORT_CEILING - span}")
+        agents = len(self.agents) if self.phones == "sipp" else 0
+        for role, port in self.ports.needed(agents, carrier=self.with_carrier):
+            if first_busy_port(port, 1) is not None:
+                holder = port_holder(port) or "a process that did not say (or a socket in TIME_WAIT)"
+                raise HarnessError(
+                    f"port {port} ({role}) is in use by {holder}: stop it (a leftover harness: "
+                    f"`dialer asterisk down --run-dir DIR`), or choose another --base-port (or none for a free block)")
 
     # -- lifecycle -----------------------------------------------------------------------------
     def up(self, timeout: float = 30.0) -> PbxConnection:
@@ -619,7 +706,8 @@ class Harness:
             if self.with_carrier:
                 self.carrier.wait_booted(timeout)
             self.pbx.wait_booted(timeout)
-            self.pbx.db_put(AGI_TOKEN_FAMILY, AGI_TOKEN_KEY, state.agi_token)
+            self.pbx.db_put(AGI_TOKEN_FAMILY, AGI_TOKEN_KEY, state.agi_token)  # proves the PBX's AMI login
+            self._confirm_ready()
         except Exception:
             self.down()
             raise
@@ -631,13 +719,30 @@ class Harness:
                   base_port=state.ports["base"])
         return connection
 
+    def _confirm_ready(self) -> None:
+        """Before saying "up": each instance's AMI accepts our login and its SIP transport is bound to
+        its port; the collectors' SIPp phones are still running."""
+        assert self.pbx and self.carrier and self.state is not None
+        for inst in ([self.carrier] if self.with_carrier else []) + [self.pbx]:
+            if inst is not self.pbx:
+                inst.ami_login_check()
+            out = inst.rx("pjsip show transports")
+            if f":{inst.info.sip_port}" not in out:
+                raise HarnessError(f"{inst.info.name}: SIP transport not bound to port {inst.info.sip_port}: "
+                                   f"{out.strip()[:200]}")
+        for name, proc in self._sipp.items():
+            if proc.poll() is not None:
+                err = self.run_dir / "sipp" / f"{name}.log"
+                raise HarnessError(f"collector phone {name} (SIPp) exited with {proc.returncode}; see {err}")
+
     @property
     def connection(self) -> PbxConnection:
         """How the daemon reaches this harness's PBX."""
         state = self.state or HarnessState.load(self.run_dir)
         return PbxConnection(ami_port=state.pbx.ami_port, ami_user=state.pbx.ami_user,
                              ami_secret=state.pbx.ami_secret, agi_port=state.ports["agi"],
-                             agi_token=state.agi_token, cdr_path=str(self.cdr_path()), members=tuple(state.agents))
+                             agi_token=state.agi_token, cdr_path=str(self.cdr_path()), members=tuple(state.agents),
+                             dial_format=state.dial_format, dial_country=state.dial_country)
 
     def _start_sipp(self) -> None:
         assert self.state is not None

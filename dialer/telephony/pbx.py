@@ -24,6 +24,13 @@ class PbxConnection:
     cdr_path: str
     members: tuple[str, ...] = ()
     ami_host: str = "127.0.0.1"
+    dial_format: str = "e164"         # how numbers leave on the trunk: e164 | international | national
+    dial_country: str | None = None   # the trunk's own region (CN, GB, US) for national/international
+
+    def dial_plan(self):  # -> dialer.telephony.trunk.DialPlan | None
+        from dialer.telephony.trunk import DialPlan
+
+        return None if self.dial_format == "e164" else DialPlan(self.dial_format, self.dial_country)
 
     @classmethod
     def load(cls, run_dir: Path) -> PbxConnection:

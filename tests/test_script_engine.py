@@ -240,3 +240,31 @@ def test_run_flow_names_the_first_unexpected_action():
         run_flow("m1_reminder", DEBTOR, today=TODAY, events=[Dtmf("2"), Dtmf("2")],
                  expect=[Say, Say, Listen, Say, Listen, End])
     assert "Dtmf(digit='2') -> Say(wrong_number), Record, End" in str(err.value)
+
+
+def test_each_wrong_verification_answer_is_recorded_as_it_happens():
+    """A wrong answer is a fact at once (the daily lock counts them), not only at the end of the node."""
+    actions, engine = run("m1_reminder", [Dtmf("1"), Dtmf("1111")])
+    assert [a.outcome for a in actions if isinstance(a, Record)] == ["verify_failure"]
+    assert not engine.done and not engine.verified
+
+
+def test_verification_locks_for_the_day_after_three_wrong_answers_across_calls():
+    """Two wrong answers on an earlier call, one more now: locked, the call ends without disclosure even
+    though this call has used only one of its two attempts."""
+    from dataclasses import replace as dc_replace
+
+    from agi.script.engine import VERIFY_FAILURES_PER_DAY
+
+    assert VERIFY_FAILURES_PER_DAY == 3
+    earlier = dc_replace(DEBTOR, verify_failures_today=2)
+    actions, engine = run("m1_reminder", [Dtmf("1"), Dtmf("1111")], debtor=earlier)
+    recs = [a for a in actions if isinstance(a, Record)]
+    assert [r.outcome for r in recs] == ["verify_failure", "verification_failed"]
+    assert recs[-1].data["reason"] == "locked" and actions[-1] == End("verification_failed")
+    # once locked, even the right answer is not asked for on a later call that day
+    locked = dc_replace(DEBTOR, verify_failures_today=3)
+    actions, engine = run("m1_reminder", [Dtmf("1"), Dtmf("1984")], debtor=locked)
+    assert not engine.verified and actions[-1] == End("verification_failed")
+    assert any(isinstance(a, Record) and a.data.get("reason") == "locked" for a in actions)
+    assert "5000" not in said(actions) and "7345" not in said(actions)

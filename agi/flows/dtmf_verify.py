@@ -12,6 +12,7 @@ from typing import Any
 
 from agi.channel import Hangup
 from agi.ports import CallChannel, CallPorts, PromptRenderer
+from agi.script.engine import VERIFY_FAILURE, VERIFY_FAILURES_PER_DAY
 from agi.script.render import say_amount
 from agi.server import AGIRequest
 
@@ -70,12 +71,19 @@ class DtmfVerifyFlow:
                 return
             await self.ports.record_transcript_turn(req.call_id, "callee", "1", time.monotonic() - t0,
                                          time.monotonic() - t0)
+            if int(ctx.extra.get("verify_failures_today") or 0) >= VERIFY_FAILURES_PER_DAY:
+                # Locked for the debtor's day after repeated wrong answers: not even asked.
+                await say("Sorry, we could not verify your identity. Goodbye.", "")
+                outcome = {"kind": "no_verification", "verified": False, "reason": "locked"}
+                return
             wav = await asyncio.to_thread(self.tts.render, "Please enter your year of birth.", ctx.locale)
             start = time.monotonic() - t0
             year = await ch.get_data(str(wav.with_suffix("")), self.year_timeout_ms, 4)
             await self.ports.record_transcript_turn(req.call_id, "agent", "Please enter your year of birth.", start,
                                          time.monotonic() - t0)
             if not year or ctx.birth_year is None or year != str(ctx.birth_year):
+                if year:
+                    await self.ports.record_outcome(req.call_id, VERIFY_FAILURE, {"node": "birth_year"})
                 await say("Sorry, we could not verify your identity. Goodbye.", "")
                 outcome = {"kind": "no_verification", "verified": False}
                 return

@@ -31,6 +31,10 @@ from agi.script.validate import REVOKING
 
 # ------------------------------------------------------------------ the state machine
 
+VERIFY_FAILURES_PER_DAY = 3  # wrong verification answers per debtor per local day before the lock
+VERIFY_FAILURE = "verify_failure"  # Record kind of one wrong answer (counted by the store per day)
+
+
 @dataclass(frozen=True)
 class State:
     node: str
@@ -38,7 +42,8 @@ class State:
     name_confirmed: bool = False
     no_input: int = 0
     no_match: int = 0
-    verify_failures: int = 0
+    verify_failures: int = 0  # wrong answers at the current verification node
+    call_verify_failures: int = 0  # wrong answers on this call, all nodes
     captured: Mapping[str, Any] = field(default_factory=dict)  # slots of the last promise / call-back
     intents: tuple[str, ...] = ()
     path: tuple[str, ...] = ()
@@ -113,6 +118,10 @@ def _enter(script: Script, debtor: Debtor, state: State, nid: str, depth: int = 
     if node.verify and _factor(debtor, node.verify) is None:
         more, state = _enter(script, debtor, state, node.on["failed"], depth + 1)
         return actions + [Record("verification_failed", {"node": nid, "reason": "no factor on file"})] + more, state
+    if node.verify and debtor.verify_failures_today + state.call_verify_failures >= VERIFY_FAILURES_PER_DAY:
+        # Locked for the day, as banks do: the question is not even asked.
+        more, state = _enter(script, debtor, state, node.on["failed"], depth + 1)
+        return actions + [Record("verification_failed", {"node": nid, "reason": "locked"})] + more, state
     return actions + [_listen(script, node, state.verified)], state
 
 
@@ -171,13 +180,20 @@ def _on_digits(script: Script, debtor: Debtor, state: State, digits: str | None)
         state = replace(state, verified=True, intents=state.intents + ("verified",))
         return _enter(script, debtor, state, node.on["verified"])
     failures = state.verify_failures + 1
-    if failures >= node.max_attempts:
+    # Each wrong answer is a fact recorded as it happens: the daily lock counts them across calls, so a
+    # caller cannot guess a birth year one call (or one hang-up) at a time.
+    wrong = Record(VERIFY_FAILURE, {"node": node.id})
+    today_total = debtor.verify_failures_today + state.call_verify_failures + 1
+    state = replace(state, call_verify_failures=state.call_verify_failures + 1)
+    if failures >= node.max_attempts or today_total >= VERIFY_FAILURES_PER_DAY:
+        reason = "locked" if today_total >= VERIFY_FAILURES_PER_DAY and failures < node.max_attempts else "attempts"
         state = replace(state, intents=state.intents + ("verification_failed",))
         more, state = _enter(script, debtor, state, node.on["failed"])
-        return [Record("verification_failed", {"node": node.id, "attempts": failures})] + more, state
+        return [wrong, Record("verification_failed", {"node": node.id, "attempts": failures,
+                                                      "reason": reason})] + more, state
     state = replace(state, verify_failures=failures)
     says = _says(script, debtor, state, node.no_match.say or node.say)
-    return says + [_listen(script, node, state.verified)], state
+    return [wrong] + says + [_listen(script, node, state.verified)], state
 
 
 def _dtmf(node: Node, digits: str, today: date) -> Intent:

@@ -255,3 +255,4 @@ class Debtor:
     collector_name: str = ""
     callback_number: str = ""
     account_id: str | None = None
+    verify_failures_today: int = 0  # wrong verification answers already given today (all calls)

@@ -143,5 +143,6 @@ def script_debtor(ctx: CallContext) -> Any:
               "currency": ctx.currency, "days_past_due": ctx.days_past_due,
               "due_date": date.fromisoformat(due) if due else None, "institution": ctx.institution,
               "phone": ctx.phone, "callback_number": ctx.callback_number, "account_id": ctx.account_id,
-              "collector_name": BOT_NAMES.get(ctx.locale, "")}
+              "collector_name": BOT_NAMES.get(ctx.locale, ""),
+              "verify_failures_today": int(ctx.extra.get("verify_failures_today") or 0)}
     return Debtor(**{k: v for k, v in values.items() if k in names})

@@ -61,6 +61,26 @@ def _debtor(did: str, name: str, phone: str, birth: str, amount: str) -> Debtor:
                   account_id=None)
 
 
+async def _forged_session(port: int, token: str, path: str, call_id: str) -> list[str]:
+    """A client that speaks FastAGI like Asterisk and answers the token challenge: the commands it got."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    header = [f"agi_network_script: {path}?call={call_id}", f"agi_request: agi://127.0.0.1/{path}?call={call_id}",
+              "agi_channel: PJSIP/carrier-0000ffff", "agi_uniqueid: 1234.5", "agi_callerid: +12125550141"]
+    writer.write(("\n".join(header) + "\n\n").encode())
+    got = []
+    try:
+        while True:
+            line = (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
+            if not line:
+                break
+            got.append(line)
+            answer = f"200 result=1 ({token})" if line.startswith("GET FULL VARIABLE") else "200 result=0"
+            writer.write((answer + "\n").encode())
+    finally:
+        writer.close()
+    return got
+
+
 @pytest.fixture(scope="module")
 def voicebot_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("voicebot")
@@ -119,6 +139,14 @@ def voicebot_run(tmp_path_factory):
             await dialer.run(until_idle=True, max_seconds=150)
             await callback
             await asyncio.sleep(0.5)
+            # Forged FastAGI sessions that know the token: an ended call, an unknown call, a call-back id
+            # whose channel is not up. The daemon's admit() must refuse each before any command.
+            ended = next(a["id"] for a in core.attempts_for_debtor(store, "V001") if not a["inbound"])
+            before = len(core.call_events(store, ended))
+            inbound["forged"] = {
+                cid: await _forged_session(dialer.agi.port, state.agi_token, path, cid)
+                for path, cid in (("call", ended), ("call", "forged-1"), ("inbound", "in-1234.5"))}
+            inbound["ended_call"] = (ended, before, len(core.call_events(store, ended)))
         finally:
             await dialer.stop()
 
@@ -126,7 +154,7 @@ def voicebot_run(tmp_path_factory):
         asyncio.run(run())
     finally:
         harness.down()
-    return {"store": store, "harness": harness, "tts": tts, "today": today, "at": at}
+    return {"store": store, "harness": harness, "tts": tts, "today": today, "at": at, "inbound": inbound}
 
 
 def _calls(store, debtor_id):
@@ -219,3 +247,15 @@ def test_stop_calling_lands_on_cease_list_and_the_gate_blocks_the_next_attempt(v
                      phone=None, rules=load_rules(REPO / "compliance_rules.yaml"), now=later)
     assert not d.allowed and d.rule_id == "cease"
     assert len(_calls(store, "V006")) == 1
+
+
+def test_forged_fastagi_sessions_with_the_token_are_refused_while_the_real_call_back_worked(voicebot_run):
+    """Right token, but a call that has ended, a call never placed, a call-back whose channel is not up:
+    the only command each forged session gets is the token challenge; nothing is recorded for them."""
+    store, inbound = voicebot_run["store"], voicebot_run["inbound"]
+    for call_id, got in inbound["forged"].items():
+        assert [c.split()[0:3] for c in got] == [["GET", "FULL", "VARIABLE"]], (call_id, got)
+    _ended, before, after = inbound["ended_call"]
+    assert after == before  # nothing added to the ended call
+    assert core.get_attempt(store, "forged-1") is None and not core.call_events(store, "forged-1")
+    assert [a for a in _calls(store, "V004") if a["inbound"]], "the real call-back was admitted"

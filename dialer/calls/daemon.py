@@ -117,7 +117,7 @@ class Dialer:
     # -- start / run / stop ---------------------------------------------------------------------------
     async def start(self) -> None:
         self.agi = FastAGIServer({"call": self._agi_call, "inbound": self.inbound},
-                                 token=self.pbx.agi_token, port=self.agi_port)
+                                 token=self.pbx.agi_token, port=self.agi_port, admit=self._admit)
         await self.agi.start()
         self.ami = AMIController(self.pbx.ami_host, self.pbx.ami_port, self.pbx.ami_user, self.pbx.ami_secret)
         self.ami.dial_plan = self.pbx.dial_plan() if hasattr(self.pbx, "dial_plan") else None  # a real trunk's
@@ -316,6 +316,25 @@ class Dialer:
             await self.agi.stop()
 
     # -- AGI: an outbound call answered ----------------------------------------------------------------
+    async def _admit(self, req: AGIRequest, ch: AGIChannel) -> bool:
+        """Only a call live on our PBX gets a session: one this daemon placed and has not settled, or a
+        call-back whose channel is up on the PBX and carries that id. A session forged for an unknown or
+        ended call (even with the token) is refused before anything is looked up or recorded."""
+        if req.path == "call":
+            call = self.calls.get(req.call_id)
+            return call is not None and not call.inbound
+        if req.path == "inbound":
+            channel = req.env.get("agi_channel", "")
+            if not req.call_id.startswith(INBOUND_PREFIX) or not channel or self.ami is None:
+                return False
+            try:
+                resp = await self.ami.send({"Action": "Getvar", "Channel": channel, "Variable": "DIALER_CALL_ID"},
+                                           timeout=5.0)
+            except (asyncio.TimeoutError, OSError):
+                return False
+            return hasattr(resp, "get") and resp.get("Response") == "Success" and resp.get("Value") == req.call_id
+        return False
+
     async def _agi_call(self, req: AGIRequest, ch: AGIChannel) -> None:
         att = core.get_attempt(self.store, req.call_id)
         if att is None:

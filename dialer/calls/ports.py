@@ -6,6 +6,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from agi.ports import CallContext
+from agi.script.engine import VERIFY_FAILURE
 from common import vocab
 from common.clock import Clock
 from common.log import log_event
@@ -17,6 +18,7 @@ from dialer.store import Store, core
 
 log = logging.getLogger("dialer.calls")
 
+ENDED_STATES = ("ended", "unknown")  # attempts.state of a settled call
 VERIFIED = "verified"  # record_outcome kind: the callee passed verification (a fact, not a disposition)
 
 
@@ -46,9 +48,21 @@ class StorePorts:
                                              started_at=self.clock.timestamp())
         return self.calls[call_id]
 
+    def _live(self, call_id: str, what: str) -> dict[str, Any] | None:
+        """The attempt, if the call is still live; results for an ended call are refused (a late or forged
+        session must not add a promise or a fact to a call that is over)."""
+        att = core.get_attempt(self.store, call_id)
+        if att is None:
+            return None
+        if att.get("state") in ENDED_STATES:
+            log_event(log, "call.result_refused", level=logging.WARNING, call=call_id, what=what,
+                      state=att.get("state"))
+            return None
+        return att
+
     # -- lookups ----------------------------------------------------------------------------
     async def lookup(self, call_id: str) -> CallContext | None:
-        att = core.get_attempt(self.store, call_id)
+        att = self._live(call_id, "lookup")
         if att is None:
             return None
         self.record(call_id)
@@ -65,19 +79,33 @@ class StorePorts:
             locale=camp.locale, phone=att["phone"],
             account_id=acct["account_id"], callback_number=camp.callback_number,
             extra={"due_date": acct.get("due_date"), "id_last4": d.get("id_last4"), "lang": d.get("lang"),
-                   "segment": d.get("segment")},
+                   "segment": d.get("segment"),
+                   "verify_failures_today": self.verify_failures_today(d["debtor_id"], att["phone"])},
         )
+
+    def verify_failures_today(self, debtor_id: str, phone: str) -> int:
+        """Wrong verification answers the debtor's number(s) gave since the debtor's local midnight."""
+        now = self.clock.timestamp()
+        local = self.local_time(debtor_id, phone, now)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return core.count_debtor_events(self.store, debtor_id, VERIFY_FAILURE, since=midnight.timestamp())
 
     # -- results (the CallPorts protocol of agi/ports.py) --------------------------------
     async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
         """One outcome of the call, written when it happens (a crash must not erase it): the outcome event,
         and at once on the attempt the facts the gate reads (verified: a conversation about the debt;
         a machine). Kind `verified` is that fact alone, not a disposition."""
+        if self._live(call_id, kind) is None:
+            return
         rec = self.record(call_id)
         if rec is None:
             return
         now = self.clock.timestamp()
         data = dict(data or {})
+        if kind == VERIFY_FAILURE:  # a fact counted by the daily lock, not a disposition
+            core.record_call_event(self.store, call_id, VERIFY_FAILURE, now, data)
+            log_event(log, "call.verify_failure", call=call_id, debtor_id=rec.debtor_id)
+            return
         if kind == VERIFIED:
             data["verified"] = True
         else:
@@ -112,6 +140,8 @@ class StorePorts:
         return self.local_time(debtor_id, phone, ts).date()
 
     async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
+        if self._live(call_id, "turn") is None:
+            return
         rec = self.record(call_id)
         if rec is not None:
             turn = {"speaker": speaker, "text": text, "start": round(start, 3), "end": round(end, 3)}
@@ -119,6 +149,8 @@ class StorePorts:
             core.record_call_event(self.store, call_id, "turn", self.clock.timestamp(), turn)  # QA after a crash
 
     async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None:
+        if self._live(call_id, "transfer") is None:
+            return
         rec = self.record(call_id)
         if rec is not None:
             rec.transfer = dict(context)

@@ -492,6 +492,14 @@ def record_call_event(store: Store | Conn, call_id: str, kind: str, at: float,
         return int(cur.lastrowid)
 
 
+def count_debtor_events(store: Store | Conn, debtor_id: str, kind: str, *, since: float) -> int:
+    """How many events of `kind` the debtor's calls (all campaigns' attempts) recorded since `since`."""
+    row = conn_of(store).execute(
+        "SELECT count(*) FROM call_events e JOIN attempts a ON a.id = e.call_id "
+        "WHERE a.debtor_id=? AND e.kind=? AND e.at >= ?", (debtor_id, kind, float(since))).fetchone()
+    return int(row[0])
+
+
 def call_events(store: Store | Conn, call_id: str, kind: str | None = None) -> list[dict[str, Any]]:
     sql, args = "SELECT * FROM call_events WHERE call_id=?", [call_id]
     if kind is not None:

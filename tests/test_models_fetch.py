@@ -153,3 +153,28 @@ def test_shipped_manifests_parse():
     voices = load_voice_manifest()
     assert {e.key for e in voices} == {"zh-CN", "en-US"}
     assert all(d.url.startswith("https://") for e in voices for d in e.files)
+
+
+def test_a_truncated_or_corrupt_archive_is_a_one_line_error_and_the_old_model_stays(server, tmp_path):
+    import tarfile
+
+    root, base = server
+    dest = tmp_path / "models"
+    (root / "m.zip").write_bytes(GOOD)
+    install(entry(f"{base}/m.zip"), dest, dest / "lock")  # a working model
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        data = b"x" * 200_000
+        info = tarfile.TarInfo("vosk-model-tiny/am/final.mdl")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    (root / "cut.tar.gz").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    corrupt = bytearray(GOOD)
+    corrupt[40:60] = b"\xff" * 20  # a member's bytes, the zip's directory intact
+    (root / "bad.zip").write_bytes(bytes(corrupt))
+    for name in ("cut.tar.gz", "bad.zip"):
+        with pytest.raises(FetchError) as err:
+            install(entry(f"{base}/{name}"), dest, dest / "lock2")
+        assert name in str(err.value) and "\n" not in str(err.value)
+    assert (dest / "vosk-model-tiny" / "am" / "final.mdl").read_bytes() == b"acoustic model v1"
+    assert leftovers(dest) == []

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import lzma
 import tarfile
 import tempfile
 import time
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -171,7 +173,16 @@ def _safe_members(names: list[str]) -> None:
 
 
 def _unpack(archive: Path, into: Path) -> Path:
-    """Unpack zip/tar into `into`; a single top folder is stripped. Returns the model root."""
+    """Unpack zip/tar into `into`; a single top folder is stripped. Returns the model root. A truncated or
+    corrupt archive is a FetchError naming it, never a traceback (the working model stays in place)."""
+    try:
+        return _unpack_checked(archive, into)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
+        raise FetchError(f"{archive.name}: corrupt or truncated archive ({type(exc).__name__}: {exc}); "
+                         "fetch it again") from None
+
+
+def _unpack_checked(archive: Path, into: Path) -> Path:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as z:
             _safe_members(z.namelist())

@@ -191,3 +191,25 @@ def test_a_flood_of_rejections_is_a_summary_not_a_line_each(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 5 + 1 + 1
     assert "fastagi.bad_token.suppressed count=995" in lines[5]
+
+
+def test_a_second_daemon_on_the_same_run_dir_is_refused_naming_the_first(tmp_path):
+    from dialer.cli.run import _one_daemon_per_run_dir
+    from dialer.telephony.pbx import PbxConnection
+
+    db = tmp_path / "d.db"
+    res = CliRunner().invoke(main, ["campaign", "load", str(REPO / "campaigns" / "en_demo.yaml"), "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    PbxConnection(ami_port=1, ami_user="u", ami_secret="s", agi_port=2, agi_token="t", cdr_path="",
+                  members=()).save(run_dir)
+    first = _one_daemon_per_run_dir(run_dir)  # the first daemon holds the lock
+    try:
+        res = CliRunner().invoke(main, ["run", "--db", str(db), "--run-dir", str(run_dir), "--max-seconds", "1"])
+        text = _one_line_error(res)
+        assert res.exit_code == 2 and "another dialer daemon" in text and str(run_dir) in text, text
+        import os
+        assert f"pid {os.getpid()}" in text
+    finally:
+        first.close()

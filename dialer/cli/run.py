@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
+import os
 import signal
 import sys
 from datetime import datetime
@@ -66,6 +68,30 @@ async def run_daemon(store: Store, pbx: PbxConnection, rules, campaigns, clock: 
             loop.remove_signal_handler(sig)
 
 
+DAEMON_LOCK = "daemon.lock"
+
+
+def _one_daemon_per_run_dir(run_dir: Path):
+    """An exclusive lock on <run dir>/daemon.lock: two daemons driving one PBX would both dial and
+    both settle every call. The second is refused with the first one's pid."""
+    path = run_dir / DAEMON_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fh = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = fh.read().strip() or "?"
+        fh.close()
+        click.echo(f"error: another dialer daemon (pid {holder}) is running on {run_dir}; "
+                   "stop it first (SIGTERM lets its calls finish)", err=True)
+        sys.exit(2)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
 @click.command()
 @db_option
 @click.option("--campaign", "campaigns", multiple=True, help="Dial only these campaigns (repeatable).")
@@ -94,14 +120,15 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
         click.echo(f"error: {behind}", err=True)
         sys.exit(2)
     try:
-        pbx = PbxConnection.load(run_dir)
-    except FileNotFoundError:
-        raise click.ClickException(f"no PBX connection file in {run_dir}: run `dialer asterisk up` first") from None
-    try:
         rules_obj, camps = load_daemon_inputs(store, campaigns, rules)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    try:
+        pbx = PbxConnection.load(run_dir)
+    except FileNotFoundError:
+        raise click.ClickException(f"no PBX connection file in {run_dir}: run `dialer asterisk up` first") from None
+    lock = _one_daemon_per_run_dir(run_dir)  # held (open) until the process exits
     stats = asyncio.run(run_daemon(store, pbx, rules_obj, camps, clock, until_idle=until_idle,
                                    max_seconds=max_seconds, grace=grace))
     from dialer.store import core
@@ -109,6 +136,7 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
     still_open = len(core.open_attempts(store))
     click.echo(f"stopped: {stats.placed} placed, {stats.ended} settled, {stats.drained} finished during the stop, "
                f"{stats.hung_up} hung up at the end of the grace period, {still_open} attempts open", err=True)
+    lock.close()
     click.echo(json.dumps({"placed": stats.placed, "blocked": stats.blocked, "ended": stats.ended,
                            "reconciled": stats.reconciled, "adopted": stats.adopted, "drained": stats.drained,
                            "hung_up": stats.hung_up, "open": still_open, "outcomes": stats.by_outcome}))

@@ -88,6 +88,7 @@ class Dialer:
         self.agi: FastAGIServer | None = None
         self._tasks: set[asyncio.Task] = set()
         self._qa_rules: Any = None
+        self._detectors: Any = None
         self._stopping = asyncio.Event()
         self._recovering = 0  # settlements of ended calls of a previous process still running
         self.pacing: dict[str, PaceState] = {}
@@ -116,6 +117,11 @@ class Dialer:
 
     # -- start / run / stop ---------------------------------------------------------------------------
     async def start(self) -> None:
+        from dialer.qa import detect
+
+        # QA 2's detectors score every bot call at its end; loaded once (about 2 s), off the event loop. A
+        # missing encoder or head is an error here, never a silent fallback to the lexicons.
+        self._detectors = await asyncio.to_thread(detect.load)
         self.agi = FastAGIServer({"call": self._agi_call, "inbound": self.inbound},
                                  token=self.pbx.agi_token, port=self.agi_port, admit=self._admit)
         await self.agi.start()
@@ -495,13 +501,15 @@ class Dialer:
         started = self.ports.local_time(call.debtor_id, call.phone, call.placed_at).isoformat()  # QA: debtor's time
         transcript = {"call_id": call.call_id, "lang": (camp.locale[:2] if camp else "en"),
                       "jurisdiction": camp.profile if camp else "cn", "started_at": started, "turns": rec.turns,
-                      "agent": "bot", "campaign": call.campaign}
+                      "agent": "bot", "campaign": call.campaign,
+                      "institution": camp.institution if camp else None}
         try:
             if self._qa_rules is None:  # the gate's reading of the rules file, not a second one
                 from dialer.qa.rules import qa_rules
 
                 self._qa_rules = qa_rules(self.rules)
-            result = score_call(self.store, transcript, self._qa_rules, at=self.clock.timestamp())
+            result = score_call(self.store, transcript, self._qa_rules, at=self.clock.timestamp(),
+                                detectors=self._detectors)
             write_head(self.store)
         except Exception:  # noqa: BLE001 - QA must never stop the dialer; the call stays unscored for `qa run`
             log.exception("QA scoring failed for call %s", call.call_id)

@@ -42,9 +42,11 @@ class VoiceLab:
     """`async with VoiceLab(run_dir, behaviours, script) as lab: call = await lab.call(number)`."""
 
     def __init__(self, run_dir: Path, behaviours: BehaviourFile, script: Script, tts: Any, *,
-                 today: date = date(2026, 11, 23), institution: str = "Acme Finance"):
+                 today: date = date(2026, 11, 23), institution: str = "Acme Finance",
+                 recognize: Any = None):
         self.harness = Harness(run_dir, agents=0, behaviours=behaviours)
         self.script, self.tts, self.today, self.institution = script, tts, today, institution
+        self.recognize = recognize  # None: no recognizer; else a factory (today) -> the call's hook (CallSpeech)
         self.ports = InMemoryPorts()
         self.calls: dict[str, LabCall] = {}
         self.ami: AMIController | None = None
@@ -103,10 +105,12 @@ class VoiceLab:
         debtor = Debtor(debtor_id="D1", name="Paula Promise", phone=call.number, birth_year="1984",
                         institution=self.institution, collector_name="Alex", callback_number="+18005550199")
         call.t0 = time.time()
+        extra = {"recognize": self.recognize(self.today)} if self.recognize is not None else {}
         try:
             call.result = await run_script(ch, self.script, debtor, self.ports, today=self.today, call_id=call.call_id,
                                            tts=self.tts, queue_app=False,
-                                           media=CallMedia(self.media, self.media.playback), voice_facts=call.facts)
+                                           media=CallMedia(self.media, self.media.playback), voice_facts=call.facts,
+                                           **extra)
         finally:
             call.done.set()
 

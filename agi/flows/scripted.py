@@ -145,6 +145,9 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         audio = CallAudio(media.tap, call_id, name, clock)
         session = VoiceSession(audio, media.playback, call_id, name, clock, script.voice)
         try:
+            from agi.media.playback import silence_file
+
+            state["fill"] = silence_file(Path(getattr(tts, "cache_dir", "voices/cache")))
             voice = await session.start()
         except Exception as exc:  # noqa: BLE001 - a call without its tap still works with keys
             log_event(log, "voice.unavailable", level=logging.WARNING, call_id=call_id, error=str(exc))
@@ -201,7 +204,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         got_key: str | None = pressed
         utterance: Utterance | None = None
         if got_key is None:
-            heard = await voice.listen(channel, listen.timeout)
+            heard = await voice.listen(channel, listen.timeout, state.get("fill"))
             if isinstance(heard, Utterance):
                 utterance = heard
             elif isinstance(heard, str):
@@ -247,7 +250,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         _, digit = await voice_say(Say("confirm", pending.confirm_question), DIGITS, True)
         reply: Any = digit
         if digit is None:
-            got = await voice.listen(channel, CONFIRM_LISTEN.timeout)
+            got = await voice.listen(channel, CONFIRM_LISTEN.timeout, state.get("fill"))
             if isinstance(got, Utterance):
                 _, reply = await recognized(got, CONFIRM_LISTEN)
             else:
@@ -345,7 +348,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         if queue_app:
             await channel.exec("Queue", action.queue)
 
-    state = {"factor": False}
+    state: dict[str, Any] = {"factor": False}
     hook = recognize if hasattr(recognize, "resolve") else None  # agi.media.speech.CallSpeech
     await start_voice()
     if voice is not None and hook is not None and hasattr(hook, "words"):

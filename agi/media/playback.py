@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from agi.media.bargein import DroppedUtterance, ResumePrompt, StopPrompt, VoiceTurns
@@ -27,6 +28,24 @@ from common.log import log_event
 log = logging.getLogger("agi.media.playback")
 
 POLL_MS = 100  # WAIT FOR DIGIT slice while listening
+DIGITS = "0123456789*#"
+
+
+def silence_file(directory: Path) -> str:
+    """A POLL_MS-long silent WAV (8 kHz 16-bit mono) in `directory`, made once; returns it without extension."""
+    import wave
+
+    path = Path(directory) / f"listen-silence-{POLL_MS}ms.wav"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\x00\x00" * (8 * POLL_MS))
+        tmp.replace(path)
+    return str(path.with_suffix(""))
 
 
 @dataclass
@@ -205,9 +224,14 @@ class VoiceSession:
         return pb, digit
 
     # -- listening ----------------------------------------------------------------------------
-    async def listen(self, channel: CallChannel, timeout: float) -> Utterance | str | None:
+    async def listen(self, channel: CallChannel, timeout: float, fill: str | None = None) -> Utterance | str | None:
         """Wait for the caller's turn: an utterance, a key (returned as its digit), or None after `timeout`
-        seconds without speech (a turn in progress at the deadline is waited for)."""
+        seconds without speech (a turn in progress at the deadline is waited for).
+
+        `fill`, a short silent file (path without extension), is played in each slice instead of WAIT FOR
+        DIGIT: the line then carries silence while the bot listens, as a phone line does (without it no RTP
+        flows, and the far end cannot tell a silent bot from a dead line: Asterisk's WaitForSilence never
+        fires)."""
         self.turns.listening(self.now())
         deadline = self.now() + timeout
         while True:
@@ -221,7 +245,10 @@ class VoiceSession:
             speaking = self.turns.vad.speaking
             if self.now() >= deadline and not speaking:
                 return None
-            digit = await channel.wait_for_digit(POLL_MS)
+            if fill:
+                digit, _ = await channel.stream_file(fill, DIGITS)
+            else:
+                digit = await channel.wait_for_digit(POLL_MS)
             if digit:
                 self.turns.key_pressed(self.now(), digit)
                 return digit

@@ -38,7 +38,9 @@ class CallPorts(Protocol):
     async def lookup(self, call_id: str) -> CallContext | None: ...
     async def record_outcome(self, call_id: str, kind: str, data: dict[str, Any]) -> None: ...
     async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float,
-                                     end: float) -> None: ...
+                                     end: float, meta: dict[str, Any] | None = None) -> None: ...
+    # `meta` (optional; only passed for a recognised callee turn): the recognizer's hearing — backend,
+    # confidence, no_speech_prob, asr_start/asr_end, how it was matched (agi.media.speech.transcript_meta).
     async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None: ...
     async def mark_phone(self, debtor_id: str, phone: str, status: str) -> None: ...
     async def add_cease(self, debtor_id: str) -> None: ...
@@ -98,6 +100,7 @@ class InMemoryPorts:
     outcomes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     turns: list[tuple[str, str, str, float, float]] = field(default_factory=list)
     transfers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    turn_meta: dict[int, dict[str, Any]] = field(default_factory=dict)  # index in `turns` -> the recognizer's meta
     phones: list[tuple[str, str, str]] = field(default_factory=list)
     ceased: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
@@ -109,7 +112,9 @@ class InMemoryPorts:
         self.outcomes.append((call_id, kind, dict(data)))
 
     async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float,
-                                     end: float) -> None:
+                                     end: float, meta: dict[str, Any] | None = None) -> None:
+        if meta:
+            self.turn_meta[len(self.turns)] = dict(meta)
         self.turns.append((call_id, speaker, text, start, end))
 
     async def transfer_context(self, call_id: str, context: dict[str, Any]) -> None:
@@ -131,6 +136,11 @@ class InMemoryPorts:
     def turns_of(self, call_id: str) -> list[tuple[str, str, float, float]]:
         """(speaker, text, start, end) of one call's transcript."""
         return [(speaker, text, start, end) for cid, speaker, text, start, end in self.turns if cid == call_id]
+
+    def heard_of(self, call_id: str) -> list[tuple[str, float, float, dict[str, Any]]]:
+        """(text, start, end, meta) of each recognised callee turn of one call."""
+        return [(t[2], t[3], t[4], self.turn_meta[i]) for i, t in enumerate(self.turns)
+                if t[0] == call_id and i in self.turn_meta]
 
     def transfer_of(self, call_id: str) -> dict[str, Any] | None:
         """The context one call handed to the collector, if it was transferred."""

@@ -1,12 +1,17 @@
 """Voice-path figures on real Asterisk, measured on the carrier side (bench for issue 14).
 
-    python -m bench.voice [--talk 16] [--noise 16] [--parallel 4] [--json]
+    python -m bench.voice [--talk 16] [--noise 16] [--respond 8] [--parallel 4] [--json]
 
 - barge-in latency: the debtor's speech onset (the carrier's recording of what it said, wall-clock) → the
   bot silent at the debtor (where Asterisk says the prompt stopped, endpos, after the prompt's start);
   p50 / p95 over calls that talk over the interruptible question at varied points, English and Mandarin.
 - false interruptions: calls where a cough, a door, a "嗯" or a burst of hiss falls on the question; how
   many stopped the prompt, how many of those resumed it, and how many lost it (goal 0).
+- response latency: the end of the debtor's speech (the carrier's `-said` recording) → the bot's first audio
+  at the debtor (the carrier's mix minus the debtor's part), over calls where a Piper-voiced debtor says
+  "Yes." / "Nineteen eighty-four." / "I will pay tomorrow." to speech_test_en with the live recognizer
+  (Whisper tiny.en); baseline in the same run: the same calls without a recognizer (the bot only knows that
+  the debtor spoke), which isolates what recognition costs. Goal p50 <= 700 ms, p95 <= 1 s.
 - baseline, measured in the same calls: how long the bot would have talked on over the debtor without
   barge-in (the rest of the question after the onset), and the stop decision alone (onset → ControlPlayback
   sent).
@@ -26,7 +31,7 @@ from agi.script.loader import load_by_id
 from common.paths import REPO
 from common.wav import duration
 from dialer.telephony.carrier import behaviours_from_dict
-from dialer.telephony.voicelab import VoiceLab, cuts, heard_whole
+from dialer.telephony.voicelab import VoiceLab, cuts, heard_whole, responses
 
 SCRIPTS = REPO / "tests" / "data" / "voice_scripts"
 PHRASES = [("This is Paula speaking", "en-us"), ("我就是王先生本人", "cmn-latn-pinyin"),
@@ -86,6 +91,35 @@ async def run(talk: int, noise: int, parallel: int, run_dir: Path) -> dict:
     return out
 
 
+async def respond(n: int, parallel: int, run_dir: Path, recognize: bool) -> list[float]:
+    """Response latencies (ms) of `n` speech-driven calls, `parallel` at a time."""
+    from agi.media.speech import CallSpeech, preload
+    from tests.asr_speakers import piper, write_wav
+
+    tts = TTS()
+    script = load_by_id("speech_test_en", SCRIPTS)
+    for p in script.prompts.values():  # as the daemon's prerender does
+        tts.render(p.text.format(institution="Acme Finance"), script.locale)
+    audio = run_dir / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    turns = [str(write_wav(audio / f"r{i}.wav", piper(t)))
+             for i, t in enumerate(("Yes.", "Nineteen eighty-four.", "I will pay tomorrow."))]
+    numbers = [f"+1212555{4000 + i:04d}" for i in range(n)]
+    bf = behaviours_from_dict({num: {"speech": [{"after_silence": 900, "audio": w, "label": f"t{k}"}
+                                                for k, w in enumerate(turns)], "hangup_after": 40}
+                               for num in numbers})
+    if recognize:
+        await preload("en")
+    out: list[float] = []
+    async with VoiceLab(run_dir / ("asr" if recognize else "base"), bf, script, tts,
+                        recognize=(lambda day: CallSpeech("en", day)) if recognize else None) as lab:
+        for k in range(0, n, parallel):
+            calls = await asyncio.gather(*(lab.call(num, timeout=90) for num in numbers[k:k + parallel]))
+            for call in calls:
+                out += [r.latency_ms for r in responses(lab, call) if r.latency_ms is not None]
+    return out
+
+
 def summarise(data: dict, parallel: int) -> dict:
     lat = [r["latency_ms"] for r in data["talk"] if "latency_ms" in r]
     det = [r["detect_ms"] for r in data["talk"] if "detect_ms" in r]
@@ -113,19 +147,45 @@ def summarise(data: dict, parallel: int) -> dict:
     }
 
 
+def print_response(r: dict, parallel: int) -> None:
+    a, b = r["with_asr_ms"], r["without_asr_ms"]
+    print(f"response latency (end of callee speech -> first bot audio at the callee), {r['calls']} calls x 3 turns, "
+          f"{parallel} at a time, {r['seconds']} s (load {os.getloadavg()[0]:.2f}):")
+    print(f"  with recognition (Whisper tiny.en): n={a['n']} p50 {a['p50']} ms  p95 {a['p95']} ms  max {a['max']} ms"
+          f"   [goal p50 <= 700, p95 <= 1000]")
+    print(f"  baseline, same calls without a recognizer: n={b['n']} p50 {b['p50']} ms  p95 {b['p95']} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--talk", type=int, default=16)
     ap.add_argument("--noise", type=int, default=16)
+    ap.add_argument("--respond", type=int, default=8, help="speech-driven calls for response latency")
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    resp: dict = {}
     with tempfile.TemporaryDirectory() as d:
-        data = asyncio.run(run(args.talk, args.noise, args.parallel, Path(d)))
+        if args.respond:
+            t0 = time.monotonic()
+            asr = asyncio.run(respond(args.respond, args.parallel, Path(d) / "respond", True))
+            base = asyncio.run(respond(args.respond, args.parallel, Path(d) / "respond", False))
+            resp = {"calls": args.respond, "seconds": round(time.monotonic() - t0, 1),
+                    "with_asr_ms": {"n": len(asr), "p50": pct(asr, 0.5), "p95": pct(asr, 0.95), "max": max(asr, default=None)},
+                    "without_asr_ms": {"n": len(base), "p50": pct(base, 0.5), "p95": pct(base, 0.95)}}
+        if not (args.talk or args.noise):
+            if args.json:
+                print(json.dumps({"response": resp}, indent=2))
+            else:
+                print_response(resp, args.parallel)
+            return
+        data = asyncio.run(run(args.talk, args.noise, args.parallel, Path(d) / "bargein"))
     s = summarise(data, args.parallel)
     if args.json:
-        print(json.dumps({"summary": s, "calls": data}, indent=2, ensure_ascii=False))
+        print(json.dumps({"summary": s, "response": resp, "calls": data}, indent=2, ensure_ascii=False))
         return
+    if resp:
+        print_response(resp, args.parallel)
     b, d_, base = s["barge_in_ms"], s["stop_decision_ms"], s["baseline_without_barge_in_ms"]
     print(f"voice bench: {s['calls']} calls, {s['parallel']} at a time, {s['seconds']} s (load {s['load']:.2f})")
     print(f"barge-in (callee onset -> bot silent at callee): n={b['n']} p50 {b['p50']} ms  p95 {b['p95']} ms  "

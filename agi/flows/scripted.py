@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from agi.channel import Hangup
 from agi.media.frames import Interruption, Utterance
@@ -53,10 +53,16 @@ SILENCE = "silence/1"  # Asterisk core sound: GET DATA needs a file when no prom
 Listener = Callable[[CallChannel, Listen, "str | None"], Awaitable[Event]]
 """(channel, listen, path of the prompt to play while listening or None) -> the caller's event."""
 
-Recognize = Callable[[Utterance, Listen, str], Awaitable["Speech | NoInput"]]
+Recognize = Callable[[Utterance, Listen, str], Awaitable[Any]]
 """The recognizer hook: (one endpointed utterance, what the node listens for, the script's locale) ->
-`Speech(text, confidence)`, or `NoInput()` when nothing was said in it (noise). This is where
-agi/media/asr.py's Recognizer plugs in (`run_script(..., recognize=...)`)."""
+`Speech(text, confidence)`, or `NoInput()` when nothing was said in it (noise), or a `Heard`
+(agi/media/answers.py) whose `.event` is one of those, or None with a `.confirm_question` to ask first.
+`agi.media.speech.CallSpeech` is the live one (Whisper/Vosk per language): with it the flow also
+- asks "did you say …?" (rendered by the TTS in the call's language), hears the reply (voice, or key 1 yes /
+  2 no) and acts only on a confirmed answer (`hook.resolve`); anything else is the node's no-match path;
+- lets the voice session screen a short sound that stopped a prompt (`hook.words`): words are an answer,
+  a cough or 嗯 resumes the prompt;
+- writes the recognizer's words, timing and backend into the callee's transcript turn (`meta`)."""
 
 
 async def no_recognizer(utterance: Utterance, listen: Listen, locale: str) -> Speech | NoInput:
@@ -139,6 +145,9 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         audio = CallAudio(media.tap, call_id, name, clock)
         session = VoiceSession(audio, media.playback, call_id, name, clock, script.voice)
         try:
+            from agi.media.playback import silence_file
+
+            state["fill"] = silence_file(Path(getattr(tts, "cache_dir", "voices/cache")))
             voice = await session.start()
         except Exception as exc:  # noqa: BLE001 - a call without its tap still works with keys
             log_event(log, "voice.unavailable", level=logging.WARNING, call_id=call_id, error=str(exc))
@@ -161,6 +170,8 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         says = [a for a in actions if isinstance(a, Say)]
         if listen is not None:
             voice.set_params(listen.voice)
+            if hook is not None:
+                hook.listen = listen
         escape = DIGITS if listen and (listen.grammar.dtmf or listen.grammar.digits) else ""
         # As with keys: only prompts after the last must-finish one can be interrupted (the caller has not
         # heard the question before it), and a must-finish prompt never is.
@@ -193,7 +204,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         got_key: str | None = pressed
         utterance: Utterance | None = None
         if got_key is None:
-            heard = await voice.listen(channel, listen.timeout)
+            heard = await voice.listen(channel, listen.timeout, state.get("fill"))
             if isinstance(heard, Utterance):
                 utterance = heard
             elif isinstance(heard, str):
@@ -207,9 +218,48 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
                 rest = await channel.get_data(SILENCE, int(listen.timeout * 1000), wanted - 1) or ""
             return Dtmf(got_key + rest)
         assert utterance is not None
-        event = await recognize(utterance, listen, script.locale)
-        text = event.text if isinstance(event, Speech) and event.text else "[speech]"
-        await ports.record_transcript_turn(call_id, "callee", text, utterance.speech_start, utterance.end)
+        event, heard = await recognized(utterance, listen)
+        if heard is not None and event is None and heard.confirm_question:
+            event = await confirm(heard, listen)
+        return event
+
+    async def recognized(utterance: Utterance, listen: Listen) -> tuple[Event | None, Any]:
+        """The hook's hearing of one turn, written to the transcript: (event or None, Heard or None)."""
+        got = await recognize(utterance, listen, script.locale)
+        heard = got if hasattr(got, "recognition") else None
+        event = heard.event if heard is not None else got
+        if heard is not None:
+            from agi.media.speech import transcript_meta
+
+            r = heard.recognition
+            text = r.text or "[no speech]"
+            await ports.record_transcript_turn(call_id, "callee", text, utterance.speech_start, utterance.end,
+                                               meta=transcript_meta(heard))
+        else:
+            text = event.text if isinstance(event, Speech) and event.text else "[speech]"
+            await ports.record_transcript_turn(call_id, "callee", text, utterance.speech_start, utterance.end)
+        return event, heard
+
+    async def confirm(pending: Any, listen: Listen) -> Event:
+        """Ask "did you say …?" in the call's language, hear yes/no (voice or key 1/2), act only on a yes."""
+        from agi.media.speech import CONFIRM_LISTEN
+
+        assert voice is not None
+        voice.set_params(listen.voice)
+        hook.listen = CONFIRM_LISTEN
+        _, digit = await voice_say(Say("confirm", pending.confirm_question), DIGITS, True)
+        reply: Any = digit
+        if digit is None:
+            got = await voice.listen(channel, CONFIRM_LISTEN.timeout, state.get("fill"))
+            if isinstance(got, Utterance):
+                _, reply = await recognized(got, CONFIRM_LISTEN)
+            else:
+                reply = got
+        elif digit:
+            await ports.record_transcript_turn(call_id, "callee", digit, clock(), clock())
+        event = hook.resolve(pending, reply)
+        log_event(log, "speech.confirm", call_id=call_id, asked=pending.confirm_question,
+                  confirmed=bool(event.text))
         return event
 
     async def say(action: Say, escape: str) -> str | None:
@@ -298,8 +348,11 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         if queue_app:
             await channel.exec("Queue", action.queue)
 
-    state = {"factor": False}
+    state: dict[str, Any] = {"factor": False}
+    hook = recognize if hasattr(recognize, "resolve") else None  # agi.media.speech.CallSpeech
     await start_voice()
+    if voice is not None and hook is not None and hasattr(hook, "words"):
+        voice.screen = hook.words
     actions = engine.start()
     try:
         while True:

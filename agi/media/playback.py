@@ -14,7 +14,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 from agi.media.bargein import DroppedUtterance, ResumePrompt, StopPrompt, VoiceTurns
 from agi.media.frames import Frame, Interruption, SpeechStarted, SpeechStopped, Utterance
@@ -27,6 +28,24 @@ from common.log import log_event
 log = logging.getLogger("agi.media.playback")
 
 POLL_MS = 100  # WAIT FOR DIGIT slice while listening
+DIGITS = "0123456789*#"
+
+
+def silence_file(directory: Path) -> str:
+    """A POLL_MS-long silent WAV (8 kHz 16-bit mono) in `directory`, made once; returns it without extension."""
+    import wave
+
+    path = Path(directory) / f"listen-silence-{POLL_MS}ms.wav"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\x00\x00" * (8 * POLL_MS))
+        tmp.replace(path)
+    return str(path.with_suffix(""))
 
 
 @dataclass
@@ -60,6 +79,11 @@ class VoiceSession:
         self._decision: asyncio.Future | None = None
         self._task: asyncio.Task | None = None
         self.frames = 0
+        # With a recognizer: does a short sound that stopped a prompt hold words ("yes", "是")? Then it is an
+        # answer, not a false interruption (a cough, 嗯 still resume). None: the VAD's timing alone decides.
+        self.screen: Callable[[Utterance], Awaitable[bool]] | None = None
+        self._pending_resume: ResumePrompt | None = None
+        self._screens: set[asyncio.Task] = set()
 
     async def start(self) -> "VoiceSession":
         await self.audio.start()
@@ -76,6 +100,9 @@ class VoiceSession:
                 self.frames += 1
                 for out in self.turns.feed(frame):
                     await self._handle(out)
+                if self._pending_resume is not None:  # no utterance came with it: nothing to screen
+                    self._decide(self._pending_resume)
+                    self._pending_resume = None
             for out in self.turns.flush():
                 await self._handle(out)
         except asyncio.CancelledError:
@@ -97,7 +124,10 @@ class VoiceSession:
                        wall=round(time.time(), 4))
         elif isinstance(out, ResumePrompt):
             self._fact("false_interruption", onset=out.onset, at=out.at, speech_ms=out.speech_ms)
-            self._decide(out)
+            if self.screen is not None:
+                self._pending_resume = out  # its utterance follows in the same batch: ask the recognizer
+            else:
+                self._decide(out)
         elif isinstance(out, Interruption):
             self._fact("interruption", onset=out.at, source=out.source)
             self._decide(out)
@@ -106,9 +136,40 @@ class VoiceSession:
             self.utterances.put(out)
         elif isinstance(out, DroppedUtterance):
             u = out.utterance
+            pending, self._pending_resume = self._pending_resume, None
+            if pending is not None and out.reason == "false_interruption" and self.screen is not None:
+                task = asyncio.create_task(self._screen(pending, u), name=f"screen-{self.call_id}")
+                self._screens.add(task)
+                task.add_done_callback(self._screens.discard)
+                return
+            if pending is not None:
+                self._decide(pending)
             self._fact("dropped_utterance", reason=out.reason, speech_start=u.speech_start, end=u.end)
         elif isinstance(out, (SpeechStarted, SpeechStopped)):
             self._fact("speech_started" if isinstance(out, SpeechStarted) else "speech_stopped", at=out.at)
+
+    async def _screen(self, resume: ResumePrompt, u: Utterance) -> None:
+        """A short sound stopped the prompt: words make it the caller's answer (the prompt stays stopped and
+        the utterance goes to the flow); no words resume the prompt, as without a recognizer."""
+        assert self.screen is not None
+        try:
+            words = await self.screen(u)
+        except Exception as exc:  # noqa: BLE001 - recognizer trouble: behave as without one
+            log_event(log, "voice.screen_failed", level=logging.WARNING, call_id=self.call_id, error=str(exc))
+            words = False
+        if not words or self._decision is None or self._decision.done():
+            self._fact("dropped_utterance", reason="false_interruption", speech_start=u.speech_start, end=u.end)
+            self._decide(resume)
+            return
+        p = self.turns.prompt
+        if p is not None:
+            p.decided = "interrupt"
+        self.turns.accept_from = u.speech_start
+        self._fact("short_answer", onset=resume.onset, speech_ms=resume.speech_ms, end=u.end)
+        self._fact("interruption", onset=resume.onset, source="voice")
+        self._fact("utterance", start=u.start, speech_start=u.speech_start, end=u.end)
+        self.utterances.put(u)
+        self._decide(Interruption(at=resume.onset, source="voice"))
 
     def _fact(self, kind: str, **data: Any) -> None:
         self.facts.append({"kind": kind, **data})
@@ -145,7 +206,7 @@ class VoiceSession:
             try:
                 decision = await asyncio.wait_for(
                     asyncio.shield(self._decision),
-                    (p.false_interruption_ms + p.resume_silence_ms) / 1000 + 1.0)
+                    (p.false_interruption_ms + p.resume_silence_ms) / 1000 + (4.0 if self.screen else 1.0))
             except asyncio.TimeoutError:
                 decision = Interruption(at=state.onset or self.now(), source="voice")
             if isinstance(decision, Interruption) or decision is None:
@@ -163,9 +224,14 @@ class VoiceSession:
         return pb, digit
 
     # -- listening ----------------------------------------------------------------------------
-    async def listen(self, channel: CallChannel, timeout: float) -> Utterance | str | None:
+    async def listen(self, channel: CallChannel, timeout: float, fill: str | None = None) -> Utterance | str | None:
         """Wait for the caller's turn: an utterance, a key (returned as its digit), or None after `timeout`
-        seconds without speech (a turn in progress at the deadline is waited for)."""
+        seconds without speech (a turn in progress at the deadline is waited for).
+
+        `fill`, a short silent file (path without extension), is played in each slice instead of WAIT FOR
+        DIGIT: the line then carries silence while the bot listens, as a phone line does (without it no RTP
+        flows, and the far end cannot tell a silent bot from a dead line: Asterisk's WaitForSilence never
+        fires)."""
         self.turns.listening(self.now())
         deadline = self.now() + timeout
         while True:
@@ -179,7 +245,10 @@ class VoiceSession:
             speaking = self.turns.vad.speaking
             if self.now() >= deadline and not speaking:
                 return None
-            digit = await channel.wait_for_digit(POLL_MS)
+            if fill:
+                digit, _ = await channel.stream_file(fill, DIGITS)
+            else:
+                digit = await channel.wait_for_digit(POLL_MS)
             if digit:
                 self.turns.key_pressed(self.now(), digit)
                 return digit
@@ -195,6 +264,8 @@ class VoiceSession:
             self.utterances.put(item)
 
     async def close(self) -> None:
+        for task in list(self._screens):
+            task.cancel()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

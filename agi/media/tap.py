@@ -74,10 +74,15 @@ def parse_rtp(packet: bytes) -> tuple[int, int, int, bytes] | None:
     return pt, seq, ts, payload
 
 
+RESYNC_S = 0.3  # a frame timed this far behind the call clock on arrival re-anchors the tap's timeline
+TAP_DELAY_S = 0.04  # the tap runs ~38 ms behind the caller (docs/ARCHITECTURE.md)
+
+
 class RtpReceiver(asyncio.DatagramProtocol):
     """RTP µ-law (PT 0) or slin (PT 10/11 are not used here) → 20 ms frames on a queue."""
 
-    def __init__(self, now: Callable[[], float], max_queue: int = 500):
+    def __init__(self, now: Callable[[], float], max_queue: int = 500, resync: bool = False):
+        self.resync, self.resyncs = resync, 0  # resync: re-anchor when the RTP clock falls behind `now`
         self.now = now
         self.queue: asyncio.Queue[AudioIn | None] = asyncio.Queue(max_queue)
         self.transport: asyncio.DatagramTransport | None = None
@@ -128,6 +133,14 @@ class RtpReceiver(asyncio.DatagramProtocol):
     def _emit(self, pcm: bytes, ts: int) -> None:
         assert self._t0 is not None
         at = self._t0 + ((ts - self._ts0) & 0xFFFFFFFF) / SAMPLE_RATE
+        lag = self.now() - at if self.resync else 0.0
+        if lag > RESYNC_S:
+            # The RTP clock fell behind the call's: ChanSpy sent fewer samples than time passed (measured: 0.6 s
+            # in 8 s with nine calls on two cores). Left alone, the caller's speech would be timed before the
+            # bot started listening and dropped as speech over a prompt; re-anchor to now (minus the tap delay).
+            self._t0 += lag - TAP_DELAY_S
+            at = self._t0 + ((ts - self._ts0) & 0xFFFFFFFF) / SAMPLE_RATE
+            self.resyncs += 1
         try:
             self.queue.put_nowait(AudioIn(pcm, round(at, 3)))
         except asyncio.QueueFull:
@@ -153,7 +166,7 @@ class CallAudio:
     def __init__(self, tap: AudioTap, call_id: str, channel: str, now: Callable[[], float],
                  host: str = "127.0.0.1"):
         self.tap, self.call_id, self.channel, self.host = tap, call_id, channel, host
-        self.receiver = RtpReceiver(now)
+        self.receiver = RtpReceiver(now, resync=True)
         self.port = 0
         self._transport: asyncio.DatagramTransport | None = None
         self._started = False

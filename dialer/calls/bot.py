@@ -44,6 +44,7 @@ class Bots:
         self._tts = tts
         self.media = media  # live audio (tap + prompt stop) once the daemon's AMI is up; None: keys only
         self._flows: dict[str, Any] = {}
+        self._no_asr: set[str] = set()  # languages whose recognizer could not be loaded (logged once)
 
     @property
     def tts(self) -> Any:
@@ -52,6 +53,23 @@ class Bots:
 
             self._tts = TTS()  # cached by (voice, text) under voices/cache/
         return self._tts
+
+    async def speech_for(self, locale: str, today: date) -> Any:
+        """The call's recognizer hook (agi.media.speech.CallSpeech), its model loaded once per process and
+        language off the event loop; None (keys and "I heard you" only) when the model is not installed."""
+        from agi.media.models import ModelMissing
+        from agi.media.speech import CallSpeech, lang_of, preload
+
+        lang = lang_of(locale)
+        if lang in self._no_asr:
+            return None
+        try:
+            rec = await preload(lang)
+        except (ModelMissing, OSError, ValueError) as exc:
+            self._no_asr.add(lang)
+            log_event(log, "asr.unavailable", level=logging.WARNING, lang=lang, error=str(exc))
+            return None
+        return CallSpeech(lang, today, recognizer=rec)
 
     def flow_for(self, campaigns: dict[str, Campaign], attempt: dict[str, Any], segment: str | None) -> Any:
         """The flow of the debtor's segment (the campaign's first segment if the debtor has none)."""
@@ -111,8 +129,13 @@ class ScriptFlow:
             await leave_machine_message(ch, ports, req.call_id, ctx, self.bots.tts)
             return
         today = ports.local_date(ctx.debtor_id, ctx.phone, self.bots.clock.timestamp())  # the debtor's, not UTC's
+        extra = {}
+        if self.bots.media is not None:
+            speech = await self.bots.speech_for(self.script.locale, today)
+            if speech is not None:
+                extra["recognize"] = speech
         result = await run_script(ch, self.script, script_debtor(ctx), ports, call_id=req.call_id,
-                                  tts=self.bots.tts, today=today, queue_app=False, media=self.bots.media)
+                                  tts=self.bots.tts, today=today, queue_app=False, media=self.bots.media, **extra)
         if result.transferred_to:
             await ch.set_variable("DIALER_NEXT", "queue")
 

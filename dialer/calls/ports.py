@@ -139,12 +139,15 @@ class StorePorts:
         """The debtor's calendar date at `ts`: what "today" means to them."""
         return self.local_time(debtor_id, phone, ts).date()
 
-    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float) -> None:
+    async def record_transcript_turn(self, call_id: str, speaker: str, text: str, start: float, end: float,
+                                     meta: dict[str, Any] | None = None) -> None:
         if self._live(call_id, "turn") is None:
             return
         rec = self.record(call_id)
         if rec is not None:
             turn = {"speaker": speaker, "text": text, "start": round(start, 3), "end": round(end, 3)}
+            if meta:
+                turn["asr"] = dict(meta)  # the recognizer's hearing (backend, confidence, timing); QA reads text
             rec.turns.append(turn)
             core.record_call_event(self.store, call_id, "turn", self.clock.timestamp(), turn)  # QA after a crash
 

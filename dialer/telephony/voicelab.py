@@ -42,9 +42,11 @@ class VoiceLab:
     """`async with VoiceLab(run_dir, behaviours, script) as lab: call = await lab.call(number)`."""
 
     def __init__(self, run_dir: Path, behaviours: BehaviourFile, script: Script, tts: Any, *,
-                 today: date = date(2026, 11, 23), institution: str = "Acme Finance"):
+                 today: date = date(2026, 11, 23), institution: str = "Acme Finance",
+                 recognize: Any = None):
         self.harness = Harness(run_dir, agents=0, behaviours=behaviours)
         self.script, self.tts, self.today, self.institution = script, tts, today, institution
+        self.recognize = recognize  # None: no recognizer; else a factory (today) -> the call's hook (CallSpeech)
         self.ports = InMemoryPorts()
         self.calls: dict[str, LabCall] = {}
         self.ami: AMIController | None = None
@@ -103,10 +105,12 @@ class VoiceLab:
         debtor = Debtor(debtor_id="D1", name="Paula Promise", phone=call.number, birth_year="1984",
                         institution=self.institution, collector_name="Alex", callback_number="+18005550199")
         call.t0 = time.time()
+        extra = {"recognize": self.recognize(self.today)} if self.recognize is not None else {}
         try:
             call.result = await run_script(ch, self.script, debtor, self.ports, today=self.today, call_id=call.call_id,
                                            tts=self.tts, queue_app=False,
-                                           media=CallMedia(self.media, self.media.playback), voice_facts=call.facts)
+                                           media=CallMedia(self.media, self.media.playback), voice_facts=call.facts,
+                                           **extra)
         finally:
             call.done.set()
 
@@ -346,3 +350,46 @@ def heard_whole(lab: VoiceLab, call: LabCall, prompt_wav: Path, piece: float = 0
         else:
             missing.append(round(a / rate, 2))
     return (found / total if total else 0.0), missing
+
+
+@dataclass(frozen=True)
+class Response:
+    """One callee turn and the bot's answer to it, on the carrier's recording (seconds from carrier answer)."""
+
+    label: str
+    speech_end: float  # the callee's last sound of the turn
+    bot_start: float | None  # the bot's first audio after it (None: the bot never spoke again)
+
+    @property
+    def latency_ms(self) -> float | None:
+        return None if self.bot_start is None else round((self.bot_start - self.speech_end) * 1000, 1)
+
+
+def responses(lab: VoiceLab, call: LabCall, threshold_db: float = -35.0, gap: float = 0.3) -> list[Response]:
+    """Response latency, measured where the callee is: for each sound the carrier played (its CarrierSpeech
+    event), the end of that sound in `-said` → the first bot audio in the mix after it (the mix minus the
+    callee's own part, `bot_track`). Only what reached the callee counts: recognition, the engine, TTS
+    and the AGI/RTP path are all inside the figure."""
+    if call.carrier_t0 is None or not call.speech_at:
+        return []
+    bot, callee, lag = bot_track(lab.heard(call).with_name(f"{call.call_id}-mix.wav"), lab.said(call))
+    eb, ec = env_of(bot), env_of(callee)
+    loud_c, loud_b = ec > threshold_db, eb > threshold_db
+    out = []
+    for label, at in sorted(call.speech_at.items(), key=lambda kv: kv[1]):
+        i = max(0, int((at - call.carrier_t0 + lag / 8000) / WIN))
+        # the end of this sound: the last loud window before `gap` s of quiet
+        last, quiet = None, 0
+        for k in range(i, len(loud_c)):
+            if loud_c[k]:
+                last, quiet = k, 0
+            elif last is not None:
+                quiet += 1
+                if quiet * WIN >= gap:
+                    break
+        if last is None:
+            continue
+        end = (last + 1) * WIN
+        j = next((k for k in range(last + 1, len(loud_b)) if loud_b[k]), None)
+        out.append(Response(label, round(end, 3), None if j is None else round(j * WIN, 3)))
+    return out

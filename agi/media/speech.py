@@ -1,0 +1,126 @@
+"""The recognizer hook of a live call: `CallSpeech` is what `run_script(..., recognize=...)` takes.
+
+- The model: one recognizer per language per process (`agi.media.asr.recognizer_for` caches it), loaded off
+  the event loop (`await preload(lang)`), decoded in a small thread pool of its own (CTranslate2 releases the
+  GIL), so one call's decoding never blocks another call's audio, prompts or AGI commands.
+- One turn: `await speech(utterance, listen, locale)` -> `Heard` (agi/media/answers.py): `.event` is
+  `Speech(text, confidence)` or `NoInput()`, or None with `.confirm_question` ("did you say …?") to ask first;
+  the flow then plays the question, hears the reply (voice or key 1/2) and calls `resolve`.
+- A short answer over a question ("yes", "是"): the barge-in policy would take it for a false interruption (a
+  cough) and resume the prompt; `words(utterance)` lets the voice session ask the recognizer first: words
+  make it an answer, a cough or a filler (嗯, um) still resumes. The Heard is kept, so it is decoded once.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from agi.media.answers import Heard, hear, resolve_confirmation
+from agi.media.asr import Recognizer, recognizer_for
+from agi.script.model import Grammar, Listen, NoInput, Speech
+
+DECODE_THREADS = 2  # the machine's cores: more decodes at once only queue on the model's lock
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+FILLERS = {"嗯", "嗯嗯", "啊", "哦", "呃", "额", "唉", "哎", "喂", "um", "uh", "hmm", "mm", "mhm", "ah", "oh", "er",
+           "erm", "huh", "hm"}
+CONFIRM_LISTEN = Listen(Grammar(intents=("confirm_identity", "deny_identity"),
+                                dtmf=(("1", "confirm_identity"), ("2", "deny_identity"))), timeout=5.0)
+YES_KEYS, NO_KEYS = ("1",), ("2",)
+
+
+def decode_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="asr")
+        return _pool
+
+
+def lang_of(locale: str) -> str:
+    return "zh" if locale.lower().startswith("zh") else "en"
+
+
+async def preload(lang: str) -> Recognizer:
+    """Load (once per process) the language's recognizer, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(decode_pool(), recognizer_for, lang)
+
+
+def is_filler(text: str) -> bool:
+    """Only hesitation sounds (嗯, 啊, um): not an answer."""
+    words = re.findall(r"[\u4e00-\u9fff]|[a-z']+", text.lower())
+    return not words or all(w in FILLERS for w in words) or "".join(words) in FILLERS
+
+
+@dataclass
+class CallSpeech:
+    """One call's recognizer hook (the debtor's local `today` resolves dates said in words)."""
+
+    lang: str
+    today: date
+    payday: int | None = None
+    recognizer: Recognizer | None = None
+
+    def __post_init__(self) -> None:
+        self._heard: dict[tuple[float, float], Heard] = {}
+        self.listen: Listen | None = None  # the node listening now (set by the flow; used to screen short answers)
+
+    async def _hear(self, utterance: Any, listen: Listen | None) -> Heard:
+        key = (round(float(utterance.start), 3), round(float(utterance.end), 3))
+        if key in self._heard:
+            return self._heard.pop(key)
+        rec = self.recognizer or await preload(self.lang)
+        self.recognizer = rec
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            decode_pool(), lambda: hear(utterance, listen, rec, today=self.today, payday=self.payday))
+
+    async def __call__(self, utterance: Any, listen: Listen, locale: str) -> Heard:
+        return await self._hear(utterance, listen)
+
+    async def words(self, utterance: Any) -> bool:
+        """Did the caller say words (not a cough, not 嗯)? The Heard is kept for the turn's `__call__`."""
+        heard = await self._hear(utterance, self.listen)
+        key = (round(float(utterance.start), 3), round(float(utterance.end), 3))
+        self._heard[key] = heard
+        return heard.recognition.is_speech and not is_filler(heard.recognition.text)
+
+    async def reply(self, utterance: Any) -> Heard:
+        """The caller's answer to "did you say …?"."""
+        return await self._hear(utterance, CONFIRM_LISTEN)
+
+    def resolve(self, pending: Heard, reply: Heard | str | None) -> Speech:
+        """Yes (by voice or key 1) -> Speech(the candidate answer); anything else -> Speech("", 0): the node's
+        no-match path asks again. The bot never acts on an answer the caller did not confirm."""
+        if isinstance(reply, str):
+            yes = reply in YES_KEYS and pending.match is not None
+        elif reply is None:
+            yes = False
+        else:
+            yes = isinstance(resolve_confirmation(pending, reply, lang=self.lang, today=self.today), Speech)
+        if yes and pending.match is not None:
+            return Speech(pending.match.answer, pending.match.score)
+        return Speech("", 0.0)
+
+
+def transcript_meta(heard: Heard) -> dict[str, Any]:
+    """What the callee's transcript turn carries about the recognizer's hearing (QA reads `text` as usual)."""
+    r = heard.recognition
+    meta: dict[str, Any] = {"backend": r.backend, "confidence": round(r.confidence, 3),
+                            "no_speech_prob": round(r.no_speech_prob, 3), "asr_start": round(r.start, 3),
+                            "asr_end": round(r.end, 3), "how": heard.how, "cpu_seconds": round(r.cpu_seconds, 3)}
+    if heard.match is not None:
+        meta["matched"] = heard.match.answer
+    if heard.event is None and heard.confirm_question:
+        meta["confirm"] = heard.confirm_question
+    return meta
+
+
+__all__ = ["CallSpeech", "CONFIRM_LISTEN", "NoInput", "Speech", "decode_pool", "is_filler", "lang_of", "preload",
+           "transcript_meta"]

@@ -61,6 +61,28 @@ def _debtor(did: str, name: str, phone: str, birth: str, amount: str) -> Debtor:
                   collector_name=BOT_NAMES["zh-CN"], callback_number="+864008001234")
 
 
+GREETING_KEY_WORDS = ("您好", "消费", "金融", "智能", "语音", "助手", "小安", "先生")
+
+
+def _greeting_key_words(recording: Path) -> list[str]:
+    """The greeting's key words Whisper base hears in the first 10 s of what the callee heard."""
+    import subprocess
+    import wave
+
+    from pypinyin import lazy_pinyin
+
+    from agi.media.asr import recognizer_for
+
+    pcm16 = recording.with_name(recording.stem + "-pcm16.wav")
+    subprocess.run(["sox", str(recording), "-r", "8000", "-c", "1", "-e", "signed", "-b", "16", str(pcm16),
+                    "trim", "0", "10"], check=True, capture_output=True)
+    with wave.open(str(pcm16)) as w:
+        pcm = w.readframes(w.getnframes())
+    heard = recognizer_for("zh").recognize(pcm, sample_rate=8000)
+    said = " ".join(lazy_pinyin(heard.raw_text or heard.text or ""))
+    return [k for k in GREETING_KEY_WORDS if " ".join(lazy_pinyin(k)) in said]
+
+
 def test_mandarin_m1_promise_and_relative(tmp_path):
     at = cn_business_morning()
     tts = TTS()
@@ -104,6 +126,11 @@ def test_mandarin_m1_promise_and_relative(tmp_path):
     promise = core.promises_for(store, call_id=z[0]["id"])
     assert promise and Decimal(promise[0]["amount"]) == Decimal("3200.00") and promise[0]["due_date"] == at.date().isoformat()
     assert store.query_one("SELECT score FROM qa_results WHERE call_id=?", (z[0]["id"],))["score"] == 100
+    # What the debtor heard is Mandarin: Whisper base, on the carrier-side recording of the greeting, hears
+    # its key words (by toneless pinyin: espeak's robotic voice costs characters, not sounds). The old
+    # `-v cmn` voice (English phonemes) scored 0 of these; cmn-latn-pinyin 5 (measured offline).
+    heard_kw = _greeting_key_words(harness.recording_for("+8613800000101", z[0]["id"]))
+    assert len(heard_kw) >= 3, heard_kw
 
     li_call = store.query("SELECT * FROM attempts WHERE debtor_id='Z102'")
     assert len(li_call) == 1 and li_call[0]["disposition"] == "third_party"

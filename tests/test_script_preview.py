@@ -105,3 +105,18 @@ def test_cli_preview_prints_timed_turns_and_writes_the_behaviour(tmp_path):
     assert res.exit_code == 1 and "no database" in res.output and not (tmp_path / "none.db").exists()
     res = run("script", "preview", "m1_reminder_en", "--debtor", "Z001", "--db", str(db), "--json")
     assert json.loads(res.stdout)["script_id"] == "m1_reminder_en" and "is en-US" in res.stderr
+
+
+@pytest.mark.parametrize("sid,said,outcome", [
+    ("m1_reminder", ["是的", "一九八六", "我明天还"], "promise"),
+    ("m1_reminder", ["不是", "不认识"], "wrong_number"),
+    ("m1_reminder_en", ["Yes", "1986", "I will pay tomorrow"], "promise"),  # Whisper writes years as digits
+])
+def test_spoken_answers_preview_and_their_behaviour_makes_the_carrier_say_them(sid, said, outcome):
+    lang = "zh" if sid == "m1_reminder" else "en"
+    p = preview_script(load_by_id(sid), debtor(lang), said, TODAY, seconds, spoken=True)
+    assert outcome in (p.records + [p.outcome]), (p.outcome, p.records, [t.text for t in p.turns])
+    assert [t.text for t in p.turns if t.speaker == "callee"] == said and not p.unused_answers
+    b = behaviours_from_dict({"+8613800000001": behaviour_entry(p)}).behaviours["+8613800000001"]
+    assert [s.sound.split(":", 2)[-1] for s in b.speech] == said and not b.dtmf
+    assert all(s.after_silence for s in b.speech)

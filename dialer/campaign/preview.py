@@ -18,6 +18,8 @@ KEY_MARGIN = 2.0
 KEY_SECONDS = 0.25      # per digit sent (SendDTMF 150 ms tone + 100 ms gap)
 HANGUP_MARGIN = 15.0    # the simulated callee stays on this long after the bot's last prompt
 MAX_STEPS = 40
+SPEECH_AFTER_SILENCE_MS = 700  # a spoken answer starts this long after the bot goes quiet
+ENDPOINT_SECONDS = 0.7         # the VAD's end-of-turn silence before the bot answers
 
 
 @dataclass
@@ -39,17 +41,19 @@ class Preview:
     records: list[str] = field(default_factory=list)  # outcomes the bot would record (promise, ...)
     unused_answers: list[str] = field(default_factory=list)
     ends_at: float = 0.0
+    said: list[str] = field(default_factory=list)  # spoken answers, in order (--say)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def preview_script(script: Any, debtor: Any, answers: list[str], today: date,
-                   duration_of: Callable[[str, str], float], *, amd: bool = True) -> Preview:
-    """Run the pure engine on `answers` (DTMF strings, one per question) and time every prompt with
-    `duration_of(text, locale)` (seconds of the rendered prompt)."""
+                   duration_of: Callable[[str, str], float], *, amd: bool = True, spoken: bool = False) -> Preview:
+    """Run the pure engine on `answers` (DTMF strings, one per question; with `spoken`, phrases the callee
+    says, given to the engine as recognised speech) and time every prompt with `duration_of(text, locale)`
+    (seconds of the rendered prompt; a spoken answer is timed the same way)."""
     from agi.script.engine import Engine
-    from agi.script.model import Dtmf, End, Listen, NoInput, Record, Say, Transfer
+    from agi.script.model import Dtmf, End, Listen, NoInput, Record, Say, Speech, Transfer
 
     engine = Engine(script, debtor, today=today)
     out = Preview(script_id=script.id, locale=script.locale)
@@ -73,7 +77,15 @@ def preview_script(script: Any, debtor: Any, answers: list[str], today: date,
                 out.outcome = a.reason
         if out.outcome or listen is None:
             break
-        if pending:
+        if pending and spoken:
+            phrase = pending.pop(0)
+            at = t + SPEECH_AFTER_SILENCE_MS / 1000
+            d = duration_of(phrase, script.locale)
+            out.said.append(phrase)
+            out.turns.append(Turn(round(at, 2), round(at + d, 2), "callee", phrase))
+            t = at + d + ENDPOINT_SECONDS
+            actions = engine.handle(Speech(phrase, 1.0))
+        elif pending:
             key = pending.pop(0)
             at = t + KEY_MARGIN
             out.keys.append({"digits": key, "at": round(at, 2)})
@@ -94,6 +106,8 @@ def behaviour_entry(p: Preview, *, answer_after: float = 1.0, audio: str = "hell
     """The carrier behaviour (docs/CONTRACTS.md) of a callee who answers, says hello and presses the
     preview's keys at its seconds (the file's `at` counts from answer, as the preview does)."""
     entry: dict[str, Any] = {"answer_after": answer_after, "then": "speak", "audio": audio}
+    if p.said:  # spoken answers: each said after the bot's next silence, in order (docs/VOICE.md)
+        entry["speech"] = [{"after_silence": SPEECH_AFTER_SILENCE_MS, "say": phrase} for phrase in p.said]
     if p.keys:
         entry["dtmf"] = [dict(k) for k in p.keys]
     entry["hangup_after"] = round(p.ends_at + HANGUP_MARGIN, 1)

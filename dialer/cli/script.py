@@ -99,6 +99,9 @@ def script() -> None:
 @click.option("--debtor", "debtor_id", required=True, help="Debtor id (imported) whose record fills the prompts.")
 @click.option("--answers", default=None, metavar="KEYS,...",
               help="The callee's keys, one entry per question, e.g. 1,1986,1 (none: the callee stays silent).")
+@click.option("--say", "say", default=None, metavar="PHRASE|...",
+              help='Spoken answers instead of keys, one per question, separated by "|", e.g. "是的|一九八六|我明天还" '
+                   "(given to the script as recognised speech; the behaviour entry makes the carrier say them).")
 @click.option("--number", default=None, help="The number called (default: the debtor's primary number).")
 @click.option("--behaviour-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the matching carrier behaviour entry for the number into FILE (added or replaced).")
@@ -106,7 +109,7 @@ def script() -> None:
 @at_option("Time of the call (ISO with offset; default now): sets the debtor's 'today'.")
 @db_option
 @json_option("Print the preview as one JSON object.")
-def preview_cmd(script_name: str, debtor_id: str, answers: str | None, number: str | None,
+def preview_cmd(script_name: str, debtor_id: str, answers: str | None, say: str | None, number: str | None,
                 behaviour_out: Path | None, no_amd: bool, at: datetime | None, db: Path | None, as_json: bool) -> None:
     """Print what the bot would say to DEBTOR, turn by turn, with the second each prompt starts and ends."""
     from agi.media.tts import TTS
@@ -114,7 +117,9 @@ def preview_cmd(script_name: str, debtor_id: str, answers: str | None, number: s
     from dialer.calls.bot import script_debtor
     from dialer.campaign.preview import behaviour_entry, preview_script
 
-    keys = parse_answers(answers)
+    if answers and say:
+        raise click.UsageError("give --answers (keys) or --say (spoken answers), not both")
+    keys = [p.strip() for p in say.split("|") if p.strip()] if say else parse_answers(answers)
     now = at or datetime.now(timezone.utc)
     store = open_store(db, must_exist=True)
     try:
@@ -126,8 +131,10 @@ def preview_cmd(script_name: str, debtor_id: str, answers: str | None, number: s
         click.echo(f"warning: script {scr.id} is {scr.locale}, campaign {camp.name} is {camp.locale}", err=True)
     tts = TTS()
     p = preview_script(scr, script_debtor(ctx), keys, today,
-                       lambda text, locale: duration(tts.render(text, locale)), amd=camp.amd and not no_amd)
-    entry = behaviour_entry(p, note=f"preview {scr.id} {debtor_id} answers {','.join(keys) or '-'}")
+                       lambda text, locale: duration(tts.render(text, locale)), amd=camp.amd and not no_amd,
+                       spoken=bool(say))
+    entry = behaviour_entry(p, note=f"preview {scr.id} {debtor_id} {'says' if say else 'answers'} "
+                                    f"{'|'.join(keys) if say else ','.join(keys) or '-'}")
     if behaviour_out is not None:
         write_behaviour(behaviour_out, ctx.phone, entry)
     if as_json:

@@ -131,7 +131,8 @@ def test_a_promise_in_words_gets_tomorrow_in_the_debtors_zone(speech_calls):
     else:
         # espeak's year or promise was not heard through the µ-law line: no promise, no other outcome acted on
         assert promise is None
-        assert {k for k, _ in lab.ports.outcomes_of(call.call_id)} <= {"verification_failed"}
+        # wrong answers are recorded as they happen (the daily verification lock counts them)
+        assert {k for k, _ in lab.ports.outcomes_of(call.call_id)} <= {"verification_failed", "verify_failure"}
         assert not {"dispute", "deny", "to_collector", "wrong_number"} & set(call.result.path), call.result.path
 
 

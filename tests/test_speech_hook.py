@@ -1,7 +1,6 @@
 """The live-call recognizer hook without Asterisk: fillers, the "did you say …?" resolution by key and by
 voice, and transcript meta in both ports (the short-answer screening is tested through Asterisk)."""
 import asyncio
-from dataclasses import dataclass
 from datetime import date
 
 from agi.media.answers import AnswerMatch, Heard
@@ -54,16 +53,18 @@ def test_transcript_meta_reaches_the_in_memory_and_store_ports():
 
 
 def test_store_ports_keep_the_meta_beside_the_turn(tmp_path):
+    """The recognizer's meta goes with the callee's turn, in memory and in the store (QA after a crash)."""
+    from common.clock import FixedClock
     from dialer.calls.ports import StorePorts
+    from dialer.store import core
+    from tests.test_durability_recovery import AT, _place, _store
 
-    @dataclass
-    class Rec:
-        turns: list
-
-    r = Rec([])
-    ports = StorePorts.__new__(StorePorts)
-    ports.record = lambda call_id: r  # only the turn writer is exercised
-    asyncio.run(ports.record_transcript_turn("c1", "callee", "Yes.", 1.0, 1.5, meta={"backend": "whisper:x"}))
-    asyncio.run(ports.record_transcript_turn("c1", "agent", "Thanks.", 1.6, 2.0))
-    assert r.turns == [{"speaker": "callee", "text": "Yes.", "start": 1.0, "end": 1.5, "asr": {"backend": "whisper:x"}},
-                       {"speaker": "agent", "text": "Thanks.", "start": 1.6, "end": 2.0}]
+    store = _store(tmp_path, ["S1"])
+    call_id = _place(store, "S1", answered=True)
+    ports = StorePorts(store, FixedClock(AT))
+    asyncio.run(ports.record_transcript_turn(call_id, "callee", "Yes.", 1.0, 1.5, meta={"backend": "whisper:x"}))
+    asyncio.run(ports.record_transcript_turn(call_id, "agent", "Thanks.", 1.6, 2.0))
+    want = [{"speaker": "callee", "text": "Yes.", "start": 1.0, "end": 1.5, "asr": {"backend": "whisper:x"}},
+            {"speaker": "agent", "text": "Thanks.", "start": 1.6, "end": 2.0}]
+    assert ports.calls[call_id].turns == want
+    assert [e["data"] for e in core.call_events(store, call_id, "turn")] == want

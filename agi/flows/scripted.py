@@ -152,6 +152,21 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
         except Exception as exc:  # noqa: BLE001 - a call without its tap still works with keys
             log_event(log, "voice.unavailable", level=logging.WARNING, call_id=call_id, error=str(exc))
 
+    async def settle_action(action: Action) -> bool:
+        """An action other than Say and Listen, the same with or without live audio: report a Record;
+        carry out a Transfer or an End. True when the call's part in the script is over."""
+        if isinstance(action, Record):
+            await report(action)
+        elif isinstance(action, Transfer):
+            await transfer(action)
+            return True
+        elif isinstance(action, End):
+            result.reason = action.reason
+            if action.reason != "caller_hangup":
+                await channel.hangup()
+            return True
+        return False
+
     async def voice_say(action: Say, escape: str, interruptible: bool) -> tuple[Interruption | None, str | None]:
         assert voice is not None
         wav = await asyncio.to_thread(tts.render, action.text, script.locale)
@@ -188,15 +203,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
                     interruption, pressed = got, digit
                     more = engine.handle(BargeIn())  # the engine's answer to an interruption: listen
                     listen = next((a for a in more if isinstance(a, Listen)), listen)
-            elif isinstance(action, Record):
-                await report(action)
-            elif isinstance(action, Transfer):
-                await transfer(action)
-                return None
-            elif isinstance(action, End):
-                result.reason = action.reason
-                if action.reason != "caller_hangup":
-                    await channel.hangup()
+            elif await settle_action(action):
                 return None
         if listen is None:
             return None
@@ -290,15 +297,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
                 can_barge = not pressed and says.index(action) > last_must
                 digit = await say(action, escape if can_barge else "")
                 pressed = pressed or digit
-            elif isinstance(action, Record):
-                await report(action)
-            elif isinstance(action, Transfer):
-                await transfer(action)
-                return None
-            elif isinstance(action, End):
-                result.reason = action.reason
-                if action.reason != "caller_hangup":
-                    await channel.hangup()
+            elif await settle_action(action):
                 return None
         if listen is None:
             return None

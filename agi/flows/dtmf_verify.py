@@ -40,9 +40,17 @@ class DtmfVerifyFlow:
             await self.ports.record_outcome(req.call_id, o.get("kind", "unknown"), o)
             reported.append(o)
 
-        async def say(text: str, escape: str = DIGITS) -> str | None:
+        def ahead(text: str) -> asyncio.Future:
+            """Renders a prompt while the call goes on: keys pressed while the bot would otherwise be busy
+            rendering (Asterisk drops them when no application reads the channel) reach the prompt."""
+            fut = asyncio.ensure_future(asyncio.to_thread(self.tts.render, text, ctx.locale if ctx else "en-US"))
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+            return fut
+
+        async def say(text: str, escape: str = DIGITS, rendered: asyncio.Future | None = None) -> str | None:
             start = time.monotonic() - t0
-            wav = await asyncio.to_thread(self.tts.render, text, ctx.locale if ctx else "en-US")
+            wav = await (rendered if rendered is not None else
+                         asyncio.to_thread(self.tts.render, text, ctx.locale if ctx else "en-US"))
             digit, _ = await ch.control_stream_file(str(wav.with_suffix("")), escape)
             await self.ports.record_transcript_turn(req.call_id, "agent", text, start, time.monotonic() - t0)
             return digit
@@ -76,6 +84,12 @@ class DtmfVerifyFlow:
                 await say("Sorry, we could not verify your identity. Goodbye.", "")
                 outcome = {"kind": "no_verification", "verified": False, "reason": "locked"}
                 return
+            # the debt is rendered (not said) while the callee types the year: it plays the moment the year
+            # matches, so a key pressed early in it is not lost to a render
+            disclosure = (f"Thank you. We are calling about your {ctx.institution} account, which has a balance of "
+                          f"{say_amount(ctx.amount_owed, ctx.currency)} and is {ctx.days_past_due} days past due. "
+                          "Press 1 to promise payment today, or 2 to speak to a collector.")
+            disclosure_wav = ahead(disclosure)
             wav = await asyncio.to_thread(self.tts.render, "Please enter your year of birth.", ctx.locale)
             start = time.monotonic() - t0
             year = await ch.get_data(str(wav.with_suffix("")), self.year_timeout_ms, 4)
@@ -91,10 +105,7 @@ class DtmfVerifyFlow:
                                          time.monotonic() - t0)
             outcome = {"kind": "verified_no_choice", "verified": True}
             await report(outcome)  # verified, and the debt is said next: a conversation, written now
-            d = await key(await say(
-                f"Thank you. We are calling about your {ctx.institution} account, which has a balance of "
-                f"{say_amount(ctx.amount_owed, ctx.currency)} and is {ctx.days_past_due} days past due. "
-                "Press 1 to promise payment today, or 2 to speak to a collector."))
+            d = await key(await say(disclosure, rendered=disclosure_wav))
             if d:
                 await self.ports.record_transcript_turn(req.call_id, "callee", d, time.monotonic() - t0,
                                                         time.monotonic() - t0)

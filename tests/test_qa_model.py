@@ -284,6 +284,18 @@ def test_campaign_institution_is_identity_whatever_its_suffix(det):
     assert check(lender, RULES, det).rules == frozenset()
 
 
+def test_naming_the_lender_in_a_sentence_about_the_debt_is_not_saying_who_calls(det):
+    # the agent never says who is calling; "your card with <lender>" names whose debt it is
+    anonymous = _call([("agent", "喂，你好。"), ("callee", "喂？"), ("agent", "先跟您核对一下，您的出生年份是？"),
+                       ("callee", "八五年。"), ("agent", "您在安平银行的贷款已经逾期")])
+    res = check(anonymous, RULES, det)
+    assert "disclosure.identity_missing" in res.rules, res
+    # said the other way round it is an identity statement and a debt mention at once
+    named = _call([("agent", "您好，我是安平银行信用卡中心的小周，请问您是王建国先生本人吗？"), ("callee", "是我。"),
+                   ("agent", "您在安平银行的信用卡欠了一千二，已经逾期两个月了。")])
+    assert "disclosure.identity_missing" not in check(named, RULES, det).rules
+
+
 def test_first_name_or_mumbled_yes_counts_as_verified(det):
     zh = _call([("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "请问是王建国吗？"), ("callee", "建国，我就是。"),
                 ("agent", "您的借款逾期了，欠款两千元。")])

@@ -80,7 +80,7 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
         if named:
             masked = detectors.score(["agent"] * len(named), [norms[i].text.replace(inst, generic) for i in named])
             for i, m in zip(named, masked):
-                probs[i] = {**probs[i], "debt": m["debt"]}
+                probs[i] = {**probs[i], "debt": m["debt"], "identity_masked": m["identity"]}
     runs = [_state_machine(t, lex, norms, probs, heads, inst, strict) for strict in (True, False)]
     for rule in STRUCTURAL:
         a, b = runs[0].get(rule), runs[1].get(rule)
@@ -100,9 +100,9 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
 
 def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None,
                    strict: bool) -> dict[str, tuple[int | None, float, str]]:
-    def on(i: int, head: str, lexhit: bool = False) -> bool:
+    def on(i: int, head: str, lexhit: bool = False, key: str | None = None) -> bool:
         h = heads[head]
-        return lexhit or probs[i][head] >= (h.hi if strict else h.lo)
+        return lexhit or probs[i][key or head] >= (h.hi if strict else h.lo)
 
     out: dict[str, tuple[int | None, float, str]] = {}
     first: dict[str, int] = {}
@@ -142,7 +142,11 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
                 continue
             hit = bool(_find(lex.stages[stage], masked, lex))
             stage_on[stage] = on(i, head, hit)
-        stage_on["identity"] = on(i, "identity", named and not stage_on["debt"])
+        # In a turn about the debt, the lender's name says whose debt it is, not who is calling: the
+        # identity head reads that turn with the name masked too ("your 民融银行 card is overdue" is no
+        # identity statement; "我是民融银行信用卡中心的，您的卡逾期了" still is).
+        stage_on["identity"] = on(i, "identity", named and not stage_on["debt"],
+                                  "identity_masked" if named and stage_on["debt"] else None)
         for stage, is_on in stage_on.items():
             if is_on:
                 first.setdefault(stage, i)

@@ -59,33 +59,86 @@ def print_report(r: dict[str, Any], echo=click.echo) -> None:
     echo(f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(r['outcomes'].items())) or '-'}")
 
 
+def _zone(name: str):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"not an IANA time zone: {name!r} (e.g. Asia/Shanghai, UTC)",
+                                 param_hint="--tz") from None
+
+
+def _when(v: str | None, name: str, tz) -> float | None:
+    """An ISO date (midnight in the report's zone) or date/time with a UTC offset."""
+    if v is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date or date/time: {v!r}", param_hint=name) from None
+    if dt.tzinfo is None:
+        if len(v) > 10:
+            raise click.BadParameter("a date/time needs a UTC offset, e.g. 2026-11-23T00:00:00+08:00 (or give a "
+                                     "date: midnight in --tz)", param_hint=name)
+        dt = dt.replace(tzinfo=tz)
+    return dt.timestamp()
+
+
 @click.command()
 @db_option
 @click.option("--campaign", "campaigns", multiple=True, help="Only these campaigns (default: all).")
-@click.option("--since", default=None, help="ISO date/time (with offset) the report starts at.")
-@click.option("--until", default=None, help="ISO date/time (with offset) the report ends at.")
-@json_option("One JSON object per campaign per line.")
-def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
-    """Contact, promise-to-pay, recovery, abandonment and compliance figures per campaign."""
-    def ts(v: str | None, name: str) -> float | None:
-        if v is None:
-            return None
-        try:
-            dt = datetime.fromisoformat(v)
-        except ValueError:
-            raise click.BadParameter(f"not an ISO date/time: {v!r}", param_hint=name) from None
-        if dt.tzinfo is None:
-            raise click.BadParameter("needs a UTC offset, e.g. 2026-11-23T00:00:00+08:00", param_hint=name)
-        return dt.timestamp()
+@click.option("--since", default=None, help="ISO date (midnight in --tz) or date/time with offset; default: the first attempt.")
+@click.option("--until", default=None, help="ISO date (midnight in --tz, excluded) or date/time with offset; default: now.")
+@click.option("--format", "fmt", type=click.Choice(["text", "html", "csv", "jsonl"]), default=None,
+              help="By campaign, segment, collector and day: text (default), one self-contained HTML file with "
+                   "charts, CSV or JSON lines.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the report here (default: stdout).")
+@click.option("--tz", "tz_name", default="UTC", show_default=True, help="Zone the days and hours are counted in.")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path), default=Path("compliance_rules.yaml"),
+              show_default=True, help="Rules file the abandon limits come from.")
+@json_option("One JSON object per campaign per line (the campaign totals; --format jsonl for every grouping).")
+def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until: str | None, fmt: str | None,
+           out: Path | None, tz_name: str, rules_file: Path, as_json: bool) -> None:
+    """Contact, promise-to-pay, recovery, abandonment and compliance figures per campaign, segment,
+    collector and day."""
+    import time
 
+    from dialer.reports import render
+    from dialer.reports.report import build_report
+
+    if as_json and fmt:
+        raise click.UsageError("--json and --format are alternatives: --json prints the campaign totals, "
+                               "--format jsonl every grouping")
+    tz = _zone(tz_name)
+    lo, hi = _when(since, "--since", tz), _when(until, "--until", tz)
+    if lo is not None and hi is not None and hi <= lo:
+        raise click.BadParameter("must be later than --since", param_hint="--until")
     store = open_store(db, must_exist=True)
     known = [r["name"] for r in core.list_campaigns(store)]
     names = list(campaigns) or known
     for name in names:
         if name not in known:
-            raise click.ClickException(f"unknown campaign {name!r}")
-        r = campaign_report(store, name, ts(since, "--since"), ts(until, "--until"))
-        if as_json:
-            click.echo(json.dumps(r, ensure_ascii=False))
-        else:
-            print_report(r)
+            raise click.ClickException(f"unknown campaign {name!r} (known: {', '.join(known) or 'none'})")
+    if as_json:
+        for name in names:
+            click.echo(json.dumps(campaign_report(store, name, lo, hi), ensure_ascii=False))
+        return
+    if lo is None:
+        first = store.query_one("SELECT min(placed_at) AS t FROM attempts")
+        lo = first["t"] if first and first["t"] is not None else time.time()
+    if hi is None:
+        last = store.query_one("SELECT max(placed_at) AS t FROM attempts")
+        hi = max(time.time(), (last["t"] or 0) + 1 if last else 0)
+    rep = build_report(store, lo, hi, tz, campaigns=list(campaigns) or None, rules_file=rules_file)
+    text = {"html": render.to_html, "csv": render.to_csv, "jsonl": render.to_jsonl}.get(fmt or "text", render.to_text)(rep)
+    if out is None:
+        if fmt in (None, "text"):
+            for name in names:
+                print_report(campaign_report(store, name, lo, hi))
+            click.echo()
+        click.echo(text, nl=False)
+        return
+    from common.files import write_private
+    write_private(out, text)
+    click.echo(f"report written: {out} ({fmt or 'text'}, {rep['attempts']} attempts, "
+               f"{rep['since_text']} → {rep['until_text']} {rep['tz']})", err=True)

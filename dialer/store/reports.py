@@ -73,3 +73,55 @@ def screen_pops(store: Store) -> list[dict[str, Any]]:
     """Every screen pop in order: agent, debtor_id and the stored context."""
     return [{"agent": r["agent"], "debtor_id": r["debtor_id"], "context": json.loads(r["context_json"])}
             for r in store.query("SELECT agent, debtor_id, context_json FROM screen_pops ORDER BY id")]
+
+
+def attempt_rows(store: Store, since: float, until: float, campaigns: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per attempt placed in [since, until): its times and facts, the debtor's segment, the
+    promise made on it (amount, status) and the latest QA result (score, violations)."""
+    where, args = "t.placed_at >= ? AND t.placed_at < ?", [since, until]
+    if campaigns:
+        where += f" AND t.campaign IN ({','.join('?' * len(campaigns))})"
+        args += list(campaigns)
+    rows = store.query(
+        "SELECT t.id, t.campaign, d.segment, t.agent, t.placed_at, t.answered_at, t.ended_at, t.outcome,"
+        " t.disposition, t.machine, t.abandoned, t.conversation, t.inbound, t.debtor_id,"
+        " (SELECT count(*) FROM promises p WHERE p.call_id = t.id) AS promises,"
+        " (SELECT group_concat(coalesce(p.amount, a.amount_owed), '|') FROM promises p"
+        "   LEFT JOIN accounts a ON a.account_id = p.account_id WHERE p.call_id = t.id) AS promised,"
+        " (SELECT count(*) FROM promises p WHERE p.call_id = t.id AND p.status = 'kept') AS kept,"
+        " q.score AS qa_score, q.violations_json AS qa_violations"
+        " FROM attempts t JOIN debtors d ON d.debtor_id = t.debtor_id"
+        " LEFT JOIN qa_results q ON q.id = (SELECT max(id) FROM qa_results WHERE call_id = t.id)"
+        f" WHERE {where} ORDER BY t.placed_at", tuple(args))
+    return [dict(r) for r in rows]
+
+
+def payment_rows(store: Store, campaigns: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every payment with the campaign of its debtor (paid_at is the lender's ISO date)."""
+    where, args = "", ()
+    if campaigns:
+        where, args = f" WHERE d.campaign IN ({','.join('?' * len(campaigns))})", tuple(campaigns)
+    return [dict(r) for r in store.query(
+        "SELECT d.campaign, p.paid_at, p.amount, p.currency FROM payments p JOIN accounts a ON a.account_id ="
+        f" p.account_id JOIN debtors d ON d.debtor_id = a.debtor_id{where} ORDER BY p.paid_at", args)]
+
+
+def block_rows(store: Store, since: float, until: float, campaigns: list[str] | None = None) -> list[dict[str, Any]]:
+    """Gate refusals in [since, until): when, campaign, rule."""
+    where, args = "at >= ? AND at < ?", [since, until]
+    if campaigns:
+        where += f" AND campaign IN ({','.join('?' * len(campaigns))})"
+        args += list(campaigns)
+    return [dict(r) for r in store.query(f"SELECT at, campaign, rule_id FROM gate_blocks WHERE {where}", tuple(args))]
+
+
+def cease_rows(store: Store, since: float, until: float) -> list[dict[str, Any]]:
+    """Cease-contact requests made in [since, until), with the debtor's campaign."""
+    return [dict(r) for r in store.query(
+        "SELECT c.created_at, d.campaign FROM contact_requests c JOIN debtors d ON d.debtor_id = c.debtor_id"
+        " WHERE c.kind = 'cease' AND c.created_at >= ? AND c.created_at < ?", (since, until))]
+
+
+def campaign_profiles(store: Store) -> dict[str, str]:
+    """Campaign name → compliance profile."""
+    return {r["name"]: r["profile"] for r in store.query("SELECT name, profile FROM campaigns")}

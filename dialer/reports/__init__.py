@@ -1,0 +1,1 @@
+"""Reports: figures from the store (figures.py), charts (charts.py), renderings (render.py)."""

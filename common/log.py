@@ -106,3 +106,37 @@ class RateLimited:
                 log_event(self.logger, f"{event}.suppressed", logging.WARNING, count=count - self.burst,
                           seconds=round(now - start, 1))
         self._window.clear()
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line for a log file: time (UTC, ISO), level, logger, the event's name and the
+    whole masked line. Free text from libraries (panoramisk, asyncio) is scrubbed of phone numbers too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import datetime, timezone
+
+        msg = scrub(escape(record.getMessage()))
+        out = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+               "level": record.levelname.lower(), "logger": record.name, "event": msg.split(" ", 1)[0], "msg": msg}
+        if record.exc_info:
+            out["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(out, ensure_ascii=False)
+
+
+def file_handler(path: str, max_bytes: int = 10 * 1024 * 1024, backups: int = 5) -> logging.Handler:
+    """A rotating JSON-lines log file, created and rotated readable by the owner only (0600)."""
+    import logging.handlers
+    import os
+
+    class _Private(logging.handlers.RotatingFileHandler):
+        def _open(self):
+            fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.chmod(self.baseFilename, 0o600)
+            return os.fdopen(fd, self.mode.replace("w", "a") if "b" not in self.mode else self.mode,
+                             encoding=self.encoding)
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    h = _Private(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    h.setFormatter(JsonLines())
+    return h

@@ -92,6 +92,26 @@ def _one_daemon_per_run_dir(run_dir: Path):
     return fh
 
 
+def setup_logging(verbose: bool, log_file: Path | None, max_mb: float = 10.0, backups: int = 5) -> None:
+    """stderr: warnings (every event with -v), as before; the log file: every event, as JSON lines."""
+    from common.log import file_handler
+
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig: a second run in one process adds no second stream
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        stream.setLevel(logging.INFO if verbose else logging.WARNING)
+        root.addHandler(stream)
+    root.setLevel(logging.INFO if verbose or log_file else logging.WARNING)
+    if log_file is not None:
+        try:
+            handler = file_handler(str(log_file), int(max_mb * 1024 * 1024), backups)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write the log file: {exc}", param_hint="--log-file") from None
+        handler.setLevel(logging.INFO)
+        root.addHandler(handler)
+
+
 @click.command()
 @db_option
 @click.option("--campaign", "campaigns", multiple=True, help="Dial only these campaigns (repeatable).")
@@ -106,11 +126,17 @@ def _one_daemon_per_run_dir(run_dir: Path):
 @click.option("--rules", type=click.Path(path_type=Path), default=DEFAULT_RULES_FILE, show_default=True,
               help="Compliance rules file (the daemon refuses to start on one it cannot load whole).")
 @click.option("-v", "--verbose", is_flag=True, help="Log the daemon's events to stderr.")
+@click.option("--log-file", type=click.Path(path_type=Path), default=None,
+              help="Also log every event here as JSON lines (0600, phones and ids masked), rotated by size.")
+@click.option("--log-max-mb", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
+              help="Rotate the log file at this size.")
+@click.option("--log-backups", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Rotated log files kept (FILE.1 … FILE.N).")
 def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
-        grace: float, run_dir: Path, rules: Path, verbose: bool) -> None:
+        grace: float, run_dir: Path, rules: Path, verbose: bool, log_file: Path | None, log_max_mb: float,
+        log_backups: int) -> None:
     """Run the dialer daemon next to the PBX."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")
+    setup_logging(verbose, log_file, log_max_mb, log_backups)
     clock = Clock(at) if at else Clock()
     store = open_store(db)
     from dialer.calls.recovery import clock_behind

@@ -356,7 +356,7 @@ def _rows(records: Iterable[Mapping[str, Any]], file: str, errors: list[RowError
 
 
 def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<rows>",
-                            region: str | None = None) -> list[DebtorRow]:
+                            region: str | None = None, bar: Any = None) -> list[DebtorRow]:
     """Validate raw records (CSV dicts of strings; `__row__` optional) into DebtorRows, all or nothing.
     `region` (the campaign's default_region, e.g. 'CN') lets phones be written as national numbers."""
     errors: list[RowError] = []
@@ -365,6 +365,8 @@ def validate_debtor_records(records: Iterable[Mapping[str, Any]], file: str = "<
     account_owner: dict[str, tuple[str, int]] = {}
     identities: dict[str, tuple[int, dict[str, Any]]] = {}
     for r in _rows(records, file, errors):
+        if bar is not None:
+            bar.advance()
         debtor_id = r.cell("debtor_id", _text, required=True)
         name = r.cell("name", _text, required=True)
         phones = r.cell("phones", lambda t: parse_phones(t, region), required=True)
@@ -453,11 +455,15 @@ def validate_payment_records(records: Iterable[Mapping[str, Any]], file: str = "
 def read_debtors_csv(path: str | Path, text: str | None = None, *, region: str | None = None,
                      encoding: str | None = None) -> list[DebtorRow]:
     """Parse and validate a debtor CSV; raises ImportRejected naming file, row and column."""
+    from common.progress import progress
+
     file, records, header = _read_csv(path, text, encoding)
     errors = _check_header(file, header, DEBTOR_COLUMNS, DEBTOR_REQUIRED)
     if errors:
         raise ImportRejected(errors)
-    return validate_debtor_records(records, file, region)
+    records = list(records)
+    with progress(f"checking {Path(file).name}", len(records)) as bar:
+        return validate_debtor_records(records, file, region, bar)
 
 
 def read_payments_csv(path: str | Path, text: str | None = None, *,

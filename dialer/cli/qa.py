@@ -165,7 +165,9 @@ def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool, eng
     store = open_store(db)
     n = 0
     todo = unscored_transcripts(store) + (lexicon_scored_transcripts(store) if rescore_lexicon else [])
-    for t in todo:
+    from common.progress import track
+
+    for t in track(todo, "scoring calls"):
         res = score_transcript(store, t, rules, actor=_actor(actor), detectors=det)
         _print_result(res, as_json)
         n += 1

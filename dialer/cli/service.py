@@ -76,7 +76,8 @@ def service() -> None:
               show_default=True, help="Where the project is checked out (its .venv inside).")
 @click.option("--user", default="dialer", show_default=True, help="The service's own user.")
 @click.option("--group", default=None, help="Its group (default: the user's name).")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path("/etc/dialer/dialer.env"), show_default=True)
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path("/etc/dialer/dialer.env"), show_default=True,
+              help="The environment file the unit reads (`dialer service env`).")
 @click.option("--grace", type=click.FloatRange(min=0), default=120.0, show_default=True,
               help="The grace live calls get on stop; the unit waits 30 s longer.")
 def unit(prefix: Path, user: str, group: str | None, env_file: Path, grace: float) -> None:
@@ -86,7 +87,7 @@ def unit(prefix: Path, user: str, group: str | None, env_file: Path, grace: floa
 
 @service.command()
 @click.option("--prefix", type=click.Path(path_type=Path, file_okay=False), default=Path("/opt/dialer"),
-              show_default=True)
+              show_default=True, help="Where the project is checked out.")
 def env(prefix: Path) -> None:
     """Print the environment file (install it as /etc/dialer/dialer.env, mode 600)."""
     click.echo(ENV.format(**_values(prefix.resolve(), "dialer", None, Path("/etc/dialer/dialer.env"), 120)), nl=False)

@@ -29,7 +29,9 @@ def simulate_pacing(agents: int, hours: float, seeds: int, scenario_name: str, a
     if answer_rate is not None:
         over["p_human"] = answer_rate
     sc = scenario(scenario_name, **over)
-    runs = [compare(sc, seed, tuned=not no_tune) for seed in range(1, seeds + 1)]
+    from common.progress import track
+
+    runs = [compare(sc, seed, tuned=not no_tune) for seed in track(range(1, seeds + 1), "simulating seeds", seeds)]
     if as_json:
         click.echo(json.dumps({"scenario": asdict(sc), "runs": runs}))
         return

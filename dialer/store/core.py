@@ -132,7 +132,9 @@ def import_debtors(store: Store, rows: Iterable[DebtorRow | Mapping[str, Any]], 
                                        f"account {r.account_id} already belongs to another debtor"))
         if errors:
             raise ImportRejected(errors)
-        for debtor_id, drows in by_debtor.items():
+        from common.progress import track
+
+        for debtor_id, drows in track(by_debtor.items(), "writing debtors", len(by_debtor)):
             first = drows[0]
             primary = max(drows, key=lambda r: (r.days_past_due, r.amount_owed))
             old = conn.execute("SELECT propensity FROM debtors WHERE debtor_id=?", (debtor_id,)).fetchone()

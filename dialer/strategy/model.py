@@ -274,14 +274,20 @@ def _train_model(data: Dataset, seed: int, families: Sequence[str], rule_feature
     tr, va, te = _split(y, seed)
     validation: dict[str, dict[str, float]] = {}
     val_pred: dict[str, np.ndarray] = {}
-    for fam in families:
-        est = make_estimator(fam, data.kinds, seed).fit(X.iloc[tr], y[tr])
-        p = val_pred[fam] = est.predict_proba(X.iloc[va])[:, 1]
-        validation[fam] = {"auc": float(roc_auc_score(y[va], p)), "brier": float(brier_score_loss(y[va], p))}
-    chosen = _select(validation, val_pred, y[va])
-    fit_idx = np.concatenate([tr, va])
-    model_est = make_estimator(chosen, data.kinds, seed).fit(X.iloc[fit_idx], y[fit_idx])
-    logit = make_estimator("logit", data.kinds, seed).fit(X.iloc[fit_idx], y[fit_idx])
+    from common.progress import progress
+
+    with progress("training model families", len(families) + 2) as bar:
+        for fam in families:
+            est = make_estimator(fam, data.kinds, seed).fit(X.iloc[tr], y[tr])
+            p = val_pred[fam] = est.predict_proba(X.iloc[va])[:, 1]
+            validation[fam] = {"auc": float(roc_auc_score(y[va], p)), "brier": float(brier_score_loss(y[va], p))}
+            bar.advance()
+        chosen = _select(validation, val_pred, y[va])
+        fit_idx = np.concatenate([tr, va])
+        model_est = make_estimator(chosen, data.kinds, seed).fit(X.iloc[fit_idx], y[fit_idx])
+        bar.advance()
+        logit = make_estimator("logit", data.kinds, seed).fit(X.iloc[fit_idx], y[fit_idx])
+        bar.advance()
     rule = OneFeatureRule.choose(X.iloc[tr], y[tr], data.kinds, rule_feature, seed)  # chosen on training only
     rule = OneFeatureRule.fit(X.iloc[fit_idx], y[fit_idx], rule.feature, rule.kind)
     preds = {"model": model_est.predict_proba(X.iloc[te])[:, 1],

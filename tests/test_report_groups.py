@@ -97,7 +97,7 @@ def test_html_is_one_file_with_its_charts_and_nothing_to_fetch(tmp_path):
     page = out.read_text()
     assert page.count("<svg") >= 5  # funnel, outcomes by hour, abandon vs limit, hits by rule, collectors
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page), "the report fetches something"
-    assert "@import" not in page and "<script" not in page
+    assert "@import" not in page and "<script" not in page and "url(http" not in page
     assert out.stat().st_mode & 0o077 == 0  # reports name debtors' figures: private like the database
 
 

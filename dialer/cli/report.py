@@ -123,12 +123,11 @@ def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until
         for name in names:
             click.echo(json.dumps(campaign_report(store, name, lo, hi), ensure_ascii=False))
         return
+    first, last = q.attempt_span(store)
     if lo is None:
-        first = store.query_one("SELECT min(placed_at) AS t FROM attempts")
-        lo = first["t"] if first and first["t"] is not None else time.time()
+        lo = first if first is not None else time.time()
     if hi is None:
-        last = store.query_one("SELECT max(placed_at) AS t FROM attempts")
-        hi = max(time.time(), (last["t"] or 0) + 1 if last else 0)
+        hi = max(time.time(), (last or 0) + 1)
     rep = build_report(store, lo, hi, tz, campaigns=list(campaigns) or None, rules_file=rules_file)
     text = {"html": render.to_html, "csv": render.to_csv, "jsonl": render.to_jsonl}.get(fmt or "text", render.to_text)(rep)
     if out is None:

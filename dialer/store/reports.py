@@ -125,3 +125,9 @@ def cease_rows(store: Store, since: float, until: float) -> list[dict[str, Any]]
 def campaign_profiles(store: Store) -> dict[str, str]:
     """Campaign name → compliance profile."""
     return {r["name"]: r["profile"] for r in store.query("SELECT name, profile FROM campaigns")}
+
+
+def attempt_span(store: Store) -> tuple[float | None, float | None]:
+    """When the first and the last attempt were placed (None, None in an empty store)."""
+    r = store.query_one("SELECT min(placed_at) AS lo, max(placed_at) AS hi FROM attempts")
+    return (r["lo"], r["hi"]) if r else (None, None)

@@ -3,6 +3,7 @@ view on a daemon-shaped state, and the web server's token auth and sub-applicati
 from __future__ import annotations
 
 import asyncio
+import re
 import os
 import stat
 from datetime import datetime, timezone
@@ -201,3 +202,19 @@ def test_observers_serve_the_floor_and_metrics_of_a_daemon(tmp_path):
         assert first.startswith(b"data: {")
 
     asyncio.run(scenario())
+
+
+def test_the_example_alert_rules_name_metrics_the_daemon_exports(tmp_path):
+    import yaml
+
+    rules = yaml.safe_load((REPO / "docs" / "observe" / "alerts.example.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    names = {n for e in exprs for n in re.findall(r"\b(dialer_[a-z_]+)", e)}
+    d = _daemon(tmp_path)
+    floor = FloorView(d)
+    m = Metrics(floor, d)
+    m(oe.Tick(0, live=0))
+    text = m.render().decode()
+    assert {"dialer_abandon_ratio", "dialer_abandon_limit", "dialer_last_tick_timestamp_seconds"} <= names
+    for name in names:
+        assert re.search(rf"^{name}(\{{| )", text, re.M), name

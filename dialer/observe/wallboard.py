@@ -120,7 +120,7 @@ function render(s){
     t.append(tile("waiting-"+name,"calls waiting",c.waiting), tile("longest-"+name,"longest wait",fmt(c.longest_wait)));
     const ab=c.abandon, over=ab.rate>ab.limit;
     t.append(tile("abandon-"+name,"abandon rate (limit "+(ab.limit*100).toFixed(1)+" %)",(ab.rate*100).toFixed(2)+" %",over?"bad":"ok"),
-             tile("budget-"+name,"abandons left in the "+ab.window.replace("_"," "),ab.budget_left,ab.budget_left<1?"bad":"ok"));
+             tile("budget-"+name,"abandons left in the "+ab.window.replaceAll("_"," "),ab.budget_left,ab.budget_left<1?"bad":"ok"));
     t.append(tile("placed-"+name,"placed",c.placed), tile("settled-"+name,"settled",c.settled),
              tile("contacts-"+name,"contacts",c.contacts), tile("rpc-"+name,"right-party contacts",c.rpc),
              tile("promises-"+name,"promises",c.promises));

@@ -50,6 +50,7 @@ class LazyGroup(click.Group):
         "asr": "dialer.cli.asr:asr",
         "script": "dialer.cli.script:script",
         "top": "dialer.cli.top:top",
+        "supervise": "dialer.cli.supervise:supervise",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

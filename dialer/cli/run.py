@@ -121,9 +121,11 @@ def _one_daemon_per_run_dir(run_dir: Path):
               "give a fixed one for Prometheus).")
 @click.option("--status-every", type=click.FloatRange(min=1), default=60.0, show_default=True, hidden=True,
               help="Seconds between two status lines.")
+@click.option("--observers/--no-observers", "observers_on", default=True, hidden=True,
+              help="Attach the observers (narration, metrics, web); off only for bench/observe.py's baseline.")
 def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
         grace: float, run_dir: Path, rules: Path, verbose: bool, web_on: bool, web_bind: str, web_port: int,
-        status_every: float) -> None:
+        status_every: float, observers_on: bool) -> None:
     """Run the dialer daemon next to the PBX."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
@@ -166,7 +168,8 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
 
     try:
         stats = asyncio.run(run_daemon(store, pbx, rules_obj, camps, clock, until_idle=until_idle,
-                                       max_seconds=max_seconds, grace=grace, observe=observe))
+                                       max_seconds=max_seconds, grace=grace,
+                                       observe=observe if observers_on else None))
     except OSError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -218,3 +218,60 @@ def test_the_example_alert_rules_name_metrics_the_daemon_exports(tmp_path):
     assert {"dialer_abandon_ratio", "dialer_abandon_limit", "dialer_last_tick_timestamp_seconds"} <= names
     for name in names:
         assert re.search(rf"^{name}(\{{| )", text, re.M), name
+
+
+class _FakeAmi:
+    """The PBX's side of `dialer supervise` as AMI answers it (the e2e uses the real one)."""
+
+    def __init__(self):
+        self.connected = asyncio.Event()
+        self.connected.set()
+        self.sent: list[dict] = []
+
+    async def command(self, cmd):
+        assert cmd == "core show channels concise"
+        return ("PJSIP/carrier-00000001!dialer-agent!agent!9!Up!Queue!collectors!+1212!!!3!12!b1!pred-1\n"
+                "PJSIP/agent1-00000002!from-agent!!1!Up!AppQueue!(Outgoing Line)!agent1!!!3!10!b1!x2\n")
+
+    async def send(self, action=None, timeout=10.0):
+        self.sent.append(action)
+        return [{"Response": "Success", "Message": "Originate successfully queued"},
+                {"Response": "Success", "Event": "OriginateResponse", "Reason": "4"}]
+
+
+def test_the_wallboard_supervise_button_rings_the_phone_and_audits(tmp_path):
+    from dialer.store.audit import audit_entries
+
+    async def scenario():
+        d = _daemon(tmp_path)
+        d.ami = _FakeAmi()
+        obs = Observers(d, web_on=True, port=0, run_dir=tmp_path)
+        await obs.start()
+        try:
+            hdr = {"Authorization": f"Bearer {obs.token}"}
+            async with aiohttp.ClientSession() as s:
+                async with s.post(obs.server.url + "supervise", headers=hdr,
+                                  json={"mode": "listen", "collector": "agent1", "phone": "sup1"}) as r:
+                    ok = (r.status, await r.json())
+                async with s.post(obs.server.url + "supervise", headers=hdr,
+                                  json={"mode": "listen", "collector": "agent2", "phone": "sup1"}) as r:
+                    idle = (r.status, await r.json())
+                async with s.post(obs.server.url + "supervise",
+                                  json={"mode": "listen", "collector": "agent1", "phone": "sup1"}) as r:
+                    anon = r.status
+                async with s.get(obs.server.url, headers=hdr) as r:
+                    page = await r.text()
+        finally:
+            await obs.stop()
+        return d, ok, idle, anon, page
+
+    d, ok, idle, anon, page = asyncio.run(scenario())
+    assert ok[0] == 200 and ok[1]["collector_channel"] == "PJSIP/agent1-00000002"
+    action = d.ami.sent[0]
+    assert (action["Channel"], action["Application"], action["Data"]) == ("PJSIP/sup1", "ChanSpy",
+                                                                          "PJSIP/agent1-00000002,qES")
+    assert idle[0] == 409 and "agent2 is not on a call" in idle[1]["error"]
+    assert anon == 401 and len(d.ami.sent) == 1
+    entries = audit_entries(d.store, kind="supervise.listen")
+    assert [(e["subject"], e["actor"]) for e in entries] == [("agent1", "wallboard")]
+    assert 'data-mode' in page or "supervise(" in page

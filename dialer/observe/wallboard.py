@@ -32,6 +32,7 @@ class Wallboard:
         out = [("GET", "/", self.page), ("GET", "/floor.json", self.json), ("GET", "/floor/events", self.events)]
         if self.metrics is not None:
             out.append(("GET", "/metrics", self.prometheus))
+        out.append(("POST", "/supervise", self.supervise))
         return out
 
     async def on_shutdown(self, app: web.Application) -> None:
@@ -49,6 +50,28 @@ class Wallboard:
         assert self.metrics is not None
         body = self.metrics.render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def supervise(self, request: web.Request) -> web.Response:
+        """A supervisor's button: {mode, collector, phone[, actor]} → ring the phone, ChanSpy on answer (audited)."""
+        from dialer.observe.supervise import SuperviseError, supervise
+
+        try:
+            body = await request.json()
+            mode, collector, phone = str(body["mode"]), str(body["collector"]), str(body["phone"]).strip()
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "send JSON {mode, collector, phone}"}, status=400)
+        src = self.floor.source
+        ami = getattr(src, "ami", None)
+        if ami is None or not ami.connected.is_set():
+            return web.json_response({"error": "the daemon has no AMI connection to its PBX now"}, status=503)
+        if not phone:
+            return web.json_response({"error": "give the supervisor's phone"}, status=400)
+        actor = str(body.get("actor") or "wallboard")[:64]
+        try:
+            s = await supervise(ami, src.store, mode, collector, phone, actor=actor)
+        except SuperviseError as exc:
+            return web.json_response({"error": str(exc)}, status=409)
+        return web.json_response(s.__dict__)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
@@ -97,7 +120,8 @@ PAGE = r"""<!doctype html>
 <main>
  <div id="campaigns"></div>
  <h2>Collectors</h2>
- <table id="collectors"><thead><tr><th>collector</th><th>state</th><th>time in state</th><th>call</th></tr></thead><tbody></tbody></table>
+ <p>Supervisor's phone <input id="phone" size="16" placeholder="sup1 or +1…"> <span id="sup-status"></span></p>
+ <table id="collectors"><thead><tr><th>collector</th><th>state</th><th>time in state</th><th>call</th><th>monitor</th></tr></thead><tbody></tbody></table>
  <h2>Compliance alerts</h2>
  <ul id="alerts"></ul>
 </main>
@@ -130,13 +154,23 @@ function render(s){
     box.append(d);
   }
   const tb = document.querySelector("#collectors tbody"); tb.replaceChildren();
-  for (const c of s.collectors) { const r=el("tr",{"data-collector":c.name}); r.append(el("td",{},c.name),el("td",{},c.state+(c.leaving?" (leaving)":"")),el("td",{},fmt(c.seconds)),el("td",{},c.call||"")); tb.append(r); }
+  for (const c of s.collectors) { const r=el("tr",{"data-collector":c.name}); r.append(el("td",{},c.name),el("td",{},c.state+(c.leaving?" (leaving)":"")),el("td",{},fmt(c.seconds)),el("td",{},c.call||""));
+    const m=el("td",{}); if (c.state==="talking") for (const mode of ["listen","whisper","barge"]) { const b=el("button",{"data-mode":mode},mode); b.onclick=()=>supervise(mode,c.name); m.append(b); }
+    r.append(m); tb.append(r); }
   const al = document.getElementById("alerts"); al.replaceChildren();
   if (!s.alerts.length) al.append(el("li",{},"none"));
   for (const a of s.alerts) al.append(el("li",{class:"alert"},a.call_id+" ("+a.campaign+"): "+a.rules.join(", ")+(a.live?" — live":"")));
   document.body.dataset.version = s.version;
   window.__updates.push({version:s.version, event_wall:s.event_wall, wall:s.wall, shown:Date.now()/1000});
   if (window.__updates.length > 5000) window.__updates.splice(0, 1000);
+}
+const phone = document.getElementById("phone"); phone.value = localStorage.getItem("dialer.phone") || "";
+phone.onchange = () => localStorage.setItem("dialer.phone", phone.value);
+async function supervise(mode, collector){
+  const st = document.getElementById("sup-status");
+  if (!phone.value) { st.textContent = "give your phone first"; return; }
+  const r = await fetch("supervise?token="+encodeURIComponent(token), {method:"POST", headers:{"Content-Type":"application/json"}, body: JSON.stringify({mode, collector, phone: phone.value})});
+  const j = await r.json(); st.textContent = r.ok ? mode+" "+collector+": answered ("+j.session_id+")" : j.error;
 }
 const src = new EventSource("floor/events?token=" + encodeURIComponent(token));
 src.onmessage = (m) => { const st=document.getElementById("status"); st.textContent="live"; st.className=""; render(JSON.parse(m.data)); };

@@ -14,6 +14,7 @@ from dialer.observe import events as oe
 from dialer.pacing.floor import CollectorLive, collector_views, window_start
 from dialer.store.agents import abandon_counts
 
+ABANDON_CACHE_SECONDS = 1.0
 LINE_STATES = ("ringing", "screening", "bot", "waiting", "talking", "informing")
 
 
@@ -57,6 +58,7 @@ class FloorView:
         self.version = 0  # bumped by every event: the wallboard pushes when it moves
         self.event_wall = 0.0  # wall-clock time of the last event (event-to-screen latency)
         self.started = time.time()
+        self._abandon: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def _c(self, campaign: str) -> Counts:
         c = self.counts.get(campaign)
@@ -96,6 +98,17 @@ class FloorView:
 
     # -- what the screens show --------------------------------------------------------------------------
     def abandon(self, camp: Any, now_dt: Any) -> dict[str, Any]:
+        """The profile's abandon window from the store, read at most once a second per campaign (the
+        wallboard may ask many times a second)."""
+        hit = self._abandon.get(camp.name)
+        mono = time.monotonic()
+        if hit is not None and mono - hit[0] < ABANDON_CACHE_SECONDS:
+            return hit[1]
+        out = self._abandon_now(camp, now_dt)
+        self._abandon[camp.name] = (mono, out)
+        return out
+
+    def _abandon_now(self, camp: Any, now_dt: Any) -> dict[str, Any]:
         src = self.source
         ab = src.rules.profile_for(camp.profile, camp.name).abandon
         placed, answered, abandoned = abandon_counts(src.store, camp.name, window_start(now_dt, ab.window))

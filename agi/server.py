@@ -90,7 +90,7 @@ class FastAGIServer:
     """Serves routes (`call`, `inbound`, …) to Asterisk on 127.0.0.1; rejects calls without the token."""
 
     def __init__(self, routes: dict[str, Handler], *, token: str, host: str = "127.0.0.1", port: int = 4573,
-                 admit: Admit | None = None,
+                 admit: Admit | None = None, observe: Callable[[str], None] | None = None,
                  header_timeout: float = 5.0):
         if not token:
             raise ValueError("FastAGI needs a token")
@@ -102,7 +102,8 @@ class FastAGIServer:
         self.header_timeout = header_timeout
         self.server: asyncio.base_events.Server | None = None
         self.active: set[asyncio.Task] = set()
-        self.stats = {"sessions": 0, "rejected": 0, "errors": 0}
+        # told of each connection's result (`session`, `rejected`, `error`): the daemon puts it on its bus
+        self.observe = observe or (lambda result: None)
         self.rejections = RateLimited(log)  # a flood of bad connections is a summary, not a line each
 
     async def start(self) -> None:
@@ -143,26 +144,26 @@ class FastAGIServer:
             try:
                 env = await read_header(reader, self.header_timeout)
             except (BadHeader, asyncio.TimeoutError, ConnectionError) as exc:
-                self.stats["rejected"] += 1
+                self.observe("rejected")
                 self.rejections.log("fastagi.bad_header", peer=peer, error=str(exc) or "timeout")
                 return
             req = parse_request(env)
             channel = AGIChannel(reader, writer, env, command_timeout=self.header_timeout)
             if not await self._answers_token(channel):
-                self.stats["rejected"] += 1
+                self.observe("rejected")
                 self.rejections.log("fastagi.bad_token", peer=peer, path=req.path)
                 return
             handler = self.routes.get(req.path)
             if handler is None:
-                self.stats["rejected"] += 1
+                self.observe("rejected")
                 self.rejections.log("fastagi.no_route", path=req.path)
                 return
             if self.admit is not None and not await self._admitted(req, channel):
-                self.stats["rejected"] += 1
+                self.observe("rejected")
                 self.rejections.log("fastagi.not_live", peer=peer, path=req.path, call=req.call_id)
                 return
             channel.command_timeout = AGIChannel.DEFAULT_COMMAND_TIMEOUT
-            self.stats["sessions"] += 1
+            self.observe("session")
             try:
                 await handler(req, channel)
             except Hangup:
@@ -170,7 +171,7 @@ class FastAGIServer:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - one call's bug must not take the server down
-                self.stats["errors"] += 1
+                self.observe("error")
                 log.exception(kv("fastagi.handler_failed", call=req.call_id, path=req.path))
         finally:
             try:

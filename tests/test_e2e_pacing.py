@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +19,7 @@ from dialer.campaign.config import load_campaign
 from dialer.campaign.imports import read_debtors_csv
 from dialer.cli.demo import default_demo_time
 from dialer.gate.rules import load_rules
+from dialer.observe.events import PaceDecision
 from dialer.store import Store, core
 from dialer.store import audit as audit_log
 from dialer.telephony.carrier import behaviours_from_dict
@@ -129,10 +131,13 @@ def pacing_run(tmp_path_factory):
 
     async def run(name: str) -> None:
         dialer = Dialer(store, state, rules, [camps[name]], clock=Clock(at), tts=tts, collector_modes=True)
+        decisions: list[dict] = []  # the pacer's decisions, as the daemon publishes them on its bus
+        dialer.bus.subscribe(lambda d: decisions.append(d.as_dict()), PaceDecision)
         await dialer.start()
         try:
             await dialer.run(until_idle=True, max_seconds=85)
-            out[name] = {"stats": dialer.stats, "pace": dialer.pacing[name], "info": dialer.info[name]}
+            out[name] = {"stats": dialer.stats, "pace": SimpleNamespace(decisions=decisions),
+                         "info": dialer.info[name]}
         finally:
             await dialer.stop()
 

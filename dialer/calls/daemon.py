@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Coroutine
@@ -40,6 +39,9 @@ from dialer.calls.recovery import (
 from dialer.calls.retry import next_allowed
 from dialer.campaign.config import Campaign
 from dialer.gate.rules import Rules
+from dialer.observe import events as oe
+from dialer.observe.bus import Bus
+from dialer.observe.tally import Tally
 from dialer.pacing.estimator import Estimator
 from dialer.pacing.floor import PaceState
 from dialer.pacing.pacers import PredictivePacer, ProgressivePacer
@@ -50,20 +52,6 @@ from dialer.telephony.pbx import PbxConnection
 log = logging.getLogger("dialer.calls.daemon")
 
 DEFAULT_GRACE = 120.0  # seconds live calls get to finish when the daemon stops
-
-
-@dataclass
-class DaemonStats:
-    placed: int = 0
-    blocked: int = 0
-    ended: int = 0
-    reconciled: int = 0
-    adopted: int = 0
-    drained: int = 0  # live calls that finished during a graceful stop
-    hung_up: int = 0  # channels still up when the stop's grace ran out
-    abandoned: int = 0
-    connected: int = 0
-    by_outcome: dict[str, int] = field(default_factory=dict)
 
 
 class Dialer:
@@ -83,7 +71,12 @@ class Dialer:
         self.ports = StorePorts(store, self.clock)
         self.bots = Bots(self.ports, self.clock, tts)
         self.calls: dict[str, Call] = {}
-        self.stats = DaemonStats()
+        # what the daemon does goes on its bus (dialer/observe): the tally of the run is one subscriber; the
+        # CLI adds the narration, metrics and the wallboard. `publish` is for other parts too (live QA alerts).
+        self.bus = Bus()
+        self.publish = self.bus.publish
+        self.tally = Tally()
+        self.bus.subscribe(self.tally)
         self.ami: AMIController | None = None
         self.agi: FastAGIServer | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -99,8 +92,13 @@ class Dialer:
         wrap_up = max((self._profile(self.campaigns[n]).abandon.wrap_up_seconds for n in self.pacing), default=0.0)
         self.collectors = Collectors(store, self.clock, list(pbx.members), self.pacing, wrap_up, self._spawn)
         self.hopper = Hopper(store, rules, self.campaigns, self.clock, self.calls, self.collectors,
-                             _load_propensity_model(), self._follow, self.stats)
+                             _load_propensity_model(), self._follow, self.publish)
         self.inbound = Inbound(store, self.clock, self.campaigns, self.calls, self.bots, self._settle)
+
+    @property
+    def stats(self) -> Tally:
+        """What the run did so far, counted from the bus (placed, blocked, ended, outcomes, …)."""
+        return self.tally
 
     @property
     def info(self) -> dict[str, str]:
@@ -123,7 +121,8 @@ class Dialer:
         # missing encoder or head is an error here, never a silent fallback to the lexicons.
         self._detectors = await asyncio.to_thread(detect.load)
         self.agi = FastAGIServer({"call": self._agi_call, "inbound": self.inbound},
-                                 token=self.pbx.agi_token, port=self.agi_port, admit=self._admit)
+                                 token=self.pbx.agi_token, port=self.agi_port, admit=self._admit,
+                                 observe=lambda result: self.publish(oe.AgiSession(result)))
         await self.agi.start()
         self.ami = AMIController(self.pbx.ami_host, self.pbx.ami_port, self.pbx.ami_user, self.pbx.ami_secret)
         self.ami.dial_plan = self.pbx.dial_plan() if hasattr(self.pbx, "dial_plan") else None  # a real trunk's
@@ -162,7 +161,7 @@ class Dialer:
                     call.answered_t = at
                     core.update_attempt(self.store, call.call_id, state="answered", answered_at=at, at=at)
                 self.calls[call.call_id] = call
-                self.stats.adopted += 1
+                self.publish(oe.CallAdopted(call.call_id, call.campaign))
                 core.record_call_event(self.store, call.call_id, "adopted", self.clock.timestamp(), {})
                 log_event(log, "call.adopted", call=call.call_id, debtor_id=call.debtor_id)
                 self._follow(call, reconciled=True)
@@ -230,7 +229,6 @@ class Dialer:
                                 actor="reconcile", at=now)
             self.ports.calls.pop(call.call_id, None)
             self._schedule(call.debtor_id, call.campaign, call.call_id, Disposition(vocab.UNKNOWN))
-            self.stats.reconciled += 1
             outcome = vocab.UNKNOWN
         else:
             answered = tracked.answered or bool(cdr and cdr.answered) or bool(cel and cel.answered)
@@ -252,32 +250,38 @@ class Dialer:
                 call.queue_status = tags["queue"]  # the queue gave up while no daemon listened: abandoned
             if answered and call.mode == BOT and call.machine and rec is not None and not rec.kinds:
                 rec.kinds.append(vocab.MACHINE)  # AMD said machine before the bot could say so
-            self.stats.reconciled += 1
             outcome = self._settle(call) or outcome
         core.record_call_event(self.store, call.call_id, "reconciled", now,
                                {"source": "+".join(k for k, v in (("cdr", cdr), ("cel", cel)) if v) or "none",
                                 "outcome": outcome, "cdr_disposition": cdr.disposition if cdr else None,
                                 "cause": cel.cause if cel else None, "billsec": cdr.billsec if cdr else None})
+        source = "+".join(k for k, v in (("cdr", cdr), ("cel", cel)) if v) or "none"
+        self.publish(oe.CallReconciled(call.call_id, call.campaign, outcome, source))
         log_event(log, "reconciled", call=call.call_id, outcome=outcome, source="cdr" if cdr else "none")
 
     async def run(self, *, until_idle: bool = False, max_seconds: float | None = None,
-                  grace: float = DEFAULT_GRACE) -> DaemonStats:
+                  grace: float = DEFAULT_GRACE) -> Tally:
         """Place calls until idle (`until_idle`), `max_seconds` or `request_stop()` (SIGTERM); then stop
         gracefully: no new calls, live calls finish (up to `grace` s) and are settled."""
         t0 = time.monotonic()
+        why = "stop requested"
         while not self._stopping.is_set():
             await self.hopper.tick()
+            self.publish(oe.Tick(self.clock.timestamp(), len(self.calls)))
             if until_idle and self.hopper.idle() and not self._recovering:
+                why = "nothing left to dial"
                 break
             if max_seconds is not None and time.monotonic() - t0 > max_seconds:
                 log_event(log, "daemon.time_limit", level=logging.WARNING, active=len(self.calls))
+                why = "time limit"
                 break
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.poll)
             except asyncio.TimeoutError:
                 pass
+        self.publish(oe.Stopping(len(self.calls), why))
         await self.drain(grace)
-        return self.stats
+        return self.tally
 
     def request_stop(self) -> None:
         """Stop placing calls; `run` then lets the live ones finish (SIGTERM)."""
@@ -293,7 +297,7 @@ class Dialer:
         deadline = time.monotonic() + grace
         while (self.calls or self._recovering) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        self.stats.drained = max(0, live - len(self.calls))
+        drained, hung_up = max(0, live - len(self.calls)), 0
         left = [c for c in self.calls.values() if not c.inbound]
         if left and self.ami is not None and self.ami.connected.is_set():
             try:
@@ -301,12 +305,13 @@ class Dialer:
                 for call in left:
                     for name in channels.get(call.call_id, ()):
                         await self.ami.send({"Action": "Hangup", "Channel": name, "Cause": "16"})
-                        self.stats.hung_up += 1
+                        hung_up += 1
             except Exception:  # noqa: BLE001 - what stays open is settled by the next start's recovery
                 log.exception("hanging up calls at stop failed")
             end = time.monotonic() + 5.0
             while any(not c.inbound for c in self.calls.values()) and time.monotonic() < end:
                 await asyncio.sleep(0.1)
+        self.publish(oe.Drained(drained, hung_up))
         if self.calls:
             log_event(log, "daemon.stop_open_calls", level=logging.WARNING, open=len(self.calls))
 
@@ -381,6 +386,7 @@ class Dialer:
             elif call is not None and isinstance(event, ev.DialerAMD):  # a bot call's AMD: written when it happens
                 core.record_call_event(self.store, call.call_id, "amd", now, {"status": event.status, "cause": event.cause})
                 call.apply(event, now)
+        self.publish(event)  # after the daemon's own state took it in: observers see the floor as it is now
 
     def _floor_event(self, call: Call, event: ev.CallEvent, now: float) -> None:
         """A collector-mode call's dialplan step: AMD result, end of greeting, queue result, information played."""
@@ -410,7 +416,6 @@ class Dialer:
             call = self.calls.get(event.uniqueid)
             if call is not None and call.mode == AGENT:
                 call.apply(event, now)
-                self.stats.connected += 1
                 camp = self.campaigns.get(call.campaign)
                 patience = self._profile(camp).abandon.connect_within_seconds if camp else 2.0
                 if call.human_t is not None and now - call.human_t > patience:  # late: abandoned, written now
@@ -429,7 +434,7 @@ class Dialer:
             await asyncio.sleep(0.05)  # let the AGI session write its last outcome
             outcome = self._settle(call)
             if reconciled:
-                self.stats.reconciled += 1
+                self.publish(oe.CallReconciled(call.call_id, call.campaign, outcome, "ami"))
                 now = self.clock.timestamp()
                 core.record_call_event(self.store, call.call_id, "reconciled", now,
                                        {"source": "ami", "outcome": outcome,
@@ -450,8 +455,10 @@ class Dialer:
                 est.observe_dial(self.collectors.pace_now(now), False, now - call.placed_at)
         disp = settle(call, now=now, patience=patience, wall_now=time.time())
         core.update_attempt(self.store, call.call_id, at=now, **disp.fields)
+        self.publish(oe.CallSettled(call.call_id, call.campaign, disp.outcome, disp.abandoned, disp.kind,
+                                    bool(call.record and call.record.verified) or bool(disp.fields.get("conversation")),
+                                    call.mode, call.inbound, disp.fields.get("agent"), now))
         if disp.abandoned:
-            self.stats.abandoned += 1
             core.record_call_event(self.store, call.call_id, "abandoned", now,
                                    {"greeting_end": call.human_t, "queue_status": call.queue_status,
                                     "info_played": call.info_played, "connected": call.connected_t})
@@ -469,8 +476,6 @@ class Dialer:
             return disp.outcome
         self._schedule(call.debtor_id, call.campaign, call.call_id, disp)
         self.calls.pop(call.call_id, None)
-        self.stats.ended += 1
-        self.stats.by_outcome[disp.outcome] = self.stats.by_outcome.get(disp.outcome, 0) + 1
         log_event(log, "call.end", call=call.call_id, debtor_id=call.debtor_id, outcome=disp.outcome,
                   disposition=disp.kind, abandoned=disp.abandoned, agent=disp.fields.get("agent"),
                   cause=disp.fields.get("hangup_cause"))
@@ -515,8 +520,10 @@ class Dialer:
             log.exception("QA scoring failed for call %s", call.call_id)
             return
         if result.violations:
+            rules = tuple(sorted({v.rule for v in result.violations}))
+            self.publish(oe.QaAlert(call.call_id, call.campaign, rules, self.clock.timestamp(), score=result.score))
             log_event(log, "qa.alert", level=logging.WARNING, call=call.call_id, score=result.score,
-                      rules=",".join(sorted({v.rule for v in result.violations})))
+                      rules=",".join(rules))
 
 
 def _load_propensity_model() -> Any:

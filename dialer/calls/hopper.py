@@ -16,6 +16,7 @@ from dialer.calls.collectors import Collectors
 from dialer.campaign.config import Campaign
 from dialer.gate.account import take_attempt
 from dialer.gate.rules import Rules, caller_id_for
+from dialer.observe import events as oe
 from dialer.pacing.floor import (
     PROGRESSIVE_FLOOR,
     CollectorLive,
@@ -38,7 +39,7 @@ class Hopper:
 
     def __init__(self, store: Store, rules: Rules, campaigns: dict[str, Campaign], clock: Clock,
                  calls: dict[str, Call], collectors: Collectors, model: Any, follow: Callable[[Call], None],
-                 stats: Any):
+                 publish: Callable[[Any], None]):
         self.store = store
         self.rules = rules
         self.campaigns = campaigns
@@ -48,7 +49,7 @@ class Hopper:
         self.pacing = collectors.pacing
         self.model = model
         self.follow = follow
-        self.stats = stats
+        self.publish = publish  # the daemon's bus: placed, blocked (and the rule), pacing decisions
         self.ami: AMIController | None = None
         self.info: dict[str, str] = {}  # campaign → information message (path without extension)
         self.pace_every = 1.0  # seconds between pacing decisions per collector-mode campaign
@@ -142,17 +143,15 @@ class Hopper:
         want = st.pacer.decide(snap)
         floor = PROGRESSIVE_FLOOR.decide(snap)  # never fewer than one line per ready collector with no call coming:
         want = max(want, floor)            # those calls cannot be abandoned (on a small floor the model can be shyer)
-        st.latencies.append(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
         placed = await self._fill(camp, max(0, min(want, camp.line_limit - self.inflight(camp.name))))
         ready = snap.count(READY, include_leaving=False)
-        st.decisions.append({"at": ts, "ready": ready, "ringing": len(snap.ringing),
-                             "screening": len(snap.screening), "waiting": len(snap.waiting),
-                             "talking": snap.count(TALKING), "wrapup": snap.count(WRAPUP), "want": want,
-                             "floor": floor, "placed": placed, "in_flight": self.inflight(camp.name),
-                             "budget_left": round(snap.budget.left, 2),
-                             "mode": getattr(st.pacer, "last_mode", st.pacer.name)})
-        del st.decisions[:-2000]
-        del st.latencies[:-2000]
+        self.publish(oe.PaceDecision(camp.name, seconds, ts, ready=ready, ringing=len(snap.ringing),
+                                     screening=len(snap.screening), waiting=len(snap.waiting),
+                                     talking=snap.count(TALKING), wrapup=snap.count(WRAPUP), want=want, floor=floor,
+                                     placed=placed, in_flight=self.inflight(camp.name),
+                                     budget_left=round(snap.budget.left, 2),
+                                     mode=getattr(st.pacer, "last_mode", st.pacer.name)))
         if placed:
             log_event(log, "pace", campaign=camp.name, ready=ready, ringing=len(snap.ringing),
                       waiting=len(snap.waiting), want=want, placed=placed)
@@ -166,7 +165,7 @@ class Hopper:
         decision = take_attempt(self.store, call_id=call_id, debtor_id=cand.debtor_id, account_id=cand.account_id,
                                 campaign=camp.name, phone=None, rules=self.rules, now=now)
         if not decision.allowed:
-            self.stats.blocked += 1
+            self.publish(oe.GateBlocked(camp.name, decision.rule_id or "unknown", decision.reason, now.timestamp()))
             return False
         profile = self.profile(camp)
         ring = max(profile.abandon.min_ring_seconds, camp.ring_seconds)
@@ -190,9 +189,10 @@ class Hopper:
             core.update_attempt(self.store, call_id, state="ended", outcome="failed", ended_at=now.timestamp(),
                                 at=now.timestamp())
             log_event(log, "originate.error", level=logging.ERROR, call=call_id, error=str(exc))
+            self.publish(oe.OriginateFailed(call_id, camp.name, str(exc), now.timestamp()))
             return False
         call.tracked = tracked
         core.update_attempt(self.store, call_id, state="ringing", at=now.timestamp())
-        self.stats.placed += 1
+        self.publish(oe.CallPlaced(call_id, camp.name, mode, now.timestamp()))
         self.follow(call)
         return True

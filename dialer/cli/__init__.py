@@ -50,6 +50,8 @@ class LazyGroup(click.Group):
         "asr": "dialer.cli.asr:asr",
         "script": "dialer.cli.script:script",
         "service": "dialer.cli.service:service",
+        "top": "dialer.cli.top:top",
+        "supervise": "dialer.cli.supervise:supervise",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -49,21 +49,27 @@ def load_daemon_inputs(store: Store, names: tuple[str, ...], rules_path: Path):
 
 
 async def run_daemon(store: Store, pbx: PbxConnection, rules, campaigns, clock: Clock, *, until_idle: bool,
-                     max_seconds: float | None, tts=None, grace: float | None = None):
+                     max_seconds: float | None, tts=None, grace: float | None = None, observe=None):
     """Start the daemon, run it, stop it gracefully: SIGTERM (or SIGINT) and `max_seconds` stop placing calls
-    and let live calls finish for up to `grace` seconds before they are hung up and settled."""
+    and let live calls finish for up to `grace` seconds before they are hung up and settled. `observe(dialer)`
+    attaches the observers (dialer/observe/live.py: narration, metrics, the wallboard's web server)."""
     from dialer.calls.daemon import DEFAULT_GRACE, Dialer
 
     dialer = Dialer(store, pbx, rules, campaigns, clock=clock, tts=tts)
+    observers = observe(dialer) if observe is not None else None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, dialer.request_stop)
     try:
+        if observers is not None:
+            await observers.start()
         await dialer.start()
         return await dialer.run(until_idle=until_idle, max_seconds=max_seconds,
                                 grace=DEFAULT_GRACE if grace is None else grace)
     finally:
         await dialer.stop()
+        if observers is not None:
+            await observers.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 
@@ -125,7 +131,18 @@ def setup_logging(verbose: bool, log_file: Path | None, max_mb: float = 10.0, ba
               help=f"Where `dialer asterisk up` left the PBX's connection file ({CONNECTION_FILE}).")
 @click.option("--rules", type=click.Path(path_type=Path), default=DEFAULT_RULES_FILE, show_default=True,
               help="Compliance rules file (the daemon refuses to start on one it cannot load whole).")
-@click.option("-v", "--verbose", is_flag=True, help="Log the daemon's events to stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="A line per call (placed, blocked and why, settled) and the "
+              "daemon's log on stderr; without it, a line a minute.")
+@click.option("--web/--no-web", "web_on", default=True, show_default=True,
+              help="Serve the wallboard and /metrics (token in <run dir>/web.token).")
+@click.option("--web-bind", default="127.0.0.1", show_default=True, help="Address the web server listens on.")
+@click.option("--web-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port of the web server (0: any free port, printed at start and kept in <run dir>/web.json; "
+              "give a fixed one for Prometheus).")
+@click.option("--status-every", type=click.FloatRange(min=1), default=60.0, show_default=True, hidden=True,
+              help="Seconds between two status lines.")
+@click.option("--observers/--no-observers", "observers_on", default=True, hidden=True,
+              help="Attach the observers (narration, metrics, web); off only for bench/observe.py's baseline.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Also log every event here as JSON lines (0600, phones and ids masked), rotated by size.")
 @click.option("--log-max-mb", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
@@ -133,8 +150,8 @@ def setup_logging(verbose: bool, log_file: Path | None, max_mb: float = 10.0, ba
 @click.option("--log-backups", type=click.IntRange(min=1), default=5, show_default=True,
               help="Rotated log files kept (FILE.1 … FILE.N).")
 def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
-        grace: float, run_dir: Path, rules: Path, verbose: bool, log_file: Path | None, log_max_mb: float,
-        log_backups: int) -> None:
+        grace: float, run_dir: Path, rules: Path, verbose: bool, web_on: bool, web_bind: str, web_port: int,
+        status_every: float, observers_on: bool, log_file: Path | None, log_max_mb: float, log_backups: int) -> None:
     """Run the dialer daemon next to the PBX."""
     setup_logging(verbose, log_file, log_max_mb, log_backups)
     clock = Clock(at) if at else Clock()
@@ -155,14 +172,38 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
     except FileNotFoundError:
         raise click.ClickException(f"no PBX connection file in {run_dir}: run `dialer asterisk up` first") from None
     lock = _one_daemon_per_run_dir(run_dir)  # held (open) until the process exits
-    stats = asyncio.run(run_daemon(store, pbx, rules_obj, camps, clock, until_idle=until_idle,
-                                   max_seconds=max_seconds, grace=grace))
+    from dialer.observe.live import Observers
+    from dialer.observe.narrate import summary_lines
+
+    def say(line: str) -> None:
+        click.echo(f"{clock.now().strftime('%H:%M:%S')} {line}", err=True)
+
+    def observe(dialer):
+        obs = Observers(dialer, write=say, per_call=verbose, every=status_every, web_on=web_on, bind=web_bind,
+                        port=web_port, run_dir=run_dir)
+        if obs.server is not None:
+            _start = obs.start
+
+            async def start_and_say() -> None:
+                await _start()
+                say(f"wallboard: {obs.url}  (metrics: {obs.server.url}metrics, Bearer token in "
+                    f"{run_dir / 'web.token'})")
+            obs.start = start_and_say  # type: ignore[method-assign]
+        return obs
+
+    try:
+        stats = asyncio.run(run_daemon(store, pbx, rules_obj, camps, clock, until_idle=until_idle,
+                                       max_seconds=max_seconds, grace=grace,
+                                       observe=observe if observers_on else None))
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     from dialer.store import core
 
     still_open = len(core.open_attempts(store))
+    for line in summary_lines(stats):
+        click.echo(line, err=True)
     click.echo(f"stopped: {stats.placed} placed, {stats.ended} settled, {stats.drained} finished during the stop, "
                f"{stats.hung_up} hung up at the end of the grace period, {still_open} attempts open", err=True)
     lock.close()
-    click.echo(json.dumps({"placed": stats.placed, "blocked": stats.blocked, "ended": stats.ended,
-                           "reconciled": stats.reconciled, "adopted": stats.adopted, "drained": stats.drained,
-                           "hung_up": stats.hung_up, "open": still_open, "outcomes": stats.by_outcome}))
+    click.echo(json.dumps(stats.summary(still_open)))

@@ -2,7 +2,7 @@
 the abandon window. The daemon feeds them from AMI events."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -82,10 +82,9 @@ PROGRESSIVE_FLOOR = ProgressivePacer()
 
 @dataclass
 class PaceState:
-    """One collector-mode campaign's pacer, estimator and decision log."""
+    """One collector-mode campaign's pacer and estimator. Its decisions go on the daemon's bus
+    (observe/events.py PaceDecision), where the metrics and the floor view keep them."""
 
     pacer: Any
     estimator: Estimator
     last_at: float = float("-inf")
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)

@@ -22,9 +22,15 @@ class Wallboard:
         self.floor = floor
         self.metrics = metrics
         self._waiters: set[asyncio.Event] = set()
+        self._seen = -1
         self.closing = False
 
     def __call__(self, event: Any) -> None:
+        # subscribed after the floor view: wake the streams only when the floor moved (not on loop ticks,
+        # AGI sessions …); the heartbeat keeps times in state fresh
+        if self.floor.version == self._seen:
+            return
+        self._seen = self.floor.version
         for w in self._waiters:
             w.set()
 

@@ -26,6 +26,13 @@ DEFAULT_SCRIPTS_DIR = Path("campaigns/scripts")
 PROFILES = ("cn", "us", "uk")
 LOCALES = ("zh-CN", "en-US")
 DIAL_MODES = ("preview", "progressive", "predictive", "bot_only")
+COLLECTOR_DIAL_MODES = ("progressive", "predictive")  # paced: answered people go straight to the queue
+NOT_BUILT_DIAL_MODES = {  # modes operators know from other dialers: named, and refused as not built here
+    "power": "use 'progressive' (one line per ready collector) or 'predictive'",
+    "manual": "use 'preview' (the collector sees the debtor and accepts before the call is placed)",
+    "blended": "inbound call-backs already reach the collectors' queue; pick an outbound mode",
+    "ratio": "use 'predictive' (the pacer sets the ratio from the abandon budget)",
+}
 CUSTOMER_TYPES = ("first", "repeat", "wilful")
 PROPENSITY_BANDS = ("any", "high", "mid", "low")
 BUCKETS: dict[str, tuple[int, int | None]] = {
@@ -349,6 +356,19 @@ def _retry(c: _Checker, value: Any, path: tuple[Any, ...], base: Retry) -> Retry
     return Retry(**out)
 
 
+def _dial_mode(c: _Checker, value: Any, path: tuple[Any, ...], campaign_mode: str | None = None) -> str:
+    """A dial mode this dialer has built; an unknown one, or one it has not built, is refused (never
+    replaced by another). A collector-mode segment needs a paced (progressive/predictive) campaign."""
+    if isinstance(value, str) and value in NOT_BUILT_DIAL_MODES:
+        raise c.err(path, f"dial mode {value!r} is not built in this dialer: {NOT_BUILT_DIAL_MODES[value]}"
+                          f" (built: {', '.join(DIAL_MODES)})")
+    mode = c.choice(value, path, DIAL_MODES)
+    if campaign_mode is not None and mode in COLLECTOR_DIAL_MODES and campaign_mode not in COLLECTOR_DIAL_MODES:
+        raise c.err(path, f"a {mode!r} segment in a {campaign_mode!r} campaign is not built: the pacer runs for"
+                          f" campaigns whose dial_mode is progressive or predictive (set the campaign's dial_mode)")
+    return mode
+
+
 def _default_scripts_dir(file: str) -> Path:
     here = Path(file).parent / "scripts"
     return here if here.is_dir() else REPO_ROOT / DEFAULT_SCRIPTS_DIR
@@ -375,7 +395,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
     institution = c.string(root["institution"], ("institution",))
     callback = c.phone(root["callback_number"], ("callback_number",))
     caller_id = c.phone(root["caller_id"], ("caller_id",))
-    dial_mode = c.choice(root["dial_mode"], ("dial_mode",), DIAL_MODES)
+    dial_mode = _dial_mode(c, root["dial_mode"], ("dial_mode",))
     line_limit = c.integer(root["line_limit"], ("line_limit",), minimum=1, maximum=MAX_LINE_LIMIT)
     description = root.get("description") or ""
     if not isinstance(description, str):
@@ -424,7 +444,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
             raise c.err(p + ("script",), f"unknown script id {script!r}: no file {sdir / (script + '.yaml')}{extra}")
         seg_mode = None
         if s.get("dial_mode") is not None:
-            seg_mode = c.choice(s["dial_mode"], p + ("dial_mode",), DIAL_MODES)
+            seg_mode = _dial_mode(c, s["dial_mode"], p + ("dial_mode",), dial_mode)
         segments.append(Segment(
             name=sname, dpd=dpd, script=script, customer_types=ctypes, propensity=band,
             dial_mode=seg_mode,

@@ -38,6 +38,30 @@ def campaign_report(store: Store, campaign: str, since: float | None = None, unt
     }
 
 
+def floor_report(store: Store, campaign: str, until: float | None = None, rules: Any = None) -> dict[str, Any]:
+    """The collector floor's figures: the abandon rate over the profile's window (ending at `until`, else the
+    later of now and the last attempt) against its limit, the worst rolling hour, and each collector's
+    dispositions (`not_entered` included)."""
+    import time
+
+    from dialer.gate.account import campaign_profile
+    from dialer.gate.rules import DEFAULT_RULES_FILE, load_rules
+    from dialer.pacing.floor import abandon_figures, window_start
+    from dialer.store.dispositions import answered_calls, dispositions_for_campaign
+
+    if rules is None:
+        from common.paths import REPO
+
+        path = DEFAULT_RULES_FILE if DEFAULT_RULES_FILE.exists() else REPO / DEFAULT_RULES_FILE
+        rules = load_rules(path)
+    ab = campaign_profile(store, rules, campaign).abandon
+    end = until if until is not None else max(time.time(), core.latest_attempt_time(store) or 0.0)
+    start = window_start(datetime.fromtimestamp(end).astimezone(), ab.window)
+    fig = abandon_figures(answered_calls(store, campaign, start, end + 1e-6), ab.window, ab.limit)
+    return {"abandon_window": fig.as_dict() | {"since": start, "until": end},
+            "collectors": dispositions_for_campaign(store, campaign)}
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -57,6 +81,14 @@ def print_report(r: dict[str, Any], echo=click.echo) -> None:
     echo(f"  QA: {qa['calls_scored']} calls scored, mean {qa['mean_score'] if qa['mean_score'] is not None else '-'}, "
          f"with violations {qa['calls_with_violations']} ({rules})")
     echo(f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(r['outcomes'].items())) or '-'}")
+    w = r.get("abandon_window")
+    if w:
+        wh = w["worst_hour"]
+        echo(f"  abandon window ({w['window']}): {w['abandoned']} of {w['answered']} answered = {_pct(w['rate'])}"
+             f" against limit {_pct(w['limit'])}{'  OVER THE LIMIT' if w['over_limit'] else ''};"
+             f" worst rolling hour {_pct(wh['rate'])} ({wh['abandoned']} of {wh['answered']})")
+    for agent_name, counts in sorted((r.get("collectors") or {}).items()):
+        echo(f"  collector {agent_name}: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
 
 
 @click.command()
@@ -85,6 +117,7 @@ def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until
         if name not in known:
             raise click.ClickException(f"unknown campaign {name!r}")
         r = campaign_report(store, name, ts(since, "--since"), ts(until, "--until"))
+        r.update(floor_report(store, name, ts(until, "--until")))
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
         else:

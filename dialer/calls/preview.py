@@ -72,6 +72,8 @@ class Preview:
         self.ami: Any = None
         self.dialing: dict[str, Dialing] = {}  # call id → the accepted offer being dialled
         self.skips_seen: set[int] = set()
+        self.offer_every = 1.0  # seconds between looks for the next debtor to offer
+        self._offered_at = float("-inf")
 
     @property
     def active(self) -> bool:
@@ -101,8 +103,10 @@ class Preview:
             if d.call is None and ts - d.started > AGENT_ANSWER_SECONDS:
                 await self._give_up(d, "the collector's phone did not answer", ts)
         self._release_free(ts)
-        for camp in self.campaigns.values():
-            await self._offer(camp, ts)
+        if ts - self._offered_at >= self.offer_every:
+            self._offered_at = ts
+            for camp in self.campaigns.values():
+                await self._offer(camp, ts)
 
     def _release_free(self, ts: float) -> None:
         """Collectors held for an offer that is over (skipped, expired, blocked, failed) are free again."""

@@ -38,6 +38,15 @@ PROMISE = "promise"
 DISPOSITIONS = (PROMISE, "hardship", "dispute", "refusal", "wrong_number", "cease", "callback",
                 "third_party", "verification_failed", "no_response")
 
+# -- a collector's disposition (`dialer agent dispo --outcome`): the bot's names, plus what only a person
+# can say; `not_entered` when the wrap-up ran out without one
+COLLECTOR_DISPOSITIONS = (PROMISE, "callback", "refusal", "dispute", "hardship", "cease", "wrong_number",
+                          "third_party", "no_contact")
+DISPOSITION_ALIASES = {"refuse": "refusal"}
+NOT_ENTERED = "not_entered"
+CONVERSATION_DISPOSITIONS = frozenset({PROMISE, "callback", "refusal", "dispute", "hardship", "cease"})
+"""A conversation about the debt took place (the US quiet period counts from it)."""
+
 # -- the dialplan's UserEvents (dialplans/pbx.conf and agi/flows/scripted.py send them) -----------
 CALL_ID_HEADER = "CallID"
 """Every UserEvent about a call names it in this header."""
@@ -47,4 +56,7 @@ DIALER_QUEUE_RESULT = "DialerQueueResult"
 DIALER_INFO_PLAYED = "DialerInfoPlayed"
 DIALER_TRANSFER = "DialerTransfer"
 BOT_TRANSFER = "BotTransfer"
-USER_EVENTS = (DIALER_AMD, DIALER_HUMAN, DIALER_QUEUE_RESULT, DIALER_INFO_PLAYED, DIALER_TRANSFER, BOT_TRANSFER)
+DIALER_PREVIEW_READY = "DialerPreviewReady"
+DIALER_MACHINE_MESSAGE = "DialerMachineMessage"
+USER_EVENTS = (DIALER_AMD, DIALER_HUMAN, DIALER_QUEUE_RESULT, DIALER_INFO_PLAYED, DIALER_TRANSFER, BOT_TRANSFER,
+               DIALER_PREVIEW_READY, DIALER_MACHINE_MESSAGE)

@@ -19,8 +19,12 @@ def test_dialplan_user_events_parse_by_name_with_the_callid_header():
     assert ev.parse(_user("DialerTransfer", CallID="c1", Queue="collectors")) == ev.DialerTransfer("c1", "collectors")
     assert ev.parse(_user("BotTransfer", CallID="c1", Queue="collectors", Verified="True")) == \
         ev.BotTransfer("c1", "collectors", True)
+    assert ev.parse(_user("DialerPreviewReady", CallID="c1", Channel="PJSIP/agent1-0001")) == \
+        ev.DialerPreviewReady("c1", "PJSIP/agent1-0001")
     assert {c.NAME for c in (ev.DialerAMD, ev.DialerHuman, ev.DialerQueueResult, ev.DialerInfoPlayed,
-                             ev.DialerTransfer, ev.BotTransfer)} == set(vocab.USER_EVENTS)
+                             ev.DialerTransfer, ev.BotTransfer, ev.DialerPreviewReady,
+                             ev.DialerMachineMessage)} == set(vocab.USER_EVENTS)
+    assert ev.parse(_user("DialerMachineMessage", CallID="c1", Status="SUCCESS")) == ev.DialerMachineMessage("c1", True)
 
 
 def test_ami_events_the_daemon_reads():

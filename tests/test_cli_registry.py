@@ -32,17 +32,13 @@ def test_agent_help_lists_only_commands_that_exist():
     res = CliRunner().invoke(main, ["agent", "--help"])
     assert res.exit_code == 0, res.output
     listed = {line.split()[0] for line in res.output.split("Commands:")[1].splitlines() if line.strip()}
-    assert listed == {"login", "logout", "pause", "ready", "watch"}
-    assert "wrapup" not in res.output
+    assert listed == {"accept", "dispo", "login", "logout", "pause", "ready", "skip", "watch", "wrapup"}
 
 
-def test_no_ghost_wrapup_command():
-    """`dialer agent wrapup` was declared (lazy map, docstring) but never built: it must not be named."""
-    from dialer.cli import agent as agent_module
-
-    assert "wrapup" not in (agent_module.__doc__ or "")
-    assert "wrapup" not in getattr(agent_module.agent, "_lazy", {})
-    assert "wrapup" not in (agent_module.agent.help or "")
+def test_wrapup_command_is_built():
+    """`dialer agent wrapup` was once named but not built; now it is a real command."""
+    res = CliRunner().invoke(main, ["agent", "wrapup", "--help"])
+    assert res.exit_code == 0 and "--seconds" in res.output
 
 
 def test_a_missing_command_module_raises_instead_of_vanishing():

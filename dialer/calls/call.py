@@ -10,6 +10,7 @@ from dialer.calls import events as ev
 from dialer.telephony.ami import TrackedCall
 
 BOT, AGENT = "bot", "agent"  # a voice bot answers, or (collector modes) a person goes straight to the queue
+PREVIEW = "preview"  # a collector accepted the debtor first: their phone rings, then the debtor's (calls/preview.py)
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Call:
         if isinstance(event, ev.DialAnswered):
             if self.answered_t is None:
                 self.answered_t = now
+            if self.mode == PREVIEW and self.connected_t is None:
+                self.connected_t = now  # the collector is on the line before the debtor answers
         elif isinstance(event, ev.DialerAMD):
             if self.answered_t is None:
                 self.answered_t = now

@@ -22,12 +22,13 @@ from common.clock import Clock
 from common.log import log_event
 from dialer.calls import events as ev
 from dialer.calls.bot import Bots
-from dialer.calls.call import AGENT, BOT, Call
-from dialer.calls.collectors import Collectors
+from dialer.calls.call import AGENT, BOT, PREVIEW, Call
+from dialer.calls.collectors import Collectors, collector_callback, keep_collector_fields
 from dialer.calls.disposition import Disposition, settle
 from dialer.calls.hopper import COLLECTOR_MODES, Hopper
 from dialer.calls.inbound import INBOUND_PREFIX, Inbound
 from dialer.calls.ports import StorePorts
+from dialer.calls.preview import Preview
 from dialer.calls.recovery import (
     cel_path_for,
     live_call_ids,
@@ -89,10 +90,14 @@ class Dialer:
             if c.dial_mode in COLLECTOR_MODES:
                 pacer = PredictivePacer(c.pacing) if c.dial_mode == "predictive" else ProgressivePacer()
                 self.pacing[c.name] = PaceState(pacer, Estimator(patience=self._profile(c).abandon.connect_within_seconds))
-        wrap_up = max((self._profile(self.campaigns[n]).abandon.wrap_up_seconds for n in self.pacing), default=0.0)
+        wrap_up = max((self._profile(c).abandon.wrap_up_seconds for c in campaigns
+                       if c.name in self.pacing or c.has_preview), default=0.0)
         self.collectors = Collectors(store, self.clock, list(pbx.members), self.pacing, wrap_up, self._spawn)
         self.hopper = Hopper(store, rules, self.campaigns, self.clock, self.calls, self.collectors,
                              _load_propensity_model(), self._follow, self.publish)
+        self.preview = Preview(store, rules, self.campaigns, self.clock, self.calls, self.collectors, self._follow,
+                               self.publish, self._spawn)
+        self.hopper.preview = self.preview
         self.inbound = Inbound(store, self.clock, self.campaigns, self.calls, self.bots, self._settle)
 
     @property
@@ -127,7 +132,8 @@ class Dialer:
         self.ami = AMIController(self.pbx.ami_host, self.pbx.ami_port, self.pbx.ami_user, self.pbx.ami_secret)
         self.ami.dial_plan = self.pbx.dial_plan() if hasattr(self.pbx, "dial_plan") else None  # a real trunk's
         self.ami.listeners.append(self._on_ami_event)
-        self.hopper.ami = self.collectors.ami = self.ami
+        self.hopper.ami = self.collectors.ami = self.preview.ami = self.ami
+        self.ami.listeners.append(self.preview.on_ami_event)
         await self.ami.connect()
         media = AmiMedia(self.ami)  # the bot hears the caller: ChanSpy tap + ControlPlayback barge-in
         self.bots.media = CallMedia(media, media.playback)
@@ -135,7 +141,23 @@ class Dialer:
         self.hopper.info.update(await asyncio.to_thread(self.bots.prerender, list(self.campaigns.values()),
                                                         set(self.pacing)))
         if self.pacing:
+            self.warm_estimators()
             await self.collectors.apply_states()
+
+    def warm_estimators(self, days: float = 7.0) -> dict[str, int]:
+        """The day starts from each paced campaign's own history (its last `days` days of settled calls), not
+        the estimator's generic priors: the same Estimator the simulator's pacer uses, fed the same events."""
+        from dialer.pacing.estimator import warm
+        from dialer.store.dispositions import floor_history
+
+        now = self.clock.timestamp()
+        used = {}
+        for name, st in self.pacing.items():
+            used[name] = warm(st.estimator, floor_history(self.store, name, now - days * 86400.0, now),
+                              self.collectors.pace_now(now))
+            if used[name]:
+                log_event(log, "pacing.warmed", campaign=name, calls=used[name])
+        return used
 
     async def reconcile(self) -> int:
         """Settle the attempts a previous process left open as a clean run would have (calls/recovery.py):
@@ -182,6 +204,8 @@ class Dialer:
         segment = (core.get_debtor(self.store, row["debtor_id"]) or {}).get("segment")
         seg = next((s for s in camp.segments if s.name == segment), None) if camp else None
         mode = AGENT if camp and camp.name in self.pacing and camp.dial_mode_for(seg) in COLLECTOR_MODES else BOT
+        if camp is not None and camp.dial_mode_for(seg) == "preview" and row["agent"]:
+            mode = PREVIEW
         call = Call(row["id"], row["debtor_id"], row["campaign"], row["phone"], segment, placed_at=row["placed_at"],
                     mode=mode, inbound=bool(row["inbound"]))
         call.answered_t = row["answered_at"]
@@ -268,7 +292,7 @@ class Dialer:
         while not self._stopping.is_set():
             await self.hopper.tick()
             self.publish(oe.Tick(self.clock.timestamp(), len(self.calls)))
-            if until_idle and self.hopper.idle() and not self._recovering:
+            if until_idle and self.hopper.idle() and not self._recovering and not self.collectors.wrapping:
                 why = "nothing left to dial"
                 break
             if max_seconds is not None and time.monotonic() - t0 > max_seconds:
@@ -379,7 +403,8 @@ class Dialer:
         elif isinstance(event, ev.AgentComplete):
             if self.pacing:
                 self.collectors.completed(event, now)
-        elif isinstance(event, (ev.DialerAMD, ev.DialerHuman, ev.DialerQueueResult, ev.DialerInfoPlayed)):
+        elif isinstance(event, (ev.DialerAMD, ev.DialerHuman, ev.DialerQueueResult, ev.DialerInfoPlayed,
+                                ev.DialerMachineMessage)):
             call = self.calls.get(event.call_id)
             if self.pacing and call is not None and call.mode == AGENT:
                 self._floor_event(call, event, now)
@@ -408,6 +433,8 @@ class Dialer:
                     core.update_attempt(self.store, call.call_id, abandoned=True, at=now)
         elif isinstance(event, ev.DialerInfoPlayed):
             core.record_call_event(self.store, call.call_id, "info_played", now, {})
+        elif isinstance(event, ev.DialerMachineMessage):  # the campaign's AMD policy: a message was left
+            core.record_call_event(self.store, call.call_id, "machine_message", now, {"complete": event.complete})
         call.apply(event, now)
 
     def _agent_connect(self, event: ev.AgentConnect, now: float) -> None:
@@ -454,10 +481,11 @@ class Dialer:
             for est in self.collectors.estimators(call.campaign):
                 est.observe_dial(self.collectors.pace_now(now), False, now - call.placed_at)
         disp = settle(call, now=now, patience=patience, wall_now=time.time())
-        core.update_attempt(self.store, call.call_id, at=now, **disp.fields)
+        fields = keep_collector_fields(self.store, call.call_id, disp.fields)
+        core.update_attempt(self.store, call.call_id, at=now, **fields)
         self.publish(oe.CallSettled(call.call_id, call.campaign, disp.outcome, disp.abandoned, disp.kind,
-                                    bool(call.record and call.record.verified) or bool(disp.fields.get("conversation")),
-                                    call.mode, call.inbound, disp.fields.get("agent"), now))
+                                    bool(call.record and call.record.verified) or bool(fields.get("conversation")),
+                                    call.mode, call.inbound, fields.get("agent") or disp.fields.get("agent"), now))
         if disp.abandoned:
             core.record_call_event(self.store, call.call_id, "abandoned", now,
                                    {"greeting_end": call.human_t, "queue_status": call.queue_status,
@@ -490,6 +518,8 @@ class Dialer:
         seg = next((s for s in camp.segments if s.name == segment), None) if camp else None
         made = len(core.attempts_for_debtor(self.store, debtor_id))
         nxt = next_allowed(disp, seg, made, date.fromisoformat(promise[0]["due_date"]) if promise else None, now=now)
+        if collector_callback(self.store, call_id):  # the collector agreed a call-back time during the call: it stands
+            return
         if nxt is None:
             core.set_debtor_status(self.store, debtor_id, "done", at=now)
             return

@@ -28,7 +28,7 @@ def settle(call: Call, *, now: float, patience: float = 2.0, wall_now: float | N
     collector has after the end of the greeting; `wall_now` the wall clock the AMI times were taken in."""
     if call.inbound:
         return _inbound(call, now)
-    if call.mode == "agent":
+    if call.mode in ("agent", "preview"):
         return _collector_mode(call, now, patience)
     return _bot(call, now, wall_now)
 

@@ -169,12 +169,41 @@ class BotTransfer:
         return cls(_call_id(msg), msg.get("Queue", ""), str(msg.get("Verified", "")).lower() in ("true", "1"))
 
 
-UserEventType = Union[DialerAMD, DialerHuman, DialerQueueResult, DialerInfoPlayed, DialerTransfer, BotTransfer]
+@dataclass(frozen=True)
+class DialerPreviewReady:
+    """Preview: the collector's phone answered the call placed for an accepted offer; `channel` is that leg,
+    which the debtor's leg is bridged to when the debtor answers."""
+
+    NAME: ClassVar[str] = vocab.DIALER_PREVIEW_READY
+    call_id: str
+    channel: str
+
+    @classmethod
+    def from_ami(cls, msg: Mapping[str, Any]) -> DialerPreviewReady:
+        return cls(_call_id(msg), msg.get("Channel", ""))
+
+
+@dataclass(frozen=True)
+class DialerMachineMessage:
+    """Collector modes, AMD said MACHINE and the campaign's policy is `message`: the information message was
+    left after the greeting's end (`complete`: played to the end)."""
+
+    NAME: ClassVar[str] = vocab.DIALER_MACHINE_MESSAGE
+    call_id: str
+    complete: bool
+
+    @classmethod
+    def from_ami(cls, msg: Mapping[str, Any]) -> DialerMachineMessage:
+        return cls(_call_id(msg), str(msg.get("Status", "")).upper() == "SUCCESS")
+
+
+UserEventType = Union[DialerAMD, DialerHuman, DialerQueueResult, DialerInfoPlayed, DialerTransfer, BotTransfer,
+                      DialerPreviewReady, DialerMachineMessage]
 CallEvent = Union[DialAnswered, ChannelHangup, AgentConnect, AgentComplete, UserEventType]
 
 _AMI = {c.NAME: c for c in (DialAnswered, ChannelHangup, AgentConnect, AgentComplete)}
 _USER = {c.NAME: c for c in (DialerAMD, DialerHuman, DialerQueueResult, DialerInfoPlayed, DialerTransfer,
-                             BotTransfer)}
+                             BotTransfer, DialerPreviewReady, DialerMachineMessage)}
 
 
 def parse(msg: Mapping[str, Any]) -> CallEvent | None:

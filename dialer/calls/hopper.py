@@ -53,6 +53,7 @@ class Hopper:
         self.ami: AMIController | None = None
         self.info: dict[str, str] = {}  # campaign → information message (path without extension)
         self.pace_every = 1.0  # seconds between pacing decisions per collector-mode campaign
+        self.preview: Any = None  # calls/preview.py: preview segments' debtors are offered, never dialled here
 
     def profile(self, camp: Campaign):
         return self.rules.profile_for(camp.profile, camp.name)
@@ -79,8 +80,10 @@ class Hopper:
         if self.ami is None or not self.ami.connected.is_set():
             return 0
         placed = 0
-        if self.pacing:
+        if self.pacing or (self.preview is not None and self.preview.active):
             await self.collectors.apply_states()
+        if self.preview is not None:
+            await self.preview.tick()
         for camp in self.campaigns.values():
             if camp.name in self.pacing:
                 placed += await self.pace(camp)
@@ -94,7 +97,10 @@ class Hopper:
             return 0
         placed = 0
         now = self.clock.now()
-        for cand in self.rank(core.due_debtors(self.store, camp.name, now.timestamp(), limit=n * 4)):
+        due = core.due_debtors(self.store, camp.name, now.timestamp(), limit=n * 4)
+        if camp.has_preview:  # a preview debtor is called only when a collector accepts them (calls/preview.py)
+            due = [c for c in due if camp.mode_of(c.segment) != "preview"]
+        for cand in self.rank(due):
             if placed >= n:
                 break
             if await self.place(camp, cand, now):
@@ -179,6 +185,7 @@ class Hopper:
         if mode == AGENT:
             where = {"context": "dialer-agent", "exten": "agent"}
             variables.update(DIALER_PATIENCE=str(max(1, int(profile.abandon.connect_within_seconds))),
+                             DIALER_MACHINE=camp.amd_policy,
                              DIALER_INFO=self.info.get(camp.name, "silence/1"))
         try:
             tracked = await self.ami.originate(call_id, decision.phone, ring_timeout=ring,

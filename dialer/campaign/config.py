@@ -26,6 +26,14 @@ DEFAULT_SCRIPTS_DIR = Path("campaigns/scripts")
 PROFILES = ("cn", "us", "uk")
 LOCALES = ("zh-CN", "en-US")
 DIAL_MODES = ("preview", "progressive", "predictive", "bot_only")
+AMD_POLICIES = ("hangup", "message")  # message: the information message (identity, call-back number; no debt)
+COLLECTOR_DIAL_MODES = ("progressive", "predictive")  # paced: answered people go straight to the queue
+NOT_BUILT_DIAL_MODES = {  # modes operators know from other dialers: named, and refused as not built here
+    "power": "use 'progressive' (one line per ready collector) or 'predictive'",
+    "manual": "use 'preview' (the collector sees the debtor and accepts before the call is placed)",
+    "blended": "inbound call-backs already reach the collectors' queue; pick an outbound mode",
+    "ratio": "use 'predictive' (the pacer sets the ratio from the abandon budget)",
+}
 CUSTOMER_TYPES = ("first", "repeat", "wilful")
 PROPENSITY_BANDS = ("any", "high", "mid", "low")
 BUCKETS: dict[str, tuple[int, int | None]] = {
@@ -135,6 +143,8 @@ class Campaign:
     ring_seconds: float = 20.0    # ring time before no-answer (the profile's minimum ring time still applies)
     pacing: Any = None            # dialer.pacing.PredictiveConfig for predictive campaigns (None = defaults)
     default_region: str | None = None  # ISO 3166 region whose national numbers the CSV may use ('CN')
+    preview_seconds: float = 30.0  # preview: how long an offer waits for the collector's accept or skip
+    amd_policy: str = "hangup"  # collector modes, a machine answered: hang up, or leave the information message
     file: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -151,6 +161,14 @@ class Campaign:
 
     def dial_mode_for(self, segment: Segment | None) -> str:
         return (segment.dial_mode if segment and segment.dial_mode else self.dial_mode)
+
+    def mode_of(self, segment_name: str | None) -> str:
+        """The dial mode of the segment called `segment_name` (the campaign's when there is none)."""
+        return self.dial_mode_for(self.segment(segment_name) if segment_name else None)
+
+    @property
+    def has_preview(self) -> bool:
+        return self.dial_mode == "preview" or any(s.dial_mode == "preview" for s in self.segments)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -190,7 +208,8 @@ def retry_delay(segment: Segment, outcome: str, attempts_made: int) -> int | Non
 
 _TOP_KEYS = ("name", "description", "profile", "locale", "institution", "callback_number",
              "caller_id", "dial_mode", "line_limit", "segments", "cadence", "retry",
-             "propensity_bands", "strategy", "amd", "ring_seconds", "pacing", "default_region")
+             "propensity_bands", "strategy", "amd", "ring_seconds", "pacing", "default_region",
+             "preview_seconds", "amd_policy")
 _REQUIRED_TOP = ("name", "profile", "locale", "institution", "callback_number", "caller_id",
                  "dial_mode", "line_limit", "segments")
 _SEGMENT_KEYS = ("name", "dpd", "customer_types", "propensity", "script", "dial_mode", "cadence", "retry")
@@ -349,6 +368,19 @@ def _retry(c: _Checker, value: Any, path: tuple[Any, ...], base: Retry) -> Retry
     return Retry(**out)
 
 
+def _dial_mode(c: _Checker, value: Any, path: tuple[Any, ...], campaign_mode: str | None = None) -> str:
+    """A dial mode this dialer has built; an unknown one, or one it has not built, is refused (never
+    replaced by another). A collector-mode segment needs a paced (progressive/predictive) campaign."""
+    if isinstance(value, str) and value in NOT_BUILT_DIAL_MODES:
+        raise c.err(path, f"dial mode {value!r} is not built in this dialer: {NOT_BUILT_DIAL_MODES[value]}"
+                          f" (built: {', '.join(DIAL_MODES)})")
+    mode = c.choice(value, path, DIAL_MODES)
+    if campaign_mode is not None and mode in COLLECTOR_DIAL_MODES and campaign_mode not in COLLECTOR_DIAL_MODES:
+        raise c.err(path, f"a {mode!r} segment in a {campaign_mode!r} campaign is not built: the pacer runs for"
+                          f" campaigns whose dial_mode is progressive or predictive (set the campaign's dial_mode)")
+    return mode
+
+
 def _default_scripts_dir(file: str) -> Path:
     here = Path(file).parent / "scripts"
     return here if here.is_dir() else REPO_ROOT / DEFAULT_SCRIPTS_DIR
@@ -375,7 +407,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
     institution = c.string(root["institution"], ("institution",))
     callback = c.phone(root["callback_number"], ("callback_number",))
     caller_id = c.phone(root["caller_id"], ("caller_id",))
-    dial_mode = c.choice(root["dial_mode"], ("dial_mode",), DIAL_MODES)
+    dial_mode = _dial_mode(c, root["dial_mode"], ("dial_mode",))
     line_limit = c.integer(root["line_limit"], ("line_limit",), minimum=1, maximum=MAX_LINE_LIMIT)
     description = root.get("description") or ""
     if not isinstance(description, str):
@@ -424,7 +456,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
             raise c.err(p + ("script",), f"unknown script id {script!r}: no file {sdir / (script + '.yaml')}{extra}")
         seg_mode = None
         if s.get("dial_mode") is not None:
-            seg_mode = c.choice(s["dial_mode"], p + ("dial_mode",), DIAL_MODES)
+            seg_mode = _dial_mode(c, s["dial_mode"], p + ("dial_mode",), dial_mode)
         segments.append(Segment(
             name=sname, dpd=dpd, script=script, customer_types=ctypes, propensity=band,
             dial_mode=seg_mode,
@@ -436,6 +468,8 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
     if not isinstance(amd, bool):
         raise c.err(("amd",), f"expected true or false, got {_type_name(amd)}")
     ring_seconds = c.number(root.get("ring_seconds", 20.0), ("ring_seconds",), 5.0, 120.0)
+    preview_seconds = c.number(root.get("preview_seconds", 30.0), ("preview_seconds",), 5.0, 600.0)
+    amd_policy = c.choice(root.get("amd_policy", "hangup"), ("amd_policy",), AMD_POLICIES)
     default_region = None
     if root.get("default_region") is not None:
         import phonenumbers
@@ -460,7 +494,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
         callback_number=callback, caller_id=caller_id, dial_mode=dial_mode, line_limit=line_limit,
         segments=tuple(segments), propensity_bands=bands, description=description,
         strategy=strategy, file=located.file, raw=root, amd=amd, ring_seconds=ring_seconds, pacing=pacing,
-        default_region=default_region,
+        default_region=default_region, preview_seconds=preview_seconds, amd_policy=amd_policy,
     )
 
 

@@ -38,6 +38,30 @@ def campaign_report(store: Store, campaign: str, since: float | None = None, unt
     }
 
 
+def floor_report(store: Store, campaign: str, until: float | None = None, rules: Any = None) -> dict[str, Any]:
+    """The collector floor's figures: the abandon rate over the profile's window (ending at `until`, else the
+    later of now and the last attempt) against its limit, the worst rolling hour, and each collector's
+    dispositions (`not_entered` included)."""
+    import time
+
+    from dialer.gate.account import campaign_profile
+    from dialer.gate.rules import DEFAULT_RULES_FILE, load_rules
+    from dialer.pacing.floor import abandon_figures, window_start
+    from dialer.store.dispositions import answered_calls, dispositions_for_campaign
+
+    if rules is None:
+        from common.paths import REPO
+
+        path = DEFAULT_RULES_FILE if DEFAULT_RULES_FILE.exists() else REPO / DEFAULT_RULES_FILE
+        rules = load_rules(path)
+    ab = campaign_profile(store, rules, campaign).abandon
+    end = until if until is not None else max(time.time(), core.latest_attempt_time(store) or 0.0)
+    start = window_start(datetime.fromtimestamp(end).astimezone(), ab.window)
+    fig = abandon_figures(answered_calls(store, campaign, start, end + 1e-6), ab.window, ab.limit)
+    return {"abandon_window": fig.as_dict() | {"since": start, "until": end},
+            "collectors": dispositions_for_campaign(store, campaign)}
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -57,6 +81,14 @@ def print_report(r: dict[str, Any], echo=click.echo) -> None:
     echo(f"  QA: {qa['calls_scored']} calls scored, mean {qa['mean_score'] if qa['mean_score'] is not None else '-'}, "
          f"with violations {qa['calls_with_violations']} ({rules})")
     echo(f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(r['outcomes'].items())) or '-'}")
+    w = r.get("abandon_window")
+    if w:
+        wh = w["worst_hour"]
+        echo(f"  abandon window ({w['window']}): {w['abandoned']} of {w['answered']} answered = {_pct(w['rate'])}"
+             f" against limit {_pct(w['limit'])}{'  OVER THE LIMIT' if w['over_limit'] else ''};"
+             f" worst rolling hour {_pct(wh['rate'])} ({wh['abandoned']} of {wh['answered']})")
+    for agent_name, counts in sorted((r.get("collectors") or {}).items()):
+        echo(f"  collector {agent_name}: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
 
 
 def _zone(name: str):
@@ -119,9 +151,16 @@ def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until
     for name in names:
         if name not in known:
             raise click.ClickException(f"unknown campaign {name!r} (known: {', '.join(known) or 'none'})")
+    until_ts = hi  # the abandon window ends here (None: now)
+
+    def totals(name: str) -> dict[str, Any]:
+        r = campaign_report(store, name, lo, hi)
+        r.update(floor_report(store, name, until_ts))
+        return r
+
     if as_json:
         for name in names:
-            click.echo(json.dumps(campaign_report(store, name, lo, hi), ensure_ascii=False))
+            click.echo(json.dumps(totals(name), ensure_ascii=False))
         return
     first, last = q.attempt_span(store)
     if lo is None:
@@ -133,7 +172,7 @@ def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until
     if out is None:
         if fmt in (None, "text"):
             for name in names:
-                print_report(campaign_report(store, name, lo, hi))
+                print_report(totals(name))
             click.echo()
         click.echo(text, nl=False)
         return

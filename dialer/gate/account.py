@@ -118,6 +118,16 @@ def take_attempt(store: Store, *, call_id: str, debtor_id: str, account_id: str 
     return d
 
 
+def check_attempt(store: Store | Conn, *, debtor_id: str, account_id: str | None, campaign: str,
+                  rules: Rules | Profile, now: datetime) -> Decision:
+    """What `take_attempt` would decide now, writing nothing (a preview's verdict on the collector's screen;
+    the dial itself still goes through `take_attempt`)."""
+    t = _ts(now)
+    profile = campaign_profile(store, rules, campaign)
+    history = load_history(store, debtor_id, t, lookback_seconds=profile.gate.lookback_seconds)
+    return _pick_phone(Attempt(debtor_id, "", account_id, campaign, False, False), history, profile, now)
+
+
 def _pick_phone(base: Attempt, history: History, profile: Profile, now: datetime) -> Decision:
     """First of the debtor's live numbers allowed now; else the block that clears soonest."""
     best: Decision | None = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -274,3 +275,30 @@ class Estimator:
         self._table = self._cached.table
         self._cached_at = now
         return self._cached
+
+
+NOT_ANSWERED = ("busy", "no_answer", "failed", "unallocated")
+
+
+def warm(estimator: Estimator, history: list[dict[str, Any]], now: float, limit: int = 2000) -> int:
+    """Teach an estimator what the campaign's earlier calls showed (dict rows: placed_at, answered_at, ended_at,
+    outcome, machine, agent, connected_at, screened_at; times in any one clock), all observed at `now`, so the
+    day starts from the campaign's own rates and shapes and the live floor takes over as it decays. Pure.
+    Returns how many calls were used."""
+    used = 0
+    for r in history[-limit:]:
+        placed, answered, ended = r.get("placed_at"), r.get("answered_at"), r.get("ended_at")
+        if placed is None or ended is None:
+            continue
+        if answered is not None:
+            estimator.observe_dial(now, True, max(0.0, answered - placed))
+            if r.get("screened_at") is not None:
+                estimator.observe_screen(now, not r.get("machine"), max(0.0, r["screened_at"] - answered))
+            if r.get("connected_at") is not None:
+                estimator.observe_talk(now, max(0.0, ended - r["connected_at"]))
+        elif r.get("outcome") in NOT_ANSWERED:
+            estimator.observe_dial(now, False, max(0.0, ended - placed))
+        else:
+            continue
+        used += 1
+    return used

@@ -88,3 +88,55 @@ class PaceState:
     pacer: Any
     estimator: Estimator
     last_at: float = float("-inf")
+
+
+@dataclass(frozen=True)
+class AbandonFigures:
+    """A campaign's abandon rate over its profile's window against the limit, and the worst rolling hour."""
+
+    window: str
+    limit: float
+    answered: int
+    abandoned: int
+    worst_hour_start: float | None = None
+    worst_hour_answered: int = 0
+    worst_hour_abandoned: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return self.abandoned / self.answered if self.answered else None
+
+    @property
+    def worst_hour_rate(self) -> float | None:
+        return self.worst_hour_abandoned / self.worst_hour_answered if self.worst_hour_answered else None
+
+    def as_dict(self) -> dict[str, Any]:
+        r, w = self.rate, self.worst_hour_rate
+        return {"window": self.window, "limit": self.limit, "answered": self.answered, "abandoned": self.abandoned,
+                "rate": None if r is None else round(r, 4), "over_limit": bool(r is not None and r > self.limit),
+                "worst_hour": {"start": self.worst_hour_start, "answered": self.worst_hour_answered,
+                               "abandoned": self.worst_hour_abandoned,
+                               "rate": None if w is None else round(w, 4)}}
+
+
+def abandon_figures(calls: list[tuple[float, bool]], window: str, limit: float, hour: float = 3600.0) -> AbandonFigures:
+    """From (answered time, abandoned) of each call a person answered in the window: the window's rate and the
+    hour (any 60-minute span starting at an answered call) with the highest abandon rate; ties go to the
+    hour with more abandoned calls, then the earlier one."""
+    calls = sorted(calls)
+    best: tuple[float, int, float, int, int] | None = None  # (rate, abandoned, -start, answered, ...)
+    j = 0
+    ab = 0
+    for i, (start, _) in enumerate(calls):
+        while j < len(calls) and calls[j][0] < start + hour:
+            ab += calls[j][1]
+            j += 1
+        n = j - i
+        key = (ab / n, ab, -start, n)
+        if best is None or key > best[:4]:
+            best = (*key, 0)
+        ab -= calls[i][1]
+    total_ab = sum(1 for _, a in calls if a)
+    if best is None:
+        return AbandonFigures(window, limit, 0, 0)
+    return AbandonFigures(window, limit, len(calls), total_ab, -best[2], best[3], best[1])

@@ -60,6 +60,7 @@ class Scenario:
     limit: float = 0.03
     breaks: bool = False  # collectors take 10-min pauses; two log out mid-call and leave
     lines_per_agent: float = 4.0
+    prior_answered: int = 0  # answered earlier in the abandon window, none abandoned (a live run's history)
 
     def p_human_at(self, t: float) -> float:
         """Person-answer probability `t` seconds into the shift."""
@@ -238,7 +239,7 @@ def simulate(pacer: Pacer, sc: Scenario, seed: int, stream: CallStream | None = 
             assign(a, call, t)
 
     def budget() -> AbandonBudget:
-        return AbandonBudget(limit=sc.limit, answered=answered, abandoned=abandoned, placed=placed,
+        return AbandonBudget(limit=sc.limit, answered=answered + sc.prior_answered, abandoned=abandoned, placed=placed,
                              patience=sc.patience)
 
     tick = t0

@@ -51,8 +51,11 @@ class RecordingAmi:
         return Tracked()
 
 
-class Stats:
-    placed = blocked = 0
+class Bus(list):
+    """What the preview published (the daemon's bus in the real thing)."""
+
+    def __call__(self, event) -> None:
+        self.append(event)
 
 
 def _setup(tmp_path: Path):
@@ -80,7 +83,7 @@ def _run(tmp_path: Path, cease_before_answer: bool):
         calls: dict = {}
         followed: list = []
         pv = Preview(store, load_rules(REPO / "compliance_rules.yaml"), {"pv": camp}, clock, calls, col,
-                     followed.append, Stats(), tasks.append)
+                     followed.append, Bus(), tasks.append)
         pv.ami = ami
         await pv.tick()
         [offer] = offers(store)

@@ -43,6 +43,7 @@ from dialer.gate.rules import Rules
 from dialer.pacing.estimator import Estimator
 from dialer.pacing.floor import PaceState
 from dialer.pacing.pacers import PredictivePacer, ProgressivePacer
+from dialer.qa.recordings import Recorder, rec_dir_for
 from dialer.store import Store, core
 from dialer.telephony.ami import AMIController, AmiMedia, TrackedCall, classify
 from dialer.telephony.pbx import PbxConnection
@@ -81,6 +82,7 @@ class Dialer:
         self.agi_port = agi_port if agi_port is not None else pbx.agi_port
         self.cdr_path = cdr_path or Path(pbx.cdr_path)
         self.ports = StorePorts(store, self.clock)
+        self.recorder = Recorder(store, rec_dir_for(self.cdr_path), self.clock.timestamp)  # per-leg files → audit
         self.bots = Bots(self.ports, self.clock, tts)
         self.calls: dict[str, Call] = {}
         self.stats = DaemonStats()
@@ -133,6 +135,7 @@ class Dialer:
         media = AmiMedia(self.ami)  # the bot hears the caller: ChanSpy tap + ControlPlayback barge-in
         self.bots.media = CallMedia(media, media.playback)
         await self.reconcile()
+        await self.recorder.start()
         self.hopper.info.update(await asyncio.to_thread(self.bots.prerender, list(self.campaigns.values()),
                                                         set(self.pacing)))
         if self.pacing:
@@ -312,6 +315,7 @@ class Dialer:
 
     async def stop(self) -> None:
         self._stopping.set()
+        await self.recorder.drain()
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -457,6 +461,8 @@ class Dialer:
                                     "info_played": call.info_played, "connected": call.connected_t})
         if disp.outcome == vocab.UNALLOCATED:
             core.mark_phone(self.store, call.debtor_id, call.phone, vocab.UNALLOCATED, at=now)
+        if tracked is not None and tracked.answered and not (call.inbound and call.record and call.record.transfer):
+            self.recorder.hung_up(call.call_id)
         if call.mode != AGENT and call.record and call.record.turns:
             self._score(call)
         if call.inbound:

@@ -49,6 +49,7 @@ class LazyGroup(click.Group):
         "audit": "dialer.cli.audit:audit",
         "asr": "dialer.cli.asr:asr",
         "script": "dialer.cli.script:script",
+        "recordings": "dialer.cli.recordings:recordings",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -313,6 +313,9 @@ def _print_chain(chain) -> None:
     where = f"head seq {head.get('seq')} {str(head.get('hash', ''))[:16]}…" if head else "no head file yet"
     state = "intact" if chain.ok else "TAMPERED"
     click.echo(f"audit chain: {state}, {chain.entries} entries, {where}")
+    if chain.recordings:
+        click.echo(f"recordings: {chain.recordings} files named, {chain.pruned} pruned by retention (audited),"
+                   f" {chain.recordings - chain.pruned} re-hashed")
     for p in chain.problems:
         click.echo(f"  {p}")
 

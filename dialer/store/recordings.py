@@ -116,3 +116,50 @@ def pruned_paths(store: Store | Conn) -> dict[str, int]:
     for r in conn_of(store).execute("SELECT seq, payload_json FROM audit_log WHERE kind = 'recording.pruned'"):
         out[json.loads(r[1]).get("path", "")] = r[0]
     return out
+
+
+# -- transcripts of recorded legs (dialer/qa/transcribe.py) ------------------------------------------
+
+def transcribe_facts(store: Store | Conn, call_id: str) -> dict[str, Any] | None:
+    """What a transcript of a recorded call needs: campaign profile, locale and institution, the debtor's
+    zone and number, the collector, the placed time."""
+    r = conn_of(store).execute(
+        "SELECT a.id AS call_id, a.campaign, a.debtor_id, a.agent, a.phone, a.placed_at, c.profile, c.locale,"
+        " c.config_json, d.timezone FROM attempts a LEFT JOIN campaigns c ON c.name = a.campaign"
+        " LEFT JOIN debtors d ON d.debtor_id = a.debtor_id WHERE a.id = ?", (call_id,)).fetchone()
+    return dict(r) if r else None
+
+
+def calls_to_transcribe(store: Store | Conn, legs: tuple[str, ...], *, since: float | None = None) -> list[str]:
+    """Calls with every one of `legs` sealed and not pruned, and no saved transcript yet, oldest first."""
+    marks = ",".join("?" * len(legs))
+    sql = (f"SELECT call_id FROM recordings WHERE leg IN ({marks}) AND pruned_at IS NULL"
+           " AND call_id NOT IN (SELECT call_id FROM transcripts)")
+    args: list[Any] = list(legs)
+    if since is not None:
+        sql += " AND started_at >= ?"
+        args.append(since)
+    sql += f" GROUP BY call_id HAVING COUNT(DISTINCT leg) = {len(legs)} ORDER BY MIN(started_at), call_id"
+    return [r[0] for r in conn_of(store).execute(sql, args)]
+
+
+def leg_transcripts(store: Store | Conn, call_id: str) -> dict[str, dict[str, Any]]:
+    import json
+
+    out = {}
+    for r in conn_of(store).execute("SELECT * FROM leg_transcripts WHERE call_id = ?", (call_id,)):
+        out[r["leg"]] = dict(r) | {"turns": json.loads(r["turns_json"])}
+    return out
+
+
+def save_leg_transcript(store: Store | Conn, call_id: str, leg: str, speaker: str, turns: list[dict[str, Any]], *,
+                        audio_seconds: float, speech_seconds: float, cpu_seconds: float, recording_sha256: str,
+                        backend: str, at: float) -> None:
+    import json
+
+    with tx(store) as conn:
+        conn.execute(
+            "INSERT INTO leg_transcripts(call_id, leg, speaker, turns_json, audio_seconds, speech_seconds,"
+            " cpu_seconds, recording_sha256, backend, transcribed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (call_id, leg, speaker, json.dumps(turns, ensure_ascii=False), audio_seconds, speech_seconds,
+             cpu_seconds, recording_sha256, backend, at))

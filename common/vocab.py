@@ -47,4 +47,6 @@ DIALER_QUEUE_RESULT = "DialerQueueResult"
 DIALER_INFO_PLAYED = "DialerInfoPlayed"
 DIALER_TRANSFER = "DialerTransfer"
 BOT_TRANSFER = "BotTransfer"
+# live QA (dialer/qa/live.py): a rule hit on a collector's call while it is up; sent by the daemon, not the dialplan
+DIALER_QA_ALERT = "DialerQaAlert"
 USER_EVENTS = (DIALER_AMD, DIALER_HUMAN, DIALER_QUEUE_RESULT, DIALER_INFO_PLAYED, DIALER_TRANSFER, BOT_TRANSFER)

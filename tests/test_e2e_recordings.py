@@ -135,3 +135,20 @@ def test_audit_verify_passes_then_fails_on_a_changed_byte_or_a_deleted_file(run)
     out = runner.invoke(main, ["audit", "verify", "--db", str(db)])
     assert out.exit_code == 1 and "deleted without a prune entry" in out.output and str(victim) in out.output
     shutil.copyfile(backup, victim)
+
+
+def test_every_recorded_call_gets_a_transcript_and_a_score(run):
+    store, db = run["store"], run["db"]
+    answered = [a["id"] for a in store.query("SELECT id FROM attempts WHERE campaign='rec' AND answered_at IS NOT NULL")]
+    runner = CliRunner()
+    out = runner.invoke(main, ["qa", "transcribe", "--db", str(db), "--since", "2000-01-01"])
+    assert out.exit_code == 0 and f"transcribed {len(answered)} calls" in out.output, out.output
+    out = runner.invoke(main, ["qa", "run", "--db", str(db)])
+    assert out.exit_code == 0 and f"scored {len(answered)} call(s)" in out.output, out.output
+    for call_id in answered:
+        t = json.loads(runner.invoke(main, ["qa", "show", call_id, "--db", str(db), "--json"]).output)
+        speakers = {x["speaker"] for x in t["transcript"]["turns"]}
+        assert speakers == {"agent", "callee"}, t["transcript"]  # the collector's and the debtor's words
+        assert t["transcript"]["agent"] == "agent1" and t["result"] is not None
+    out = runner.invoke(main, ["audit", "verify", "--db", str(db)])
+    assert out.exit_code == 0, out.output

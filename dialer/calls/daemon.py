@@ -72,7 +72,7 @@ class Dialer:
 
     def __init__(self, store: Store, pbx: PbxConnection, rules: Rules, campaigns: list[Campaign], *,
                  clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
-                 cdr_path: Path | None = None, collector_modes: bool = True):
+                 cdr_path: Path | None = None, collector_modes: bool = True, live_qa: bool = True):
         self.store = store
         self.pbx = pbx
         self.rules = rules
@@ -83,6 +83,8 @@ class Dialer:
         self.cdr_path = cdr_path or Path(pbx.cdr_path)
         self.ports = StorePorts(store, self.clock)
         self.recorder = Recorder(store, rec_dir_for(self.cdr_path), self.clock.timestamp)  # per-leg files → audit
+        self.live_qa = live_qa
+        self.live: Any = None
         self.bots = Bots(self.ports, self.clock, tts)
         self.calls: dict[str, Call] = {}
         self.stats = DaemonStats()
@@ -133,6 +135,15 @@ class Dialer:
         self.hopper.ami = self.collectors.ami = self.ami
         await self.ami.connect()
         media = AmiMedia(self.ami)  # the bot hears the caller: ChanSpy tap + ControlPlayback barge-in
+        if self.live_qa:  # live QA of collector calls (dialer/qa/live.py): tap, recognise, alert, whisper/end
+            from dialer.qa.live import CollectorMonitor
+            from dialer.qa.rules import qa_rules
+
+            self._qa_rules = self._qa_rules or qa_rules(self.rules)
+            self.live = CollectorMonitor(self.ami, self.store, self._qa_rules, detectors=self._detectors,
+                                         tts=self.bots.tts, wall=self.clock.timestamp)
+            if self.pacing:
+                await asyncio.to_thread(self.live.warm)
         self.bots.media = CallMedia(media, media.playback)
         await self.reconcile()
         await self.recorder.start()
@@ -315,6 +326,8 @@ class Dialer:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.live is not None:
+            await self.live.stop()
         await self.recorder.drain()
         for t in list(self._tasks):
             t.cancel()

@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable
 
 from common.log import log_event
 from common.wav import wav_info
@@ -72,13 +72,17 @@ def _leg_entry(leg: str, path: Path) -> dict[str, Any]:
             "seconds": round(float(seconds), 3)}
 
 
+def hash_legs(rec_dir: Path, call_id: str, skip: set[str], closed_only: bool = True) -> list[dict[str, Any]]:
+    """Each closed leg file of the call not in `skip`, hashed (no store access: safe in a worker thread)."""
+    return [_leg_entry(leg, p) for leg, p in leg_files(rec_dir, call_id).items()
+            if leg not in skip and (not closed_only or is_closed(p))]
+
+
 def seal_now(store: Store, rec_dir: Path, call_id: str, *, at: float | None = None, actor: str = "dialer",
-             closed_only: bool = True) -> list[str]:
+             closed_only: bool = True, hashed: list[dict[str, Any]] | None = None) -> list[str]:
     """Hash the call's closed leg files into the store and the audit log; returns the legs sealed now."""
-    files = leg_files(rec_dir, call_id)
-    done = rec_store.sealed_legs(store, call_id)
-    legs = [_leg_entry(leg, p) for leg, p in files.items()
-            if leg not in done and (not closed_only or is_closed(p))]
+    legs = hashed if hashed is not None else hash_legs(rec_dir, call_id, rec_store.sealed_legs(store, call_id),
+                                                       closed_only)
     if not legs:
         return []
     rec_store.seal(store, call_id, legs, rec_store.call_facts(store, call_id), actor=actor, at=at)
@@ -101,7 +105,9 @@ async def seal_when_closed(store: Store, rec_dir: Path, call_id: str, *, at: Cal
                       open=",".join(leg for leg, p in files.items() if not is_closed(p)) or "none")
             break
         await asyncio.sleep(poll)
-    return await asyncio.to_thread(seal_now, store, rec_dir, call_id, at=at() if at else None)
+    # hashing in a worker thread; the store (one connection) is written on the event loop's thread
+    hashed = await asyncio.to_thread(hash_legs, rec_dir, call_id, rec_store.sealed_legs(store, call_id))
+    return seal_now(store, rec_dir, call_id, at=at() if at else None, hashed=hashed)
 
 
 def seal_pending(store: Store, rec_dir: Path, *, at: float | None = None, actor: str = "operator",
@@ -138,10 +144,10 @@ class Recorder:
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=timeout)
 
-    def start(self) -> Coroutine[Any, Any, dict[str, list[str]]]:
-        """Seal what a previous process left unsealed (calls of the last two days)."""
+    async def start(self) -> dict[str, list[str]]:
+        """Seal what a previous process left unsealed (calls of the last two days), before any new call."""
         now = self.now()
-        return asyncio.to_thread(seal_pending, self.store, self.rec_dir, at=now, actor="dialer", since=now - 2 * DAY)
+        return seal_pending(self.store, self.rec_dir, at=now, actor="dialer", since=now - 2 * DAY)
 
 
 # -- retention ------------------------------------------------------------------------------------

@@ -163,3 +163,32 @@ def save_leg_transcript(store: Store | Conn, call_id: str, leg: str, speaker: st
             " cpu_seconds, recording_sha256, backend, transcribed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (call_id, leg, speaker, json.dumps(turns, ensure_ascii=False), audio_seconds, speech_seconds,
              cpu_seconds, recording_sha256, backend, at))
+
+
+# -- live alerts (dialer/qa/live.py) ---------------------------------------------------------------
+
+def record_live_alert(store: Store | Conn, alert: Mapping[str, Any], *, at: float) -> int:
+    """Store one live alert and audit it, in one transaction; returns the row id."""
+    with tx(store) as conn:
+        seq = audit(conn, "live-qa", "qa.live_alert", alert["call_id"],
+                    {k: alert.get(k) for k in ("agent", "rule", "policy", "evidence", "confidence", "latency")}, at)
+        cur = conn.execute(
+            "INSERT INTO live_alerts(call_id, agent, rule, policy, evidence, confidence, phrase_start, phrase_end,"
+            " latency, raised_at, action, audit_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (alert["call_id"], alert.get("agent"), alert["rule"], alert["policy"], alert["evidence"],
+             alert.get("confidence"), alert["phrase_start"], alert["phrase_end"], alert["latency"], at,
+             alert.get("action"), seq))
+        return int(cur.lastrowid)
+
+
+def set_live_alert_action(store: Store | Conn, alert_id: int, action: str) -> None:
+    with tx(store) as conn:
+        conn.execute("UPDATE live_alerts SET action = ? WHERE id = ?", (action, alert_id))
+
+
+def live_alerts(store: Store | Conn, call_id: str | None = None) -> list[dict[str, Any]]:
+    sql, args = "SELECT * FROM live_alerts", []
+    if call_id is not None:
+        sql += " WHERE call_id = ?"
+        args.append(call_id)
+    return [dict(r) for r in conn_of(store).execute(sql + " ORDER BY id", args)]

@@ -186,3 +186,41 @@ def test_a_changed_recording_is_not_transcribed(recorded):
     assert "col-3 leg callee" in out.output and "differs from the hash sealed at hang-up" in out.output
     assert store.query_one("SELECT 1 FROM transcripts WHERE call_id='col-3'") is None
     assert store.query_one("SELECT COUNT(*) FROM transcripts")[0] == 5
+
+
+def test_the_mandarin_path_is_plumbed_end_to_end(tmp_path):
+    """Mandarin plumbing (recognition of synthetic Mandarin is weak, docs/MODELS.md): a recorded zh call is
+    transcribed by Whisper base into a zh transcript in the debtor's zone, and scored."""
+    from dialer.campaign.config import load_campaign_text
+    from tests.asr_speakers import espeak_zh
+
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "dtmf_verify.yaml").write_text("handler: dtmf_verify\n")
+    db = tmp_path / "d.db"
+    store = Store(db)
+    text = CAMPAIGN.replace("name: floor", "name: zh").replace("profile: us", "profile: cn").replace(
+        "locale: en-US", "locale: zh-CN").replace("institution: Acme Finance", "institution: 华信银行")
+    core.upsert_campaign(store, load_campaign_text(text, "zh.yaml", scripts_dir=scripts,
+                                                   rules_file=tmp_path / "none.yaml"), now=T0)
+    core.import_debtors(store, [{"debtor_id": "Z1", "name": "Z1", "phones": "+8613800000009", "account_id": "AZ",
+                                 "amount_owed": "500", "days_past_due": "15", "customer_type": "first"}], "zh", now=T0)
+    with store.transaction() as conn:
+        core.insert_attempt(conn, call_id="zh-1", debtor_id="Z1", account_id="AZ", campaign="zh",
+                            phone="+8613800000009", placed_at=T0)
+    core.update_attempt(store, "zh-1", at=T0 + 20, state="ended", answered_at=T0 + 2, ended_at=T0 + 20, agent="li")
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    _wav(rec / "zh-1-heard.wav", _place(8.0, [(0.5, espeak_zh("您好，我是华信银行的客服。"))]))
+    _wav(rec / "zh-1-callee.wav", _place(8.0, [(5.0, espeak_zh("是的"))]))
+    seal_now(store, rec, "zh-1", at=T0 + 21)
+    runner = CliRunner()
+    out = runner.invoke(main, ["qa", "transcribe", "--db", str(db)])
+    assert out.exit_code == 0 and "transcribed 1 calls" in out.output, out.output
+    t = json.loads(runner.invoke(main, ["qa", "show", "zh-1", "--db", str(db), "--json"]).output)["transcript"]
+    assert t["lang"] == "zh" and t["jurisdiction"] == "cn" and t["started_at"].endswith("+08:00")
+    assert t["turns"] and t["turns"][0]["speaker"] == "agent" and t["agent"] == "li"
+    legs = store.query("SELECT leg, backend FROM leg_transcripts WHERE call_id='zh-1' ORDER BY leg")
+    assert [r["leg"] for r in legs] == ["callee", "heard"] and all("whisper-base" in r["backend"] for r in legs)
+    out = runner.invoke(main, ["qa", "run", "--db", str(db)])
+    assert out.exit_code == 0 and "scored 1 call(s)" in out.output, out.output

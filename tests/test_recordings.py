@@ -177,3 +177,17 @@ def test_retention_shape_is_validated_by_the_rules_parser():
     # absent: the legal floor
     lines = [ln for ln in text.splitlines() if "recordings: {retention_days: 1830}" not in ln]
     assert rules_from_text("\n".join(lines)).for_jurisdiction("cn").retention_days == 1826
+
+
+def test_a_restart_seals_what_a_stopped_daemon_left(recorded):
+    from dialer.qa.recordings import seal_pending
+
+    store, rec, _ = recorded
+    with store.transaction() as conn:  # a call nobody answered has nothing to seal
+        core.insert_attempt(conn, call_id="c-busy", debtor_id="D1", account_id="A-D1", campaign="m1",
+                            phone="+8613800000001", placed_at=T0 + 5)
+    core.update_attempt(store, "c-busy", at=T0 + 6, state="ended", ended_at=T0 + 6, outcome="busy")
+    seal_now(store, rec, "c-old")
+    done = seal_pending(store, rec, at=T0 + 1000 * DAY + 60)
+    assert done == {"c-new": ["callee", "heard", "mix", "collector", "collector-heard", "collector-mix"]}
+    assert seal_pending(store, rec) == {}

@@ -31,6 +31,7 @@ log = logging.getLogger("dialer.qa.recordings")
 LEGS = ("callee", "heard", "mix", "collector", "collector-heard", "collector-mix")
 DEBTOR_LEGS = ("callee", "heard", "mix")
 DAY = 86400.0
+NO_FILES_AFTER = 2.0  # seconds after hang-up: no leg file by then means the PBX did not record the call
 
 
 class RecordingError(ValueError):
@@ -95,11 +96,14 @@ async def seal_when_closed(store: Store, rec_dir: Path, call_id: str, *, at: Cal
                            timeout: float = 20.0, poll: float = 0.1) -> list[str]:
     """After hang-up: wait until MixMonitor has closed every leg file of the call, then seal them.
     What is still open at the timeout is left for `dialer recordings seal` (and logged)."""
-    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
+    deadline = t0 + timeout
     while True:
         files = leg_files(rec_dir, call_id)
         if files and all(is_closed(p) for p in files.values()):
             break
+        if not files and time.monotonic() > t0 + NO_FILES_AFTER:
+            return []  # MixMonitor creates the files when the call starts: this call was not recorded
         if time.monotonic() > deadline:
             log_event(log, "recording.unsealed", level=logging.WARNING, call=call_id,
                       open=",".join(leg for leg, p in files.items() if not is_closed(p)) or "none")

@@ -32,6 +32,7 @@ HEADER = ("debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,curr
           "timezone,customer_type,lang,contacts\n")
 PEOPLE = {"R01": "+12125550401", "R02": "+12125550402"}
 BUSY = {"R03": "+12125550403"}
+BOT = {"B01": "+12125550411"}  # a bot_only campaign's call: the bot's leg is recorded too
 CAMPAIGN = """name: rec
 profile: us
 locale: en-US
@@ -64,14 +65,24 @@ def run(tmp_path_factory):
                    for d, p in {**PEOPLE, **BUSY}.items())
     (tmp / "rec.csv").write_text(HEADER + rows)
     core.import_debtors(store, read_debtors_csv(tmp / "rec.csv"), "rec")
+    (tmp / "recbot.yaml").write_text(CAMPAIGN.replace("name: rec", "name: recbot").replace(
+        "dial_mode: progressive", "dial_mode: bot_only"))
+    botcamp = load_campaign(tmp / "recbot.yaml")
+    core.upsert_campaign(store, botcamp)
+    (tmp / "recbot.csv").write_text(HEADER + "".join(
+        f"{d},Debtor {d},{p},1234,1980,ACC-{d},500.00,USD,12,2026-11-11,America/New_York,first,en,\n"
+        for d, p in BOT.items()))
+    core.import_debtors(store, read_debtors_csv(tmp / "recbot.csv"), "recbot")
     behaviours = {p: {"answer_after": 1, "then": "speak", "audio": "hello.wav", "hangup_after": 7}
                   for p in PEOPLE.values()}
     behaviours.update({p: {"busy": True} for p in BUSY.values()})
+    behaviours.update({p: {"answer_after": 1, "then": "speak", "audio": "hello.wav", "hangup_after": 9}
+                       for p in BOT.values()})
     harness = Harness(tmp / "run", agents=1, behaviours=behaviours_from_dict(behaviours))
     state = harness.up()
 
     async def go() -> None:
-        dialer = Dialer(store, state, rules, [camp], clock=Clock(at), tts=TTS(), collector_modes=True)
+        dialer = Dialer(store, state, rules, [camp, botcamp], clock=Clock(at), tts=TTS(), collector_modes=True)
         await dialer.start()
         try:
             await dialer.run(until_idle=True, max_seconds=60)
@@ -109,10 +120,21 @@ def test_every_answered_call_has_a_sealed_recording_per_leg(run):
         assert active_seconds(Path(legs["heard"]["path"])) > 1.0
         said = harness.said_for(a["phone"], a["id"])
         assert said.exists()  # the carrier's own record of the same call, for comparison
-    entries = store.query("SELECT subject, payload_json FROM audit_log WHERE kind='qa.recording'")
+    entries = store.query("SELECT subject, payload_json FROM audit_log WHERE kind='qa.recording'"
+                          " AND subject IN (SELECT id FROM attempts WHERE campaign='rec')")
     assert len(entries) == 6 * len(answered)
     assert {json.loads(e["payload_json"])["leg"] for e in entries} == {"callee", "heard", "mix", "collector",
                                                                         "collector-heard", "collector-mix"}
+
+
+def test_the_bot_call_is_recorded_per_leg_too(run):
+    store = run["store"]
+    (a,) = store.query("SELECT * FROM attempts WHERE campaign='recbot'")
+    assert a["answered_at"] is not None and a["agent"] is None
+    legs = {r["leg"]: r for r in rec_store.recordings_for(store, a["id"])}
+    assert set(legs) == {"callee", "heard", "mix"}  # no collector: no collector legs
+    assert active_seconds(Path(legs["heard"]["path"])) > 2.0  # the bot's prompts, as the debtor heard them
+    assert active_seconds(Path(legs["callee"]["path"])) > 0.5  # the debtor's hello
 
 
 def test_audit_verify_passes_then_fails_on_a_changed_byte_or_a_deleted_file(run):
@@ -140,6 +162,7 @@ def test_audit_verify_passes_then_fails_on_a_changed_byte_or_a_deleted_file(run)
 def test_every_recorded_call_gets_a_transcript_and_a_score(run):
     store, db = run["store"], run["db"]
     answered = [a["id"] for a in store.query("SELECT id FROM attempts WHERE campaign='rec' AND answered_at IS NOT NULL")]
+    (bot,) = [a["id"] for a in store.query("SELECT id FROM attempts WHERE campaign='recbot'")]
     runner = CliRunner()
     out = runner.invoke(main, ["qa", "transcribe", "--db", str(db), "--since", "2000-01-01"])
     assert out.exit_code == 0 and f"transcribed {len(answered)} calls" in out.output, out.output
@@ -150,5 +173,9 @@ def test_every_recorded_call_gets_a_transcript_and_a_score(run):
         speakers = {x["speaker"] for x in t["transcript"]["turns"]}
         assert speakers == {"agent", "callee"}, t["transcript"]  # the collector's and the debtor's words
         assert t["transcript"]["agent"] == "agent1" and t["result"] is not None
+    # the bot's call keeps the bot's own transcript, scored at its end
+    t = json.loads(runner.invoke(main, ["qa", "show", bot, "--db", str(db), "--json"]).output)
+    assert t["transcript"]["agent"] == "bot" and t["result"] is not None
+    assert {r["leg"] for r in t["recordings"]} == {"callee", "heard", "mix"}
     out = runner.invoke(main, ["audit", "verify", "--db", str(db)])
     assert out.exit_code == 0, out.output

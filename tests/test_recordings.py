@@ -191,3 +191,14 @@ def test_a_restart_seals_what_a_stopped_daemon_left(recorded):
     done = seal_pending(store, rec, at=T0 + 1000 * DAY + 60)
     assert done == {"c-new": ["callee", "heard", "mix", "collector", "collector-heard", "collector-mix"]}
     assert seal_pending(store, rec) == {}
+
+
+def test_list_shows_each_leg_with_its_call_facts(recorded):
+    store, rec, db = recorded
+    seal_now(store, rec, "c-old")
+    out = CliRunner().invoke(main, ["recordings", "list", "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == 6 and all(ln.startswith("c-old ") and "m1" in ln and "collector=wang" in ln for ln in lines)
+    rows = [json.loads(x) for x in CliRunner().invoke(main, ["recordings", "list", "--db", str(db), "--json"]).output.splitlines()]
+    assert {r["leg"] for r in rows} == {"callee", "heard", "mix", "collector", "collector-heard", "collector-mix"}

@@ -158,6 +158,9 @@ class CollectorMonitor:
     async def _watch(self, w: _Watch) -> None:
         try:
             facts = rec_store.transcribe_facts(self.store, w.call_id)  # the store's one connection: loop thread only
+            if facts is None and rec_store.transcribe_facts(self.store, "in-" + w.call_id) is not None:
+                w.call_id = "in-" + w.call_id  # a call-back: the dialplan names it in-<uniqueid>
+                facts = rec_store.transcribe_facts(self.store, w.call_id)
             lang = ((facts or {}).get("locale") or "en")[:2]
             if lang not in self.langs:
                 return

@@ -34,7 +34,7 @@ def recordings() -> None:
 @recordings.command("list")
 @click.option("--call", "call_id", default=None, help="only this call")
 @click.option("--pruned", is_flag=True, help="include pruned legs")
-@click.option("--limit", type=int, default=200, show_default=True)
+@click.option("--limit", type=int, default=200, show_default=True, help="show at most this many legs")
 @db_option
 @json_option("one JSON object per leg per line")
 def list_(call_id: str | None, pruned: bool, limit: int, db: Path | None, as_json: bool) -> None:
@@ -129,7 +129,7 @@ def play(call_id: str, leg: str, db: Path | None, actor: str | None) -> None:
 
 @recordings.command()
 @click.argument("call_id")
-@click.option("--leg", default="mix", show_default=True)
+@click.option("--leg", default="mix", show_default=True, help="callee | heard | mix | collector | collector-heard | collector-mix")
 @click.option("--to", "to", type=click.Path(path_type=Path), required=True, help="file or directory")
 @db_option
 @by_option

@@ -91,9 +91,11 @@ def phrase_hits(text: str, lang: str, profile: QARules, detectors: Any = None,
 
 
 class CollectorTap(AmiMedia):
-    """The collector leg's tap: ChanSpy(<collector channel>,qoE) → UnicastRTP, channel id `<call>-qatap`."""
+    """The collector leg's tap: ChanSpy(<collector channel>,qoE) → UnicastRTP, channel id `qa-<call>-qatap`
+    (it is no call of ours: no CDR uniqueid that starts like a call id)."""
 
     TAP_SUFFIX = "-qatap"
+    PREFIX = "qa-"
 
 
 @dataclass
@@ -170,7 +172,7 @@ class CollectorMonitor:
                 await asyncio.to_thread(self.warm)
             assert self.recognizer_for is not None
             recognizer = self.recognizer_for(lang)
-            w.audio = CallAudio(self.tap, w.call_id, w.channel, self.now)
+            w.audio = CallAudio(self.tap, CollectorTap.PREFIX + w.call_id, w.channel, self.now)
             await w.audio.start()
             log_event(log, "qa.live_watch", call=w.call_id, agent=w.agent)
             vad = VadAnalyzer(LIVE_VAD)

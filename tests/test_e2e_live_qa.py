@@ -120,9 +120,11 @@ def run(tmp_path_factory):
     try:
         asyncio.run(go())
     finally:
-        capture.stop()
-        unsubscribe()
-        harness.down()
+        try:
+            harness.down()  # first: nothing below may leave the PBX and the phones running
+        finally:
+            unsubscribe()
+            capture.stop()
     return {"store": store, "db": tmp / "dialer.db", "harness": harness, "events": events, "capture": capture,
             "published": published, "audio": audio, "ports": harness.ports}
 

@@ -60,3 +60,5 @@ DIALER_PREVIEW_READY = "DialerPreviewReady"
 DIALER_MACHINE_MESSAGE = "DialerMachineMessage"
 USER_EVENTS = (DIALER_AMD, DIALER_HUMAN, DIALER_QUEUE_RESULT, DIALER_INFO_PLAYED, DIALER_TRANSFER, BOT_TRANSFER,
                DIALER_PREVIEW_READY, DIALER_MACHINE_MESSAGE)
+# live QA (dialer/qa/live.py): a rule hit on a collector's call while it is up; sent by the daemon, not the dialplan
+DIALER_QA_ALERT = "DialerQaAlert"

@@ -238,7 +238,7 @@ def test_verify_catches_a_changed_recording(audited):
     res = verify(Store(db))
     assert not res.ok and res.problems == [f"recording of call qa-zh-001 changed: {wav} (audit entry 14)"]
     wav.unlink()
-    assert verify(Store(db)).problems == [f"recording of call qa-zh-001 missing: {wav} (audit entry 14)"]
+    assert verify(Store(db)).problems == [f"recording of call qa-zh-001 deleted without a prune entry: {wav} (audit entry 14)"]
 
 
 CAMPAIGN = """\

@@ -46,6 +46,7 @@ from dialer.observe.tally import Tally
 from dialer.pacing.estimator import Estimator
 from dialer.pacing.floor import PaceState
 from dialer.pacing.pacers import PredictivePacer, ProgressivePacer
+from dialer.qa.recordings import Recorder, rec_dir_for
 from dialer.store import Store, core
 from dialer.telephony.ami import AMIController, AmiMedia, TrackedCall, classify
 from dialer.telephony.pbx import PbxConnection
@@ -60,7 +61,7 @@ class Dialer:
 
     def __init__(self, store: Store, pbx: PbxConnection, rules: Rules, campaigns: list[Campaign], *,
                  clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
-                 cdr_path: Path | None = None, collector_modes: bool = True):
+                 cdr_path: Path | None = None, collector_modes: bool = True, live_qa: bool = True):
         self.store = store
         self.pbx = pbx
         self.rules = rules
@@ -70,6 +71,9 @@ class Dialer:
         self.agi_port = agi_port if agi_port is not None else pbx.agi_port
         self.cdr_path = cdr_path or Path(pbx.cdr_path)
         self.ports = StorePorts(store, self.clock)
+        self.recorder = Recorder(store, rec_dir_for(self.cdr_path), self.clock.timestamp)  # per-leg files → audit
+        self.live_qa = live_qa
+        self.live: Any = None
         self.bots = Bots(self.ports, self.clock, tts)
         self.calls: dict[str, Call] = {}
         # what the daemon does goes on its bus (dialer/observe): the tally of the run is one subscriber; the
@@ -136,8 +140,18 @@ class Dialer:
         self.ami.listeners.append(self.preview.on_ami_event)
         await self.ami.connect()
         media = AmiMedia(self.ami)  # the bot hears the caller: ChanSpy tap + ControlPlayback barge-in
+        if self.live_qa:  # live QA of collector calls (dialer/qa/live.py): tap, recognise, alert, whisper/end
+            from dialer.qa.live import CollectorMonitor
+            from dialer.qa.rules import qa_rules
+
+            self._qa_rules = self._qa_rules or qa_rules(self.rules)
+            self.live = CollectorMonitor(self.ami, self.store, self._qa_rules, detectors=self._detectors,
+                                         tts=self.bots.tts, wall=self.clock.timestamp)
+            if self.pacing:
+                await asyncio.to_thread(self.live.warm)
         self.bots.media = CallMedia(media, media.playback)
         await self.reconcile()
+        await self.recorder.start()
         self.hopper.info.update(await asyncio.to_thread(self.bots.prerender, list(self.campaigns.values()),
                                                         set(self.pacing)))
         if self.pacing:
@@ -341,6 +355,9 @@ class Dialer:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.live is not None:
+            await self.live.stop()
+        await self.recorder.drain()
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -492,6 +509,8 @@ class Dialer:
                                     "info_played": call.info_played, "connected": call.connected_t})
         if disp.outcome == vocab.UNALLOCATED:
             core.mark_phone(self.store, call.debtor_id, call.phone, vocab.UNALLOCATED, at=now)
+        if tracked is not None and tracked.answered and not (call.inbound and call.record and call.record.transfer):
+            self.recorder.hung_up(call.call_id)
         if call.mode != AGENT and call.record and call.record.turns:
             self._score(call)
         if call.inbound:

@@ -52,6 +52,7 @@ class LazyGroup(click.Group):
         "service": "dialer.cli.service:service",
         "top": "dialer.cli.top:top",
         "supervise": "dialer.cli.supervise:supervise",
+        "recordings": "dialer.cli.recordings:recordings",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

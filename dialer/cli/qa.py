@@ -176,6 +176,69 @@ def run(db: Path | None, rules_file: Path, actor: str | None, as_json: bool, eng
         click.echo(f"scored {n} call(s)")
 
 
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """`--since`: an ISO time with UTC offset, a date (UTC midnight), or an age such as 24h / 7d."""
+    if value is None:
+        return None
+    import re
+    import time as _time
+    from datetime import date, datetime, timezone
+
+    from common.clock import parse_at
+    m = re.fullmatch(r"(\d+)([hd])", value.strip())
+    if m:
+        return _time.time() - int(m.group(1)) * (3600 if m.group(2) == "h" else 86400)
+    try:
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc).timestamp()
+    except ValueError:
+        pass
+    try:
+        return parse_at(value).timestamp()
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (or a date 2026-11-30, or an age 24h / 7d)", ctx=ctx, param=param) from None
+
+
+@qa.command()
+@click.option("--since", "since", callback=_since, default=None,
+              help="calls placed since: ISO time with offset, a date, or an age (24h, 7d); default all")
+@click.option("--no-vad", "no_vad", is_flag=True, help="decode every second of audio (benchmark baseline)")
+@db_option
+@by_option
+@json_option("print one JSON summary")
+def transcribe(since: float | None, no_vad: bool, db: Path | None, actor: str | None, as_json: bool) -> None:
+    """Transcribe the recorded calls that have no transcript yet (VAD-gated, per leg, resumable)."""
+    from agi.media.asr import recognizer_for
+    from agi.media.models import ModelMissing
+    from dialer.qa.transcribe import LEG_SPEAKERS, transcribe_batch
+    from dialer.store.recordings import calls_to_transcribe
+
+    store = open_store(db, must_exist=True)
+    todo = calls_to_transcribe(store, tuple(LEG_SPEAKERS), since=since)
+
+    def recognizer(lang: str):
+        try:
+            return recognizer_for(lang)
+        except ModelMissing as exc:
+            _fail(f"{exc} (scripts/setup installs the Whisper models)")
+
+    with click.progressbar(length=len(todo), label=f"transcribing {len(todo)} calls", file=sys.stderr,
+                           show_pos=True) as bar:
+        summary = transcribe_batch(store, recognizer, gate=not no_vad, actor=_actor(actor), calls=todo,
+                                   on_call=lambda _c, _s: bar.update(1))
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        ratio = summary.audio_seconds / summary.cpu_seconds if summary.cpu_seconds else 0.0
+        click.echo(f"transcribed {summary.calls} calls ({summary.legs} legs decoded, {summary.legs_resumed}"
+                   f" resumed from an earlier run): {summary.audio_seconds / 60:.1f} min of audio,"
+                   f" {summary.speech_seconds / 60:.1f} min of speech decoded, {summary.cpu_seconds:.1f} CPU s"
+                   f" ({ratio:.0f}x real time); next: dialer qa run")
+        for call_id, err in summary.failed.items():
+            click.echo(f"  failed {call_id}: {err}", err=True)
+    if summary.failed:
+        sys.exit(1)
+
+
 @qa.command()
 @click.argument("terms", nargs=-1, required=True)
 @click.option("--speaker", type=click.Choice(["agent", "callee"]), default=None, help="only this side's turns")
@@ -197,20 +260,56 @@ def search(terms: tuple[str, ...], speaker: str | None, limit: int, db: Path | N
 
 @qa.command()
 @click.argument("call_id")
+@click.option("--play", "play", default=None, metavar="LEG", help="play one recorded leg (audited)")
+@click.option("--export", "export", default=None, metavar="LEG", help="copy one recorded leg out (audited; --to)")
+@click.option("--to", "to", type=click.Path(path_type=Path), default=None, help="where --export writes")
 @db_option
+@by_option
 @json_option("print one JSON object")
-def show(call_id: str, db: Path | None, as_json: bool) -> None:
-    """A call's transcript with its latest score, violations marked on their turns, and appeal status."""
+def show(call_id: str, play: str | None, export: str | None, to: Path | None, db: Path | None, actor: str | None,
+         as_json: bool) -> None:
+    """A call's transcript with its latest score, violations marked on their turns, appeal status and
+    its recorded legs; --play / --export one leg (each access is audited)."""
     from dialer.store.qa import get_transcript, latest_result
+    from dialer.store.recordings import recordings_for
     store = open_store(db, must_exist=True)
+    if play or export:
+        from dialer.qa.recordings import RecordingError, export_leg, play_leg
+        try:
+            if export:
+                if to is None:
+                    _fail("--export needs --to FILE|DIR")
+                out = export_leg(store, call_id, export, to, actor=_actor(actor))
+                click.echo(f"exported {call_id} {export} to {out} (audited)")
+            if play:
+                from dialer.cli.recordings import _player
+                path = play_leg(store, call_id, play, actor=_actor(actor))
+                player = _player()
+                if player is None:
+                    click.echo(f"no audio player (aplay, paplay, play) here; the file is {path} (access audited)")
+                else:
+                    import subprocess
+                    subprocess.run([*player, str(path)], check=False)
+        except RecordingError as exc:
+            _fail(str(exc))
+        return
     t = get_transcript(store, call_id)
-    if t is None:
-        _fail(f"call {call_id}: no transcript saved")
-    res = latest_result(store, call_id)
+    recs = recordings_for(store, call_id)
+    if t is None and not recs:
+        _fail(f"call {call_id}: no transcript saved and no recording")
+    res = latest_result(store, call_id) if t is not None else None
     if as_json:
-        click.echo(json.dumps({"transcript": t.as_dict(), "result": None if res is None else {
+        click.echo(json.dumps({"transcript": t.as_dict() if t else None, "result": None if res is None else {
             "score": res.score, "effective_score": res.effective_score, "status": res.status,
-            "violations": res.violations, "standing_rules": sorted(res.standing_rules)}}, ensure_ascii=False))
+            "violations": res.violations, "standing_rules": sorted(res.standing_rules)},
+            "recordings": [{k: r[k] for k in ("leg", "path", "seconds", "sha256", "pruned_at")} for r in recs]},
+            ensure_ascii=False))
+        return
+    for r in recs:
+        state = "pruned" if r["pruned_at"] else f"sha256 {r['sha256'][:12]}…"
+        click.echo(f"recording {r['leg']:<16} {r['seconds']:6.1f}s  {state}  {r['path']}")
+    if t is None:
+        click.echo("no transcript yet: dialer qa transcribe")
         return
     click.echo(f"{t.call_id}  {t.lang}/{t.jurisdiction}  started {t.started_at.isoformat()}  "
                f"agent {t.agent or '-'}  campaign {t.campaign or '-'}")
@@ -315,6 +414,9 @@ def _print_chain(chain) -> None:
     where = f"head seq {head.get('seq')} {str(head.get('hash', ''))[:16]}…" if head else "no head file yet"
     state = "intact" if chain.ok else "TAMPERED"
     click.echo(f"audit chain: {state}, {chain.entries} entries, {where}")
+    if chain.recordings:
+        click.echo(f"recordings: {chain.recordings} files named, {chain.pruned} pruned by retention (audited),"
+                   f" {chain.recordings - chain.pruned} re-hashed")
     for p in chain.problems:
         click.echo(f"  {p}")
 

@@ -106,6 +106,11 @@ class QARules:
     required_order: tuple[str, ...]
     weights: Mapping[str, int]
     enabled: frozenset[str] = field(default_factory=lambda: frozenset(RULE_IDS))
+    # recordings: days a call's recording files are kept (None: kept until an operator decides);
+    # `dialer recordings prune` never deletes younger ones
+    retention_days: int | None = None
+    # live monitoring of collector calls: rule id → alert | whisper | end (rules not listed: alert)
+    live: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,7 @@ def _profile(loc: Located, name: str, qa: Any, gate_windows: tuple[Window, ...],
     if not isinstance(qa, dict):
         errors.append(loc.error(qpath, "must be a mapping"))
         return None
-    allowed = {"window", "required_order", "weights", "rules", "lexicons"}
+    allowed = {"window", "required_order", "weights", "rules", "lexicons", "recordings", "live"}
     for key in qa:
         if key not in allowed:
             errors.append(loc.error(qpath + (key,), f"unknown key (allowed: {', '.join(sorted(allowed))})"))
@@ -216,10 +221,59 @@ def _profile(loc: Located, name: str, qa: Any, gate_windows: tuple[Window, ...],
         lex = _lexicon(loc, lang, shared[lang], ("qa_lexicons", lang), extra.get(lang), qpath + ("lexicons", lang), errors)
         if lex is not None:
             lexicons[lang] = lex
+    retention = _retention(loc, name, qa.get("recordings"), qpath + ("recordings",), errors)
+    live = _live(loc, qa.get("live"), qpath + ("live",), errors)
     if len(errors) > n0:
         return None
     return QARules(profile=name, lexicons=lexicons, windows=windows, required_order=tuple(order),
-                   weights=weights, enabled=frozenset(enabled))
+                   weights=weights, enabled=frozenset(enabled), retention_days=retention, live=live)
+
+
+# The legal floors on keeping call recordings, per profile name (CN: at least 5 years, seed 002).
+MIN_RETENTION_DAYS = {"cn": 1826}
+LIVE_POLICIES = ("alert", "whisper", "end")
+
+
+def _retention(loc: Located, name: str, raw: Any, path: tuple, errors: list[ConfigError]) -> int | None:
+    """`recordings: {retention_days: N}`; the profile's legal floor is required where there is one."""
+    floor = MIN_RETENTION_DAYS.get(name)
+    if raw is None:  # absent: the legal floor where there is one (as daily_attempts absent is the legal cap)
+        return floor
+    if not isinstance(raw, dict) or set(raw) - {"retention_days"}:
+        errors.append(loc.error(path, "must be {retention_days: N} (N days, or null to keep until deleted by hand)"))
+        return None
+    days = raw.get("retention_days")
+    if days is None:
+        if floor is not None:
+            errors.append(loc.error(path + ("retention_days",), f"null would keep no floor: profile {name} must"
+                                                                f" keep recordings at least {floor} days"))
+        return None if floor is None else floor
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        errors.append(loc.error(path + ("retention_days",), f"must be a whole number of days ≥ 1, got {days!r}"))
+        return None
+    if floor is not None and days < floor:
+        errors.append(loc.error(path + ("retention_days",),
+                                f"{days} days is shorter than profile {name}'s legal minimum of {floor} days"))
+        return None
+    return days
+
+
+def _live(loc: Located, raw: Any, path: tuple, errors: list[ConfigError]) -> dict[str, str]:
+    """`live: {rule id: alert | whisper | end}`: what a live hit on a collector's call does."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        errors.append(loc.error(path, f"must be a mapping of rule id to one of {', '.join(LIVE_POLICIES)}"))
+        return {}
+    out: dict[str, str] = {}
+    for rule, policy in raw.items():
+        if rule not in RULE_IDS:
+            errors.append(loc.error(path + (rule,), f"unknown rule id (allowed: {', '.join(RULE_IDS)})"))
+        elif policy not in LIVE_POLICIES:
+            errors.append(loc.error(path + (rule,), f"must be one of {', '.join(LIVE_POLICIES)}, got {policy!r}"))
+        else:
+            out[rule] = policy
+    return out
 
 
 def _windows(loc: Located, qa: Mapping[str, Any], gate_windows: tuple[Window, ...], qpath: tuple,

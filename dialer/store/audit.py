@@ -122,9 +122,12 @@ class Verification:
     entries: int
     head: dict[str, Any] | None
     problems: list[str] = field(default_factory=list)
+    recordings: int = 0  # recorded files the log names
+    pruned: int = 0      # of those, deleted by retention with the deletion in the log
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": self.entries, "head": self.head, "problems": self.problems}
+        return {"ok": self.ok, "entries": self.entries, "head": self.head, "problems": self.problems,
+                "recordings": self.recordings, "pruned": self.pruned}
 
 
 def diagnose_chain(store: Store) -> list[str]:
@@ -172,11 +175,22 @@ def verify(store: Store, head_file: Path | None = None) -> Verification:
                 problems.append(f"audit log truncated: head {head_file.name} names entry {seq}, the log ends at {last}")
             elif seq and row[0] != digest:
                 problems.append(f"audit entry {seq}: hash differs from the head file (log rewritten)")
+    # a file whose deletion is itself in the chain (`dialer recordings prune`) was pruned, not deleted
+    pruned_at = {json.loads(r["payload_json"]).get("path", ""): r["seq"] for r in store.query(
+        "SELECT seq, payload_json FROM audit_log WHERE kind = 'recording.pruned'")}
+    recordings = pruned = 0
     for r in store.query("SELECT seq, subject, payload_json FROM audit_log WHERE kind = 'qa.recording' ORDER BY seq"):
         p = json.loads(r["payload_json"])
         path = Path(p.get("path", ""))
-        if not path.exists():
-            problems.append(f"recording of call {r['subject']} missing: {path} (audit entry {r['seq']})")
+        recordings += 1
+        if str(path) in pruned_at and pruned_at[str(path)] > r["seq"]:
+            pruned += 1
+            if path.exists() and file_sha256(path) != p.get("sha256"):
+                problems.append(f"recording of call {r['subject']} changed after it was pruned: {path}")
+        elif not path.exists():
+            problems.append(f"recording of call {r['subject']} deleted without a prune entry: {path}"
+                            f" (audit entry {r['seq']})")
         elif file_sha256(path) != p.get("sha256"):
             problems.append(f"recording of call {r['subject']} changed: {path} (audit entry {r['seq']})")
-    return Verification(ok=not problems, entries=count, head=head, problems=problems)
+    return Verification(ok=not problems, entries=count, head=head, problems=problems, recordings=recordings,
+                        pruned=pruned)

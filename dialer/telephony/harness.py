@@ -480,8 +480,10 @@ class Harness:
                  agents: int | list[str] = 2, behaviours: str | Path | BehaviourFile | None = None,
                  queue_timeout: int = 30, trunk: tuple[str, int] | None = None, carrier: bool = True,
                  phones: str = "sipp", sip_bind: str = "127.0.0.1", pjsip_extra: str | Path | None = None,
-                 trunk_country: str | None = None, codec: str | None = None, dial_format: str = "e164"):
+                 trunk_country: str | None = None, codec: str | None = None, dial_format: str = "e164",
+                 agent_audio: dict[str, str | Path] | None = None):
         self.run_dir = Path(run_dir).resolve()
+        self.agent_audio = {k: Path(v) for k, v in (agent_audio or {}).items()}  # a collector's own voice (WAV)
         # without a base port, up() claims a free block (held until down()); the AGI port is base+573
         self.ports: Ports | None = Ports(base_port, agi_port or base_port + 573) if base_port is not None else None
         self._auto_ports = base_port is None
@@ -646,6 +648,11 @@ class Harness:
         sd = private_dir(self.run_dir / "sipp")
         text = (CONF_DIR / "sipp" / "agent_uas.xml").read_text()
         write_private(sd / "agent_uas.xml", _fill(text, {"AUDIO": self.sounds_dir() / "collector_ulaw.wav"}))
+        for name, src in self.agent_audio.items():  # this collector says what the test gives it (µ-law for SIPp)
+            ulaw = self.sounds_dir() / f"{name}_ulaw.wav"
+            subprocess.run(["sox", str(src), "-r", "8000", "-c", "1", "-e", "u-law", str(ulaw)], check=True,
+                           capture_output=True)
+            write_private(sd / f"agent_uas-{name}.xml", _fill(text, {"AUDIO": ulaw}))
 
     def _claim_ports(self) -> Ports:
         """This harness's ports: a free block claimed now (the same one again after a down()), or the
@@ -751,8 +758,9 @@ class Harness:
         for i, name in enumerate(self.agents):
             lo, _hi = self.ports.agent_rtp(i)
             logf = _open_private_log(self.run_dir / "sipp" / f"{name}.log")
+            own = self.run_dir / "sipp" / f"agent_uas-{name}.xml"
             proc = subprocess.Popen(
-                ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-p", str(self.ports.agent_sip(i)),
+                ["sipp", "-sf", str(own if name in self.agent_audio else scen), "-i", "127.0.0.1", "-p", str(self.ports.agent_sip(i)),
                  "-mi", "127.0.0.1", "-mp", str(lo), "-ci", "127.0.0.1", "-cp", str(self.ports.agent_ctrl(i)), "-nostdin", "-trace_err",
                  "-error_file", str(self.run_dir / "sipp" / f"{name}.err")],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=self.run_dir / "sipp",

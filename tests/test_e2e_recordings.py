@@ -1,0 +1,181 @@
+"""Every call recorded at the PBX, one file per leg, through real Asterisk: a small progressive campaign
+(SIPp collector phones, the carrier simulator as debtors); each answered call has its debtor legs and its
+collector legs sealed into the audit log at hang-up; `dialer audit verify` passes, and fails on one changed
+byte or a deleted file."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agi.media.tts import TTS
+from common.clock import Clock
+from common.wav import active_seconds
+from dialer.calls.daemon import Dialer
+from dialer.campaign.config import load_campaign
+from dialer.campaign.imports import read_debtors_csv
+from dialer.cli import main
+from dialer.cli.demo import default_demo_time
+from dialer.gate.rules import load_rules
+from dialer.store import Store, core
+from dialer.store import recordings as rec_store
+from dialer.telephony.carrier import behaviours_from_dict
+from dialer.telephony.harness import Harness
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parent.parent
+HEADER = ("debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,"
+          "timezone,customer_type,lang,contacts\n")
+PEOPLE = {"R01": "+12125550401", "R02": "+12125550402"}
+BUSY = {"R03": "+12125550403"}
+BOT = {"B01": "+12125550411"}  # a bot_only campaign's call: the bot's leg is recorded too
+CAMPAIGN = """name: rec
+profile: us
+locale: en-US
+institution: Acme Finance
+callback_number: "+18005550199"
+caller_id: "+12125550199"
+dial_mode: progressive
+line_limit: 2
+retry: {busy: 2h, no_answer: 2h, machine: 1d, failed: 4h, callee_hangup: 1d, max_attempts: 6}
+segments:
+  - name: m1
+    dpd: M1
+    script: m1_reminder_en
+"""
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rec")
+    at = default_demo_time()
+    text = (REPO / "compliance_rules.yaml").read_text()
+    (tmp / "rules.yaml").write_text(text.replace(
+        "campaign_overrides: {}", "campaign_overrides: {rec: {profile: us, abandon: {wrap_up_seconds: 2}}}"))
+    rules = load_rules(tmp / "rules.yaml")
+    store = Store(tmp / "dialer.db")
+    (tmp / "rec.yaml").write_text(CAMPAIGN)
+    camp = load_campaign(tmp / "rec.yaml")
+    core.upsert_campaign(store, camp)
+    rows = "".join(f"{d},Debtor {d},{p},1234,1980,ACC-{d},500.00,USD,12,2026-11-11,America/New_York,first,en,\n"
+                   for d, p in {**PEOPLE, **BUSY}.items())
+    (tmp / "rec.csv").write_text(HEADER + rows)
+    core.import_debtors(store, read_debtors_csv(tmp / "rec.csv"), "rec")
+    (tmp / "recbot.yaml").write_text(CAMPAIGN.replace("name: rec", "name: recbot").replace(
+        "dial_mode: progressive", "dial_mode: bot_only"))
+    botcamp = load_campaign(tmp / "recbot.yaml")
+    core.upsert_campaign(store, botcamp)
+    (tmp / "recbot.csv").write_text(HEADER + "".join(
+        f"{d},Debtor {d},{p},1234,1980,ACC-{d},500.00,USD,12,2026-11-11,America/New_York,first,en,\n"
+        for d, p in BOT.items()))
+    core.import_debtors(store, read_debtors_csv(tmp / "recbot.csv"), "recbot")
+    behaviours = {p: {"answer_after": 1, "then": "speak", "audio": "hello.wav", "hangup_after": 7}
+                  for p in PEOPLE.values()}
+    behaviours.update({p: {"busy": True} for p in BUSY.values()})
+    behaviours.update({p: {"answer_after": 1, "then": "speak", "audio": "hello.wav", "hangup_after": 9}
+                       for p in BOT.values()})
+    harness = Harness(tmp / "run", agents=1, behaviours=behaviours_from_dict(behaviours))
+    state = harness.up()
+
+    async def go() -> None:
+        dialer = Dialer(store, state, rules, [camp, botcamp], clock=Clock(at), tts=TTS(), collector_modes=True)
+        await dialer.start()
+        try:
+            await dialer.run(until_idle=True, max_seconds=60)
+        finally:
+            await dialer.stop()
+
+    try:
+        asyncio.run(go())
+    finally:
+        harness.down()
+    return {"store": store, "db": tmp / "dialer.db", "harness": harness, "tmp": tmp}
+
+
+def test_every_answered_call_has_a_sealed_recording_per_leg(run):
+    store, harness = run["store"], run["harness"]
+    attempts = store.query("SELECT * FROM attempts WHERE campaign='rec' ORDER BY placed_at")
+    answered = [a for a in attempts if a["answered_at"] is not None]
+    assert {a["debtor_id"] for a in answered} == set(PEOPLE), [dict(a) for a in attempts]
+    assert all(a["agent"] for a in answered), "a person was not put through to the collector"
+    for a in attempts:
+        legs = {r["leg"]: r for r in rec_store.recordings_for(store, a["id"])}
+        if a["answered_at"] is None:
+            assert legs == {}  # a busy line has nothing to record
+            continue
+        assert set(legs) == {"callee", "heard", "mix", "collector", "collector-heard", "collector-mix"}, a["id"]
+        for r in legs.values():
+            assert Path(r["path"]).name == f"{a['id']}-{r['leg']}.wav"
+            assert Path(r["path"]).parent == harness.run_dir.resolve() / "pbx" / "rec"
+            assert r["campaign"] == "rec" and r["debtor_id"] == a["debtor_id"] and r["agent"] == a["agent"]
+            assert r["started_at"] == a["placed_at"] and r["seconds"] > 3
+        # the debtor's voice (the carrier's hello.wav) is in the callee leg; the collector's phone audio in
+        # the collector leg and in what the debtor heard
+        assert active_seconds(Path(legs["callee"]["path"])) > 0.5
+        assert active_seconds(Path(legs["collector"]["path"])) > 1.0
+        assert active_seconds(Path(legs["heard"]["path"])) > 1.0
+        said = harness.said_for(a["phone"], a["id"])
+        assert said.exists()  # the carrier's own record of the same call, for comparison
+    entries = store.query("SELECT subject, payload_json FROM audit_log WHERE kind='qa.recording'"
+                          " AND subject IN (SELECT id FROM attempts WHERE campaign='rec')")
+    assert len(entries) == 6 * len(answered)
+    assert {json.loads(e["payload_json"])["leg"] for e in entries} == {"callee", "heard", "mix", "collector",
+                                                                        "collector-heard", "collector-mix"}
+
+
+def test_the_bot_call_is_recorded_per_leg_too(run):
+    store = run["store"]
+    (a,) = store.query("SELECT * FROM attempts WHERE campaign='recbot'")
+    assert a["answered_at"] is not None and a["agent"] is None
+    legs = {r["leg"]: r for r in rec_store.recordings_for(store, a["id"])}
+    assert set(legs) == {"callee", "heard", "mix"}  # no collector: no collector legs
+    assert active_seconds(Path(legs["heard"]["path"])) > 2.0  # the bot's prompts, as the debtor heard them
+    assert active_seconds(Path(legs["callee"]["path"])) > 0.5  # the debtor's hello
+
+
+def test_audit_verify_passes_then_fails_on_a_changed_byte_or_a_deleted_file(run):
+    store, db = run["store"], run["db"]
+    runner = CliRunner()
+    out = runner.invoke(main, ["audit", "verify", "--db", str(db)])
+    assert out.exit_code == 0 and "intact" in out.output, out.output
+    recs = rec_store.list_recordings(store)
+    victim = Path(recs[0]["path"])
+    backup = run["tmp"] / "backup.wav"
+    shutil.copyfile(victim, backup)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    out = runner.invoke(main, ["audit", "verify", "--db", str(db)])
+    assert out.exit_code == 1 and f"changed: {victim}" in out.output, out.output
+    shutil.copyfile(backup, victim)
+    assert runner.invoke(main, ["audit", "verify", "--db", str(db)]).exit_code == 0
+    victim.unlink()
+    out = runner.invoke(main, ["audit", "verify", "--db", str(db)])
+    assert out.exit_code == 1 and "deleted without a prune entry" in out.output and str(victim) in out.output
+    shutil.copyfile(backup, victim)
+
+
+def test_every_recorded_call_gets_a_transcript_and_a_score(run):
+    store, db = run["store"], run["db"]
+    answered = [a["id"] for a in store.query("SELECT id FROM attempts WHERE campaign='rec' AND answered_at IS NOT NULL")]
+    (bot,) = [a["id"] for a in store.query("SELECT id FROM attempts WHERE campaign='recbot'")]
+    runner = CliRunner()
+    out = runner.invoke(main, ["qa", "transcribe", "--db", str(db), "--since", "2000-01-01"])
+    assert out.exit_code == 0 and f"transcribed {len(answered)} calls" in out.output, out.output
+    out = runner.invoke(main, ["qa", "run", "--db", str(db)])
+    assert out.exit_code == 0 and f"scored {len(answered)} call(s)" in out.output, out.output
+    for call_id in answered:
+        t = json.loads(runner.invoke(main, ["qa", "show", call_id, "--db", str(db), "--json"]).output)
+        speakers = {x["speaker"] for x in t["transcript"]["turns"]}
+        assert speakers == {"agent", "callee"}, t["transcript"]  # the collector's and the debtor's words
+        assert t["transcript"]["agent"] == "agent1" and t["result"] is not None
+    # the bot's call keeps the bot's own transcript, scored at its end
+    t = json.loads(runner.invoke(main, ["qa", "show", bot, "--db", str(db), "--json"]).output)
+    assert t["transcript"]["agent"] == "bot" and t["result"] is not None
+    assert {r["leg"] for r in t["recordings"]} == {"callee", "heard", "mix"}
+    out = runner.invoke(main, ["audit", "verify", "--db", str(db)])
+    assert out.exit_code == 0, out.output

@@ -628,38 +628,11 @@ def last_screen_pop_id(store: Store | Conn, agent: str | None = None) -> int:
 
 def import_payments(store: Store, rows: Iterable[PaymentRow | Mapping[str, Any]],
                     now: float | None = None) -> dict[str, Any]:
-    """Import payments all or nothing (unknown account, currency mismatch or a reference already imported
-    → ImportRejected naming the row), then mark open promises the payments cover as kept."""
-    at = _now(now)
-    rows = list(rows)
-    if rows and not isinstance(rows[0], PaymentRow):
-        rows = validate_payment_records(rows)  # type: ignore[arg-type]
-    parsed: list[PaymentRow] = rows  # type: ignore[assignment]
-    with store.transaction() as conn:
-        errors = []
-        for r in parsed:
-            acct = conn.execute("SELECT currency FROM accounts WHERE account_id=?", (r.account_id,)).fetchone()
-            if acct is None:
-                errors.append(RowError(r.file, r.row, "account_id", f"unknown account {r.account_id!r}"))
-            elif acct[0] != r.currency:
-                errors.append(RowError(r.file, r.row, "currency",
-                                       f"{r.currency} does not match the account's currency {acct[0]}"))
-            if conn.execute("SELECT 1 FROM payments WHERE reference=?", (r.reference,)).fetchone():
-                errors.append(RowError(r.file, r.row, "reference",
-                                       f"duplicate reference {r.reference!r}: already imported"))
-        if errors:
-            raise ImportRejected(errors)
-        totals: dict[str, Decimal] = {}
-        for r in parsed:
-            conn.execute("INSERT INTO payments(account_id, paid_at, amount, currency, reference, imported_at)"
-                         " VALUES (?,?,?,?,?,?)", (r.account_id, r.paid_at, str(r.amount), r.currency,
-                                                   r.reference, at))
-            totals[r.currency] = totals.get(r.currency, Decimal(0)) + r.amount
-        kept = _settle_promises(conn, sorted({r.account_id for r in parsed}), at)
-        audit(conn, "operator", "payments.import", None,
-              {"file": parsed[0].file if parsed else None, "rows": len(parsed),
-               "totals": {k: str(v) for k, v in totals.items()}, "promises_kept": kept}, at)
-    return {"payments": len(parsed), "totals": {k: str(v) for k, v in totals.items()}, "promises_kept": kept}
+    """Import payments all or nothing; balances, reversals and promises settle in the same transaction
+    (dialer/store/payments.py)."""
+    from dialer.store.payments import import_payments as _import
+
+    return _import(store, rows, now)
 
 
 def _settle_promises(conn: Conn, account_ids: Sequence[str], at: float) -> list[int]:
@@ -687,13 +660,18 @@ def settle_promises(store: Store, today: date | str, at: float | None = None) ->
     """Re-check every open promise: kept if covered, broken if its due date is before `today`."""
     today_s = today.isoformat() if isinstance(today, date) else date.fromisoformat(today).isoformat()
     at = _now(at)
+    from dialer.store.payments import settle_promises_by_payments
+
     with store.transaction() as conn:
         accounts = [r[0] for r in conn.execute(
             "SELECT DISTINCT account_id FROM promises WHERE status='open' AND account_id IS NOT NULL")]
         kept = _settle_promises(conn, accounts, at)
+        by_payments = settle_promises_by_payments(conn, accounts, today_s, at)  # partly kept / broken
         broken = [int(r[0]) for r in conn.execute(
             "SELECT id FROM promises WHERE status='open' AND due_date < ?", (today_s,))]
+        kept += by_payments["kept"]
         for pid in broken:
             conn.execute("UPDATE promises SET status='broken' WHERE id=?", (pid,))
             audit(conn, "dialer", "promise.broken", str(pid), {"promise_id": pid}, at)
-    return {"kept": kept, "broken": broken}
+    return {"kept": kept, "broken": sorted(broken + by_payments["broken"]),
+            "partly_kept": by_payments["partly_kept"]}

@@ -49,6 +49,7 @@ class LazyGroup(click.Group):
         "audit": "dialer.cli.audit:audit",
         "asr": "dialer.cli.asr:asr",
         "script": "dialer.cli.script:script",
+        "suppress": "dialer.cli.suppress:suppress",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -50,6 +50,7 @@ class LazyGroup(click.Group):
         "asr": "dialer.cli.asr:asr",
         "script": "dialer.cli.script:script",
         "suppress": "dialer.cli.suppress:suppress",
+        "webhooks": "dialer.cli.webhooks:webhooks",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -444,6 +444,10 @@ def update_attempt(store: Store | Conn, call_id: str, *, at: float | None = None
             when = at if at is not None else fields.get("ended_at") or fields.get("answered_at")
             audit(conn, actor, "attempt.update", call_id, changes, when)
         row = conn.execute("SELECT * FROM attempts WHERE id=?", (call_id,)).fetchone()
+        if changes.get("disposition") and changes["disposition"] != cur["disposition"]:
+            from dialer.store.outbox import disposition_event
+
+            disposition_event(conn, dict(row), when if changes else at)
     return dict(row)
 
 
@@ -522,6 +526,11 @@ def record_promise(store: Store | Conn, call_id: str | None, debtor_id: str, acc
         audit(conn, "dialer", "promise.recorded", debtor_id,
               {"promise_id": pid, "call_id": call_id, "account_id": account_id, "amount": amt, "due_date": due},
               created_at)
+        from dialer.store.outbox import outbox_add
+
+        outbox_add(conn, "promise", {"promise_id": pid, "call_id": call_id, "debtor_id": debtor_id,
+                                     "account_id": account_id, "amount": amt, "due_date": due},
+                   subject=debtor_id, at=created_at)
         if account_id:
             _settle_promises(conn, [account_id], created_at)
     return pid
@@ -553,6 +562,10 @@ def add_contact_request(store: Store | Conn, debtor_id: str, kind: str, detail: 
               {"id": rid, "kind": kind, "detail": dict(detail or {}), "source": source}, created_at)
         if kind == "cease":
             conn.execute("UPDATE debtors SET status='cease' WHERE debtor_id=?", (debtor_id,))
+            from dialer.store.outbox import outbox_add
+
+            outbox_add(conn, "cease", {"request_id": rid, "debtor_id": debtor_id, "source": source,
+                                       "detail": dict(detail or {})}, subject=debtor_id, at=created_at)
     return rid
 
 

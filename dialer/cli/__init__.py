@@ -51,6 +51,7 @@ class LazyGroup(click.Group):
         "script": "dialer.cli.script:script",
         "suppress": "dialer.cli.suppress:suppress",
         "webhooks": "dialer.cli.webhooks:webhooks",
+        "api": "dialer.cli.api:api",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -32,6 +32,7 @@ RULE_IDS = (
     "suppress.bankruptcy",
     "suppress.deceased",
     "suppress.complaint_hold",
+    "suppress.dispute",
     "account.paid_in_full",
     "contact.third_party",
     "request.inconvenient",
@@ -54,6 +55,7 @@ SUPPRESSION_LISTS = {
     "bankruptcy": "suppress.bankruptcy",
     "deceased": "suppress.deceased",
     "complaint_hold": "suppress.complaint_hold",
+    "dispute": "suppress.dispute",  # a dispute hold (API or file): no collection call until it is released
 }
 
 

@@ -233,6 +233,7 @@ FROM debtors d JOIN accounts a ON a.account_id = (
        WHERE a2.debtor_id = d.debtor_id AND CAST(a2.amount_owed AS REAL) > 0
        ORDER BY a2.days_past_due DESC, CAST(a2.amount_owed AS REAL) DESC, a2.account_id LIMIT 1)
 WHERE d.campaign = ? AND d.status = 'active' AND d.segment IS NOT NULL
+  AND EXISTS (SELECT 1 FROM campaigns c WHERE c.name = d.campaign AND c.status = 'active')  -- paused: not dialled
   AND (d.next_allowed_at IS NULL OR d.next_allowed_at <= ?)
   AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.debtor_id = d.debtor_id
                   AND t.state IN ('placed','ringing','answered'))

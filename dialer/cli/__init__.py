@@ -52,6 +52,7 @@ class LazyGroup(click.Group):
         "suppress": "dialer.cli.suppress:suppress",
         "webhooks": "dialer.cli.webhooks:webhooks",
         "api": "dialer.cli.api:api",
+        "export": "dialer.cli.export:export",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -85,7 +85,7 @@ class Deliverer:
         done = 0
         sem = asyncio.Semaphore(self.concurrency)
         for ep in ob.endpoints(self.store):
-            due = ob.due_deliveries(self.store, ep["name"], self.clock(), self.batch)
+            due = ob.due_deliveries(self.store, ep["name"], self.clock(), self.batch, lease=self.timeout + 5)
             if not due:
                 continue
 

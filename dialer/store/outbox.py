@@ -102,13 +102,20 @@ def fan_out(store: Store | Conn, at: float | None = None) -> int:
     return n
 
 
-def due_deliveries(store: Store | Conn, endpoint: str, now: float, limit: int = 100) -> list[dict[str, Any]]:
-    """Undelivered events of one endpoint whose backoff has passed, oldest first."""
-    rows = conn_of(store).execute(
-        "SELECT d.outbox_id, d.attempts, o.event_id, o.kind, o.subject, o.payload_json, o.created_at"
-        " FROM webhook_deliveries d JOIN outbox o ON o.id = d.outbox_id"
-        " WHERE d.endpoint=? AND d.delivered_at IS NULL AND d.next_at <= ? ORDER BY d.outbox_id LIMIT ?",
-        (endpoint, float(now), int(limit))).fetchall()
+def due_deliveries(store: Store | Conn, endpoint: str, now: float, limit: int = 100,
+                   lease: float | None = None) -> list[dict[str, Any]]:
+    """Undelivered events of one endpoint whose backoff has passed, oldest first. With `lease`, they are claimed
+    in the same transaction (not due again for `lease` seconds), so two delivering processes do not send the same
+    events at once; a process killed mid-delivery leaves them due again when the lease runs out."""
+    with tx(store) as conn:
+        rows = conn.execute(
+            "SELECT d.outbox_id, d.attempts, o.event_id, o.kind, o.subject, o.payload_json, o.created_at"
+            " FROM webhook_deliveries d JOIN outbox o ON o.id = d.outbox_id"
+            " WHERE d.endpoint=? AND d.delivered_at IS NULL AND d.next_at <= ? ORDER BY d.outbox_id LIMIT ?",
+            (endpoint, float(now), int(limit))).fetchall()
+        if lease and rows:
+            conn.executemany("UPDATE webhook_deliveries SET next_at=? WHERE outbox_id=? AND endpoint=?",
+                             [(float(now) + lease, r["outbox_id"], endpoint) for r in rows])
     return [dict(r) for r in rows]
 
 

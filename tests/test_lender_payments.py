@@ -4,6 +4,7 @@ what the bot reads, a reversal restores it; promises are kept, partly kept or br
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -147,4 +148,24 @@ def test_promises_kept_partly_kept_or_broken_by_payments(tmp_path):
     assert Decimal(core.get_debtor(store, "K1")["accounts"][0]["amount_owed"]) == Decimal("100")
     kinds = [r["kind"] for r in store.query("SELECT kind FROM audit_log WHERE kind LIKE 'promise.%' ORDER BY seq")]
     assert "promise.partly_kept" in kinds and kinds.count("promise.kept") >= 2 and "promise.broken" in kinds
+    store.close()
+
+
+def test_payments_settle_command_judges_due_dates(tmp_path):
+    from click.testing import CliRunner
+
+    from dialer.cli import main
+
+    store = _store(tmp_path, ["N1", "N2"])
+    p_part = core.record_promise(store, None, "N1", "A-N1", "50.00", "2026-11-30", AT.timestamp())
+    p_none = core.record_promise(store, None, "N2", "A-N2", "50.00", "2026-11-30", AT.timestamp())
+    core.import_payments(store, [_pay("A-N1", "10", "N-1", "2026-11-26")], now=AT.timestamp() + 86400)
+    db = str(tmp_path / "d.db")
+    early = CliRunner().invoke(main, ["payments", "settle", "--today", "2026-11-30", "--db", db, "--json"])
+    assert json.loads(early.stdout)["broken"] == [] and json.loads(early.stdout)["partly_kept"] == []
+    res = CliRunner().invoke(main, ["payments", "settle", "--today", "2026-12-01", "--db", db])
+    assert res.exit_code == 0 and "0 kept, 1 partly kept, 1 broken" in res.output
+    assert {p["id"]: p["status"] for p in core.promises_for(store)} == {p_part: "partly_kept", p_none: "broken"}
+    bad = CliRunner().invoke(main, ["payments", "settle", "--today", "tomorrow", "--db", db])
+    assert bad.exit_code == 2 and "not an ISO date" in bad.output
     store.close()

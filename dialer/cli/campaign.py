@@ -310,3 +310,30 @@ def payments_import_cmd(file: Path, db: Path | None, as_json: bool) -> None:
         click.echo(f"paid in full (no longer dialled): {', '.join(summary['paid_in_full'])}")
     if summary.get("restored"):
         click.echo(f"balance restored by a reversal (dialled again): {', '.join(summary['restored'])}")
+
+
+@payments.command("settle")
+@click.option("--today", default=None, help="The date promises are judged on (ISO; default: today, UTC).")
+@db_option
+@json_option()
+def payments_settle_cmd(today: str | None, db: Path | None, as_json: bool) -> None:
+    """Nightly: judge every open promise by the payments against it — kept, partly kept (something paid by the
+    due date) or broken (nothing)."""
+    from datetime import date, datetime, timezone
+
+    from dialer.store.core import settle_promises
+
+    try:
+        day = date.fromisoformat(today) if today else datetime.now(timezone.utc).date()
+    except ValueError:
+        _fail(f"--today {today!r} is not an ISO date (YYYY-MM-DD)", as_json)
+    store = open_store(db, must_exist=True)
+    try:
+        out = settle_promises(store, day)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"ok": True, "today": day.isoformat(), **out}))
+        return
+    click.echo(f"promises on {day.isoformat()}: {len(out['kept'])} kept, {len(out.get('partly_kept', []))} partly kept, "
+               f"{len(out['broken'])} broken")

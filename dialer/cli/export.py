@@ -72,7 +72,8 @@ def write_export(rows: Any, columns: tuple[str, ...], fmt: str, out: IO[str], *,
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option("--since", required=True, help="From this time (ISO date = UTC midnight, date-time with offset, epoch).")
 @click.option("--until", default=None, help="Up to (not including) this time; default: no end.")
-@click.option("--format", "fmt", type=click.Choice(("csv", "jsonl")), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(("csv", "jsonl")), default="csv", show_default=True,
+              help="CSV with a header row, or one JSON object per line.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write here (0600) instead of standard output.")
 @click.option("--full-phones", is_flag=True, help="Write phone numbers in full (default: masked).")

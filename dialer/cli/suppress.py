@@ -57,9 +57,9 @@ def import_cmd(file: Path, list_name: str, source: str | None, region: str | Non
 
 @suppress.command("remove")
 @list_option
-@click.option("--phone", default=None)
-@click.option("--debtor", "debtor_id", default=None)
-@click.option("--account", "account_id", default=None)
+@click.option("--phone", default=None, help="The entry's phone number (E.164).")
+@click.option("--debtor", "debtor_id", default=None, help="The entry's debtor id.")
+@click.option("--account", "account_id", default=None, help="The entry's account id.")
 @click.option("--reason", required=True, help="Why the entry is removed (kept in the audit log).")
 @click.option("--by", "actor", default="operator", show_default=True, help="Who removes it.")
 @db_option
@@ -87,7 +87,7 @@ def remove_cmd(list_name: str, phone: str | None, debtor_id: str | None, account
 
 
 @suppress.command("list")
-@click.option("--list", "list_name", default=None, type=click.Choice(SUPPRESSION_LIST_NAMES))
+@click.option("--list", "list_name", default=None, type=click.Choice(SUPPRESSION_LIST_NAMES), help="Only this list.")
 @click.option("--key", default=None, help="Only entries for this phone, debtor id or account id.")
 @click.option("--removed", is_flag=True, help="Include removed entries.")
 @db_option

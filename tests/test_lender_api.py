@@ -245,3 +245,10 @@ def test_schemathesis_finds_no_server_error(api, tmp_path):
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert "passed" in res.stdout and "Tested: 1" in res.stdout
+
+
+def test_serve_says_plainly_when_the_port_is_taken(api):
+    port = int(api.url.split(":")[2].split("/")[0])
+    res = subprocess.run([sys.executable, "-m", "dialer.cli", "api", "serve", "--port", str(port), "--db", str(api.db)],
+                         env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in res.stderr and "Traceback" not in res.stderr

@@ -55,7 +55,12 @@ def serve(host: str, port: int, token_file: Path | None, max_seconds: float | No
         runner = web.AppRunner(serve_app(lambda: Store(path), token))
         await runner.setup()
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                                       "(another server there? use --port, or --port 0 for any free port)") from None
         bound = runner.addresses[0][1] if runner.addresses else port
         click.echo(json.dumps({"url": f"http://{host}:{bound}/api/", "token_file": str(tfile),
                                "token_created": created, "db": str(path)}), nl=True)

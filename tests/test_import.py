@@ -218,7 +218,8 @@ def test_payments_import_all_or_nothing(env):
     for lines, column, row in (
         (["A1,2026-11-05,5,USD,TX-3", "A404,2026-11-05,5,USD,TX-4"], "account_id", 3),
         (["A1,yesterday,5,USD,TX-3"], "paid_at", 2),
-        (["A1,2026-11-05,-5,USD,TX-3"], "amount", 2),
+        (["A1,2026-11-05,0,USD,TX-3"], "amount", 2),
+        (["A1,2026-11-05,-5,USD,TX-3"], "reference", 2),   # a reversal names the payment it undoes
         (["A1,2026-11-05,5,CNY,TX-3"], "currency", 2),
         (["A1,2026-11-05,5,USD,TX-3", "A2,2026-11-05,5,USD,TX-3"], "reference", 3),
     ):

@@ -10,7 +10,7 @@ import difflib
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -26,6 +26,9 @@ DEBTOR_REQUIRED = ("debtor_id", "name", "phones", "account_id", "amount_owed", "
                    "customer_type")
 PAYMENT_COLUMNS = ("account_id", "paid_at", "amount", "currency", "reference")
 PAYMENT_REQUIRED = PAYMENT_COLUMNS
+SUPPRESSION_COLUMNS = ("phone", "debtor_id", "account_id", "effective_date", "source", "note")
+SUPPRESSION_REQUIRED = ("effective_date",)
+SUPPRESSION_LIST_NAMES = ("dnc", "attorney", "bankruptcy", "deceased", "complaint_hold", "dispute")
 LANGS = ("zh", "en")
 MAX_DAYS_PAST_DUE = 36_500  # a hundred years; more is a data error
 MAX_SHOWN = 5
@@ -96,6 +99,8 @@ class DebtorRow:
 
 @dataclass(frozen=True)
 class PaymentRow:
+    """One payment (amount > 0), or a reversal (amount < 0, reference = the reversed payment's)."""
+
     row: int
     account_id: str
     paid_at: str          # ISO date or datetime as written (normalized)
@@ -103,6 +108,21 @@ class PaymentRow:
     amount: Decimal
     currency: str
     reference: str
+    file: str = "<rows>"
+
+
+@dataclass(frozen=True)
+class SuppressionRow:
+    """One suppression entry: exactly one of a phone, a debtor or an account, from an effective time."""
+
+    row: int
+    list: str
+    key_kind: str  # phone | debtor | account
+    key: str
+    effective: str  # as written (normalized ISO)
+    effective_at: float  # UTC epoch
+    source: str
+    note: str | None = None
     file: str = "<rows>"
 
 
@@ -171,6 +191,17 @@ def parse_amount(text: str, *, positive: bool = False) -> Decimal:
     return value
 
 
+def parse_payment_amount(text: str) -> Decimal:
+    """A payment: > 0; a reversal: < 0 (with the original payment's reference); never 0."""
+    t = text.strip()
+    value = parse_amount(t[1:]) if t.startswith("-") else parse_amount(t, positive=True)
+    if t.startswith("-"):
+        if value == 0:
+            raise ValueError("amount must not be 0 (a payment is > 0, a reversal < 0)")
+        return -value
+    return value
+
+
 def parse_iso_date(text: str) -> str:
     try:
         return date.fromisoformat(text.strip()).isoformat()
@@ -189,6 +220,25 @@ def parse_paid_at(text: str) -> tuple[str, str]:
     except ValueError:
         raise ValueError(f"{t!r} is not an ISO date or date-time") from None
     return dt.isoformat(), dt.date().isoformat()
+
+
+EARLIEST_OFFSET = timezone(timedelta(hours=14))  # UTC+14: where a date starts first
+
+
+def parse_effective(text: str) -> tuple[str, float]:
+    """An ISO date (in force from the first moment it is that date anywhere: 00:00 at UTC+14) or an ISO
+    date-time with a UTC offset → (normalized text, UTC epoch)."""
+    t = text.strip()
+    try:
+        if len(t) == 10:
+            d = date.fromisoformat(t)
+            return d.isoformat(), datetime(d.year, d.month, d.day, tzinfo=EARLIEST_OFFSET).timestamp()
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise ValueError(f"{t!r} is not an ISO date (YYYY-MM-DD) or date-time") from None
+    if dt.tzinfo is None:
+        raise ValueError(f"{t!r} has no UTC offset (write 2026-12-01T09:00:00+08:00, or a date)")
+    return dt.isoformat(), dt.timestamp()
 
 
 def parse_timezone(text: str) -> str:
@@ -437,19 +487,71 @@ def validate_payment_records(records: Iterable[Mapping[str, Any]], file: str = "
     for r in _rows(records, file, errors):
         account_id = r.cell("account_id", _text, required=True)
         paid = r.cell("paid_at", parse_paid_at, required=True)
-        amount = r.cell("amount", lambda t: parse_amount(t, positive=True), required=True)
+        amount = r.cell("amount", parse_payment_amount, required=True)
         currency = r.cell("currency", parse_currency, required=True)
         ref = r.cell("reference", _text, required=True)
-        if ref:
-            if ref in refs:
-                r.fail("reference", f"duplicate reference {ref!r} (also on row {refs[ref]})")
-            refs.setdefault(ref, r.row)
+        if ref and amount is not None:  # a payment and its reversal share the reference
+            key = ref if amount > 0 else f"-{ref}"
+            if key in refs:
+                what = "reference" if amount > 0 else "reversal of"
+                r.fail("reference", f"duplicate {what} {ref!r} (also on row {refs[key]})")
+            refs.setdefault(key, r.row)
         if r.ok:
             out.append(PaymentRow(row=r.row, account_id=account_id, paid_at=paid[0], paid_date=paid[1],
                                   amount=amount, currency=currency, reference=ref, file=file))
     if errors:
         raise ImportRejected(errors)
     return out
+
+
+def validate_suppression_records(records: Iterable[Mapping[str, Any]], list_name: str, file: str = "<rows>",
+                                 *, source: str | None = None, region: str | None = None) -> list[SuppressionRow]:
+    """Validate raw suppression records, all or nothing; `source` is the default for an empty source cell."""
+    if list_name not in SUPPRESSION_LIST_NAMES:
+        raise ImportRejected([RowError(file, None, "list", f"unknown list {list_name!r}: expected one of "
+                                                           f"{', '.join(SUPPRESSION_LIST_NAMES)}")])
+    errors: list[RowError] = []
+    out: list[SuppressionRow] = []
+    seen: dict[tuple[str, str], int] = {}
+    for r in _rows(records, file, errors):
+        phone = r.cell("phone", lambda t: parse_phone(t, region))
+        debtor = r.cell("debtor_id", _text)
+        account = r.cell("account_id", _text)
+        eff = r.cell("effective_date", parse_effective, required=True)
+        src = r.cell("source", _text) or source
+        note = r.cell("note", _text)
+        keys = [(k, v) for k, v in (("phone", phone), ("debtor", debtor), ("account", account)) if v]
+        raw_given = [c for c in ("phone", "debtor_id", "account_id") if str(r.rec.get(c) or "").strip()]
+        if len(raw_given) != 1:
+            r.fail(raw_given[1] if len(raw_given) > 1 else "phone",
+                   "give exactly one of phone, debtor_id, account_id per row"
+                   + (f" (this row has {', '.join(raw_given)})" if raw_given else ""))
+        if not src:
+            r.fail("source", "required value is empty (or give --source)")
+        if r.ok and keys:
+            key = keys[0]
+            if key in seen:
+                r.fail({"phone": "phone", "debtor": "debtor_id", "account": "account_id"}[key[0]],
+                       f"{key[1]} is already listed on row {seen[key]}")
+            seen.setdefault(key, r.row)
+        if r.ok:
+            out.append(SuppressionRow(row=r.row, list=list_name, key_kind=keys[0][0], key=keys[0][1],
+                                      effective=eff[0], effective_at=eff[1], source=src, note=note, file=file))
+    if errors:
+        raise ImportRejected(errors)
+    return out
+
+
+def read_suppressions_csv(path: str | Path, list_name: str, text: str | None = None, *, source: str | None = None,
+                          region: str | None = None, encoding: str | None = None) -> list[SuppressionRow]:
+    """Parse and validate a suppression CSV (columns: phone, debtor_id, account_id, effective_date, source, note)."""
+    file, records, header = _read_csv(path, text, encoding)
+    errors = _check_header(file, header, SUPPRESSION_COLUMNS, SUPPRESSION_REQUIRED)
+    if not any(c in header for c in ("phone", "debtor_id", "account_id")):
+        errors.append(RowError(file, 1, "phone", "one of the columns phone, debtor_id, account_id is required"))
+    if errors:
+        raise ImportRejected(errors)
+    return validate_suppression_records(records, list_name, file, source=source, region=region)
 
 
 def read_debtors_csv(path: str | Path, text: str | None = None, *, region: str | None = None,

@@ -53,6 +53,10 @@ class LazyGroup(click.Group):
         "top": "dialer.cli.top:top",
         "supervise": "dialer.cli.supervise:supervise",
         "recordings": "dialer.cli.recordings:recordings",
+        "suppress": "dialer.cli.suppress:suppress",
+        "webhooks": "dialer.cli.webhooks:webhooks",
+        "api": "dialer.cli.api:api",
+        "export": "dialer.cli.export:export",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -284,7 +284,9 @@ def payments() -> None:
 @db_option
 @json_option()
 def payments_import_cmd(file: Path, db: Path | None, as_json: bool) -> None:
-    """Import FILE.csv (all or nothing) and mark promises the payments keep."""
+    """Import FILE.csv (all or nothing): balances fall by each payment in the same transaction (an account at 0
+    is no longer dialled), a negative amount with an earlier payment's reference reverses it, and promises
+    the payments keep are marked."""
     from dialer.store.core import import_payments
 
     try:
@@ -302,5 +304,36 @@ def payments_import_cmd(file: Path, db: Path | None, as_json: bool) -> None:
         click.echo(json.dumps({"ok": True, **summary}, ensure_ascii=False))
         return
     totals = ", ".join(f"{v} {k}" for k, v in summary["totals"].items()) or "nothing"
-    click.echo(f"imported {summary['payments']} payment(s) ({totals}); "
+    click.echo(f"imported {summary['payments']} payment(s) and {summary.get('reversals', 0)} reversal(s) ({totals}); "
                f"{len(summary['promises_kept'])} promise(s) kept")
+    if summary.get("paid_in_full"):
+        click.echo(f"paid in full (no longer dialled): {', '.join(summary['paid_in_full'])}")
+    if summary.get("restored"):
+        click.echo(f"balance restored by a reversal (dialled again): {', '.join(summary['restored'])}")
+
+
+@payments.command("settle")
+@click.option("--today", default=None, help="The date promises are judged on (ISO; default: today, UTC).")
+@db_option
+@json_option()
+def payments_settle_cmd(today: str | None, db: Path | None, as_json: bool) -> None:
+    """Nightly: judge every open promise by the payments against it — kept, partly kept (something paid by the
+    due date) or broken (nothing)."""
+    from datetime import date, datetime, timezone
+
+    from dialer.store.core import settle_promises
+
+    try:
+        day = date.fromisoformat(today) if today else datetime.now(timezone.utc).date()
+    except ValueError:
+        _fail(f"--today {today!r} is not an ISO date (YYYY-MM-DD)", as_json)
+    store = open_store(db, must_exist=True)
+    try:
+        out = settle_promises(store, day)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"ok": True, "today": day.isoformat(), **out}))
+        return
+    click.echo(f"promises on {day.isoformat()}: {len(out['kept'])} kept, {len(out.get('partly_kept', []))} partly kept, "
+               f"{len(out['broken'])} broken")

@@ -13,7 +13,7 @@ from common.log import mask_phone
 from common.yamlfile import ConfigError
 from dialer.cli.options import at_option, db_option, json_option, open_store
 from dialer.gate.decide import Attempt, Decision, decide
-from dialer.gate.rules import DEFAULT_RULES_FILE, RulesError, load_rules
+from dialer.gate.rules import DEFAULT_RULES_FILE, SUPPRESSION_LISTS, RulesError, load_rules
 
 
 @click.group()
@@ -78,7 +78,10 @@ def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Pa
         profile = campaign_profile(store, rules, campaign)
         history = load_history(store, debtor_id, now, lookback_seconds=profile.gate.lookback_seconds,
                                extra_phones=(phone,) if phone else ())
-        account = row["accounts"][0]["account_id"] if row["accounts"] else None  # the most overdue
+        from decimal import Decimal
+
+        owing = [a for a in row["accounts"] if Decimal(a["amount_owed"]) > 0] or row["accounts"]
+        account = owing[0]["account_id"] if owing else None  # the most overdue with a balance
         phones = [phone] if phone else list(history.phones)
         decisions = [decide(Attempt(debtor_id, p, account, campaign), history, profile, now) for p in phones]
         blocks = gate_blocks(store, debtor_id=debtor_id, limit=5)
@@ -100,6 +103,10 @@ def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Pa
                          phone_status_at=_iso(status_of.get(d.phone, {}).get("status_at")),
                          phone_status_call=status_of.get(d.phone, {}).get("status_call"))
                     for d in decisions],
+        "suppressions": [{"list": x.list, "rule_id": SUPPRESSION_LISTS[x.list], "by": x.key_kind,
+                          "key": mask_phone(x.key) if x.key_kind == "phone" else x.key, "since": x.since,
+                          "in_force": x.effective_at <= now.timestamp(), "source": x.source}
+                         for x in history.suppressions],
         "recent_blocks": [{"at": _iso(b["at"]), "rule_id": b["rule_id"], "reason": b["reason"],
                            "next_allowed_at": _iso(b["next_allowed_at"])} for b in blocks],
     }
@@ -108,6 +115,9 @@ def explain(debtor_id: str, at: datetime | None, db: Path | None, rules_file: Pa
         return
     click.echo(f"debtor {debtor_id}  campaign {campaign}  profile {profile.name}  status {row['status']}  at {now.isoformat()}")
     click.echo(f"record zone: {row['timezone'] or '-'}   attempts in history: {len(history.attempts)}")
+    for x in out["suppressions"]:
+        click.echo(f"suppression: on the {x['list']} list ({x['rule_id']}) by {x['by']} {x['key']} since {x['since']}"
+                   f"{'' if x['in_force'] else ' (not yet in force)'}, source {x['source']}")
     if not decisions:
         click.echo("the debtor has no phone numbers")
     for d, nj in zip(decisions, out["numbers"]):

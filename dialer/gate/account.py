@@ -16,6 +16,8 @@ from dialer.gate.decide import Attempt, Check, Decision, History, Inconvenient, 
 from dialer.gate.rules import DAY, HORIZON_DAYS, Profile, Rules
 from dialer.store import Conn, Store, core
 from dialer.store import gate as gate_store
+from dialer.store import payments as payments_store
+from dialer.store import suppression as suppression_store
 
 log = logging.getLogger("dialer.gate")
 
@@ -60,10 +62,13 @@ def load_history(conn: Store | Conn, debtor_id: str, now: datetime | float, *,
                 inconvenient.append(Inconvenient(frozenset(range(7)), 0, 1440))
         elif kind == "consent" and created <= t:  # consent only counts from when it was given
             consents.append(created)
+    paid, balance_due = payments_store.paid_accounts(conn, debtor_id)
     return History(debtor_id=debtor_id, timezone=rows.record_zone, attempts=attempts, cease=cease,
                    dnc=frozenset(dnc), inconvenient=tuple(inconvenient), consents=tuple(consents),
                    phones=tuple(p for p, _ in rows.phones),
-                   unreachable_phones=frozenset(p for p, status in rows.phones if status in DEAD_PHONE_STATUSES))
+                   unreachable_phones=frozenset(p for p, status in rows.phones if status in DEAD_PHONE_STATUSES),
+                   suppressions=suppression_store.suppressions_for(conn, debtor_id, extra_phones),
+                   paid_accounts=paid, balance_due=balance_due)
 
 
 def campaign_profile(conn: Store | Conn, rules: Rules | Profile, campaign: str | None) -> Profile:

@@ -14,6 +14,7 @@ from common.vocab import CONNECTED_OUTCOMES, FAILED_OUTCOMES, REACHED_OUTCOMES
 from dialer.gate.rules import (
     DAY,
     HORIZON_DAYS,
+    SUPPRESSION_LISTS,
     WEEKDAYS,
     GateRules,
     Profile,
@@ -94,6 +95,29 @@ class Inconvenient:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """An entry of a suppression list that names this debtor, one of their accounts or a number."""
+
+    list: str  # dnc | attorney | bankruptcy | deceased | complaint_hold
+    key_kind: str  # phone | debtor | account
+    key: str
+    effective_at: float  # UTC epoch from which it holds
+    since: str  # the effective date as written
+    source: str
+
+    def matches(self, attempt: "Attempt") -> bool:
+        if self.key_kind == "debtor":
+            return True
+        if self.key_kind == "phone":
+            return self.key == attempt.phone
+        return attempt.account_id is None or self.key == attempt.account_id  # no account named: any of theirs
+
+    def describe(self) -> str:
+        what = {"phone": "the number", "debtor": "the debtor", "account": f"account {self.key}"}[self.key_kind]
+        return f"{what} is on the {self.list} list since {self.since} (source: {self.source})"
+
+
+@dataclass(frozen=True)
 class History:
     """Everything about a debtor the gate needs, as of now."""
 
@@ -106,6 +130,9 @@ class History:
     consents: tuple[float, ...] = ()  # times of direct consent
     phones: tuple[str, ...] = ()  # the debtor's own numbers, rank order
     unreachable_phones: frozenset[str] = frozenset()  # wrong_number / unallocated
+    suppressions: tuple[Suppression, ...] = ()
+    paid_accounts: tuple[tuple[str, str], ...] = ()  # (account_id, "paid in full on …") balance <= 0
+    balance_due: bool = True  # some account of the debtor still has a balance > 0
 
 
 class Check(NamedTuple):
@@ -240,10 +267,38 @@ def _r_cease(c: _Ctx, t: float) -> RuleResult:
     return True, "no cease-contact request", t
 
 
+def _suppressed(c: _Ctx, t: float, name: str) -> Suppression | None:
+    return next((s for s in c.h.suppressions if s.list == name and s.effective_at <= t and s.matches(c.a)), None)
+
+
 def _r_dnc(c: _Ctx, t: float) -> RuleResult:
     if c.a.phone in c.h.dnc:
         return False, "the number is on the do-not-call list", None
+    s = _suppressed(c, t, "dnc")
+    if s is not None:
+        return False, s.describe(), None
     return True, "number not on the do-not-call list", t
+
+
+def _suppression_rule(name: str) -> Any:
+    def rule(c: _Ctx, t: float) -> RuleResult:
+        s = _suppressed(c, t, name)
+        if s is not None:
+            return False, s.describe(), None
+        later = [x for x in c.h.suppressions if x.list == name and x.effective_at > t and x.matches(c.a)]
+        if later:
+            return True, f"on the {name} list from {later[0].since} (not yet in force)", t
+        return True, f"not on the {name} list", t
+    return rule
+
+
+def _r_paid(c: _Ctx, t: float) -> RuleResult:
+    paid = dict(c.h.paid_accounts)
+    if c.a.account_id is not None and c.a.account_id in paid:
+        return False, f"account {c.a.account_id} is paid in full ({paid[c.a.account_id]})", None
+    if c.a.account_id is None and not c.h.balance_due:
+        return False, "every account of the debtor is paid in full", None
+    return True, "a balance is due", t
 
 
 def _r_third_party(c: _Ctx, t: float) -> RuleResult:
@@ -437,6 +492,8 @@ def _r_machine(c: _Ctx, t: float) -> RuleResult:
 _RULES = (
     ("cease", _r_cease),
     ("dnc", _r_dnc),
+    *((rid, _suppression_rule(name)) for name, rid in SUPPRESSION_LISTS.items() if name != "dnc"),
+    ("account.paid_in_full", _r_paid),
     ("contact.third_party", _r_third_party),
     ("request.inconvenient", _r_inconvenient),
     ("time.holiday", _r_holiday),

@@ -28,6 +28,12 @@ HORIZON_DAYS = 60  # beyond this, "no allowed time found" (never spin forever)
 RULE_IDS = (
     "cease",
     "dnc",
+    "suppress.attorney",
+    "suppress.bankruptcy",
+    "suppress.deceased",
+    "suppress.complaint_hold",
+    "suppress.dispute",
+    "account.paid_in_full",
     "contact.third_party",
     "request.inconvenient",
     "time.holiday",
@@ -40,6 +46,17 @@ RULE_IDS = (
     "lockout.72h",
     "lockout.machine_same_day",
 )
+
+
+# Suppression lists (`dialer suppress import --list NAME`) and the rule id each blocks with.
+SUPPRESSION_LISTS = {
+    "dnc": "dnc",
+    "attorney": "suppress.attorney",
+    "bankruptcy": "suppress.bankruptcy",
+    "deceased": "suppress.deceased",
+    "complaint_hold": "suppress.complaint_hold",
+    "dispute": "suppress.dispute",  # a dispute hold (API or file): no collection call until it is released
+}
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Schema changes are numbered migration files in `dialer/store/migrations/NNN_name.sql`, applied
 in order and recorded in `schema_migrations`. Number ranges per area keep parallel work apart:
 001–009 core (campaigns, debtors, attempts, calls, audit), 010–019 compliance gate, 020–029 QA,
-030–039 strategy, 040–049 voice bot, 050–059 pacing/agents, 080–089 recordings and live QA.
+030–039 strategy, 040–049 voice bot, 050–059 pacing/agents, 080–089 recordings and live QA,
+090–099 collector floor, 110–119 lender systems (payments, suppression lists, outbox and webhooks).
 """
 from __future__ import annotations
 

@@ -235,6 +235,7 @@ FROM debtors d JOIN accounts a ON a.account_id = (
        WHERE a2.debtor_id = d.debtor_id AND CAST(a2.amount_owed AS REAL) > 0
        ORDER BY a2.days_past_due DESC, CAST(a2.amount_owed AS REAL) DESC, a2.account_id LIMIT 1)
 WHERE d.campaign = ? AND d.status = 'active' AND d.segment IS NOT NULL
+  AND EXISTS (SELECT 1 FROM campaigns c WHERE c.name = d.campaign AND c.status = 'active')  -- paused: not dialled
   AND (d.next_allowed_at IS NULL OR d.next_allowed_at <= ?)
   AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.debtor_id = d.debtor_id
                   AND t.state IN ('placed','ringing','answered'))
@@ -446,6 +447,10 @@ def update_attempt(store: Store | Conn, call_id: str, *, at: float | None = None
             when = at if at is not None else fields.get("ended_at") or fields.get("answered_at")
             audit(conn, actor, "attempt.update", call_id, changes, when)
         row = conn.execute("SELECT * FROM attempts WHERE id=?", (call_id,)).fetchone()
+        if changes.get("disposition") and changes["disposition"] != cur["disposition"]:
+            from dialer.store.outbox import disposition_event
+
+            disposition_event(conn, dict(row), when if changes else at)
     return dict(row)
 
 
@@ -524,6 +529,11 @@ def record_promise(store: Store | Conn, call_id: str | None, debtor_id: str, acc
         audit(conn, "dialer", "promise.recorded", debtor_id,
               {"promise_id": pid, "call_id": call_id, "account_id": account_id, "amount": amt, "due_date": due},
               created_at)
+        from dialer.store.outbox import outbox_add
+
+        outbox_add(conn, "promise", {"promise_id": pid, "call_id": call_id, "debtor_id": debtor_id,
+                                     "account_id": account_id, "amount": amt, "due_date": due},
+                   subject=debtor_id, at=created_at)
         if account_id:
             _settle_promises(conn, [account_id], created_at)
     return pid
@@ -555,6 +565,10 @@ def add_contact_request(store: Store | Conn, debtor_id: str, kind: str, detail: 
               {"id": rid, "kind": kind, "detail": dict(detail or {}), "source": source}, created_at)
         if kind == "cease":
             conn.execute("UPDATE debtors SET status='cease' WHERE debtor_id=?", (debtor_id,))
+            from dialer.store.outbox import outbox_add
+
+            outbox_add(conn, "cease", {"request_id": rid, "debtor_id": debtor_id, "source": source,
+                                       "detail": dict(detail or {})}, subject=debtor_id, at=created_at)
     return rid
 
 
@@ -630,38 +644,11 @@ def last_screen_pop_id(store: Store | Conn, agent: str | None = None) -> int:
 
 def import_payments(store: Store, rows: Iterable[PaymentRow | Mapping[str, Any]],
                     now: float | None = None) -> dict[str, Any]:
-    """Import payments all or nothing (unknown account, currency mismatch or a reference already imported
-    → ImportRejected naming the row), then mark open promises the payments cover as kept."""
-    at = _now(now)
-    rows = list(rows)
-    if rows and not isinstance(rows[0], PaymentRow):
-        rows = validate_payment_records(rows)  # type: ignore[arg-type]
-    parsed: list[PaymentRow] = rows  # type: ignore[assignment]
-    with store.transaction() as conn:
-        errors = []
-        for r in parsed:
-            acct = conn.execute("SELECT currency FROM accounts WHERE account_id=?", (r.account_id,)).fetchone()
-            if acct is None:
-                errors.append(RowError(r.file, r.row, "account_id", f"unknown account {r.account_id!r}"))
-            elif acct[0] != r.currency:
-                errors.append(RowError(r.file, r.row, "currency",
-                                       f"{r.currency} does not match the account's currency {acct[0]}"))
-            if conn.execute("SELECT 1 FROM payments WHERE reference=?", (r.reference,)).fetchone():
-                errors.append(RowError(r.file, r.row, "reference",
-                                       f"duplicate reference {r.reference!r}: already imported"))
-        if errors:
-            raise ImportRejected(errors)
-        totals: dict[str, Decimal] = {}
-        for r in parsed:
-            conn.execute("INSERT INTO payments(account_id, paid_at, amount, currency, reference, imported_at)"
-                         " VALUES (?,?,?,?,?,?)", (r.account_id, r.paid_at, str(r.amount), r.currency,
-                                                   r.reference, at))
-            totals[r.currency] = totals.get(r.currency, Decimal(0)) + r.amount
-        kept = _settle_promises(conn, sorted({r.account_id for r in parsed}), at)
-        audit(conn, "operator", "payments.import", None,
-              {"file": parsed[0].file if parsed else None, "rows": len(parsed),
-               "totals": {k: str(v) for k, v in totals.items()}, "promises_kept": kept}, at)
-    return {"payments": len(parsed), "totals": {k: str(v) for k, v in totals.items()}, "promises_kept": kept}
+    """Import payments all or nothing; balances, reversals and promises settle in the same transaction
+    (dialer/store/payments.py)."""
+    from dialer.store.payments import import_payments as _import
+
+    return _import(store, rows, now)
 
 
 def _settle_promises(conn: Conn, account_ids: Sequence[str], at: float) -> list[int]:
@@ -689,13 +676,18 @@ def settle_promises(store: Store, today: date | str, at: float | None = None) ->
     """Re-check every open promise: kept if covered, broken if its due date is before `today`."""
     today_s = today.isoformat() if isinstance(today, date) else date.fromisoformat(today).isoformat()
     at = _now(at)
+    from dialer.store.payments import settle_promises_by_payments
+
     with store.transaction() as conn:
         accounts = [r[0] for r in conn.execute(
             "SELECT DISTINCT account_id FROM promises WHERE status='open' AND account_id IS NOT NULL")]
         kept = _settle_promises(conn, accounts, at)
+        by_payments = settle_promises_by_payments(conn, accounts, today_s, at)  # partly kept / broken
         broken = [int(r[0]) for r in conn.execute(
             "SELECT id FROM promises WHERE status='open' AND due_date < ?", (today_s,))]
+        kept += by_payments["kept"]
         for pid in broken:
             conn.execute("UPDATE promises SET status='broken' WHERE id=?", (pid,))
             audit(conn, "dialer", "promise.broken", str(pid), {"promise_id": pid}, at)
-    return {"kept": kept, "broken": broken}
+    return {"kept": kept, "broken": sorted(broken + by_payments["broken"]),
+            "partly_kept": by_payments["partly_kept"]}

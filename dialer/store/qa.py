@@ -115,6 +115,9 @@ def record_result(store: Store, result: Result, rules_sha256: str, *, actor: str
             "INSERT INTO qa_results(id, call_id, scored_at, score, violations_json, rules_sha256, audit_seq,"
             " review_json, engine) VALUES (?,?,?,?,?,?,?,?,?)",
             (rid, result.call_id, now, result.score, _dumps(violations), rules_sha256, seq, _dumps(review), engine))
+        from dialer.store.outbox import qa_violation_events
+
+        qa_violation_events(conn, result.call_id, rid, result.score, violations, now)
     return rid
 
 

@@ -38,8 +38,11 @@ def campaign_figures(store: Store, campaign: str, since: float | None = None, un
                      Decimal("0"))
     paid = store.query(
         "SELECT p.amount FROM payments p JOIN accounts a ON a.account_id = p.account_id"
-        " JOIN debtors d ON d.debtor_id = a.debtor_id WHERE d.campaign=?", (campaign,))
+        " JOIN debtors d ON d.debtor_id = a.debtor_id WHERE d.campaign=?"
+        " AND NOT EXISTS (SELECT 1 FROM payment_reversals r WHERE r.payment_id = p.id)", (campaign,))
     paid_total = sum((Decimal(p["amount"]) for p in paid), Decimal("0"))
+    balance_total = owed_total
+    owed_total = balance_total + paid_total  # balances are current (payments settle them): owed = placed
     blocks = {r["rule_id"]: r["n"] for r in store.query(
         "SELECT rule_id, count(*) AS n FROM gate_blocks WHERE campaign=? AND at>=? AND at<? GROUP BY rule_id",
         (campaign, lo, hi))}
@@ -54,6 +57,7 @@ def campaign_figures(store: Store, campaign: str, since: float | None = None, un
         "outcomes": outcomes, "dispositions": dispositions,
         "promises": len(promises), "promises_kept": sum(1 for p in promises if p["status"] == "kept"),
         "promised_amount": str(promised), "owed_amount": str(owed_total), "paid_amount": str(paid_total),
+        "balance_amount": str(balance_total),
         "currency": owed["currency"] if owed else None,
         "gate_blocks": blocks, "qa_scores": [r["score"] for r in qa], "qa_violation_json": [r["violations_json"] for r in qa],
     }

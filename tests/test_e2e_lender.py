@@ -65,10 +65,11 @@ def test_suppressed_and_paid_debtors_are_never_dialled(tmp_path):
     state = harness.up()
     try:
         rules, camps = load_daemon_inputs(store, (camp.name,), REPO / "compliance_rules.yaml")
+        rx.up()  # the daemon delivers the outbox while it runs (its first attempt is refused, then retried)
         asyncio.run(run_daemon(store, state, rules, camps, Clock(AT), until_idle=True, max_seconds=90))
+        during_run = [d["body"]["kind"] for d in rx.deliveries]
         heard = {d: len(harness.recordings(p)) for d, p in DEBTORS.items()}
-        rx.up()
-        asyncio.run(_deliver(store))
+        asyncio.run(_deliver(store))  # what was written as the daemon stopped: `dialer webhooks run`'s job
     finally:
         harness.down()
         rx.down()
@@ -90,6 +91,7 @@ def test_suppressed_and_paid_debtors_are_never_dialled(tmp_path):
     assert got["promise"]["amount"] == "60.00" and got["disposition"]["disposition"] == "promise"
     assert got["disposition"]["call_id"] == call["id"] and all(d["signed"] for d in rx.deliveries)
     assert rx.refused == 1
+    assert "promise" in during_run, during_run  # said mid-call: delivered by the running daemon
     store.close()
 
 

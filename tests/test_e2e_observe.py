@@ -132,6 +132,9 @@ def observed_run(tmp_path_factory):
                 out["carrier"] = carrier
                 out["metrics_status"], out["metrics"] = _get(base + "metrics", token)
                 out["metrics_no_token"] = _get(base + "metrics")[0]
+                # the lender's API is mounted in the same server, behind the same token
+                out["api_status"], out["api_campaigns"] = _get(base + "api/campaigns", token)
+                out["api_no_token"] = _get(base + "api/campaigns")[0]
                 out["last"] = {k: page.inner_text(f"#{k}-en_demo")
                                for k in ("placed", "settled", "contacts", "rpc", "promises", "blocked", "outcomes")}
                 out["last_version"] = int(page.evaluate("document.body.dataset.version"))
@@ -183,6 +186,13 @@ def test_metrics_count_the_calls_the_carrier_received(observed_run):
     assert _metric(text, "dialer_agi_sessions_total", result="session") >= 4  # the answered calls' bot sessions
     assert _metric(text, "dialer_abandon_limit", campaign="en_demo") == 0.03
     assert _metric(text, "dialer_last_tick_timestamp_seconds") > time.time() - 600
+
+
+def test_the_lender_api_is_served_by_the_daemon_behind_its_token(observed_run):
+    r = observed_run
+    assert r["api_no_token"] == 401
+    assert r["api_status"] == 200, r["api_campaigns"]
+    assert "en_demo" in {c["name"] for c in json.loads(r["api_campaigns"])["campaigns"]}
 
 
 def test_the_daemon_said_what_it_did_and_kept_its_summary(observed_run):

@@ -12,7 +12,7 @@ import logging
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any, Coroutine
+from typing import Any, Callable, Coroutine
 
 from agi.channel import AGIChannel
 from agi.ports import CallMedia
@@ -61,7 +61,8 @@ class Dialer:
 
     def __init__(self, store: Store, pbx: PbxConnection, rules: Rules, campaigns: list[Campaign], *,
                  clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
-                 cdr_path: Path | None = None, collector_modes: bool = True, live_qa: bool = True):
+                 cdr_path: Path | None = None, collector_modes: bool = True, live_qa: bool = True,
+                 webhooks: bool = True):
         self.store = store
         self.pbx = pbx
         self.rules = rules
@@ -74,6 +75,8 @@ class Dialer:
         self.recorder = Recorder(store, rec_dir_for(self.cdr_path), self.clock.timestamp)  # per-leg files → audit
         self.live_qa = live_qa
         self.live: Any = None
+        self.webhooks = webhooks  # deliver the outbox to the lender's endpoints (dialer/api/webhooks.py)
+        self._unsubscribe: list[Callable[[], None]] = []
         self.bots = Bots(self.ports, self.clock, tts)
         self.calls: dict[str, Call] = {}
         # what the daemon does goes on its bus (dialer/observe): the tally of the run is one subscriber; the
@@ -149,9 +152,16 @@ class Dialer:
                                          tts=self.bots.tts, wall=self.clock.timestamp)
             if self.pacing:
                 await asyncio.to_thread(self.live.warm)
+            from dialer.qa import live as qa_live
+
+            self._unsubscribe.append(qa_live.subscribe(self._on_live_alert))
         self.bots.media = CallMedia(media, media.playback)
         await self.reconcile()
         await self.recorder.start()
+        if self.webhooks:  # at least once, leased batches: a `dialer webhooks run` beside it never double-sends
+            from dialer.api.webhooks import Deliverer
+
+            self._spawn(Deliverer(self.store, poll=1.0).run(self._stopping))
         self.hopper.info.update(await asyncio.to_thread(self.bots.prerender, list(self.campaigns.values()),
                                                         set(self.pacing)))
         if self.pacing:
@@ -353,8 +363,17 @@ class Dialer:
         if self.calls:
             log_event(log, "daemon.stop_open_calls", level=logging.WARNING, open=len(self.calls))
 
+    def _on_live_alert(self, alert: Any) -> None:
+        """A live QA alert (dialer/qa/live.py) onto the bus: the wallboard and metrics show it."""
+        call = self.calls.get(alert.call_id)
+        self.publish(oe.QaAlert(alert.call_id, call.campaign if call else "", (alert.rule,), alert.raised_at,
+                                live=True, detail=f"{alert.policy}: {alert.evidence}"))
+
     async def stop(self) -> None:
         self._stopping.set()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
         if self.live is not None:
             await self.live.stop()
         await self.recorder.drain()

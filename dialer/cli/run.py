@@ -179,15 +179,19 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
         click.echo(f"{clock.now().strftime('%H:%M:%S')} {line}", err=True)
 
     def observe(dialer):
+        from dialer.api.app import api_app
+
+        # the lender's REST API is served by the same web server, behind the same token (docs/API.md)
+        subapps = {"/api/": api_app(lambda: open_store(db))} if web_on else None
         obs = Observers(dialer, write=say, per_call=verbose, every=status_every, web_on=web_on, bind=web_bind,
-                        port=web_port, run_dir=run_dir)
+                        port=web_port, run_dir=run_dir, subapps=subapps)
         if obs.server is not None:
             _start = obs.start
 
             async def start_and_say() -> None:
                 await _start()
-                say(f"wallboard: {obs.url}  (metrics: {obs.server.url}metrics, Bearer token in "
-                    f"{run_dir / 'web.token'})")
+                say(f"wallboard: {obs.url}  (metrics: {obs.server.url}metrics, API: {obs.server.url}api/, "
+                    f"Bearer token in {run_dir / 'web.token'})")
             obs.start = start_and_say  # type: ignore[method-assign]
         return obs
 

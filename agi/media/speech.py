@@ -1,8 +1,11 @@
 """The recognizer hook of a live call: `CallSpeech` is what `run_script(..., recognize=...)` takes.
 
-- The model: one recognizer per language per process (`agi.media.asr.recognizer_for` caches it), loaded off
-  the event loop (`await preload(lang)`), decoded in a small thread pool of its own (CTranslate2 releases the
-  GIL), so one call's decoding never blocks another call's audio, prompts or AGI commands.
+- The model: one recognizer per language per process, loaded off the event loop (`await preload(lang)`), decoded
+  by the process's shared recognition service (agi/media/recognition.py: a pool sized from the cores, earliest
+  deadline first; CTranslate2 releases the GIL), so one call's decoding never blocks another call's audio.
+- A deadline per utterance (`deadline_s` from the end of the turn's endpointing): a hearing not done by then
+  becomes `Speech("", 0)` (`how="late"`), the node's no-match path ("sorry, I did not catch that…"): an
+  overloaded pool makes the bot ask again, never hang.
 - One turn: `await speech(utterance, listen, locale)` -> `Heard` (agi/media/answers.py): `.event` is
   `Speech(text, confidence)` or `NoInput()`, or None with `.confirm_question` ("did you say …?") to ask first;
   the flow then plays the question, hears the reply (voice or key 1/2) and calls `resolve`.
@@ -14,19 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from agi.media.answers import Heard, hear, resolve_confirmation
-from agi.media.asr import Recognizer, recognizer_for
+from agi.media.asr import Recognition, Recognizer
+from agi.media.recognition import DeadlineMissed, RecognitionService, shared_service
 from agi.script.model import Grammar, Listen, NoInput, Speech
 
-DECODE_THREADS = 2  # the machine's cores: more decodes at once only queue on the model's lock
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
 FILLERS = {"嗯", "嗯嗯", "啊", "哦", "呃", "额", "唉", "哎", "喂", "um", "uh", "hmm", "mm", "mhm", "ah", "oh", "er",
            "erm", "huh", "hm"}
@@ -35,21 +35,13 @@ CONFIRM_LISTEN = Listen(Grammar(intents=("confirm_identity", "deny_identity"),
 YES_KEYS, NO_KEYS = ("1",), ("2",)
 
 
-def decode_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="asr")
-        return _pool
-
-
 def lang_of(locale: str) -> str:
     return "zh" if locale.lower().startswith("zh") else "en"
 
 
 async def preload(lang: str) -> Recognizer:
     """Load (once per process) the language's recognizer, off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(decode_pool(), recognizer_for, lang)
+    return await shared_service().preload(lang)
 
 
 def is_filler(text: str) -> bool:
@@ -66,6 +58,8 @@ class CallSpeech:
     today: date
     payday: int | None = None
     recognizer: Recognizer | None = None
+    service: RecognitionService | None = None  # None: the process's shared service
+    deadline_s: float | None = None  # None: the service's default
 
     def __post_init__(self) -> None:
         self._heard: dict[tuple[float, float], Heard] = {}
@@ -75,11 +69,17 @@ class CallSpeech:
         key = (round(float(utterance.start), 3), round(float(utterance.end), 3))
         if key in self._heard:
             return self._heard.pop(key)
-        rec = self.recognizer or await preload(self.lang)
-        self.recognizer = rec
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            decode_pool(), lambda: hear(utterance, listen, rec, today=self.today, payday=self.payday))
+        service = self.service or shared_service()
+        deadline = time.monotonic() + (self.deadline_s if self.deadline_s is not None else service.deadline_s)
+        rec = self.recognizer
+
+        def decode(model: Recognizer) -> Heard:
+            return hear(utterance, listen, rec or model, today=self.today, payday=self.payday)
+
+        try:
+            return await service.run(self.lang, decode, deadline=deadline)
+        except DeadlineMissed:
+            return late(utterance, self.lang)
 
     async def __call__(self, utterance: Any, listen: Listen, locale: str) -> Heard:
         return await self._hear(utterance, listen)
@@ -87,6 +87,8 @@ class CallSpeech:
     async def words(self, utterance: Any) -> bool:
         """Did the caller say words (not a cough, not 嗯)? The Heard is kept for the turn's `__call__`."""
         heard = await self._hear(utterance, self.listen)
+        if heard.how == "late":
+            return False  # not heard in time: the prompt resumes (the caller can answer after it)
         key = (round(float(utterance.start), 3), round(float(utterance.end), 3))
         self._heard[key] = heard
         return heard.recognition.is_speech and not is_filler(heard.recognition.text)
@@ -109,6 +111,12 @@ class CallSpeech:
         return Speech("", 0.0)
 
 
+def late(utterance: Any, lang: str) -> Heard:
+    """An utterance the pool did not decode before its deadline: the node's no-match path (ask again)."""
+    r = Recognition("", 0.0, 1.0, float(utterance.start), float(utterance.end), "late", lang, 0.0)
+    return Heard(r, Speech("", 0.0), None, "late")
+
+
 def transcript_meta(heard: Heard) -> dict[str, Any]:
     """What the callee's transcript turn carries about the recognizer's hearing (QA reads `text` as usual)."""
     r = heard.recognition
@@ -122,5 +130,5 @@ def transcript_meta(heard: Heard) -> dict[str, Any]:
     return meta
 
 
-__all__ = ["CallSpeech", "CONFIRM_LISTEN", "NoInput", "Speech", "decode_pool", "is_filler", "lang_of", "preload",
+__all__ = ["CallSpeech", "CONFIRM_LISTEN", "NoInput", "Speech", "is_filler", "lang_of", "late", "preload",
            "transcript_meta"]

@@ -101,6 +101,7 @@ class Dialer:
         self.hopper = Hopper(store, rules, self.campaigns, self.clock, self.calls, self.collectors,
                              _load_propensity_model(), self._follow, self.stats)
         self.inbound = Inbound(store, self.clock, self.campaigns, self.calls, self.bots, self._settle)
+        self.hopper.bot_room = self.bots.bot_room  # recognition pool capacity paces bot calls (pacing/bots.py)
 
     @property
     def info(self) -> dict[str, str]:

@@ -218,3 +218,25 @@ def test_slowed_decoder_places_fewer_bot_calls(tmp_path):
     slow = placed_with(tmp_path / "slow", 0.3)
     assert fast == 10  # the line limit (12) minus the two up: the pool keeps up
     assert slow == 0  # deadlines missed: no new bot call until the pool recovers
+
+
+def test_a_hearing_started_on_the_provisional_endpoint_is_the_turns_hearing():
+    rec = FakeRecognizer()
+    svc = RecognitionService(1, loader=lambda lang: rec, slow_s=0.2)
+    listen = Listen(Grammar(intents=("confirm_identity", "deny_identity")), timeout=5.0)
+
+    async def main():
+        speech = CallSpeech("en", datetime(2026, 3, 10).date(), service=svc)
+        speech.listen = listen
+        speech.prefetch(utt(1))  # a pause the caller talked on after: cancelled, never used
+        speech.prefetch(utt(2))
+        await asyncio.sleep(0.45)  # the end-of-turn silence runs out meanwhile
+        t0 = time.monotonic()
+        heard = await speech(utt(2), listen, "en-US")
+        return heard, time.monotonic() - t0, speech.early_used
+
+    heard, waited, used = asyncio.run(main())
+    svc.close()
+    assert heard.recognition.text == "yes" and used == 1
+    assert waited < 0.15  # already decoded: the turn did not wait for the decoder
+    assert rec.decodes <= 2  # the turn itself was not decoded again

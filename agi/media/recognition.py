@@ -192,6 +192,9 @@ class RecognitionService:
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)),
                                           max(0.0, deadline - self._now()))
+        except asyncio.CancelledError:
+            fut.cancel()  # nobody waits for it any more (an early decode the caller talked on over)
+            raise
         except asyncio.TimeoutError:
             if fut.cancel():  # still queued: never decoded
                 with self._cv:

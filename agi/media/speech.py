@@ -9,21 +9,28 @@
 - One turn: `await speech(utterance, listen, locale)` -> `Heard` (agi/media/answers.py): `.event` is
   `Speech(text, confidence)` or `NoInput()`, or None with `.confirm_question` ("did you say …?") to ask first;
   the flow then plays the question, hears the reply (voice or key 1/2) and calls `resolve`.
+- A provisional endpoint (`early_decode_ms` of quiet, before the turn's `end_silence_ms`): `prefetch(utterance)`
+  starts the hearing at once, so the decode runs while the end-of-turn silence runs out; the turn's utterance
+  (same start and end when the caller said no more) takes that hearing. If the caller talks on, it is
+  cancelled. Skipped when the pool is behind (no speculative work on an overloaded pool).
 - A short answer over a question ("yes", "是"): the barge-in policy would take it for a false interruption (a
   cough) and resume the prompt; `words(utterance)` lets the voice session ask the recognizer first: words
   make it an answer, a cough or a filler (嗯, um) still resumes. The Heard is kept, so it is decoded once.
+- Voice cues (agi/media/cues.py): each answer's loudness, pitch and rate against this caller's first answers,
+  and anger / distress words, give `Speech.cues` ("agitated", "distressed"), which the script's `on_cue` routes.
 """
 from __future__ import annotations
 
 import asyncio
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from agi.media.answers import Heard, hear, resolve_confirmation
 from agi.media.asr import Recognition, Recognizer
+from agi.media.cues import Cues, CueTracker
 from agi.media.recognition import DeadlineMissed, RecognitionService, shared_service
 from agi.script.model import Grammar, Listen, NoInput, Speech
 
@@ -63,12 +70,41 @@ class CallSpeech:
 
     def __post_init__(self) -> None:
         self._heard: dict[tuple[float, float], Heard] = {}
+        self._early: dict[tuple[float, float], tuple[asyncio.Task, Listen | None]] = {}  # hearings started on a provisional endpoint
+        self.early_used = 0  # turns whose hearing was started early (bench/voice.py reports it)
+        self.cues = CueTracker(self.lang)  # loudness, pitch, rate against this caller's first turns + words
+        self.last_cues: Cues | None = None
         self.listen: Listen | None = None  # the node listening now (set by the flow; used to screen short answers)
 
     async def _hear(self, utterance: Any, listen: Listen | None) -> Heard:
         key = (round(float(utterance.start), 3), round(float(utterance.end), 3))
         if key in self._heard:
             return self._heard.pop(key)
+        early = self._early.pop(key, None)
+        for stale, _ in self._early.values():  # the caller talked on after those pauses
+            stale.cancel()
+        self._early.clear()
+        if early is not None:
+            task, early_listen = early
+            if early_listen == listen and not task.cancelled():
+                self.early_used += 1
+                return await task
+            task.cancel()  # heard for another question: hear it again for this one
+        return await self._decode(utterance, listen)
+
+    def prefetch(self, utterance: Any) -> None:
+        """A provisional endpoint: start hearing the turn now (the frame task calls this; it never waits)."""
+        service = self.service or shared_service()
+        load = service.load()
+        if load.queued >= load.workers:
+            return
+        key = (round(float(utterance.start), 3), round(float(utterance.end), 3))
+        if key in self._early or key in self._heard:
+            return
+        listen = self.listen
+        self._early[key] = (asyncio.get_running_loop().create_task(self._decode(utterance, listen)), listen)
+
+    async def _decode(self, utterance: Any, listen: Listen | None) -> Heard:
         service = self.service or shared_service()
         deadline = time.monotonic() + (self.deadline_s if self.deadline_s is not None else service.deadline_s)
         rec = self.recognizer
@@ -82,7 +118,14 @@ class CallSpeech:
             return late(utterance, self.lang)
 
     async def __call__(self, utterance: Any, listen: Listen, locale: str) -> Heard:
-        return await self._hear(utterance, listen)
+        heard = await self._hear(utterance, listen)
+        if heard.how == "late" or not heard.recognition.is_speech:
+            return heard
+        cues = self.cues.observe(utterance.pcm, heard.recognition.text, int(getattr(utterance, "sample_rate", 8000)))
+        self.last_cues = cues
+        if cues.names and isinstance(heard.event, Speech):
+            heard = replace(heard, event=replace(heard.event, cues=cues.names))
+        return heard
 
     async def words(self, utterance: Any) -> bool:
         """Did the caller say words (not a cough, not 嗯)? The Heard is kept for the turn's `__call__`."""
@@ -125,6 +168,9 @@ def transcript_meta(heard: Heard) -> dict[str, Any]:
                             "asr_end": round(r.end, 3), "how": heard.how, "cpu_seconds": round(r.cpu_seconds, 3)}
     if heard.match is not None:
         meta["matched"] = heard.match.answer
+    cues = getattr(heard.event, "cues", ())
+    if cues:
+        meta["cues"] = list(cues)
     if heard.event is None and heard.confirm_question:
         meta["confirm"] = heard.confirm_question
     return meta

@@ -229,7 +229,10 @@ def test_a_hearing_started_on_the_provisional_endpoint_is_the_turns_hearing():
         speech = CallSpeech("en", datetime(2026, 3, 10).date(), service=svc)
         speech.listen = listen
         speech.prefetch(utt(1))  # a pause the caller talked on after: cancelled, never used
+        part = SimpleNamespace(pcm=b"\x00\x10" * 4000, start=2.0, end=2.5, speech_start=2.3)
+        speech.prefetch(part)  # the same turn at an earlier pause: superseded by the next one
         speech.prefetch(utt(2))
+        assert len(speech._early) == 2
         await asyncio.sleep(0.45)  # the end-of-turn silence runs out meanwhile
         t0 = time.monotonic()
         heard = await speech(utt(2), listen, "en-US")
@@ -239,4 +242,4 @@ def test_a_hearing_started_on_the_provisional_endpoint_is_the_turns_hearing():
     svc.close()
     assert heard.recognition.text == "yes" and used == 1
     assert waited < 0.15  # already decoded: the turn did not wait for the decoder
-    assert rec.decodes <= 2  # the turn itself was not decoded again
+    assert rec.decodes <= 2  # the turn itself was not decoded again, nor the superseded pause

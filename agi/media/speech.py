@@ -94,12 +94,14 @@ class CallSpeech:
 
     def prefetch(self, utterance: Any) -> None:
         """A provisional endpoint: start hearing the turn now (the frame task calls this; it never waits)."""
+        key = (round(float(utterance.start), 3), round(float(utterance.end), 3))
+        if key in self._early or key in self._heard:
+            return
+        for old in [k for k in self._early if k[0] == key[0]]:  # the same turn, an earlier pause: superseded
+            self._early.pop(old)[0].cancel()
         service = self.service or shared_service()
         load = service.load()
         if load.queued >= load.workers:
-            return
-        key = (round(float(utterance.start), 3), round(float(utterance.end), 3))
-        if key in self._early or key in self._heard:
             return
         listen = self.listen
         self._early[key] = (asyncio.get_running_loop().create_task(self._decode(utterance, listen)), listen)

@@ -33,7 +33,9 @@ from common.log import log_event
 
 log = logging.getLogger("agi.media.recognition")
 
-DEFAULT_DEADLINE_S = 2.5  # from the end of the caller's turn to a decoded answer; past it: "sorry, again?"
+DEFAULT_DEADLINE_S = 3.0  # from the end of the caller's turn to a decoded answer; past it: "sorry, again?"
+# Mandarin is decoded by Whisper base (about 3x tiny.en's work), sometimes twice (the echo check of answers.hear)
+LANG_DEADLINE_S = {"zh": 5.0}
 EWMA = 0.2  # weight of the newest decode in the moving averages
 
 
@@ -85,9 +87,10 @@ class RecognitionService:
 
     def __init__(self, workers: int | None = None, *, deadline_s: float = DEFAULT_DEADLINE_S,
                  loader: Callable[[str], Any] | None = None, slow_s: float = 0.0,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, lang_deadline_s: dict[str, float] | None = None):
         self.workers = workers or pool_size()
         self.deadline_s = deadline_s
+        self.lang_deadline_s = dict(LANG_DEADLINE_S if lang_deadline_s is None else lang_deadline_s)
         self.slow_s = slow_s
         self._loader = loader
         self._now = monotonic
@@ -104,6 +107,10 @@ class RecognitionService:
         self._recent: deque[bool] = deque(maxlen=20)
         self._decode_s: float | None = None
         self._wait_s = 0.0
+
+    def deadline_for(self, lang: str) -> float:
+        """Seconds an utterance of `lang` may take from queueing to decoded."""
+        return self.lang_deadline_s.get(lang, self.deadline_s)
 
     # -- models ---------------------------------------------------------------------------------------
     def model(self, lang: str) -> Any:
@@ -175,7 +182,7 @@ class RecognitionService:
     def submit(self, lang: str, fn: Callable[[Any], Any], *, deadline: float | None = None) -> Future:
         """Queue `fn(recognizer)`; `deadline` is a `monotonic` time (default: now + deadline_s)."""
         now = self._now()
-        job = _Job(deadline if deadline is not None else now + self.deadline_s, next(self._seq), fn, lang,
+        job = _Job(deadline if deadline is not None else now + self.deadline_for(lang), next(self._seq), fn, lang,
                    Future(), now)
         with self._cv:
             if self._closed:
@@ -187,7 +194,7 @@ class RecognitionService:
 
     async def run(self, lang: str, fn: Callable[[Any], Any], *, deadline: float | None = None) -> Any:
         """Decode on the pool and wait at most until the deadline; DeadlineMissed past it."""
-        deadline = deadline if deadline is not None else self._now() + self.deadline_s
+        deadline = deadline if deadline is not None else self._now() + self.deadline_for(lang)
         fut = self.submit(lang, fn, deadline=deadline)
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)),
@@ -234,7 +241,8 @@ def shared_service() -> RecognitionService:
             slow = os.environ.get("DIALER_ASR_SLOW_S", "").strip()  # tests and benchmarks: a slowed decoder
             deadline = os.environ.get("DIALER_ASR_DEADLINE_S", "").strip()
             _service = RecognitionService(slow_s=float(slow) if slow else 0.0,
-                                          deadline_s=float(deadline) if deadline else DEFAULT_DEADLINE_S)
+                                          deadline_s=float(deadline) if deadline else DEFAULT_DEADLINE_S,
+                                          lang_deadline_s={} if deadline else None)
         return _service
 
 

@@ -108,7 +108,8 @@ class CallSpeech:
 
     async def _decode(self, utterance: Any, listen: Listen | None) -> Heard:
         service = self.service or shared_service()
-        deadline = time.monotonic() + (self.deadline_s if self.deadline_s is not None else service.deadline_s)
+        deadline = time.monotonic() + (self.deadline_s if self.deadline_s is not None
+                                       else service.deadline_for(self.lang))
         rec = self.recognizer
 
         def decode(model: Recognizer) -> Heard:

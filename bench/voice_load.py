@@ -131,9 +131,11 @@ async def one_load(n: int, shared: bool, run_dir: Path, tts: TTS, audio: dict[st
         lang = lang_of(locale)
         if shared:
             return CallSpeech(lang, day)
-        # one decoder per call: its own model instance and its own decoding thread
-        model = WhisperRecognizer(packaged_model_dir(WHISPER_FOR[lang]), lang)
-        svc = RecognitionService(1, loader=lambda _lang: model)
+        # one decoder per call: its own model instance and its own decoding thread (loaded on that thread
+        # at once, off the event loop, as a per-call design would)
+        svc = RecognitionService(1, loader=lambda _lang: WhisperRecognizer(packaged_model_dir(WHISPER_FOR[lang]),
+                                                                           lang))
+        svc.submit(lang, lambda m: None, deadline=time.monotonic() + 60)
         own.append(svc)
         return CallSpeech(lang, day, service=svc)
 

@@ -146,10 +146,11 @@ class RecognitionService:
                 if self._closed and not self._heap:
                     return
                 job = heapq.heappop(self._heap)
-                if job.future.cancelled() or self._now() > job.deadline:
+                if job.future.cancelled():
+                    continue  # nobody waits for it (an early hearing the caller talked on after)
+                if self._now() > job.deadline:
                     self._note(False)
-                    if not job.future.cancelled():
-                        job.future.set_exception(DeadlineMissed("late in the queue"))
+                    job.future.set_exception(DeadlineMissed("late in the queue"))
                     continue
                 if not job.future.set_running_or_notify_cancel():
                     continue

@@ -243,3 +243,12 @@ def test_a_hearing_started_on_the_provisional_endpoint_is_the_turns_hearing():
     assert heard.recognition.text == "yes" and used == 1
     assert waited < 0.15  # already decoded: the turn did not wait for the decoder
     assert rec.decodes <= 2  # the turn itself was not decoded again, nor the superseded pause
+
+
+def test_a_missed_deadline_holds_bot_calls_back_for_a_minute_not_for_ever():
+    now = [100.0]
+    svc = RecognitionService(1, loader=lambda lang: None, monotonic=lambda: now[0])
+    svc._note(False)
+    assert svc.load().missed_recent == 1
+    now[0] += 61
+    assert svc.load().missed_recent == 0 and svc.load().missed == 1

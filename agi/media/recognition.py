@@ -37,6 +37,7 @@ DEFAULT_DEADLINE_S = 3.0  # from the end of the caller's turn to a decoded answe
 # Mandarin is decoded by Whisper base (about 3x tiny.en's work), sometimes twice (the echo check of answers.hear)
 LANG_DEADLINE_S = {"zh": 5.0}
 EWMA = 0.2  # weight of the newest decode in the moving averages
+RECENT_S = 60.0  # a missed deadline counts against the pool's load for this long (or 20 utterances)
 
 
 class DeadlineMissed(Exception):
@@ -68,7 +69,7 @@ class PoolLoad:
     wait_s: float  # moving average of the time an utterance waited in the queue
     served: int  # utterances decoded since start
     missed: int  # utterances past their deadline since start
-    missed_recent: int  # of the last 20 utterances, how many missed their deadline
+    missed_recent: int  # of the last 20 utterances, how many missed their deadline in the last minute
     deadline_s: float  # the default per-utterance deadline
 
 
@@ -104,7 +105,7 @@ class RecognitionService:
         self._running = 0
         self._served = 0
         self._missed = 0
-        self._recent: deque[bool] = deque(maxlen=20)
+        self._recent: deque[tuple[float, bool]] = deque(maxlen=20)  # (when, in time) of the last utterances
         self._decode_s: float | None = None
         self._wait_s = 0.0
 
@@ -176,7 +177,7 @@ class RecognitionService:
             job.future.set_result(result)
 
     def _note(self, in_time: bool) -> None:
-        self._recent.append(in_time)
+        self._recent.append((self._now(), in_time))
         if not in_time:
             self._missed += 1
 
@@ -212,10 +213,12 @@ class RecognitionService:
             raise DeadlineMissed("past the utterance's deadline") from None
 
     def load(self) -> PoolLoad:
+        now = self._now()
         with self._cv:
             queued = sum(1 for j in self._heap if not j.future.cancelled())
             return PoolLoad(self.workers, queued, self._running, self._decode_s, self._wait_s, self._served,
-                            self._missed, sum(1 for ok in self._recent if not ok), self.deadline_s)
+                            self._missed, sum(1 for at, ok in self._recent if not ok and at > now - RECENT_S),
+                            self.deadline_s)
 
     def close(self) -> None:
         """Stop the threads once the queue is empty (jobs still queued are cancelled)."""

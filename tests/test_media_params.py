@@ -39,3 +39,19 @@ def test_bad_values_are_refused_with_the_file_line_and_field(voice, field, messa
         load_script_text(text, "voice_test_en.yaml")
     rendered = err.value.render()
     assert f"voice_test_en.yaml:9: {field}" in rendered and message in rendered, rendered
+
+
+def test_a_yes_no_node_without_its_own_voice_ends_the_turn_sooner():
+    """Issue 15's latency lever: the end-of-turn silence. A node that only expects yes / no takes
+    `answer_silence_ms` (450) instead of the script's 600; a node asking for a date keeps its own."""
+    from dataclasses import replace
+
+    script = load_by_id("speech_test_en", SCRIPTS)
+    debtor = Debtor("D1", "Paula Promise", institution="Acme", birth_year="1984")
+    listen = next(a for a in Engine(script, debtor, today=__import__("datetime").date(2026, 11, 23)).start()
+                  if isinstance(a, Listen))
+    assert script.nodes["greet"].voice is None and listen.voice.end_silence_ms == 450
+    off = replace(script, voice=replace(script.voice, answer_silence_ms=0))
+    listen = next(a for a in Engine(off, debtor, today=__import__("datetime").date(2026, 11, 23)).start()
+                  if isinstance(a, Listen))
+    assert listen.voice.end_silence_ms == 600

@@ -76,3 +76,26 @@ def test_the_analyzer_keeps_its_state_when_a_node_changes_its_parameters():
 def test_too_quiet_speech_is_ignored_by_the_level_gate():
     s = speech(*EN) * 0.005  # about -55 dBFS
     assert analyze(frames_of(timeline(4.0, [(1.0, s)], noise_db=None))) == []
+
+
+@pytest.mark.parametrize("text,voice", [EN, ZH])
+def test_a_provisional_endpoint_comes_early_with_the_turns_own_utterance(text, voice):
+    """After `early_decode_ms` of quiet an EarlyTurn carries exactly the Utterance the end of turn will give
+    (same pcm, start, end), so a recognizer can start while the endpointing silence runs out."""
+    from agi.media.frames import EarlyTurn
+
+    s = speech(text, voice)
+    pcm = timeline(1.0 + len(s) / 8000 + 1.5, [(1.0, s)])
+    frames = frames_of(pcm)
+    vad = VadAnalyzer(VoiceParams(end_silence_ms=700, early_decode_ms=250))
+    seen: list[tuple[float, object]] = []
+    for f in frames:
+        seen += [(f.at, o) for o in vad.feed(f)]
+    early = [(at, o) for at, o in seen if isinstance(o, EarlyTurn)]
+    final = [(at, o) for at, o in seen if isinstance(o, Utterance)]
+    assert len(final) == 1 and early
+    at_final, u = final[0]
+    last_at, last = early[-1]
+    assert last.utterance == u  # the same turn: its hearing can be used as is
+    assert 0.4 <= at_final - last_at <= 0.5  # 700 - 250 ms sooner
+    assert not [o for o in analyze(frames, VoiceParams(early_decode_ms=0)) if isinstance(o, EarlyTurn)]

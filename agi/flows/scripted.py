@@ -352,6 +352,7 @@ async def run_script(channel: CallChannel, script: Script, debtor: Debtor, ports
     await start_voice()
     if voice is not None and hook is not None and hasattr(hook, "words"):
         voice.screen = hook.words
+        voice.early = getattr(hook, "prefetch", None)  # decode on the provisional endpoint
     actions = engine.start()
     try:
         while True:

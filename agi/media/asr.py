@@ -206,10 +206,12 @@ def looped(text: str) -> bool:
 
 
 class WhisperRecognizer:
-    """Whisper (CTranslate2 format) from a model directory. Thread-safe; one decode at a time per instance."""
+    """Whisper (CTranslate2 format) from a model directory. Thread-safe; `inter_threads` decodes at a time per
+    instance, on one copy of the weights."""
 
     def __init__(self, model_dir: str | Path, lang: str, *, threads: int = 1, window: float = WINDOW_SECONDS,
-                 no_speech_gate: float = NO_SPEECH_GATE, silence_dbfs: float = SILENCE_DBFS):
+                 no_speech_gate: float = NO_SPEECH_GATE, silence_dbfs: float = SILENCE_DBFS,
+                 inter_threads: int = 1):
         import ctranslate2
         from tokenizers import Tokenizer
 
@@ -220,7 +222,7 @@ class WhisperRecognizer:
         self.no_speech_gate, self.silence_dbfs = no_speech_gate, silence_dbfs
         self.name = f"whisper:{path.name}"
         self.model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="int8",
-                                                intra_threads=threads, inter_threads=1)
+                                                intra_threads=threads, inter_threads=inter_threads)
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         cfg = json.loads((path / "config.json").read_text())
         self.n_mels = int(cfg.get("num_mel_bins") or cfg.get("feature_size") or 80)
@@ -232,7 +234,8 @@ class WhisperRecognizer:
             raise ModelMissing(f"{path}: this model has no language {lang!r}")
         if not self.multilingual and lang != "en":
             raise ModelMissing(f"{path}: an English-only model cannot recognise {lang!r}")
-        self._lock = threading.Lock()
+        # decodes at once: the model's replicas share its weights (recognition.py's pool sets inter_threads)
+        self._lock = threading.Semaphore(max(1, inter_threads))
 
     def _prompt(self, prompt: str | None) -> list[int]:
         t = self._tok
@@ -349,7 +352,8 @@ def fetched_vosk_model(lang: str, models_dir: str | Path = MODELS_DIR) -> Path |
     return None
 
 
-def recognizer_for(lang: str, *, models_dir: str | Path = MODELS_DIR, backend: str | None = None) -> Recognizer:
+def recognizer_for(lang: str, *, models_dir: str | Path = MODELS_DIR, backend: str | None = None,
+                   inter_threads: int = 1) -> Recognizer:
     """The recognizer for a call's language (loaded once per process): a fetched official Vosk model, else
     Whisper from `models/asr/`. `backend` "whisper" or "vosk" forces one. ModelMissing (one line) if none."""
     if lang not in WHISPER_FOR:
@@ -357,13 +361,14 @@ def recognizer_for(lang: str, *, models_dir: str | Path = MODELS_DIR, backend: s
     vosk_dir = fetched_vosk_model(lang, models_dir) if backend in (None, "vosk") else None
     if backend == "vosk" and vosk_dir is None:
         raise ModelMissing(f"no official Vosk model for {lang!r} in {models_dir} (dialer models fetch --asr {lang})")
-    key = (lang, str(vosk_dir) if vosk_dir else f"whisper:{models_dir}")
+    key = (lang, str(vosk_dir) if vosk_dir else f"whisper:{models_dir}:{inter_threads}")
     with _CACHE_LOCK:
         if key not in _CACHE:
             if vosk_dir:
                 _CACHE[key] = VoskRecognizer(vosk_dir, lang)
             else:
-                _CACHE[key] = WhisperRecognizer(packaged_model_dir(WHISPER_FOR[lang], models_dir), lang)
+                _CACHE[key] = WhisperRecognizer(packaged_model_dir(WHISPER_FOR[lang], models_dir), lang,
+                                                inter_threads=inter_threads)
         return _CACHE[key]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agi.media.frames import FRAME_MS, AudioIn, Frame, Interruption, SpeechStarted, SystemFrame, Utterance
+from agi.media.frames import FRAME_MS, AudioIn, EarlyTurn, Frame, Interruption, SpeechStarted, SystemFrame, Utterance
 from agi.media.vad import Classifier, VadAnalyzer
 from agi.script.model import VoiceParams
 
@@ -99,6 +99,9 @@ class VoiceTurns:
                 out.append(ev)
             elif isinstance(ev, Utterance):
                 out.append(self._utterance(ev))
+            elif isinstance(ev, EarlyTurn):
+                if isinstance(self._utterance(ev.utterance), Utterance):  # only a turn that would be taken
+                    out.append(ev)
             else:
                 out.append(ev)
         out += self._decide()

@@ -93,6 +93,15 @@ class Utterance(DataFrame):
 
 
 @dataclass(frozen=True)
+class EarlyTurn(DataFrame):
+    """A provisional endpoint: the caller has been quiet for `early_decode_ms` (less than the end of turn).
+    `utterance` is what the turn's `Utterance` will be if no more speech comes (same pcm, start and end), so a
+    recognizer can start on it while the endpointing silence runs out."""
+
+    utterance: Utterance
+
+
+@dataclass(frozen=True)
 class Transcript(DataFrame):
     """What a recognizer made of one utterance."""
 

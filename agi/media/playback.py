@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from agi.media.bargein import DroppedUtterance, ResumePrompt, StopPrompt, VoiceTurns
-from agi.media.frames import Frame, Interruption, SpeechStarted, SpeechStopped, Utterance
+from agi.media.frames import EarlyTurn, Frame, Interruption, SpeechStarted, SpeechStopped, Utterance
 from agi.media.pipeline import FrameQueue
 from agi.media.tap import CallAudio
 from agi.ports import CallChannel, PlaybackControl
@@ -84,6 +84,9 @@ class VoiceSession:
         self.screen: Callable[[Utterance], Awaitable[bool]] | None = None
         self._pending_resume: ResumePrompt | None = None
         self._screens: set[asyncio.Task] = set()
+        # With a recognizer: a provisional endpoint (EarlyTurn) starts the decode while the end-of-turn
+        # silence runs out; the turn's Utterance then finds it done or under way (CallSpeech.prefetch).
+        self.early: Callable[[Utterance], None] | None = None
 
     async def start(self) -> "VoiceSession":
         await self.audio.start()
@@ -145,6 +148,9 @@ class VoiceSession:
             if pending is not None:
                 self._decide(pending)
             self._fact("dropped_utterance", reason=out.reason, speech_start=u.speech_start, end=u.end)
+        elif isinstance(out, EarlyTurn):
+            if self.early is not None:
+                self.early(out.utterance)
         elif isinstance(out, (SpeechStarted, SpeechStopped)):
             self._fact("speech_started" if isinstance(out, SpeechStarted) else "speech_stopped", at=out.at)
 

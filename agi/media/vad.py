@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from agi.media.frames import FRAME_BYTES, FRAME_MS, AudioIn, Frame, SpeechStarted, SpeechStopped, Utterance
+from agi.media.frames import FRAME_BYTES, FRAME_MS, AudioIn, EarlyTurn, Frame, SpeechStarted, SpeechStopped, Utterance
 from agi.script.model import VoiceParams
 
 PREROLL_FRAMES = 15  # 300 ms of audio kept before the onset, so a recognizer hears the first phoneme
@@ -89,6 +89,7 @@ class VadAnalyzer:
         self.last_voiced: float | None = None  # end of the last voiced frame
         self.frames = 0
         self.last: FrameDecision | None = None
+        self._early_for: float | None = None  # the last_voiced an EarlyTurn was emitted for
 
     def set_params(self, params: VoiceParams) -> None:
         """New thresholds for the next node; the classifier's state and a turn in progress are kept."""
@@ -131,21 +132,29 @@ class VadAnalyzer:
             too_long = frame.at + FRAME_S - self.onset >= p.max_utterance_s
             if silent_for * 1000 >= p.end_silence_ms - 1e-6 or too_long:
                 out += self._end(self.last_voiced if not too_long else frame.at + FRAME_S)
+            elif (p.early_decode_ms and silent_for * 1000 >= p.early_decode_ms - 1e-6
+                  and self._early_for != self.last_voiced):
+                self._early_for = self.last_voiced
+                out.append(EarlyTurn(self._utterance(self.last_voiced)))
         self.last = FrameDecision(frame.at, voiced, self.speaking)
         return out
 
-    def _end(self, end: float) -> list[Frame]:
+    def _utterance(self, end: float) -> Utterance:
         assert self.onset is not None
         start = self._turn[0].at if self._turn else self.onset
         # keep the audio up to the end of speech plus one frame of tail
         keep = [f for f in self._turn if f.at < end + FRAME_S]
         pcm = b"".join(f.pcm for f in keep)
+        return Utterance(pcm=pcm, start=round(start, 3), end=round(end, 3), speech_start=round(self.onset, 3))
+
+    def _end(self, end: float) -> list[Frame]:
+        assert self.onset is not None
+        utterance = self._utterance(end)
         onset = self.onset
         self.speaking, self.onset = False, None
         self._turn, self._window = [], deque(maxlen=self.params.start_window)
         self._preroll.clear()
-        return [SpeechStopped(at=round(end, 3), started=round(onset, 3)),
-                Utterance(pcm=pcm, start=round(start, 3), end=round(end, 3), speech_start=round(onset, 3))]
+        return [SpeechStopped(at=round(end, 3), started=round(onset, 3)), utterance]
 
     def end_turn(self) -> list[Frame]:
         """Close the turn in progress at its last voiced frame (after a false interruption, so the next

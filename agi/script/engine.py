@@ -49,10 +49,17 @@ class State:
     path: tuple[str, ...] = ()
     last_text: str = ""
     done: bool = False
+    cued: tuple[str, ...] = ()  # voice cues already routed (each once a call)
+
+
+SHORT_ANSWERS = frozenset({"confirm_identity", "deny_identity"})  # yes / no: a short endpoint hears them
 
 
 def _listen(script: Script, node: Node, verified: bool) -> Listen:
     voice = script.voice_of(node)
+    if node.voice is None and node.listen and set(node.listen) <= SHORT_ANSWERS and voice.answer_silence_ms:
+        # a yes/no node without its own `voice:` ends the turn sooner (issue 15: the endpoint is the latency)
+        voice = replace(voice, end_silence_ms=min(voice.end_silence_ms, voice.answer_silence_ms))
     if node.verify:
         return Listen(Grammar(intents=tuple(script.on_any), digits=4), node.timeout or script.timeout, voice)
     extra = tuple(script.on_any) + (tuple(script.on_any_verified) if verified else ())
@@ -69,6 +76,8 @@ def _says(script: Script, debtor: Debtor, state: State, ids: Iterable[str]) -> l
 def _context(script: Script, state: State, reason: str) -> dict[str, Any]:
     ctx: dict[str, Any] = {"script": script.id, "node": state.node, "reason": reason, "verified": state.verified,
                            "intents": list(state.intents), "path": list(state.path)}
+    if state.cued:
+        ctx["cues"] = list(state.cued)  # the collector's screen pop shows why the bot handed over
     if state.verified and state.captured:
         ctx["promise"] = {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in state.captured.items()}
     return ctx
@@ -236,6 +245,11 @@ def step(script: Script, debtor: Debtor, state: State, event: Event, *,
         if event.confidence < script.min_confidence:
             return _retry(script, debtor, state, "no_match")
         intent = classify(event.text, script.lang, today=today, payday=debtor.payday)
+        cue = next((c for c in ("distressed", "agitated") if c in event.cues and c in script.on_cue
+                    and c not in state.cued), None)
+        if cue is not None and intent.name not in script.on_any:  # cease, wrong number, a person: those win
+            state = replace(state, cued=state.cued + (cue,), intents=state.intents + (cue,))
+            return _enter(script, debtor, state, script.on_cue[cue])
         if node.verify:
             if intent.name in script.on_any:
                 return _on_intent(script, debtor, state, intent)

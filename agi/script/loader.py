@@ -14,7 +14,7 @@ from common.yamlfile import ConfigError, Located, load_file, load_text
 SCRIPTS_DIR = REPO / "campaigns" / "scripts"
 
 _TOP = {"id", "lang", "locale", "start", "fallback", "timeout", "min_confidence", "instalments",
-        "on_any", "on_any_verified", "prompts", "nodes", "description", "voice"}
+        "on_any", "on_any_verified", "on_cue", "prompts", "nodes", "description", "voice"}
 _NODE = {"say", "listen", "dtmf", "goto", "verify", "max_attempts", "next", "end", "transfer", "record",
          "timeout", "no_input", "no_match", "note", "voice"}
 _RETRY = {"retries", "say", "then"}
@@ -231,6 +231,7 @@ def parse(loc: Located, script_id: str | None = None) -> Script | HandlerRef:
         prompts=prompts, nodes=nodes,
         on_any=r.table(top.get("on_any"), ("on_any",)),
         on_any_verified=r.table(top.get("on_any_verified"), ("on_any_verified",)),
+        on_cue=r.table(top.get("on_cue"), ("on_cue",)),
         timeout=r.number(top.get("timeout"), ("timeout",), 6.0, 0.5),
         min_confidence=r.number(top.get("min_confidence"), ("min_confidence",), 0.0),
         instalments=int(r.number(top.get("instalments"), ("instalments",), 3, 1)),

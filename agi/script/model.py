@@ -38,6 +38,7 @@ def slots_in(text: str) -> list[str]:
 class Speech:
     text: str
     confidence: float = 1.0
+    cues: tuple[str, ...] = ()  # "agitated" / "distressed" (agi/media/cues.py): the script's `on_cue` routes
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class VoiceParams:
     min_level_db: float = -40.0  # frames quieter than this (dBFS) are never speech
     max_flatness: float = 0.4  # frames spectrally flatter than this (hiss, white noise) are never speech
     end_silence_ms: int = 700  # endpointing: this much silence ends the caller's turn
+    early_decode_ms: int = 250  # a provisional endpoint: decoding starts after this much silence (0: off)
+    answer_silence_ms: int = 450  # end of turn on a yes/no node without its own `voice:` (0: end_silence_ms)
     false_interruption_ms: int = 600  # speech shorter than this after a prompt was stopped: a cough, 嗯, a door
     resume_silence_ms: int = 300  # silence after such a short sound before the prompt resumes
     resume_rewind_ms: int = 0  # resume this much before where the prompt stopped
@@ -115,6 +118,10 @@ class VoiceParams:
             out.append(("max_flatness", "expected 0..1"))
         if not 100 <= self.end_silence_ms <= 5000:
             out.append(("end_silence_ms", "expected 100..5000 ms"))
+        if not (self.early_decode_ms == 0 or 60 <= self.early_decode_ms < self.end_silence_ms):
+            out.append(("early_decode_ms", f"expected 0 (off) or 60..end_silence_ms ({self.end_silence_ms}) ms"))
+        if not (self.answer_silence_ms == 0 or 100 <= self.answer_silence_ms <= 5000):
+            out.append(("answer_silence_ms", "expected 0 (off) or 100..5000 ms"))
         if not 0 <= self.false_interruption_ms <= 3000:
             out.append(("false_interruption_ms", "expected 0..3000 ms"))
         if not 60 <= self.resume_silence_ms <= 2000:
@@ -224,6 +231,7 @@ class Script:
     fallback: str  # where exhausted retries go when a node names no `then`
     on_any: Mapping[str, str] = field(default_factory=dict)  # intent -> node, at any time
     on_any_verified: Mapping[str, str] = field(default_factory=dict)  # only after verification
+    on_cue: Mapping[str, str] = field(default_factory=dict)  # voice cue (agitated, distressed) -> node, once a call
     timeout: float = 6.0
     min_confidence: float = 0.0
     instalments: int = 3

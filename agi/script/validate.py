@@ -33,7 +33,7 @@ def _reachable(script: Script, cut: set[tuple[str, str]] | None = None,
     cut = cut or set()
     seen: set[str] = set()
     stack = [start or script.start]
-    globals_ = [(k, v) for k, v in script.on_any.items()]
+    globals_ = [(k, v) for k, v in script.on_any.items()] + [(k, v) for k, v in script.on_cue.items()]
     while stack:
         nid = stack.pop()
         if nid in seen or nid not in script.nodes:
@@ -50,6 +50,8 @@ def _reachable(script: Script, cut: set[tuple[str, str]] | None = None,
     return seen
 
 
+CUES = ("agitated", "distressed")
+"""Voice cues a script can route on (`on_cue`; agi/media/cues.py)."""
 REVOKING = ("third_party", "wrong_number")
 """Intents that end verification: whoever says them is not (or no longer) the right party."""
 REQUIRED_ANYTIME = ("third_party", "wrong_number", "cease")
@@ -100,6 +102,11 @@ def validate(script: Script) -> list[Problem]:
                 P.append(Problem((section, intent), f"unknown intent {intent!r}"))
             if tgt not in nodes:
                 P.append(Problem((section, intent), f"unknown node {tgt!r}"))
+    for cue, tgt in script.on_cue.items():
+        if cue not in CUES:
+            P.append(Problem(("on_cue", cue), f"unknown voice cue {cue!r} (known: {', '.join(CUES)})"))
+        if tgt not in nodes:
+            P.append(Problem(("on_cue", cue), f"unknown node {tgt!r}"))
     for pid, prompt in script.prompts.items():
         for s in prompt.slots:
             if s not in SLOTS:

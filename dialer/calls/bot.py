@@ -45,6 +45,8 @@ class Bots:
         self.media = media  # live audio (tap + prompt stop) once the daemon's AMI is up; None: keys only
         self._flows: dict[str, Any] = {}
         self._no_asr: set[str] = set()  # languages whose recognizer could not be loaded (logged once)
+        self._room_reason = ""
+        self.recognition: Any = None  # agi.media.recognition.RecognitionService; None: the process's shared one
 
     @property
     def tts(self) -> Any:
@@ -58,18 +60,35 @@ class Bots:
         """The call's recognizer hook (agi.media.speech.CallSpeech), its model loaded once per process and
         language off the event loop; None (keys and "I heard you" only) when the model is not installed."""
         from agi.media.models import ModelMissing
-        from agi.media.speech import CallSpeech, lang_of, preload
+        from agi.media.recognition import shared_service
+        from agi.media.speech import CallSpeech, lang_of
 
         lang = lang_of(locale)
         if lang in self._no_asr:
             return None
+        service = self.recognition or shared_service()
         try:
-            rec = await preload(lang)
+            rec = await service.preload(lang)
         except (ModelMissing, OSError, ValueError) as exc:
             self._no_asr.add(lang)
             log_event(log, "asr.unavailable", level=logging.WARNING, lang=lang, error=str(exc))
             return None
-        return CallSpeech(lang, today, recognizer=rec)
+        return CallSpeech(lang, today, recognizer=rec, service=service)
+
+    def bot_room(self, active: int) -> int | None:
+        """New bot calls the shared recognition pool can take now (dialer/pacing/bots.py); None: no limit
+        (keys only, or nothing decoded yet)."""
+        if self.media is None:
+            return None
+        from agi.media.recognition import shared_service
+        from dialer.pacing.bots import bot_room
+
+        decision = bot_room((self.recognition or shared_service()).load(), active)
+        if decision.reason != self._room_reason:
+            self._room_reason = decision.reason
+            log_event(log, "pace.bots", room=decision.room, capacity=decision.capacity, reason=decision.reason,
+                      active=active)
+        return decision.room
 
     def flow_for(self, campaigns: dict[str, Campaign], attempt: dict[str, Any], segment: str | None) -> Any:
         """The flow of the debtor's segment (the campaign's first segment if the debtor has none)."""

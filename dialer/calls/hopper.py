@@ -54,6 +54,8 @@ class Hopper:
         self.info: dict[str, str] = {}  # campaign → information message (path without extension)
         self.pace_every = 1.0  # seconds between pacing decisions per collector-mode campaign
         self.preview: Any = None  # calls/preview.py: preview segments' debtors are offered, never dialled here
+        # bot capacity (dialer/pacing/bots.py): bot calls up -> new bot calls the recognition pool can take
+        self.bot_room: Callable[[int], int | None] | None = None
 
     def profile(self, camp: Campaign):
         return self.rules.profile_for(camp.profile, camp.name)
@@ -84,11 +86,18 @@ class Hopper:
             await self.collectors.apply_states()
         if self.preview is not None:
             await self.preview.tick()
+        room = self.bot_room(sum(1 for c in self.calls.values() if c.mode == BOT)) if self.bot_room else None
         for camp in self.campaigns.values():
             if camp.name in self.pacing:
                 placed += await self.pace(camp)
                 continue
-            placed += await self._fill(camp, camp.line_limit - self.inflight(camp.name))
+            n = camp.line_limit - self.inflight(camp.name)
+            if room is not None:
+                n = min(n, room)
+            got = await self._fill(camp, n)
+            placed += got
+            if room is not None:
+                room -= got
         return placed
 
     async def _fill(self, camp: Campaign, n: int) -> int:

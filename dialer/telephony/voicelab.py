@@ -36,6 +36,7 @@ class LabCall:
     carrier_t0: float | None = None  # epoch at carrier answer
     speech_at: dict[str, float] = field(default_factory=dict)  # carrier label -> epoch the sound began
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    hook: Any = None  # the call's recognizer hook (CallSpeech), for its cues and early-decode counts
 
 
 class VoiceLab:
@@ -43,8 +44,13 @@ class VoiceLab:
 
     def __init__(self, run_dir: Path, behaviours: BehaviourFile, script: Script, tts: Any, *,
                  today: date = date(2026, 11, 23), institution: str = "Acme Finance",
-                 recognize: Any = None):
+                 recognize: Any = None, scripts: dict[str, Script] | None = None,
+                 institutions: dict[str, str] | None = None):
         self.harness = Harness(run_dir, agents=0, behaviours=behaviours)
+        # number -> its script (a load test mixes English and Mandarin debtors); others run `script`. With
+        # `scripts`, `recognize` is called as recognize(today, locale).
+        self.scripts = dict(scripts or {})
+        self.institutions = dict(institutions or {})  # locale -> institution (default: `institution`)
         self.script, self.tts, self.today, self.institution = script, tts, today, institution
         self.recognize = recognize  # None: no recognizer; else a factory (today) -> the call's hook (CallSpeech)
         self.ports = InMemoryPorts()
@@ -98,16 +104,22 @@ class VoiceLab:
         if call is None:
             return
         assert self.media is not None
+        script = self.scripts.get(call.number, self.script)
+        institution = self.institutions.get(script.locale, self.institution)
         ctx = CallContext(call_id=call.call_id, debtor_id="D1", name="Paula Promise", birth_year=1984,
-                          institution=self.institution, amount_owed="420.00", currency="USD", days_past_due=12,
-                          locale=self.script.locale, phone=call.number)
+                          institution=institution, amount_owed="420.00", currency="USD", days_past_due=12,
+                          locale=script.locale, phone=call.number)
         self.ports.contexts[call.call_id] = ctx
         debtor = Debtor(debtor_id="D1", name="Paula Promise", phone=call.number, birth_year="1984",
-                        institution=self.institution, collector_name="Alex", callback_number="+18005550199")
+                        institution=institution, collector_name="Alex", callback_number="+18005550199")
         call.t0 = time.time()
-        extra = {"recognize": self.recognize(self.today)} if self.recognize is not None else {}
+        extra = {}
+        if self.recognize is not None:
+            extra["recognize"] = (self.recognize(self.today, script.locale) if self.scripts
+                                  else self.recognize(self.today))
+        call.hook = extra.get("recognize")
         try:
-            call.result = await run_script(ch, self.script, debtor, self.ports, today=self.today, call_id=call.call_id,
+            call.result = await run_script(ch, script, debtor, self.ports, today=self.today, call_id=call.call_id,
                                            tts=self.tts, queue_app=False,
                                            media=CallMedia(self.media, self.media.playback), voice_facts=call.facts,
                                            **extra)

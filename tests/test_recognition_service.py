@@ -21,7 +21,6 @@ from agi.script.model import Debtor, Grammar, Listen, Say, Speech
 from common.clock import FixedClock
 from dialer.calls.bot import Bots
 from dialer.calls.collectors import Collectors
-from dialer.calls.daemon import DaemonStats
 from dialer.calls.hopper import Hopper
 from dialer.calls.ports import StorePorts
 from dialer.campaign.config import load_campaign
@@ -196,7 +195,7 @@ def placed_with(tmp_path, slow_s: float) -> int:
     calls: dict = {}
     hopper = Hopper(store, load_rules(), {"ny": camp}, clock, calls, Collectors(store, clock, [], {}, 0.0,
                                                                                   lambda c: None),
-                    None, lambda call: None, DaemonStats())
+                    None, lambda call: None, lambda event: None)  # the bus: nothing listens here
     hopper.ami = FakeAmi()
     hopper.bot_room = bots.bot_room
 

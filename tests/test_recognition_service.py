@@ -78,6 +78,8 @@ def test_earliest_deadline_first():
     gate = threading.Event()
     now = time.monotonic()
     svc.submit("en", lambda m: gate.wait(5), deadline=now + 10)  # occupies the only decoder
+    while svc.load().running == 0:  # taken by the decoder before the others queue (else it is just one of them)
+        time.sleep(0.005)
     futs = [svc.submit("en", lambda m, k=k: order.append(k), deadline=now + d)
             for k, d in (("late", 9.0), ("soon", 3.0), ("mid", 6.0))]
     gate.set()
@@ -251,3 +253,19 @@ def test_a_missed_deadline_holds_bot_calls_back_for_a_minute_not_for_ever():
     assert svc.load().missed_recent == 1
     now[0] += 61
     assert svc.load().missed_recent == 0 and svc.load().missed == 1
+
+
+def test_each_decode_is_reported_to_its_observers_with_language_time_and_backend():
+    class Heard:
+        backend = "whisper:whisper-tiny.en"
+
+    svc = RecognitionService(workers=1, loader=lambda lang: object())
+    seen = []
+    svc.on_decoded.append(lambda lang, seconds, backend: seen.append((lang, seconds >= 0, backend)))
+    svc.on_decoded.append(lambda *a: 1 / 0)  # a broken observer is logged, never stops the decoder
+    try:
+        assert asyncio.run(svc.run("en", lambda model: Heard())).backend == "whisper:whisper-tiny.en"
+        assert asyncio.run(svc.run("zh", lambda model: "text")) == "text"
+    finally:
+        svc.close()
+    assert seen == [("en", True, "whisper"), ("zh", True, "")]

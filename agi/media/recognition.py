@@ -108,6 +108,8 @@ class RecognitionService:
         self._recent: deque[tuple[float, bool]] = deque(maxlen=20)  # (when, in time) of the last utterances
         self._decode_s: float | None = None
         self._wait_s = 0.0
+        # called on a decoder thread after each decode with (lang, seconds it took, backend): the daemon's metrics
+        self.on_decoded: list[Callable[[str, float, str], None]] = []
 
     def deadline_for(self, lang: str) -> float:
         """Seconds an utterance of `lang` may take from queueing to decoded."""
@@ -175,6 +177,11 @@ class RecognitionService:
                 self._decode_s = took if self._decode_s is None else (1 - EWMA) * self._decode_s + EWMA * took
                 self._note(self._now() <= job.deadline)
             job.future.set_result(result)
+            for fn in list(self.on_decoded):
+                try:
+                    fn(job.lang, took, str(getattr(result, "backend", "")).split(":")[0])
+                except Exception:  # noqa: BLE001 - an observer never stops the decoder
+                    log.exception("recognition observer failed")
 
     def _note(self, in_time: bool) -> None:
         self._recent.append((self._now(), in_time))

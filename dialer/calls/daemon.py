@@ -157,6 +157,7 @@ class Dialer:
 
             self._unsubscribe.append(qa_live.subscribe(self._on_live_alert))
         self.bots.media = CallMedia(media, media.playback)
+        self._observe_recognition()
         await self.reconcile()
         await self.recorder.start()
         if self.webhooks:  # at least once, leased batches: a `dialer webhooks run` beside it never double-sends
@@ -363,6 +364,20 @@ class Dialer:
         self.publish(oe.Drained(drained, hung_up))
         if self.calls:
             log_event(log, "daemon.stop_open_calls", level=logging.WARNING, open=len(self.calls))
+
+    def _observe_recognition(self) -> None:
+        """Each decode's time onto the bus (the recognizer latency metric), from the decoder's thread."""
+        from agi.media.recognition import shared_service
+
+        svc = self.bots.recognition or shared_service()
+        loop = asyncio.get_running_loop()
+
+        def decoded(lang: str, seconds: float, backend: str) -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self.publish, oe.RecognizerTiming(seconds, lang, backend))
+
+        svc.on_decoded.append(decoded)
+        self._unsubscribe.append(lambda: svc.on_decoded.remove(decoded) if decoded in svc.on_decoded else None)
 
     def _on_live_alert(self, alert: Any) -> None:
         """A live QA alert (dialer/qa/live.py) onto the bus: the wallboard and metrics show it."""

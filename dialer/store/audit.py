@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from dialer.store import Conn, Store, conn_of, tx
+from dialer.store import Conn, Store, conn_of, serialize, tx
 
 GENESIS_HASH = "0" * 64
 
@@ -41,6 +41,7 @@ def audit(conn_or_store: Store | Conn, actor: str, kind: str, subject: str | Non
     at = time.time() if at is None else float(at)
     payload_json = canonical_json(dict(payload or {}))
     with tx(conn_or_store) as conn:
+        serialize(conn, "audit_log")  # servers sharing PostgreSQL append one at a time
         last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         seq = (last[0] + 1) if last else 1
         prev = last[1] if last else GENESIS_HASH

@@ -49,6 +49,7 @@ class LazyGroup(click.Group):
         "audit": "dialer.cli.audit:audit",
         "asr": "dialer.cli.asr:asr",
         "script": "dialer.cli.script:script",
+        "db": "dialer.cli.db:db",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

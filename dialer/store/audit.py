@@ -102,6 +102,7 @@ def write_head(store: Store, path: Path | None = None) -> dict[str, Any]:
     seq, digest = audit_head(store)
     head = {"seq": seq, "hash": digest, "written_at": time.time()}
     path = path or head_path(store.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(head, fh)

@@ -83,12 +83,25 @@ class Row:
         return f"Row({dict(zip(self._index, self._values))!r})"
 
 
+_INDEXES: dict[tuple[bytes, ...], dict[str, int]] = {}
+
+
 def _row_factory(cursor: psycopg.Cursor) -> Any:
-    desc = cursor.description or []
-    index: dict[str, int] = {}
-    for i, col in enumerate(desc):
-        index.setdefault(col.name, i)
+    res = cursor.pgresult
+    names = tuple(res.fname(i) or b"" for i in range(res.nfields)) if res is not None else ()
+    index = _INDEXES.get(names)
+    if index is None:
+        index = {}
+        for i, name in enumerate(names):
+            index.setdefault(name.decode(), i)
+        if len(_INDEXES) < 10000:
+            _INDEXES[names] = index
     return lambda values: Row(values, index)
+
+
+def _has_rows(cur: psycopg.Cursor) -> bool:
+    res = cur.pgresult
+    return res is not None and res.status == pq.ExecStatus.TUPLES_OK
 
 
 # -- adapters: values come back as SQLite gives them -----------------------------------------------------
@@ -276,13 +289,13 @@ class PgCursor:
         return self._conn._c.execute("SELECT lastval()").fetchone()[0]
 
     def fetchone(self) -> Row | None:
-        return self._cur.fetchone() if self._cur.description else None
+        return self._cur.fetchone() if _has_rows(self._cur) else None
 
     def fetchall(self) -> list[Row]:
-        return self._cur.fetchall() if self._cur.description else []
+        return self._cur.fetchall() if _has_rows(self._cur) else []
 
     def fetchmany(self, size: int = 1) -> list[Row]:
-        return self._cur.fetchmany(size) if self._cur.description else []
+        return self._cur.fetchmany(size) if _has_rows(self._cur) else []
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self.fetchall())
@@ -309,12 +322,11 @@ class PgConn:
     def begin(self, lock: str | None = None) -> None:
         """BEGIN, then the store-wide advisory lock: exclusive (what BEGIN IMMEDIATE means), or shared plus
         an exclusive lock on `lock` (one debtor: transactions on different keys run in parallel)."""
-        self._c.execute("BEGIN")
-        if lock is None:
-            self._c.execute("SELECT pg_advisory_xact_lock(%s)", (GLOBAL_LOCK,))
+        if lock is None:  # one round trip: no parameters, so both statements go in one simple query
+            self._c.execute(f"BEGIN; SELECT pg_advisory_xact_lock({GLOBAL_LOCK})")
         else:
-            self._c.execute("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s)",
-                            (GLOBAL_LOCK, lock_key(lock)))
+            self._c.execute(f"BEGIN; SELECT pg_advisory_xact_lock_shared({GLOBAL_LOCK}),"
+                            f" pg_advisory_xact_lock({lock_key(lock)})")
 
     def xact_lock(self, name: str) -> None:
         """An exclusive lock on `name` until the transaction ends (e.g. the audit log's tail)."""

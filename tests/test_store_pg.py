@@ -155,3 +155,23 @@ def test_debtor_locks_exclude_the_same_debtor_only(pg_url):
     same.join()
     for s in (a, b, c):
         s.close()
+
+
+def test_a_server_that_cannot_start_is_an_error_not_a_skip(tmp_path, monkeypatch):
+    from dialer.store.pgcluster import Cluster, ClusterError
+
+    monkeypatch.setenv("DIALER_PG_BIN", str(tmp_path / "no-such-bin"))
+    with pytest.raises(ClusterError, match="scripts/setup"):
+        Cluster()
+
+
+def test_rounding_integers_and_booleans_as_sqlite_has_them(pg_url):
+    s = Store(pg_url)
+    row = s.query_one("SELECT round(2.3456, 2) AS r, ? AS t, sum(x) AS n, avg(x) AS a"
+                      " FROM (SELECT 1 AS x UNION ALL SELECT 2) q", (True,))
+    assert dict(row) == {"r": 2.35, "t": 1, "n": 3, "a": 1.5}
+    with s.transaction() as conn:  # INTEGER columns are 64-bit, as in SQLite
+        conn.execute("INSERT INTO campaigns(name, file, profile, locale, dial_mode, line_limit, config_json,"
+                     " loaded_at) VALUES ('c', 'f', 'cn', 'zh-CN', 'progressive', ?, '{}', 0)", (2**40,))
+    assert s.query_one("SELECT line_limit FROM campaigns")[0] == 2**40
+    s.close()

@@ -95,7 +95,16 @@ def store_engine(request, monkeypatch):
             self.path = Path(path)  # files kept beside the database (the audit head) stay in the test's tmp
         opened.append(self)
 
+    def target(path):
+        key = str(Path(path).resolve())
+        if key not in databases:
+            Store(path).close()
+        return databases[key]
+
+    import tests.engines
+
     monkeypatch.setattr(Store, "__init__", init)
+    monkeypatch.setattr(tests.engines, "_target", target)
     yield "postgres"
     for s in opened:
         try:

@@ -9,6 +9,15 @@ both_engines = pytest.mark.usefixtures("store_engine")
 sqlite_only = pytest.mark.parametrize("store_engine", ["sqlite"], indirect=True)
 
 
+_target = None  # set by the `store_engine` fixture on its PostgreSQL leg
+
+
+def db_target(path):
+    """What to pass as `--db` to a process the test starts (a subprocess does not see the fixture): the
+    path on the SQLite leg, the URL of the same database on the PostgreSQL leg."""
+    return str(path) if _target is None else _target(path)
+
+
 def tamper(store, statements, params=()):
     """What someone with direct access to the database could do: drop the audit log's refusing triggers,
     then run `statements` (SQLite-style SQL), on whichever engine `store` lives."""

@@ -155,6 +155,47 @@ _INSERT_OR = re.compile(r"^\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*(\
 _MINMAX = re.compile(r"\b(max|min)\s*\(", re.I)
 
 
+_UPSERT = re.compile(r"\bON\s+CONFLICT\b[^;]*?\bDO\s+UPDATE\s+SET\b", re.I | re.S)
+_UPSERT_KEYWORDS = frozenset("""NULL CASE WHEN THEN ELSE END AND OR NOT IS IN DISTINCT FROM TRUE FALSE WHERE CAST AS
+    EXCLUDED BETWEEN LIKE ILIKE ESCAPE COLLATE DOUBLE PRECISION BIGINT TEXT INTEGER REAL NUMERIC""".split())
+
+
+def _qualify_upsert(code: str) -> str:
+    """In `ON CONFLICT … DO UPDATE SET col = expr`, a bare column in `expr` means the existing row in SQLite
+    but is ambiguous on PostgreSQL (it could be `excluded`'s): qualify it with the table name."""
+    m = _UPSERT.search(code)
+    t = re.match(r"\s*INSERT\s+INTO\s+(\w+)", code, re.I)
+    if not m or not t:
+        return code
+    table, tail = t.group(1), code[m.end():]
+    out, pos, depth, expect_lhs, in_where = [], 0, 0, True, False
+    for tok in re.finditer(r"[A-Za-z_]\w*|[(),]", tail):
+        word, start = tok.group(0), tok.start()
+        if word == "(":
+            depth += 1
+        elif word == ")":
+            depth -= 1
+        elif word == ",":
+            expect_lhs = depth == 0 and not in_where
+        else:
+            upper = word.upper()
+            if upper in ("SELECT", "RETURNING"):
+                return code if upper == "SELECT" else code[:m.end()] + "".join(out) + tail[pos:]
+            if upper == "WHERE" and depth == 0:
+                in_where, expect_lhs = True, False
+                continue
+            if expect_lhs and not in_where:
+                expect_lhs = False
+                continue
+            before = tail[start - 1] if start else " "
+            after = tail[tok.end():].lstrip()[:1]
+            if upper in _UPSERT_KEYWORDS or before in ".%" or before.isalnum() or after in (".", "("):
+                continue
+            out.append(tail[pos:start] + f"{table}.{word}")
+            pos = tok.end()
+    return code[:m.end()] + "".join(out) + tail[pos:]
+
+
 class Translated:
     __slots__ = ("sql", "replace_table", "replace_cols")
 
@@ -205,6 +246,7 @@ def translate(sql: str) -> Translated:
     for pattern, repl in _SUBS:
         code = pattern.sub(repl, code)
     code = _scalar_minmax(code)
+    code = _qualify_upsert(code)
     replace_table, replace_cols = None, ()
     m = _INSERT_OR.match(code)
     if m:

@@ -152,6 +152,14 @@ class Store:
         from dialer.store import pg
 
         conn: pg.PgConn = self.conn  # type: ignore[assignment]
+        wanted = [v for v, _ in migration_files("postgres")]
+        try:  # the usual case, every open of a migrated store: nothing to do, no lock taken
+            have = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            if set(wanted) <= have and conn.execute(
+                    "SELECT to_regprocedure('dialer_bool_sum(bigint, boolean)') IS NOT NULL").fetchone()[0]:
+                return []
+        except sqlite3.OperationalError:  # a new database: no schema_migrations yet
+            pass
         applied = []
         with self.transaction():
             pg.install_shim(conn)

@@ -13,6 +13,9 @@ from dialer.campaign.config import load_campaign
 from dialer.cli import main
 from dialer.cli.agent import agent, render_screen_pop
 from dialer.store import Store, core
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 

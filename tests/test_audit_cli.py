@@ -1,7 +1,6 @@
 """`dialer audit verify` on a copy of the store: clean, then after an edit with the triggers dropped."""
 from __future__ import annotations
 
-import sqlite3
 
 from click.testing import CliRunner
 
@@ -9,6 +8,9 @@ from dialer.cli import main
 from dialer.store import Store
 from dialer.store import audit as audit_log
 from dialer.store.audit import write_head
+from tests.engines import both_engines, sqlite_only, tamper  # noqa: F401
+
+pytestmark = both_engines
 
 
 def test_audit_verify_passes_then_catches_an_edit(tmp_path):
@@ -21,11 +23,7 @@ def test_audit_verify_passes_then_catches_an_edit(tmp_path):
     runner = CliRunner()
     ok = runner.invoke(main, ["audit", "verify", "--db", str(db)])
     assert ok.exit_code == 0, ok.output
-    raw = sqlite3.connect(db)
-    raw.execute("DROP TRIGGER audit_log_no_update")
-    raw.execute("UPDATE audit_log SET payload_json='{\"n\": 99}' WHERE seq=3")
-    raw.commit()
-    raw.close()
+    tamper(store, ["UPDATE audit_log SET payload_json='{\"n\": 99}' WHERE seq=3"])
     bad = runner.invoke(main, ["audit", "verify", "--db", str(db)])
     assert bad.exit_code == 1
     assert "3" in bad.output

@@ -14,6 +14,9 @@ from dialer.campaign.config import load_campaign
 from dialer.campaign.imports import read_debtors_csv
 from dialer.store import Store, core
 from tests.test_callflow import FakeChannel, FakeTTS
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 HEADER = ("debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,"
           "timezone,customer_type,lang,contacts\n")

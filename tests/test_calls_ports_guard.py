@@ -9,7 +9,10 @@ from common.clock import FixedClock
 from dialer.calls.bot import script_debtor
 from dialer.calls.ports import StorePorts
 from dialer.store import core
+from tests.engines import both_engines
 from tests.test_durability_recovery import AT, _place, _store
+
+pytestmark = both_engines
 
 
 def test_results_for_an_ended_call_are_refused(tmp_path):

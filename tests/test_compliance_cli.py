@@ -10,6 +10,9 @@ from dialer.cli import main
 from dialer.gate.account import take_attempt
 from dialer.store import Store
 from tests.test_compliance_gate import NOW, RULES, RULES_FILE, end_call, seed
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 
 def _db(tmp_path):

@@ -1,5 +1,6 @@
 """End to end through real Asterisk: debtors in different time zones, the daemon started with --at; the
-carrier hears only the debtors inside their window and under their cap; every block is stored with its rule."""
+carrier hears only the debtors inside their window and under their cap; every block is stored with its rule.
+The end-to-end test runs with the store on SQLite and on PostgreSQL (tests/engines.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.yamlfile import ConfigError
+from tests.engines import both_engines
 
 REPO = Path(__file__).resolve().parent.parent
 AT = datetime.fromisoformat("2026-12-01T15:00:00+00:00")  # Tue: 10:00 New York, 09:00 Chicago, 07:00 LA, 05:00 Honolulu
@@ -40,6 +42,7 @@ def test_daemon_inputs_refuse_an_invalid_rules_file(tmp_path):
 
 
 @pytest.mark.asterisk
+@both_engines
 def test_carrier_sees_only_debtors_inside_their_window_and_cap(tmp_path):
     from common.clock import Clock
     from dialer.campaign.config import load_campaign

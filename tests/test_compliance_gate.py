@@ -1,4 +1,5 @@
-"""take_attempt: atomic accounting on a real SQLite file, blocks with rule ids, racing workers."""
+"""take_attempt: atomic accounting on a real SQLite file and a real PostgreSQL server, blocks with rule ids,
+racing workers (threads and processes)."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -13,6 +14,9 @@ from dialer.gate.account import FOREVER, add_inconvenient, load_history, take_at
 from dialer.gate.rules import load_rules
 from dialer.store import Store
 from dialer.store.gate import add_cease, add_consent, add_dnc, gate_blocks
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "compliance_rules.yaml"
 RULES = load_rules(RULES_FILE)

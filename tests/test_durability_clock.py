@@ -14,6 +14,9 @@ from dialer.gate.decide import Attempt, History, PastAttempt, decide
 from dialer.gate.rules import load_rules
 from dialer.store import Store, core
 from dialer.store.gate import add_cease
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = load_rules(REPO / "compliance_rules.yaml")

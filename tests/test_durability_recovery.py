@@ -21,6 +21,9 @@ from dialer.store import Store, core
 from dialer.store.qa import latest_result
 from dialer.telephony.ami import classify
 from dialer.telephony.pbx import PbxConnection
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = load_rules(REPO / "compliance_rules.yaml")

@@ -20,6 +20,7 @@ from dialer.store import Store, core
 from dialer.store import audit as audit_log
 from dialer.telephony.carrier import behaviours_from_dict
 from dialer.telephony.harness import Harness
+from tests.engines import both_engines, db_target
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parent.parent
@@ -108,11 +109,12 @@ K002,Lee Lost,+12125550132,1234,1981,ACC-K2,400.00,USD,10,2026-11-13,America/New
 
 def _daemon(db: Path, run_dir: Path, at: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "dialer.cli", "run", "--db", str(db), "--run-dir", str(run_dir), "--at", at,
+        [sys.executable, "-m", "dialer.cli", "run", "--db", db_target(db), "--run-dir", str(run_dir), "--at", at,
          "--until-idle", "--max-seconds", "120", "--campaign", "en_demo", "-v"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@both_engines  # the daemon on SQLite, and `dialer run --db postgresql://…` on PostgreSQL
 def test_sigkill_during_a_call_then_restart_reconciles_from_cdr(tmp_path):
     behaviours = behaviours_from_dict({"+12125550131": {"answer_after": 1, "then": "silent", "hangup_after": 14}})
     harness = Harness(tmp_path / "run", agents=1, behaviours=behaviours)

@@ -10,6 +10,9 @@ from click.testing import CliRunner
 
 from dialer.cli import main
 from dialer.store import Store, core
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = ("debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,"

@@ -6,6 +6,9 @@ from common.clock import Clock, parse_at
 from common.log import kv, mask_phone
 from common.yamlfile import ConfigError, load_text
 from dialer.store import Store
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 
 def test_yaml_syntax_error_names_file_and_line():
@@ -47,7 +50,8 @@ def test_store_migrations_are_recorded_once(tmp_path):
     s.close()
     s2 = Store(tmp_path / "d.db")
     assert {r[0] for r in s2.query("SELECT version FROM schema_migrations")} == versions
-    assert s2.query_one("PRAGMA journal_mode")[0] == "wal"
+    if s2.engine == "sqlite":
+        assert s2.query_one("PRAGMA journal_mode")[0] == "wal"
 
 
 def test_transaction_rolls_back_on_error(tmp_path):

@@ -5,6 +5,9 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from dialer.gate.zones import candidate_zone, debtor_zone, local_date, local_hour, local_time
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 NYC = "+12125550100"
 SHANGHAI = "+8613800138000"

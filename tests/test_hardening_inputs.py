@@ -15,6 +15,9 @@ from common.yamlfile import ConfigError, load_text
 from dialer.cli import main
 from dialer.gate.rules import load_rules
 from tests.test_import import GOOD_1, GOOD_2, HEADER, _count, _csv, _import, env  # noqa: F401
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "compliance_rules.yaml"

@@ -12,6 +12,9 @@ from dialer.cli.campaign import campaign as campaign_cmd
 from dialer.cli.campaign import debtors as debtors_cmd
 from dialer.cli.campaign import payments as payments_cmd
 from dialer.store import Store, core
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ("debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,"

@@ -18,6 +18,9 @@ from dialer.pacing.pacers import (
 )
 from dialer.store import Store
 from dialer.store.agents import abandon_counts, agent_states, set_agent_state
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 NAMES = ["agent1", "agent2", "agent3"]
 

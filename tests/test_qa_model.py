@@ -21,6 +21,8 @@ from dialer.qa import detect
 from dialer.qa.asr import fix_homophones, turn_text, words_to_digits
 from dialer.qa.checker import _find, check, parse_transcript
 from dialer.qa.rules import load_rules
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
 
 ROOT = Path(__file__).resolve().parent.parent
 QA2 = ROOT / "tests" / "data" / "qa2"
@@ -371,6 +373,7 @@ def test_hard_negatives_stay_clean(det):
 
 # -- the contract: three outcomes in `dialer qa score --json` and the review queue ---------------
 
+@both_engines
 def test_score_json_and_report_review_queue(tmp_path, det, monkeypatch):
     uncertain = None
     for c in load_hard("dev", RULES):   # a dev call the detectors send to review (dev, never test)
@@ -399,6 +402,7 @@ def test_score_json_and_report_review_queue(tmp_path, det, monkeypatch):
     assert all(o["review"] == [] for o in lexicon)
 
 
+@both_engines
 def test_calls_scored_by_the_lexicon_checker_can_be_rescored(tmp_path, det):
     from dialer.qa.score import score_call
     from dialer.store import Store

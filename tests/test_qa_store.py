@@ -28,6 +28,9 @@ from dialer.store.qa import (
     search_turns,
     unscored_transcripts,
 )
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "qa_corpus.jsonl"
@@ -215,6 +218,7 @@ def _copy(db: Path, tmp_path: Path, name: str) -> Path:
                  "UPDATE audit_log SET seq = 4 WHERE seq = -1"], "audit entry 3: reordered (it was written after entry 4)"),
     ("truncate", ["DELETE FROM audit_log WHERE seq >= 13"], "audit log truncated: head orig.db.audit-head names entry 14"),
 ])
+@sqlite_only  # copies the database file; the edit and delete cases run on both in test_store_core.py
 def test_verify_catches_each_kind_of_tampering(audited, tmp_path, name, sql, expect):
     db, _ = audited
     copy = _copy(db, tmp_path, name)

@@ -15,6 +15,9 @@ from dialer.cli.report import campaign_report
 from dialer.gate.account import take_attempt
 from dialer.gate.rules import load_rules
 from dialer.store import Store, core
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parent.parent
 NY = ZoneInfo("America/New_York")

@@ -16,6 +16,9 @@ from common.yamlfile import ConfigError
 from dialer.gate import rules as gate_rules
 from dialer.qa import rules as qa_rules
 from dialer.qa.rules import QAConfigError
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_FILE = REPO / "compliance_rules.yaml"

@@ -8,6 +8,7 @@ from agi.media.asr import Recognition
 from agi.media.speech import CallSpeech, is_filler, transcript_meta
 from agi.ports import InMemoryPorts
 from agi.script.model import NoInput, Speech
+from tests.engines import both_engines
 
 TODAY = date(2026, 11, 30)
 
@@ -41,6 +42,7 @@ def test_did_you_say_resolves_only_on_a_yes_by_key_or_voice():
     assert s.resolve(pending(), silent) == Speech("", 0.0)
 
 
+@both_engines
 def test_transcript_meta_reaches_the_in_memory_and_store_ports():
     heard = Heard(rec("我明天还款。", 3.2, 4.9), Speech("我明天还款。", 0.8), None, "classifier")
     meta = transcript_meta(heard)

@@ -14,6 +14,9 @@ from dialer.campaign.config import load_campaign_text
 from dialer.campaign.imports import ImportRejected
 from dialer.store import Store, core
 from dialer.store import audit as audit_log
+from tests.engines import both_engines, sqlite_only, tamper  # noqa: F401
+
+pytestmark = both_engines
 
 CAMPAIGN = """\
 name: demo
@@ -189,11 +192,8 @@ def test_audit_chain_detects_a_modified_row(store: Store, tmp_path: Path):
     target = store.query_one("SELECT seq FROM audit_log WHERE subject='s2'")[0]
     with pytest.raises(sqlite3.DatabaseError):   # the trigger refuses ordinary updates
         store.conn.execute("UPDATE audit_log SET payload_json='{}' WHERE seq=?", (target,))
-    # an attacker with the file drops the trigger and edits a row
-    raw = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
-    raw.execute("DROP TRIGGER audit_log_no_update")
-    raw.execute("UPDATE audit_log SET payload_json='{\"i\":99,\"text\":\"数据\"}' WHERE seq=?", (target,))
-    raw.close()
+    # an attacker with the file (or the database's owner) drops the trigger and edits a row
+    tamper(store, ["UPDATE audit_log SET payload_json='{\"i\":99,\"text\":\"数据\"}' WHERE seq=?"], (target,))
     assert audit_log.verify_audit_chain(store) == (False, target)
 
 
@@ -201,10 +201,7 @@ def test_audit_chain_detects_a_deleted_row_even_with_rehashed_successor(store: S
     for i in range(4):
         audit_log.audit(store, "tester", "thing", f"s{i}", {"i": i}, 2000.0 + i)
     first_seq = store.query_one("SELECT seq FROM audit_log WHERE subject='s1'")[0]
-    raw = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
-    raw.execute("DROP TRIGGER audit_log_no_delete")
-    raw.execute("DELETE FROM audit_log WHERE seq=?", (first_seq,))
-    raw.close()
+    tamper(store, ["DELETE FROM audit_log WHERE seq=?"], (first_seq,))
     assert audit_log.verify_audit_chain(store) == (False, first_seq + 1)
 
 

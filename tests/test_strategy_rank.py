@@ -14,6 +14,9 @@ from dialer.strategy.features import Contact, DebtorHistory
 from dialer.strategy.model import PropensityModel, train_model
 from dialer.strategy.rank import best_time_to_call, rank_candidates
 from dialer.strategy.simulate import SimConfig, training_data
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 CAMPAIGN = Path(__file__).resolve().parents[1] / "campaigns" / "examples" / "strategy_example.yaml"
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc)  # 19:00 in Shanghai

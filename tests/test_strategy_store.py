@@ -15,6 +15,9 @@ from dialer.store import Store, core
 from dialer.strategy.data import DataError
 from dialer.strategy.features import STORE_FEATURES
 from dialer.strategy.rescore import load_model_or_none, store_training_data
+from tests.engines import both_engines, sqlite_only  # noqa: F401
+
+pytestmark = both_engines
 
 CAMPAIGN = Path(__file__).resolve().parents[1] / "campaigns" / "examples" / "strategy_example.yaml"
 AS_OF = datetime(2026, 11, 1, 23, 59, 59, tzinfo=timezone.utc)

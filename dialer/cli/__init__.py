@@ -57,6 +57,7 @@ class LazyGroup(click.Group):
         "webhooks": "dialer.cli.webhooks:webhooks",
         "api": "dialer.cli.api:api",
         "export": "dialer.cli.export:export",
+        "db": "dialer.cli.db:db",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -8,11 +8,27 @@ from typing import Any, Callable
 import click
 
 from common.clock import parse_at
-from dialer.store import Store, default_db_path
+from dialer.store import Store, default_db, describe, is_postgres_url
 
-DB_HELP = "SQLite database (default: $DIALER_DB or var/dialer.db)."
+DB_HELP = ("SQLite database file, or a postgresql://user@host/dbname URL for several servers sharing one "
+           "database (default: $DIALER_DB or var/dialer.db).")
 
-db_option = click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None, help=DB_HELP)
+
+class DbTarget(click.ParamType):
+    """`--db`: a path (SQLite) → Path, or a postgresql:// URL → str."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, (Path, str)) and is_postgres_url(str(value)):
+            return str(value)
+        path = Path(value)
+        if path.is_dir():
+            self.fail(f"{path} is a directory: give the database file (or a postgresql:// URL)", param, ctx)
+        return path
+
+
+db_option = click.option("--db", "db", type=DbTarget(), default=None, help=DB_HELP)
 
 
 def json_option(help: str = "Print one JSON object.") -> Callable[[Any], Any]:
@@ -34,14 +50,28 @@ def at_option(help: str = "ISO time with UTC offset (default: now).") -> Callabl
     return click.option("--at", "at", default=None, callback=_at, help=help)
 
 
-def db_path(db: Path | None) -> Path:
-    return Path(db) if db is not None else default_db_path()
+def db_path(db: Path | str | None) -> Path | str:
+    """`--db` or the default: a Path (SQLite) or a postgresql:// URL (str)."""
+    if db is None:
+        return default_db()
+    return str(db) if is_postgres_url(str(db)) else Path(db)
 
 
-def open_store(db: Path | None, *, must_exist: bool = False) -> Store:
+def store_exists(target: Path | str) -> bool:
+    """A PostgreSQL URL counts as existing (connecting tells); a path must be a file."""
+    return is_postgres_url(str(target)) or Path(target).exists()
+
+
+def open_store(db: Path | str | None, *, must_exist: bool = False) -> Store:
     """The store at `--db` (default $DIALER_DB or var/dialer.db). `must_exist` refuses to create one
     where there is none (a command that only reads)."""
-    path = db_path(db)
-    if must_exist and not path.exists():
-        raise click.ClickException(f"no database at {path} (use --db)")
-    return Store(path)
+    target = db_path(db)
+    if must_exist and not store_exists(target):
+        raise click.ClickException(f"no database at {target} (use --db)")
+    try:
+        return Store(target)
+    except Exception as exc:
+        if not is_postgres_url(str(target)):
+            raise
+        raise click.ClickException(f"cannot open the store at {describe(target)}: {exc} "
+                                   "(is the PostgreSQL server up, the database created, the URL right?)") from None

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from dialer.cli.options import db_option, db_path, json_option
+from dialer.cli.options import db_option, db_path, json_option, store_exists
 from dialer.strategy.data import DataError
 
 DEFAULT_MODEL_DIR = Path("models/propensity")
@@ -100,7 +100,7 @@ def _store_dataset(db: Path | None, as_of: str | None, horizon_days: int, campai
     from dialer.strategy.rescore import store_training_data
 
     path = db_path(db)
-    if not path.exists():
+    if not store_exists(path):
         raise DataError(f"{path}: no store database here (use --db)")
     try:
         day = date.fromisoformat(as_of) if as_of else date.today() - timedelta(days=horizon_days)

@@ -1,7 +1,9 @@
-"""take_attempt: the only way the dialer may place a call. In ONE BEGIN IMMEDIATE transaction it loads
-the debtor's history, asks `decide`, and either records the attempt (allowed) or the block with its
-rule id and the debtor's next allowed time (blocked); two workers or processes can therefore never
-both take the last allowed attempt.
+"""take_attempt: the only way the dialer may place a call. In ONE transaction it loads the debtor's
+history, asks `decide`, and either records the attempt (allowed) or the block with its rule id and the
+debtor's next allowed time (blocked); two workers, processes or servers can therefore never both take
+the last allowed attempt. On SQLite the transaction is BEGIN IMMEDIATE (one writer at a time); on
+PostgreSQL it holds an advisory lock on the debtor (`Store.transaction(lock="debtor:ID")`), so servers
+sharing the database serialise per debtor and decide for different debtors in parallel.
 """
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def take_attempt(store: Store, *, call_id: str, debtor_id: str, account_id: str 
     Blocked: a gate_blocks row with the rule id, and the debtor's next_allowed_at moved forward.
     `phone=None` lets the gate pick the debtor's first number (rank order) that is allowed now."""
     t = _ts(now)
-    with store.transaction() as conn:
+    with store.transaction(lock=f"debtor:{debtor_id}") as conn:
         profile = campaign_profile(conn, rules, campaign)
         history = load_history(conn, debtor_id, t, lookback_seconds=profile.gate.lookback_seconds,
                                extra_phones=(phone,) if phone else ())

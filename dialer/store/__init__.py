@@ -1,4 +1,9 @@
-"""The store: one SQLite database (WAL) behind this package; every SQL statement lives under dialer/store/.
+"""The store: one SQLite database (WAL, the default) or one PostgreSQL database (`--db postgresql://…`,
+several servers sharing it) behind this package; every SQL statement lives under dialer/store/.
+
+Modules write SQLite-style SQL; on PostgreSQL `dialer.store.pg` translates it (rules: docs/STORE.md).
+A migration may have per-engine variants `NNN_name.sqlite.sql` / `NNN_name.pg.sql` where one text
+cannot serve both; `NNN_name.sql` serves both otherwise.
 
 Schema changes are numbered migration files in `dialer/store/migrations/NNN_name.sql`, applied
 in order and recorded in `schema_migrations`. Number ranges per area keep parallel work apart:
@@ -9,6 +14,7 @@ in order and recorded in `schema_migrations`. Number ranges per area keep parall
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -20,19 +26,54 @@ import sqlite_utils
 from common.files import touch_private
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-Conn = sqlite3.Connection
+Conn = sqlite3.Connection  # or dialer.store.pg.PgConn, which answers the same calls
 DEFAULT_DB = Path("var/dialer.db")
+URL_PREFIXES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(URL_PREFIXES)
+
+
+def default_db() -> str | Path:
+    """$DIALER_DB (a path or a postgresql:// URL), else var/dialer.db."""
+    env = os.environ.get("DIALER_DB")
+    if env and is_postgres_url(env):
+        return env
+    return Path(env or DEFAULT_DB)
 
 
 def default_db_path() -> Path:
-    return Path(os.environ.get("DIALER_DB") or DEFAULT_DB)
+    target = default_db()
+    return target if isinstance(target, Path) else Path(DEFAULT_DB)
+
+
+def describe(target: str | Path) -> str:
+    """Where a store lives, for messages: the path, or the URL without its password."""
+    if is_postgres_url(target):
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", str(target))
+    return str(target)
 
 
 class Store:
     """A handle on the database. Use `transaction()` for every state change that matters."""
 
     def __init__(self, path: str | Path | None = None, *, migrate: bool = True):
-        self.path = Path(path) if path is not None else default_db_path()
+        target = path if path is not None else default_db()
+        self._local = threading.local()
+        if is_postgres_url(target):
+            from dialer.store import pg
+
+            self.engine, self.url = "postgres", str(target)
+            self.conn = pg.PgConn(self.url)  # type: ignore[assignment]
+            # the audit head is anchored on this host, outside the database (dialer.store.audit)
+            self.path = DEFAULT_DB.parent / f"postgres-{self.url.rsplit('/', 1)[-1].split('?')[0]}.db"
+            self.db = pg.PgTables(self.conn)  # the sqlite_utils subset tests seed with
+            if migrate:
+                self.migrate()
+            return
+        self.engine, self.url = "sqlite", None
+        self.path = Path(target)
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Debtors' data: 0600 from the first byte; SQLite gives its -wal and -shm files the same mode.
@@ -45,16 +86,18 @@ class Store:
         conn.execute("PRAGMA busy_timeout=30000")
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
-        self._local = threading.local()
         if migrate:
             self.migrate()
 
     # -- transactions -------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, lock: str | None = None) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT: takes the write lock up front, so two processes
         can never both read-then-write the same state (e.g. the last allowed attempt).
-        Nested calls join the outer transaction."""
+        Nested calls join the outer transaction.
+
+        `lock` (e.g. "debtor:D1") narrows the lock on PostgreSQL: only transactions naming the same key
+        exclude each other (they still exclude every plain transaction); on SQLite it changes nothing."""
         depth = getattr(self._local, "depth", 0)
         if depth:
             self._local.depth = depth + 1
@@ -63,7 +106,10 @@ class Store:
             finally:
                 self._local.depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        if lock is not None and self.engine == "postgres":
+            self.conn.begin(lock)  # type: ignore[attr-defined]
+        else:
+            self.conn.execute("BEGIN IMMEDIATE")
         self._local.depth = 1
         try:
             yield self.conn
@@ -84,13 +130,14 @@ class Store:
     # -- migrations ----------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply every migration not yet applied, each in its own transaction."""
+        if self.engine == "postgres":
+            return self._migrate_pg()
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
         )
         done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
         applied = []
-        for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-            version = path.stem
+        for version, path in migration_files("sqlite"):
             if version in done:
                 continue
             sql = path.read_text(encoding="utf-8")
@@ -101,8 +148,66 @@ class Store:
             applied.append(version)
         return applied
 
+    def _migrate_pg(self) -> list[str]:
+        """The same files on PostgreSQL, translated (dialer.store.pg.translate_ddl); one server at a time."""
+        from dialer.store import pg
+
+        conn: pg.PgConn = self.conn  # type: ignore[assignment]
+        wanted = [v for v, _ in migration_files("postgres")]
+        try:  # the usual case, every open of a migrated store: nothing to do, no lock taken
+            have = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            if set(wanted) <= have and conn.execute(
+                    "SELECT to_regprocedure('dialer_bool_sum(bigint, boolean)') IS NOT NULL").fetchone()[0]:
+                return []
+        except sqlite3.OperationalError:  # a new database: no schema_migrations yet
+            pass
+        applied = []
+        with self.transaction():
+            pg.install_shim(conn)
+            conn.execute_raw("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY,"
+                             " applied_at TEXT NOT NULL DEFAULT (now()::text))")
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, path in migration_files("postgres"):
+                if version in done:
+                    continue
+                for statement in _split_sql(path.read_text(encoding="utf-8")):
+                    for pg_statement in pg.translate_ddl(statement):
+                        try:
+                            conn.execute_raw(pg_statement)
+                        except Exception as exc:
+                            raise RuntimeError(f"{path.name}: {exc} (in: {pg_statement[:200]})") from exc
+                conn.execute("INSERT INTO schema_migrations(version) VALUES (?)", (version,))
+                applied.append(version)
+        return applied
+
+    def schema_versions(self) -> list[str]:
+        return sorted(r[0] for r in self.conn.execute("SELECT version FROM schema_migrations"))
+
     def close(self) -> None:
         self.conn.close()
+
+
+def migration_files(engine: str) -> list[tuple[str, Path]]:
+    """(version, file) in order for `engine` ("sqlite" | "postgres"): NNN_name.sql, or its engine's
+    variant NNN_name.sqlite.sql / NNN_name.pg.sql when one exists (the version is NNN_name either way)."""
+    own, other = (".sqlite", ".pg") if engine == "sqlite" else (".pg", ".sqlite")
+    chosen: dict[str, Path] = {}
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        stem = path.stem
+        if stem.endswith(other):
+            continue
+        if stem.endswith(own):
+            chosen[stem[: -len(own)]] = path
+        else:
+            chosen.setdefault(stem, path)
+    return sorted(chosen.items())
+
+
+def serialize(conn: Conn, name: str) -> None:
+    """Inside a transaction: hold an exclusive lock on `name` until it ends. On SQLite every write
+    transaction is already exclusive (BEGIN IMMEDIATE), so this does nothing there."""
+    if not isinstance(conn, sqlite3.Connection):
+        conn.xact_lock(name)  # type: ignore[attr-defined]
 
 
 def conn_of(x: Store | Conn) -> Conn:

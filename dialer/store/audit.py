@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from dialer.store import Conn, Store, conn_of, tx
+from dialer.store import Conn, Store, conn_of, serialize, tx
 
 GENESIS_HASH = "0" * 64
 
@@ -41,6 +41,7 @@ def audit(conn_or_store: Store | Conn, actor: str, kind: str, subject: str | Non
     at = time.time() if at is None else float(at)
     payload_json = canonical_json(dict(payload or {}))
     with tx(conn_or_store) as conn:
+        serialize(conn, "audit_log")  # servers sharing PostgreSQL append one at a time
         last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         seq = (last[0] + 1) if last else 1
         prev = last[1] if last else GENESIS_HASH
@@ -101,6 +102,7 @@ def write_head(store: Store, path: Path | None = None) -> dict[str, Any]:
     seq, digest = audit_head(store)
     head = {"seq": seq, "hash": digest, "written_at": time.time()}
     path = path or head_path(store.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(head, fh)

@@ -5,8 +5,9 @@ language, a decoder pool sized from the cores, per-utterance deadlines). Each ca
 its answers imply; the caller who starts calm and then shouts fast is flagged `agitated` and handed to a
 collector through the soothing node, the calm espeak caller is not; no call hangs and nothing is left behind.
 
-Mandarin espeak speech is not always heard by Whisper base (tests/test_e2e_speech_zh.py): for those answers
-the test asserts the bot never acts on a wrong answer and follows most of them outright."""
+Mandarin espeak speech is not always heard by Whisper base (tests/test_e2e_speech_zh.py), and where the match
+is unsure the bot asks "您是说…吗？" (each Mandarin debtor then says 对): the test asserts the bot never acts
+on a wrong answer and reaches the answer's node for most of them, outright or once confirmed."""
 from __future__ import annotations
 
 import asyncio
@@ -67,15 +68,17 @@ def load_calls(tmp_path_factory, tts):
     calm = {"s": 160, "a": 40, "p": 45}
     e_yes, e_year = wav(espeak_en("Yes.", **calm)), wav(espeak_en("Nineteen eighty four.", **calm))
     later = "I told you I will pay next week."
+    dui = wav(espeak_zh("对"))
     bf = behaviours_from_dict({
         PROMISE: {"speech": turns(yes, year, wav(piper("I will pay tomorrow."))), "hangup_after": 45},
         PAID: {"speech": turns(yes, year, wav(piper("I already paid."))), "hangup_after": 45},
         PERSON: {"speech": turns(wav(piper("Let me talk to a person."))), "hangup_after": 35},
         SHOUT: {"speech": turns(e_yes, e_year, wav(espeak_en(later, s=270, a=200, p=75))), "hangup_after": 45},
         CALM: {"speech": turns(e_yes, e_year, wav(espeak_en(later, **calm))), "hangup_after": 45},
-        BUSHI: {"speech": turns(wav(espeak_zh("不是"))), "hangup_after": 35},
-        HUMAN: {"speech": turns(wav(espeak_zh("转人工"))), "hangup_after": 35},
-        WRONG: {"speech": turns(wav(espeak_zh("你打错了"))), "hangup_after": 35},
+        # each Mandarin answer is followed by 对 ("right"): the reply if the bot asks "您是说…吗？" first
+        BUSHI: {"speech": turns(wav(espeak_zh("不是")), dui), "hangup_after": 35},
+        HUMAN: {"speech": turns(wav(espeak_zh("转人工")), dui), "hangup_after": 35},
+        WRONG: {"speech": turns(wav(espeak_zh("你打错了")), dui), "hangup_after": 35},
         SILENT: {"hangup_after": 35},
         HISS: {"speech": [{"after_silence": GAP, "noise": 3, "label": "hiss"}], "hangup_after": 35},
     })

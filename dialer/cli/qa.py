@@ -221,10 +221,11 @@ def transcribe(since: float | None, no_vad: bool, db: Path | None, actor: str | 
         except ModelMissing as exc:
             _fail(f"{exc} (scripts/setup installs the Whisper models)")
 
-    with click.progressbar(length=len(todo), label=f"transcribing {len(todo)} calls", file=sys.stderr,
-                           show_pos=True) as bar:
+    from common.progress import progress
+
+    with progress("transcribing calls", len(todo)) as bar:  # a bar on a terminal, nothing in a pipe
         summary = transcribe_batch(store, recognizer, gate=not no_vad, actor=_actor(actor), calls=todo,
-                                   on_call=lambda _c, _s: bar.update(1))
+                                   on_call=lambda _c, _s: bar.advance())
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:

@@ -37,7 +37,14 @@ def append_private(path: str | Path, text: str) -> None:
 
 
 def touch_private(path: str | Path) -> None:
-    """Make sure `path` exists and is 0600 (before a library such as SQLite opens it with its own mode)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.fchmod(fd, 0o600)
+    """Make sure `path` exists and is 0600 (before a library such as SQLite opens it with its own mode).
+
+    An existing file is only chmod-ed, never opened: closing any descriptor of a file drops every POSIX lock
+    this process holds on it, so opening and closing a database SQLite already has open here would cost
+    that connection its locks (the next connection from elsewhere then deletes the WAL it writes to)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        return
     os.close(fd)

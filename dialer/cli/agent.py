@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import click
 
-from dialer.cli.options import at_option, db_option, json_option, open_store
+from dialer.cli.options import at_option, db_option, json_option, open_store, zone_param
 
 POLL_SECONDS = 0.25
 
@@ -253,16 +253,11 @@ def render_screen_pop(pop: Mapping[str, Any], debtor_zone: Any = None, collector
 def watch(name: str, db: Path | None, once: bool, timeout: float | None, replay: bool, collector_tz: str | None,
           as_json: bool) -> None:
     """Print the debtor's context each time a call reaches collector NAME."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     from dialer.gate.zones import debtor_zone
     from dialer.store.core import get_debtor, last_screen_pop_id, screen_pops_after
     from dialer.store.preview import pending_pop_id
 
-    try:
-        czone = ZoneInfo(collector_tz) if collector_tz else None
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"unknown time zone {collector_tz!r}", param_hint="--tz") from None
+    czone = zone_param(collector_tz) if collector_tz else None
     store = open_store(db, must_exist=True)
 
     def zone_of(debtor_id: str) -> Any:

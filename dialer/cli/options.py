@@ -75,3 +75,14 @@ def open_store(db: Path | str | None, *, must_exist: bool = False) -> Store:
             raise
         raise click.ClickException(f"cannot open the store at {describe(target)}: {exc} "
                                    "(is the PostgreSQL server up, the database created, the URL right?)") from None
+
+
+def zone_param(name: str, param_hint: str = "--tz") -> Any:
+    """A `--tz` value as a ZoneInfo; a name that is not an IANA zone is a usage error naming the option."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"not an IANA time zone: {name!r} (e.g. Asia/Shanghai, UTC)",
+                                 param_hint=param_hint) from None

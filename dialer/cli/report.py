@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dialer.cli.options import db_option, json_option, open_store
+from dialer.cli.options import db_option, json_option, open_store, zone_param
 from dialer.store import Store, core
 from dialer.store import reports as q
 
@@ -91,15 +91,6 @@ def print_report(r: dict[str, Any], echo=click.echo) -> None:
         echo(f"  collector {agent_name}: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
 
 
-def _zone(name: str):
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"not an IANA time zone: {name!r} (e.g. Asia/Shanghai, UTC)",
-                                 param_hint="--tz") from None
-
-
 def _when(v: str | None, name: str, tz) -> float | None:
     """An ISO date (midnight in the report's zone) or date/time with a UTC offset."""
     if v is None:
@@ -141,7 +132,7 @@ def report(db: Path | None, campaigns: tuple[str, ...], since: str | None, until
     if as_json and fmt:
         raise click.UsageError("--json and --format are alternatives: --json prints the campaign totals, "
                                "--format jsonl every grouping")
-    tz = _zone(tz_name)
+    tz = zone_param(tz_name)
     lo, hi = _when(since, "--since", tz), _when(until, "--until", tz)
     if lo is not None and hi is not None and hi <= lo:
         raise click.BadParameter("must be later than --since", param_hint="--until")

@@ -28,7 +28,7 @@ def speech(text: str, voice: str) -> np.ndarray:
 def sox_sound(*effects: str) -> np.ndarray:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "s.wav"
-        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(out), *effects], check=True,
+        subprocess.run(["sox", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(out), *effects], check=True,
                        capture_output=True)
         x, _ = read_wav(out)
     return np.asarray(x, dtype=np.float64)

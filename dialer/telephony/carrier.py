@@ -233,14 +233,14 @@ def render_sound(sound: str, sounds_dir: Path, base: Path) -> Path:
             subprocess.run(["sox", str(raw), *fmt, str(tmp)], check=True, capture_output=True)
             raw.unlink(missing_ok=True)
         elif kind == "cough":
-            subprocess.run(["sox", "-n", *fmt, str(tmp), "synth", "0.32", "brownnoise", "synth", "0.32", "sine",
+            subprocess.run(["sox", "-R", "-n", *fmt, str(tmp), "synth", "0.32", "brownnoise", "synth", "0.32", "sine",
                             "amod", "120", "fade", "q", "0.005", "0.32", "0.25", "highpass", "200", "gain", "-n", "-3"],
                            check=True, capture_output=True)
         elif kind == "door":
-            subprocess.run(["sox", "-n", *fmt, str(tmp), "synth", "0.12", "brownnoise", "fade", "q", "0.002", "0.12",
+            subprocess.run(["sox", "-R", "-n", *fmt, str(tmp), "synth", "0.12", "brownnoise", "fade", "q", "0.002", "0.12",
                             "0.1", "gain", "-n", "-1"], check=True, capture_output=True)
         elif kind == "noise":
-            subprocess.run(["sox", "-n", *fmt, str(tmp), "synth", rest, "whitenoise", "gain", "-n", "-12"],
+            subprocess.run(["sox", "-R", "-n", *fmt, str(tmp), "synth", rest, "whitenoise", "gain", "-n", "-12"],
                            check=True, capture_output=True)
         else:
             raise ValueError(f"unknown sound {sound!r}")

@@ -236,6 +236,9 @@ def api_app(store_factory: Callable[[], Store], *, clock: Callable[[], float] = 
     route("POST", "/campaigns/{name}/pause", _pause)
     route("POST", "/campaigns/{name}/resume", _resume)
     route("GET", "/webhooks/status", _webhooks)
+    route("POST", "/complaints", _add_complaint)
+    route("GET", "/complaints", _complaints)
+    route("GET", "/complaints/{complaint_id}", _complaint)
     return app
 
 
@@ -372,6 +375,49 @@ async def _webhooks(request: web.Request, args: dict[str, Any]) -> web.Response:
 
 
 # -- standalone ---------------------------------------------------------------------------------------------
+
+
+# -- complaints (docs/COMPLAINTS.md) -------------------------------------------------------------------------
+
+def _masked(c: dict[str, Any]) -> dict[str, Any]:
+    return c | {"phone": mask_phone(c["phone"]) if c.get("phone") else None}
+
+
+async def _add_complaint(request: web.Request, args: dict[str, Any]) -> web.Response:
+    from dialer.qa.complaints import HOLD_LIST, ComplaintError, parse_complaint
+    from dialer.store.complaints import ComplaintStoreError, add_complaint
+
+    try:
+        c = parse_complaint(args["body"], now=_now(request))
+    except ComplaintError as exc:
+        return _error(f"body.{exc}", 400, f"body.{exc.field}")
+    try:
+        out = add_complaint(_store(request), c.__dict__, hold_list=HOLD_LIST if c.holds else None, actor="api",
+                            now=_now(request))
+    except ComplaintStoreError as exc:
+        return _error(f"body.{exc}", exc.status, f"body.{exc.field}")
+    log_event(log, "api.complaint", complaint=out["id"], category=c.category, calls=len(out["calls"]))
+    return _json(_masked(out), 201)
+
+
+async def _complaints(request: web.Request, args: dict[str, Any]) -> web.Response:
+    from dialer.store.complaints import list_complaints
+
+    q = args["query"]
+    rows = list_complaints(_store(request), status=q.get("status"), debtor_id=q.get("debtor_id"),
+                           since=q.get("since"), limit=q.get("limit", 1000))
+    return _json({"complaints": [_masked(c) for c in rows]})
+
+
+async def _complaint(request: web.Request, args: dict[str, Any]) -> web.Response:
+    from dialer.store.complaints import get_complaint
+
+    cid = args["path"]["complaint_id"]
+    c = get_complaint(_store(request), cid, evidence=True)
+    if c is None:
+        return _error(f"complaint_id: no complaint {cid}", 404, "complaint_id")
+    return _json(_masked(c))
+
 
 def serve_app(store_factory: Callable[[], Store], token: str, **kw: Any) -> web.Application:
     """A root application with bearer-token auth and the API mounted at /api/ (what `dialer api serve` runs when

@@ -33,6 +33,7 @@ RULE_IDS = (
     "suppress.deceased",
     "suppress.complaint_hold",
     "suppress.dispute",
+    "complaint.harassment_hold",
     "account.paid_in_full",
     "contact.third_party",
     "request.inconvenient",
@@ -56,6 +57,7 @@ SUPPRESSION_LISTS = {
     "deceased": "suppress.deceased",
     "complaint_hold": "suppress.complaint_hold",
     "dispute": "suppress.dispute",  # a dispute hold (API or file): no collection call until it is released
+    "harassment_hold": "complaint.harassment_hold",  # a harassment complaint's hold (dialer complaints release)
 }
 
 

@@ -83,7 +83,7 @@ def add_complaint(store: Store | Conn, c: Mapping[str, Any], *, hold_list: str |
         hold = None
         if hold_list is not None and (debtor_id is not None or phone is not None):
             kind, key = ("debtor", debtor_id) if debtor_id is not None else ("phone", phone)
-            since = min(at, float(c["received_at"]))  # in force from when the complaint came in
+            since = float(c["received_at"])  # in force from when the complaint came in
             row = SuppressionRow(row=0, list=hold_list, key_kind=kind, key=key, effective=_iso(since), effective_at=since,
                                  source=f"complaint {cid}", note=f"{c['category']} complaint via {c['channel']}",
                                  file="complaint")

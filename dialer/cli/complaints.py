@@ -12,6 +12,7 @@ import click
 
 from common.log import mask_phone
 from dialer.cli.options import db_option, json_option, open_store
+from dialer.store.audit import write_head
 from dialer.qa.complaints import CATEGORIES, CHANNELS, FINDINGS, HOLD_CATEGORIES, HOLD_LIST, ComplaintError, parse_complaint
 
 by_option = click.option("--by", "actor", default=None, help="who is acting (default: the login name)")
@@ -103,6 +104,7 @@ def add_cmd(debtor_id: str | None, phone: str | None, channel: str, category: st
     store = open_store(db)
     try:
         out = add_complaint(store, c.__dict__, hold_list=HOLD_LIST if c.holds else None, actor=_actor(actor))
+        write_head(store)  # anchor the audit chain outside the database
     except ComplaintStoreError as exc:
         _fail(str(exc).replace("debtor_id:", "--debtor:"), as_json)
     finally:
@@ -176,6 +178,7 @@ def review_cmd(complaint_id: int, finding: str, call_id: str | None, rule: str |
     store = open_store(db, must_exist=True)
     try:
         out = close_review(store, complaint_id, finding, reviewer=_actor(actor), call_id=call_id, rule=rule, note=note)
+        write_head(store)  # anchor the audit chain outside the database
     except ComplaintStoreError as exc:
         _fail(str(exc).replace("call_id:", "--call:"), as_json)
     finally:
@@ -199,6 +202,7 @@ def release_cmd(complaint_id: int, reason: str, db: Path | None, actor: str | No
     store = open_store(db, must_exist=True)
     try:
         out = release_hold(store, complaint_id, by=_actor(actor), reason=reason)
+        write_head(store)  # anchor the audit chain outside the database
     except (ComplaintStoreError, ValueError) as exc:
         _fail(str(exc), as_json)
     finally:

@@ -456,6 +456,8 @@ def coaching(agent: str | None, include_done: bool, done_id: int | None, db: Pat
             coaching_done(store, done_id, by=_actor(actor))
         except ComplaintStoreError as exc:
             _fail(str(exc))
+        from dialer.store.audit import write_head
+        write_head(store)
         click.echo(f"coaching entry {done_id} done")
         return
     rows = coaching_list(store, agent=agent, include_done=include_done)

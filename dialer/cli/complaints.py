@@ -13,7 +13,15 @@ import click
 from common.log import mask_phone
 from dialer.cli.options import db_option, json_option, open_store
 from dialer.store.audit import write_head
-from dialer.qa.complaints import CATEGORIES, CHANNELS, FINDINGS, HOLD_CATEGORIES, HOLD_LIST, ComplaintError, parse_complaint
+from dialer.qa.complaints import (
+    CATEGORIES,
+    CHANNELS,
+    FINDINGS,
+    HOLD_CATEGORIES,
+    HOLD_LIST,
+    ComplaintError,
+    parse_complaint,
+)
 
 by_option = click.option("--by", "actor", default=None, help="who is acting (default: the login name)")
 
@@ -59,10 +67,12 @@ def _print(c: dict[str, Any]) -> None:
     rev = c["review"]
     if rev is not None:
         if rev["status"] == "open":
-            click.echo(f"  QA review open since {_when(rev['opened_at'])} (dialer complaints review {c['id']} --finding …)")
+            click.echo(f"  QA review open since {_when(rev['opened_at'])} "
+                       f"(dialer complaints review {c['id']} --finding …)")
         else:
             click.echo(f"  QA review closed {_when(rev['closed_at'])} by {rev['reviewer']}: {rev['finding']}"
-                       + (f", collector {rev['agent']} on call {rev['call_id']}, rule {rev['rule']}" if rev["agent"] else ""))
+                       + (f", collector {rev['agent']} on call {rev['call_id']}, rule {rev['rule']}"
+                          if rev["agent"] else ""))
     h = c["hold"]
     if h is not None:
         state = f"released {_when(h['released_at'])} by {h['released_by']}" if h["released_at"] else "in force"
@@ -89,7 +99,8 @@ def complaints() -> None:
 @by_option
 @json_option()
 def add_cmd(debtor_id: str | None, phone: str | None, channel: str, category: str, text: str, at: str | None,
-            reference: str | None, window_days: float | None, db: Path | None, actor: str | None, as_json: bool) -> None:
+            reference: str | None, window_days: float | None, db: Path | None, actor: str | None,
+            as_json: bool) -> None:
     """Record a complaint: link the calls that could be its cause, open their QA review, hold contact for a
     harassment complaint; audited, and `complaint.received` goes out through the webhook outbox."""
     from dialer.store.complaints import ComplaintStoreError, add_complaint

@@ -84,12 +84,13 @@ def add_complaint(store: Store | Conn, c: Mapping[str, Any], *, hold_list: str |
         if hold_list is not None and (debtor_id is not None or phone is not None):
             kind, key = ("debtor", debtor_id) if debtor_id is not None else ("phone", phone)
             since = float(c["received_at"])  # in force from when the complaint came in
-            row = SuppressionRow(row=0, list=hold_list, key_kind=kind, key=key, effective=_iso(since), effective_at=since,
+            row = SuppressionRow(row=0, list=hold_list, key_kind=kind, key=key, effective=_iso(since),
+                                 effective_at=since,
                                  source=f"complaint {cid}", note=f"{c['category']} complaint via {c['channel']}",
                                  file="complaint")
             import_suppressions(conn, [row], hold_list, at, actor=actor, file="complaint")
-            hid = conn.execute("SELECT id FROM suppressions WHERE list=? AND key_kind=? AND key=? AND removed_at IS NULL",
-                               (hold_list, kind, key)).fetchone()[0]
+            hid = conn.execute("SELECT id FROM suppressions WHERE list=? AND key_kind=? AND key=?"
+                               " AND removed_at IS NULL", (hold_list, kind, key)).fetchone()[0]
             conn.execute("UPDATE complaints SET hold_id=? WHERE id=?", (hid, cid))
             hold = {"list": hold_list, "by": kind, "key": mask_phone(key) if kind == "phone" else key}
         payload = {"complaint_id": cid, "channel": c["channel"], "category": c["category"], "debtor_id": debtor_id,
@@ -290,7 +291,8 @@ def complaint_figures(store: Store | Conn, campaign: str, since: float | None = 
         "SELECT agent, count(*) AS n FROM attempts WHERE campaign=? AND agent IS NOT NULL AND placed_at>=?"
         " AND placed_at<? GROUP BY agent", (campaign, lo, hi))}
     rows = c.execute(
-        "SELECT c.id, c.category, v.status AS review_status, v.finding, v.agent AS found_agent, v.rule FROM complaints c"
+        "SELECT c.id, c.category, v.status AS review_status, v.finding, v.agent AS found_agent, v.rule"
+        " FROM complaints c"
         " LEFT JOIN complaint_reviews v ON v.complaint_id=c.id WHERE c.received_at>=? AND c.received_at<? AND"
         " (EXISTS (SELECT 1 FROM complaint_calls k WHERE k.complaint_id=c.id AND k.campaign=?) OR"
         " (NOT EXISTS (SELECT 1 FROM complaint_calls k WHERE k.complaint_id=c.id) AND"

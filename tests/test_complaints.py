@@ -142,7 +142,7 @@ def test_the_finding_must_name_the_call_when_several_collectors_were_on_the_line
     calls = store.query_one("SELECT count(*) AS n FROM attempts")["n"]
     assert rep["complaints"] == 2 and rep["calls"] == calls
     assert rep["per_10k_calls"] == round(2 * 10_000 / calls, 1)
-    assert rep["by_rule"] == {"conduct.threat": 1}
+    assert rep["by_rule"] == {"conduct.threat": {"complaints": 1, "per_10k_calls": round(10_000 / calls, 1)}}
     assert rep["by_collector"]["dave"] == {"complaints": 1, "calls": 1, "per_10k_calls": 10000.0}
     assert rep["by_collector"]["carol"]["complaints"] == 1     # not substantiated, still on her call
     assert rep["by_category"] == {"over_collection": 1, "attitude": 1}

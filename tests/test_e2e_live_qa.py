@@ -254,7 +254,7 @@ def test_a_complaint_about_the_threat_opens_a_review_of_that_call_and_ends_on_th
         "nobody on the coaching list"
     report = json.loads(runner.invoke(main, ["report", "--db", str(db), "--json"]).output.splitlines()[0])
     assert report["complaints"]["by_collector"]["agent1"]["complaints"] == 1
-    assert report["complaints"]["by_rule"] == {"conduct.threat": 1}
+    assert report["complaints"]["by_rule"] == {"conduct.threat": {"complaints": 1, "per_10k_calls": 5000.0}}
     kinds = [e["kind"] for e in outbox_events(store) if e["kind"].startswith("complaint.")]
     assert kinds == ["complaint.received", "complaint.received", "complaint.reviewed"]
 

@@ -48,6 +48,8 @@ def complaints_section(store: Store, campaign: str, since: float | None, until: 
     f["per_10k_calls"] = per_10k(f["complaints"], f["calls"])
     for g in f["by_collector"].values():
         g["per_10k_calls"] = per_10k(g["complaints"], g["calls"])
+    f["by_rule"] = {rule: {"complaints": n, "per_10k_calls": per_10k(n, f["calls"])}
+                    for rule, n in sorted(f["by_rule"].items())}
     return f
 
 
@@ -98,7 +100,7 @@ def print_report(r: dict[str, Any], echo=click.echo) -> None:
         per = "-" if cp["per_10k_calls"] is None else f"{cp['per_10k_calls']:g}"
         echo(f"  complaints {cp['complaints']} ({per} per 10,000 calls), substantiated {cp['substantiated']}, "
              f"review open {cp['open_reviews']}; by rule: "
-             + (", ".join(f"{k} {v}" for k, v in sorted(cp["by_rule"].items())) or "-")
+             + (", ".join(f"{k} {v['complaints']}" for k, v in cp["by_rule"].items()) or "-")
              + "; by collector (complaints/calls): "
              + (", ".join(f"{k} {v['complaints']}/{v['calls']}" for k, v in sorted(cp["by_collector"].items())) or "-"))
     echo(f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(r['outcomes'].items())) or '-'}")

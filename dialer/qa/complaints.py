@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
-CATEGORIES = ("attitude", "over_collection", "information_leak", "harassing_relatives", "harassment", "threat",
-              "compliance_dispute", "other")
+from common.vocab import COMPLAINT_CATEGORIES, COMPLAINT_CHANNELS, COMPLAINT_SEVERITIES
+
+CATEGORIES = COMPLAINT_CATEGORIES
 # A complaint of these categories puts a contact hold on the debtor (and the number) at once: the gate blocks
 # with HOLD_RULE_ID until the hold is released (`dialer complaints release`).
 HOLD_CATEGORIES = ("harassment", "harassing_relatives", "threat")
 HOLD_LIST = "harassment_hold"
 HOLD_RULE_ID = "complaint.harassment_hold"
-CHANNELS = ("regulator_hotline", "lender_cs", "debtor_direct", "letter", "email", "app", "other")
+CHANNELS = COMPLAINT_CHANNELS
+SEVERITIES = COMPLAINT_SEVERITIES
 FINDINGS = ("substantiated", "not_substantiated")
 DEFAULT_WINDOW_DAYS = 14.0
 MAX_WINDOW_DAYS = 365.0

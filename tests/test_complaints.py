@@ -56,7 +56,7 @@ def world(tmp_path):
 def test_parse_names_the_field():
     ok = parse_complaint({"phone": "+12125550101", "channel": "lender_cs", "category": "attitude", "text": "rude",
                           "received_at": "2026-11-23T10:00:00-05:00"}, now=T0)
-    assert ok.received_at == T0 - 3600 and ok.window_days == 14 and not ok.holds
+    assert ok.received_at == T0 - 3600 and ok.window_days is None   # None: the profile's complaints.window_days
     bad = [({"channel": "fax", "category": "attitude", "text": "x", "debtor_id": "D1"}, "channel"),
            ({"channel": "lender_cs", "category": "rude", "text": "x", "debtor_id": "D1"}, "category"),
            ({"channel": "lender_cs", "category": "attitude", "text": " ", "debtor_id": "D1"}, "text"),
@@ -187,3 +187,146 @@ def test_bad_input_names_the_option(world):
     assert res.exit_code == 1 and "--at: not an ISO-8601 time" in res.output
     res = _cli(db, "complaints", "add", "--debtor", "D1", "--channel", "fax", "--category", "attitude", "--text", "x")
     assert res.exit_code == 2 and "--channel" in res.output
+
+
+def _owned(store: Store, owner: str) -> None:
+    """Give the campaign an owner (`owner:` in its YAML)."""
+    from dataclasses import replace
+
+    from dialer.store import core
+    core.upsert_campaign(store, replace(CAMP, raw=dict(CAMP.raw, owner=owner), owner=owner))
+
+
+def test_a_frequency_complaint_links_every_attempt_and_shows_them_against_the_caps(world):
+    store, db = world
+    _owned(store, "ops.lee")
+    # D0: 20 unanswered attempts 5.0-6.9 days before (the us profile: 3 a day, 3 a number a day, 7 in 7 days)
+    res = _cli(db, "complaints", "add", "--debtor", "D0", "--channel", "regulator_hotline", "--category",
+               "over_collection", "--text", "they call me all the time and nobody speaks", "--at", AT.isoformat(),
+               "--json")
+    assert res.exit_code == 0, res.output
+    c = json.loads(res.stdout)
+    assert c["link_scope"] == "attempts" and len(c["calls"]) == 20 and c["status"] == "review"
+    p = c["attempts"]
+    assert p["attempts"] == 20 and p["answered"] == 0 and p["zone"] == "America/New_York"
+    assert sum(d["attempts"] for d in p["days"]) == 20 and p["peak_day"] == max(d["attempts"] for d in p["days"])
+    assert p["caps"] == {"cap.daily": 3, "cap.number_daily": 3, "cap.7in7": 7}
+    assert p["held"] == {"cap.daily": False, "cap.number_daily": False, "cap.7in7": False}   # the caps did not hold
+    # over_collection is moderate; through the regulator's hotline one grade up: serious, due in the us 24 h
+    assert c["severity"] == "serious" and c["due_at"] == T0 + 24 * 3600 and c["profile"] == "us"
+    shown = _cli(db, "complaints", "show", str(c["id"])).stdout
+    assert "20 linked attempt(s), answered or not" in shown and "cap.daily 3: EXCEEDED" in shown
+    assert "severity serious (profile us)" in shown
+    # the QA queue gets one item for it (no recording to open), not twenty
+    assert len([q for q in review_queue(store) if q.get("complaint_id") == c["id"]]) == 1
+
+    # an answered-calls complaint about the same debtor still links answered calls only
+    a = json.loads(_cli(db, "complaints", "add", "--debtor", "D0", "--channel", "lender_cs", "--category",
+                        "attitude", "--text", "x", "--at", AT.isoformat(), "--json").stdout)
+    assert a["link_scope"] == "answered" and a["calls"] == [] and a["attempts"] is None
+    assert a["severity"] == "moderate" and a["due_at"] == T0 + 120 * 3600
+
+    # no collector on the line: the finding goes to the campaign's owner, booked under the broken cap
+    res = _cli(db, "complaints", "review", str(c["id"]), "--finding", "substantiated", "--by", "qa.wang", "--json",
+               "--at", (AT + timedelta(hours=2)).isoformat())
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)["review"]
+    assert (r["responsible"], r["agent"], r["owner"], r["campaign"], r["rule"]) == \
+        ("owner", None, "ops.lee", CAMP.name, "cap.7in7")
+    coach = [json.loads(x) for x in _cli(db, "qa", "coaching", "--json").stdout.splitlines()]
+    assert [(x["agent"], x["kind"], x["campaign"], x["rule"]) for x in coach] == \
+        [("ops.lee", "campaign_owner", CAMP.name, "cap.7in7")]
+    assert "campaign owner" in _cli(db, "qa", "coaching").stdout
+    rep = json.loads(_cli(db, "report", "--json", "--until", "2026-11-24T12:00:00-05:00").stdout.splitlines()[0])
+    cp = rep["complaints"]
+    assert cp["against_owner"] == 1 and "carol" not in cp["by_collector"] and cp["closed_late"] == 0
+    assert cp["by_severity"] == {"serious": 1, "moderate": 1}
+    reviewed = [e["payload"] for e in outbox_events(store) if e["kind"] == "complaint.reviewed"]
+    assert reviewed[-1]["responsible"] == "owner" and reviewed[-1]["owner"] == "ops.lee"
+
+
+def test_a_collector_call_among_the_attempts_can_still_be_named(world):
+    store, db = world
+    c = json.loads(_cli(db, "complaints", "add", "--debtor", "D1", "--channel", "lender_cs", "--category",
+                        "harassment", "--text", "calls every hour", "--at", AT.isoformat(), "--json").stdout)
+    assert sorted(x["call_id"] for x in c["calls"]) == ["c-1", "c-2", "c-miss"]   # c-miss unanswered, linked too
+    # bob is the only collector: by default the finding is his; the owner can be named instead
+    res = _cli(db, "complaints", "review", str(c["id"]), "--finding", "substantiated", "--responsible", "owner",
+               "--json")
+    r = json.loads(res.stdout)["review"]
+    assert r["responsible"] == "owner" and r["owner"] == f"owner of {CAMP.name}" and r["agent"] is None
+    res = _cli(db, "complaints", "review", str(c["id"]), "--finding", "maybe")
+    assert res.exit_code == 2 and "--finding" in res.output
+    c2 = json.loads(_cli(db, "complaints", "add", "--debtor", "D1", "--channel", "lender_cs", "--category",
+                         "attitude", "--text", "rude", "--at", AT.isoformat(), "--json").stdout)
+    res = _cli(db, "complaints", "review", str(c2["id"]), "--finding", "substantiated", "--rule", "Rude!")
+    assert res.exit_code == 1 and "--rule: 'Rude!' is not a rule id" in res.output
+    res = _cli(db, "complaints", "review", str(c2["id"]), "--finding", "substantiated", "--call", "c-2",
+               "--responsible", "collector")
+    assert res.exit_code == 1 and "--responsible: call c-2 had no collector" in res.output
+
+
+def test_overdue_reviews_are_listed_and_counted(world):
+    store, db = world
+    late = json.loads(_cli(db, "complaints", "add", "--debtor", "D2", "--channel", "regulator_hotline",
+                           "--category", "threat", "--text", "he said they would come to my door",
+                           "--at", AT.isoformat(), "--json").stdout)
+    assert late["severity"] == "serious" and late["due_at"] == T0 + 24 * 3600
+    on_time = json.loads(_cli(db, "complaints", "add", "--debtor", "D1", "--channel", "app", "--category", "other",
+                              "--text", "x", "--at", AT.isoformat(), "--json").stdout)
+    assert on_time["severity"] == "minor" and on_time["due_at"] == T0 + 360 * 3600
+    next_day = (AT + timedelta(hours=25)).isoformat()
+    listed = [json.loads(x) for x in _cli(db, "complaints", "list", "--overdue", "--at", next_day,
+                                          "--json").stdout.splitlines()]
+    assert [x["id"] for x in listed] == [late["id"]]
+    text = _cli(db, "complaints", "list", "--at", next_day).stdout
+    assert "serious" in text and "OVERDUE" in text.splitlines()[0] and "OVERDUE" not in text.splitlines()[1]
+    assert _cli(db, "complaints", "list", "--overdue", "--at", AT.isoformat()).stdout.strip() == "no overdue reviews"
+    rep = json.loads(_cli(db, "report", "--json", "--until", next_day).stdout.splitlines()[0])["complaints"]
+    assert rep["overdue"] == 1 and rep["open_reviews"] == 2
+    # closed after its due time: no longer overdue, counted as closed late
+    from dialer.store.complaints import close_review
+    close_review(store, late["id"], "not_substantiated", reviewer="qa", now=T0 + 30 * 3600)
+    rep = json.loads(_cli(db, "report", "--json", "--until", next_day).stdout.splitlines()[0])["complaints"]
+    assert rep["overdue"] == 0 and rep["closed_late"] == 1
+    assert "overdue 0" in _cli(db, "report", "--until", next_day).stdout
+
+
+def test_releasing_one_complaint_keeps_the_hold_another_complaint_put(world):
+    store, db = world
+    first = json.loads(_cli(db, "complaints", "add", "--debtor", "D3", "--channel", "regulator_hotline",
+                            "--category", "harassment", "--text", "they call my office", "--at",
+                            AT.isoformat(), "--json").stdout)
+    second = json.loads(_cli(db, "complaints", "add", "--debtor", "D3", "--channel", "lender_cs", "--category",
+                             "threat", "--text", "and threatened my mother", "--at",
+                             (AT + timedelta(hours=1)).isoformat(), "--json").stdout)
+    assert first["hold_id"] == second["hold_id"] and second["hold"]["held_by"] == [first["id"], second["id"]]
+    res = _cli(db, "complaints", "release", str(first["id"]), "--reason", "regulator closed it", "--json")
+    out = json.loads(res.stdout)["hold"]
+    assert out["released_at"] is not None and out["in_force"] and out["held_by"] == [second["id"]]
+    assert "still hold it" in _cli(db, "complaints", "show", str(first["id"])).stdout
+    d = take_attempt(store, call_id="h-1", debtor_id="D3", account_id="A-D3", campaign=CAMP.name, phone=None,
+                     rules=RULES, now=AT + timedelta(hours=3))
+    assert not d.allowed and d.rule_id == "complaint.harassment_hold" and f"complaint {second['id']}" in d.reason
+    again = _cli(db, "complaints", "release", str(first["id"]), "--reason", "twice")
+    assert again.exit_code == 1 and "already released" in again.output
+    assert _cli(db, "complaints", "release", str(second["id"]), "--reason", "settled").exit_code == 0
+    assert take_attempt(store, call_id="h-2", debtor_id="D3", account_id="A-D3", campaign=CAMP.name, phone=None,
+                        rules=RULES, now=AT + timedelta(days=1, hours=1)).allowed
+    released = [e["payload"] for e in outbox_events(store) if e["kind"] == "complaint.hold_released"]
+    assert [(x["lifted"], x["still_held_by"]) for x in released] == [(False, [second["id"]]), (True, [])]
+
+
+def test_the_complaints_settings_are_checked_with_file_line_and_field():
+    from dialer.gate.rules import RulesError, rules_from_text
+
+    text = (Path(__file__).resolve().parent.parent / "compliance_rules.yaml").read_text(encoding="utf-8")
+    bad = text.replace("hold: [harassment, harassing_relatives, threat]", "hold: [harassment, shouting]", 1)
+    with pytest.raises(RulesError) as e:
+        rules_from_text(bad, "r.yaml")
+    assert "profiles.cn.complaints.hold[1]: unknown category 'shouting'" in e.value.render()
+    assert ":" in e.value.render().split(" ")[0]   # r.yaml:LINE:
+    r = rules_from_text(text.replace("due_hours: {serious: 2,", "due_hours: {serious: 6,", 1), "r.yaml")
+    assert r.profiles["cn"].complaints.due_hours["serious"] == 6
+    assert r.profiles["cn"].complaints.grade("attitude", "regulator_hotline") == "serious"
+    assert r.profiles["cn"].complaints.grade("other", "lender_cs") == "minor"

@@ -440,7 +440,7 @@ def verify(db: Path | None, head_file: Path | None, as_json: bool) -> None:
 
 
 @qa.command()
-@click.option("--collector", "agent", default=None, help="Only this collector.")
+@click.option("--collector", "agent", default=None, help="Only this collector (or campaign owner).")
 @click.option("--all", "include_done", is_flag=True, help="Include entries already coached.")
 @click.option("--done", "done_id", type=int, default=None, metavar="ID", help="Mark entry ID coached (audited).")
 @db_option
@@ -448,7 +448,8 @@ def verify(db: Path | None, head_file: Path | None, as_json: bool) -> None:
 @json_option("print one JSON object per entry per line")
 def coaching(agent: str | None, include_done: bool, done_id: int | None, db: Path | None, actor: str | None,
              as_json: bool) -> None:
-    """The coaching list: collectors a substantiated complaint's review holds responsible (docs/COMPLAINTS.md)."""
+    """The coaching list: collectors a substantiated complaint's review holds responsible, and campaign owners when
+    no collector was on the line (docs/COMPLAINTS.md)."""
     from dialer.store.complaints import ComplaintStoreError, coaching_done, coaching_list
     store = open_store(db, must_exist=True)
     if done_id is not None:
@@ -465,7 +466,8 @@ def coaching(agent: str | None, include_done: bool, done_id: int | None, db: Pat
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
         else:
-            click.echo(f"{r['id']:5d} {r['agent']:16} {r['rule']:28} call {r['call_id'] or '-'}  complaint "
+            who = r["agent"] + (f" (campaign owner, {r['campaign']})" if r.get("kind") == "campaign_owner" else "")
+            click.echo(f"{r['id']:5d} {who:16} {r['rule']:28} call {r['call_id'] or '-'}  complaint "
                        f"{r['complaint_id']} ({r['category']}, {r['channel']})" + ("  done" if r["done_at"] else ""))
     if not rows and not as_json:
         click.echo("nobody on the coaching list")

@@ -44,7 +44,10 @@ def complaints_section(store: Store, campaign: str, since: float | None, until: 
     from dialer.qa.complaints import per_10k
     from dialer.store.complaints import complaint_figures
 
-    f = complaint_figures(store, campaign, since, until)
+    import time
+
+    now = time.time()  # overdue as of the report's end, or now when it ends later
+    f = complaint_figures(store, campaign, since, until, as_of=min(until, now) if until is not None else now)
     f["per_10k_calls"] = per_10k(f["complaints"], f["calls"])
     for g in f["by_collector"].values():
         g["per_10k_calls"] = per_10k(g["complaints"], g["calls"])
@@ -99,7 +102,9 @@ def print_report(r: dict[str, Any], echo=click.echo) -> None:
     if cp and cp["complaints"]:
         per = "-" if cp["per_10k_calls"] is None else f"{cp['per_10k_calls']:g}"
         echo(f"  complaints {cp['complaints']} ({per} per 10,000 calls), substantiated {cp['substantiated']}, "
-             f"review open {cp['open_reviews']}; by rule: "
+             f"review open {cp['open_reviews']} (overdue {cp['overdue']}), closed late {cp['closed_late']}, "
+             f"against the campaign's owner {cp['against_owner']}; by severity: "
+             + (", ".join(f"{k} {v}" for k, v in sorted(cp["by_severity"].items())) or "-") + "; by rule: "
              + (", ".join(f"{k} {v['complaints']}" for k, v in cp["by_rule"].items()) or "-")
              + "; by collector (complaints/calls): "
              + (", ".join(f"{k} {v['complaints']}/{v['calls']}" for k, v in sorted(cp["by_collector"].items())) or "-"))

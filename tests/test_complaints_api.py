@@ -64,3 +64,50 @@ def test_unknown_debtor_is_404(api):
     status, err = api("POST", "/complaints", json_body={"debtor_id": "NOPE", "channel": "lender_cs",
                                                          "category": "attitude", "text": "x"})
     assert status == 404 and err["field"] == "body.debtor_id"
+
+
+def _add(api, **extra):
+    status, body = api("POST", "/complaints", json_body={"debtor_id": "K1", "channel": "lender_cs",
+                                                         "received_at": AT.isoformat(), **extra})
+    assert status == 201, body
+    return body
+
+
+def test_review_a_complaint_through_the_api(api):
+    c = _add(api, category="attitude", text="rude collector")
+    assert c["severity"] == "moderate" and c["due_at"] == AT.timestamp() + 120 * 3600   # us profile
+    path = f"/complaints/{c['id']}/review"
+    for body, field in [({"finding": "maybe", "by": "qa"}, "body.finding"),
+                        ({"finding": "substantiated"}, "body.by"),
+                        ({"finding": "substantiated", "by": "qa", "rule": "Rude!"}, "body.rule"),
+                        ({"finding": "substantiated", "by": "qa", "call_id": "k-404"}, "body.call_id"),
+                        ({"finding": "substantiated", "by": "qa", "responsible": "boss"}, "body.responsible"),
+                        ({"finding": "substantiated", "by": "qa", "colour": 1}, "body.colour")]:
+        status, err = api("POST", path, json_body=body)
+        assert status == 400 and err["field"] == field, (body, err)
+    status, out = api("POST", path, json_body={"finding": "substantiated", "by": "qa.wang", "note": "heard it"})
+    assert status == 200, out
+    assert (out["review"]["agent"], out["review"]["call_id"], out["review"]["responsible"]) == ("bob", "k-1",
+                                                                                                "collector")
+    status, err = api("POST", path, json_body={"finding": "substantiated", "by": "qa.wang"})
+    assert status == 409 and "already closed" in err["error"]
+    status, err = api("POST", "/complaints/999/review", json_body={"finding": "substantiated", "by": "qa"})
+    assert status == 404 and err["field"] == "complaint_id"
+
+
+def test_release_a_hold_through_the_api(api):
+    first = _add(api, category="harassment", text="calls my office")
+    second = _add(api, category="threat", text="and threatened me")
+    assert first["hold_id"] == second["hold_id"]
+    status, err = api("DELETE", f"/complaints/{first['id']}/hold", params={"by": "cs.li"})
+    assert status == 400 and err["field"] == "reason"
+    status, out = api("DELETE", f"/complaints/{first['id']}/hold", params={"by": "cs.li", "reason": "closed"})
+    assert status == 200 and out["hold"]["released_by"] == "cs.li" and out["hold"]["in_force"], out
+    assert second["id"] in out["hold"]["held_by"]
+    status, err = api("DELETE", f"/complaints/{first['id']}/hold", params={"by": "cs.li", "reason": "again"})
+    assert status == 409
+    no_hold = _add(api, category="attitude", text="x")
+    status, err = api("DELETE", f"/complaints/{no_hold['id']}/hold", params={"by": "cs.li", "reason": "x"})
+    assert status == 404 and err["field"] == "complaint_id"
+    status, listed = api("GET", "/complaints", params={"overdue_at": str(AT.timestamp() + 200 * 3600)})
+    assert status == 200 and no_hold["id"] in [c["id"] for c in listed["complaints"]]

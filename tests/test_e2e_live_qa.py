@@ -230,6 +230,7 @@ def test_a_complaint_about_the_threat_opens_a_review_of_that_call_and_ends_on_th
     assert out.exit_code == 0, out.output
     complaint = json.loads(out.output)
     assert [c["call_id"] for c in complaint["calls"]] == [bad["id"]] and complaint["review"]["status"] == "open"
+    assert complaint["severity"] == "serious" and complaint["link_scope"] == "answered"   # attitude, via the regulator
     queue = runner.invoke(main, ["qa", "report", "--db", str(db), "--json"])
     items = [q for q in json.loads(queue.output)["review_queue"] if q.get("complaint_id") == complaint["id"]]
     assert [q["call_id"] for q in items] == [bad["id"]]

@@ -6,7 +6,7 @@ queue, and the review's finding puts the collector on the coaching list and into
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -330,3 +330,20 @@ def test_the_complaints_settings_are_checked_with_file_line_and_field():
     assert r.profiles["cn"].complaints.due_hours["serious"] == 6
     assert r.profiles["cn"].complaints.grade("attitude", "regulator_hotline") == "serious"
     assert r.profiles["cn"].complaints.grade("other", "lender_cs") == "minor"
+
+
+def test_attempt_pattern_counts_our_attempts_per_local_day_against_the_caps():
+    from zoneinfo import ZoneInfo
+
+    from dialer.qa.complaints import attempt_pattern
+
+    cn = RULES.profiles["cn"].gate   # 3 a day, 6 a number a day, no 7-day cap
+    sh = ZoneInfo("Asia/Shanghai")
+    base = datetime(2026, 11, 20, 23, 30, tzinfo=sh).timestamp()   # 23:30 local: the next hour is the next day
+    rows = [{"placed_at": base + i * 600, "phone": "+8613800000001", "answered_at": None} for i in range(5)]
+    rows.append({"placed_at": base + 60, "phone": "+8613800000001", "answered_at": base + 70, "inbound": 1})
+    p = attempt_pattern(rows, sh, cn)
+    assert p["attempts"] == 5 and [(d["date"], d["attempts"]) for d in p["days"]] == \
+        [("2026-11-20", 3), ("2026-11-21", 2)]                       # the call-back is not our attempt
+    assert (p["peak_day"], p["peak_number_day"], p["peak_7days"]) == (3, 3, 5)
+    assert p["held"] == {"cap.daily": True, "cap.number_daily": True, "cap.7in7": None}

@@ -391,7 +391,7 @@ def _masked(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rules(request: web.Request) -> Any:
-    """The compliance rules (the profiles' complaints: settings), loaded once; a broken file is a 500 said plainly."""
+    """The compliance rules (the profiles' complaints: settings), loaded once."""
     from dialer.gate.rules import load_rules
 
     app = request.app
@@ -408,8 +408,15 @@ async def _add_complaint(request: web.Request, args: dict[str, Any]) -> web.Resp
         c = parse_complaint(args["body"], now=_now(request))
     except ComplaintError as exc:
         return _error(f"body.{exc}", 400, f"body.{exc.field}")
+    from common.yamlfile import ConfigError
+
     try:
-        out = take_complaint(_store(request), c, _rules(request), actor="api", now=_now(request))
+        rules = _rules(request)
+    except (ConfigError, OSError) as exc:  # the server's own file: said plainly, never blamed on the request
+        log_event(log, "api.rules_unreadable", error=str(exc)[:200])
+        return _error(f"the dialer cannot read its compliance rules: {exc}", 500)
+    try:
+        out = take_complaint(_store(request), c, rules, actor="api", now=_now(request))
     except ComplaintStoreError as exc:
         return _error(f"body.{exc}", exc.status, f"body.{exc.field}")
     log_event(log, "api.complaint", complaint=out["id"], category=c.category, calls=len(out["calls"]))

@@ -176,7 +176,8 @@ def add_cmd(debtor_id: str | None, phone: str | None, channel: str, category: st
 @click.option("--status", type=click.Choice(["review", "no_calls", "reviewed"]), default=None)
 @click.option("--debtor", "debtor_id", default=None)
 @click.option("--overdue", is_flag=True, help="Only complaints whose review is still open past its due time.")
-@click.option("--at", "at", default=None, help="The time overdue is judged at: ISO time with UTC offset (default: now).")
+@click.option("--at", "at", default=None,
+              help="The time overdue is judged at: ISO time with UTC offset (default: now).")
 @db_option
 @json_option("print one JSON object per complaint per line")
 def list_cmd(status: str | None, debtor_id: str | None, overdue: bool, at: str | None, db: Path | None,

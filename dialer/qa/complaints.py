@@ -168,8 +168,10 @@ def parse_review(record: Mapping[str, Any]) -> Review:
 
 def attempt_pattern(attempts: list[Mapping[str, Any]], zone: tzinfo, gate: "GateRules") -> dict[str, Any]:
     """How often we called, against what the gate allows: attempts per local day (`zone`: the debtor's) and the most
-    in any 7 days, with the profile's caps and, per cap rule id, whether it held (None: no such cap). Pure."""
+    in any 7 days, with the profile's caps and, per cap rule id, whether it held (None: no such cap). Calls the
+    debtor made to us (inbound) are not our attempts and are not counted. Pure."""
     days: dict[date, dict[str, Any]] = {}
+    attempts = [a for a in attempts if not a.get("inbound")]
     for a in attempts:
         d = datetime.fromtimestamp(float(a["placed_at"]), zone).date()
         g = days.setdefault(d, {"attempts": 0, "answered": 0, "numbers": {}})

@@ -48,8 +48,8 @@ def complaint_subject(conn: Store | Conn, debtor_id: str | None, phone: str | No
         debtor_id = _debtor_for_phone(c, phone)
     out: dict[str, Any] = {"debtor_id": debtor_id, "campaign": None, "profile": None, "timezone": None, "phone": phone}
     if debtor_id is not None:
-        d = c.execute("SELECT d.campaign, d.timezone, k.profile FROM debtors d LEFT JOIN campaigns k ON k.name=d.campaign"
-                      " WHERE d.debtor_id=?", (debtor_id,)).fetchone()
+        d = c.execute("SELECT d.campaign, d.timezone, k.profile FROM debtors d LEFT JOIN campaigns k"
+                      " ON k.name=d.campaign WHERE d.debtor_id=?", (debtor_id,)).fetchone()
         out |= {"campaign": d["campaign"], "profile": d["profile"], "timezone": d["timezone"]}
         p = c.execute("SELECT phone FROM phones WHERE debtor_id=? ORDER BY rank, phone LIMIT 1",
                       (debtor_id,)).fetchone()
@@ -65,7 +65,7 @@ def complaint_subject(conn: Store | Conn, debtor_id: str | None, phone: str | No
 def linked_calls(conn: Store | Conn, debtor_id: str | None, phone: str | None, received_at: float,
                  window_days: float, *, answered_only: bool = True) -> list[dict[str, Any]]:
     """Calls to the debtor or the number placed in the window before the complaint, newest first: answered ones
-    only, or (a complaint about how often we call) every attempt."""
+    only, or (a complaint about how often we call) every attempt we made too, answered or not."""
     cond, args = [], []
     if debtor_id is not None:
         cond.append("debtor_id=?")
@@ -76,8 +76,9 @@ def linked_calls(conn: Store | Conn, debtor_id: str | None, phone: str | None, r
     if not cond:
         return []
     rows = conn_of(conn).execute(
-        "SELECT id, debtor_id, phone, campaign, agent, placed_at, answered_at, outcome FROM attempts"
-        f" WHERE ({' OR '.join(cond)})" + (" AND answered_at IS NOT NULL" if answered_only else "")
+        "SELECT id, debtor_id, phone, campaign, agent, placed_at, answered_at, outcome, inbound FROM attempts"
+        f" WHERE ({' OR '.join(cond)})"
+        + (" AND answered_at IS NOT NULL" if answered_only else " AND (answered_at IS NOT NULL OR inbound=0)")
         + " AND placed_at>=? AND placed_at<=? ORDER BY placed_at DESC, id",
         (*args, received_at - window_days * DAY, received_at))
     return [dict(r) for r in rows]

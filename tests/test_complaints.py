@@ -218,7 +218,8 @@ def test_a_frequency_complaint_links_every_attempt_and_shows_them_against_the_ca
     assert "20 linked attempt(s), answered or not" in shown and "cap.daily 3: EXCEEDED" in shown
     assert "severity serious (profile us)" in shown
     # the QA queue gets one item for it (no recording to open), not twenty
-    assert len([q for q in review_queue(store) if q.get("complaint_id") == c["id"]]) == 1
+    items = [q for q in review_queue(store) if q.get("complaint_id") == c["id"]]
+    assert len(items) == 1 and items[0]["severity"] == "serious" and items[0]["due_at"] == c["due_at"]
 
     # an answered-calls complaint about the same debtor still links answered calls only
     a = json.loads(_cli(db, "complaints", "add", "--debtor", "D0", "--channel", "lender_cs", "--category",

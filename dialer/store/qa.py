@@ -237,9 +237,9 @@ def review_queue(store: Store, limit: int | None = None) -> list[dict[str, Any]]
            for r in rows for item in json.loads(r["review_json"])]
     from dialer.store.complaints import open_reviews  # a complaint's open review: its calls, surest first
     out += [{"call_id": c["call_id"], "result_id": None, "scored_at": c["opened_at"], "rule": f"complaint.{c['category']}",
-             "turn": None, "confidence": 1.0, "complaint_id": c["id"],
-             "evidence": f"complaint {c['id']} via {c['channel']}: {c['text'][:100]}",
-             "reason": f"complaint {c['id']} via {c['channel']}: dialer complaints review {c['id']}"}
+             "turn": None, "confidence": 1.0, "complaint_id": c["id"], "severity": c["severity"],
+             "due_at": c["due_at"], "evidence": f"complaint {c['id']} via {c['channel']}: {c['text'][:100]}",
+             "reason": f"complaint {c['id']} ({c['severity']}) via {c['channel']}: dialer complaints review {c['id']}"}
             for c in open_reviews(store)]
     out.sort(key=lambda i: (-float(i.get("confidence") or 0), i["call_id"], i["rule"]))
     return out[:limit] if limit else out

@@ -233,10 +233,10 @@ def test_a_frequency_complaint_links_every_attempt_and_shows_them_against_the_ca
     assert res.exit_code == 0, res.output
     r = json.loads(res.stdout)["review"]
     assert (r["responsible"], r["agent"], r["owner"], r["campaign"], r["rule"]) == \
-        ("owner", None, "ops.lee", CAMP.name, "cap.7in7")
+        ("owner", None, "ops.lee", CAMP.name, "cap.daily")
     coach = [json.loads(x) for x in _cli(db, "qa", "coaching", "--json").stdout.splitlines()]
     assert [(x["agent"], x["kind"], x["campaign"], x["rule"]) for x in coach] == \
-        [("ops.lee", "campaign_owner", CAMP.name, "cap.7in7")]
+        [("ops.lee", "campaign_owner", CAMP.name, "cap.daily")]
     assert "campaign owner" in _cli(db, "qa", "coaching").stdout
     rep = json.loads(_cli(db, "report", "--json", "--until", "2026-11-24T12:00:00-05:00").stdout.splitlines()[0])
     cp = rep["complaints"]

@@ -205,7 +205,8 @@ def close_review(store: Store | Conn, complaint_id: int, finding: str, *, review
         if finding == "substantiated" and rule is None:
             if responsible == "owner":
                 pattern = json.loads(comp["attempts_json"]) if comp["attempts_json"] else {}
-                broken = [k for k, ok in sorted((pattern.get("held") or {}).items()) if ok is False]
+                held = pattern.get("held") or {}
+                broken = [k for k in ("cap.daily", "cap.number_daily", "cap.7in7") if held.get(k) is False]
                 rule = broken[0] if broken else f"complaint.{comp['category']}"
             elif call_id is not None:
                 rule = _rule_on_call(conn, call_id, comp["category"])

@@ -167,8 +167,8 @@ class Profile:
     gate: GateRules
     abandon: AbandonRules
     qa: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    campaign: str | None = None
     complaints: "ComplaintRules" = field(default_factory=lambda: ComplaintRules(), hash=False, compare=False)
+    campaign: str | None = None
 
 
 @dataclass
@@ -354,11 +354,9 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
             src.fail((), f"missing or not a mapping: the {sec} section is required")
             continue
         sections[sec] = _parse_gate(src, raw, name) if sec == "gate" else _parse_abandon(src, raw)
-    if len(errors) > n0 or "gate" not in sections or "abandon" not in sections:
-        return None
     complaints = _parse_complaints(_Src(loc, [(ppath + ("complaints",), praw.get("complaints"))], errors),
                                    praw.get("complaints"))
-    if len(errors) > n0:
+    if len(errors) > n0 or "gate" not in sections or "abandon" not in sections:
         return None
     qa = praw.get("qa") or {}
     return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign,

@@ -62,3 +62,9 @@ USER_EVENTS = (DIALER_AMD, DIALER_HUMAN, DIALER_QUEUE_RESULT, DIALER_INFO_PLAYED
                DIALER_PREVIEW_READY, DIALER_MACHINE_MESSAGE)
 # live QA (dialer/qa/live.py): a rule hit on a collector's call while it is up; sent by the daemon, not the dialplan
 DIALER_QA_ALERT = "DialerQaAlert"
+
+# -- complaints (docs/COMPLAINTS.md): where they come in, what they are about, how serious they are ---------
+COMPLAINT_CHANNELS = ("regulator_hotline", "lender_cs", "debtor_direct", "letter", "email", "app", "other")
+COMPLAINT_CATEGORIES = ("attitude", "over_collection", "information_leak", "harassing_relatives", "harassment",
+                        "threat", "compliance_dispute", "other")
+COMPLAINT_SEVERITIES = ("minor", "moderate", "serious")  # seed 001's grading, least serious first

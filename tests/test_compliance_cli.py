@@ -43,7 +43,7 @@ def test_explain_json_lists_every_rule_and_next_time(tmp_path):
     assert first["zones"] == ["Asia/Shanghai"] and first["local_times"]["Asia/Shanghai"].startswith("2026-11-23T12:00")
     daily = next(c for c in first["checks"] if c["rule_id"] == "cap.daily")
     assert daily["passed"] is False and "3 attempts" in daily["why"]
-    assert len(first["checks"]) == 19 and sum(not c["passed"] for c in first["checks"]) == 1
+    assert len(first["checks"]) == 20 and sum(not c["passed"] for c in first["checks"]) == 1
     assert out["recent_blocks"][0]["rule_id"] == "cap.daily"
 
 

@@ -40,7 +40,8 @@ def test_every_rule_id_reported_in_checks():
     assert d.allowed and d.rule_id is None
     assert [c.rule_id for c in d.checks] == [
         "cease", "dnc", "suppress.attorney", "suppress.bankruptcy", "suppress.deceased", "suppress.complaint_hold",
-        "suppress.dispute", "account.paid_in_full", "contact.third_party", "request.inconvenient", "time.holiday", "time.window",
+        "suppress.dispute", "complaint.harassment_hold", "account.paid_in_full", "contact.third_party",
+        "request.inconvenient", "time.holiday", "time.window",
         "cap.daily", "cap.number_daily", "cap.7in7", "conv.7day", "gap.min", "lockout.72h",
         "lockout.machine_same_day"]
 

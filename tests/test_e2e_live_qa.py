@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import wave
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from dialer.qa import live
 from dialer.store import Store, core
 from dialer.store import recordings as rec_store
 from dialer.store.audit import audit_entries
+from dialer.store.outbox import outbox_events
 from dialer.telephony.carrier import behaviours_from_dict
 from dialer.telephony.harness import Harness
 from tests.asr_speakers import piper
@@ -38,7 +40,7 @@ pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parent.parent
 HEADER = ("debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,currency,days_past_due,due_date,"
           "timezone,customer_type,lang,contacts\n")
-PEOPLE = {"L01": "+12125550501", "L02": "+12125550502"}
+PEOPLE = {"L01": "+12125550501", "L02": "+12125550502", "L03": "+12125550503"}  # L03: held by a complaint
 GREETING = "Hello, this is Sam calling from Acme Finance."
 FORBIDDEN = "We will come to your house and hurt your family."
 COMPLIANT = "Nobody will come to your house, and nothing we do will hurt your family."
@@ -95,6 +97,10 @@ def run(tmp_path_factory):
                    for d, p in PEOPLE.items())
     (tmp / "live.csv").write_text(HEADER + rows)
     core.import_debtors(store, read_debtors_csv(tmp / "live.csv"), "live")
+    held = CliRunner().invoke(main, ["complaints", "add", "--phone", PEOPLE["L03"], "--channel", "regulator_hotline",
+                                     "--category", "harassment", "--text", "they call my family every day",
+                                     "--at", (at - timedelta(hours=1)).isoformat(), "--db", str(tmp / "dialer.db")])
+    assert held.exit_code == 0 and "harassment_hold" in held.output, held.output
     audio = {"agent1": _speech(tmp / "agent1.wav", [GREETING, FORBIDDEN]),
              "agent2": _speech(tmp / "agent2.wav", [GREETING, COMPLIANT])}
     behaviours = {p: {"answer_after": 1, "then": "speak", "audio": "hello.wav", "hangup_after": 17}
@@ -199,3 +205,57 @@ def test_post_call_qa_of_both_recordings_agrees_with_the_live_result(run):
     conduct = {cid: {v["rule"] for v in r["violations"] if v["rule"].startswith("conduct.")}
                for cid, r in results.items()}
     assert conduct == {calls["agent1"]["id"]: {"conduct.threat"}, calls["agent2"]["id"]: set()}, results
+
+
+def test_a_harassment_complaint_blocks_the_next_dial_with_the_holds_rule_id(run):
+    """L03 was put on hold by a harassment complaint before the run: the daemon never dialled it."""
+    store = run["store"]
+    assert not store.query("SELECT id FROM attempts WHERE debtor_id='L03'")
+    blocks = store.query("SELECT rule_id, reason, next_allowed_at FROM gate_blocks WHERE debtor_id='L03'")
+    assert blocks and {b["rule_id"] for b in blocks} == {"complaint.harassment_hold"}, [dict(b) for b in blocks]
+    assert "harassment_hold" in blocks[0]["reason"] and blocks[0]["next_allowed_at"] is None
+
+
+def test_a_complaint_about_the_threat_opens_a_review_of_that_call_and_ends_on_the_coaching_list(run):
+    db, store = run["db"], run["store"]
+    bad = _calls(store)["agent1"]
+    runner = CliRunner()
+    # the recordings' transcripts (done by the test before; a no-op then, needed when this test runs alone)
+    assert runner.invoke(main, ["qa", "transcribe", "--db", str(db)]).exit_code == 0
+    received = bad["ended_at"] + 3600  # the debtor rang the regulator an hour later
+    at = datetime.fromtimestamp(received, timezone.utc).isoformat()
+    out = runner.invoke(main, ["complaints", "add", "--phone", bad["phone"], "--channel", "regulator_hotline",
+                               "--category", "attitude", "--text", "the collector said they would hurt my family",
+                               "--at", at, "--db", str(db), "--json"])
+    assert out.exit_code == 0, out.output
+    complaint = json.loads(out.output)
+    assert [c["call_id"] for c in complaint["calls"]] == [bad["id"]] and complaint["review"]["status"] == "open"
+    assert complaint["severity"] == "serious" and complaint["link_scope"] == "answered"   # attitude, via the regulator
+    queue = runner.invoke(main, ["qa", "report", "--db", str(db), "--json"])
+    items = [q for q in json.loads(queue.output)["review_queue"] if q.get("complaint_id") == complaint["id"]]
+    assert [q["call_id"] for q in items] == [bad["id"]]
+    # what the reviewer opens: the call's recordings (every leg on disk) and transcripts
+    shown = json.loads(runner.invoke(main, ["complaints", "show", str(complaint["id"]), "--db", str(db),
+                                            "--json"]).output)
+    call = shown["calls"][0]
+    assert call["agent"] == "agent1" and {"callee", "heard"} <= {r["leg"] for r in call["recordings"]}, call
+    assert all(Path(r["path"]).exists() for r in call["recordings"])
+    said = " ".join(t["text"] for turns in call["leg_transcripts"].values() for t in turns).lower()
+    assert "house" in said, call["leg_transcripts"]
+    assert [a["rule"] for a in call["live_alerts"]] == ["conduct.threat"]
+    out = runner.invoke(main, ["complaints", "review", str(complaint["id"]), "--finding", "substantiated",
+                               "--by", "qa.officer", "--db", str(db), "--json"])
+    assert out.exit_code == 0, out.output
+    review = json.loads(out.output)["review"]
+    assert (review["agent"], review["call_id"], review["rule"]) == ("agent1", bad["id"], "conduct.threat")
+    coaching = runner.invoke(main, ["qa", "coaching", "--collector", "agent1", "--db", str(db), "--json"])
+    assert [(c["agent"], c["call_id"], c["rule"]) for c in map(json.loads, coaching.output.splitlines())] == \
+        [("agent1", bad["id"], "conduct.threat")]
+    assert runner.invoke(main, ["qa", "coaching", "--collector", "agent2", "--db", str(db)]).output.strip() == \
+        "nobody on the coaching list"
+    report = json.loads(runner.invoke(main, ["report", "--db", str(db), "--json"]).output.splitlines()[0])
+    assert report["complaints"]["by_collector"]["agent1"]["complaints"] == 1
+    assert report["complaints"]["by_rule"] == {"conduct.threat": {"complaints": 1, "per_10k_calls": 5000.0}}
+    kinds = [e["kind"] for e in outbox_events(store) if e["kind"].startswith("complaint.")]
+    assert kinds == ["complaint.received", "complaint.received", "complaint.reviewed"]
+

@@ -46,6 +46,8 @@ log = logging.getLogger("dialer.api")
 SPEC_FILE = Path(__file__).with_name("openapi.yaml")
 STORE = web.AppKey("store", Store)
 CLOCK = web.AppKey("clock", Callable)  # type: ignore[arg-type]
+RULES_FILE = web.AppKey("rules_file", Path)
+RULES = web.AppKey("rules", object)
 MAX_BODY = 20 * 1024 * 1024
 
 
@@ -194,11 +196,14 @@ def _records(args: dict[str, Any], columns: tuple[str, ...], required: tuple[str
     return [dict(r, __row__=str(i + 2)) for i, r in enumerate(args["body"]["rows"])]
 
 
-def api_app(store_factory: Callable[[], Store], *, clock: Callable[[], float] = time.time) -> web.Application:
+def api_app(store_factory: Callable[[], Store], *, clock: Callable[[], float] = time.time,
+            rules_file: Path = Path("compliance_rules.yaml")) -> web.Application:
     """The API as a sub-application (mount at /api/). `store_factory` opens the store at start-up; it is closed
-    at clean-up. No auth here: the server it is mounted in checks the token."""
+    at clean-up. No auth here: the server it is mounted in checks the token. `rules_file`: the compliance rules
+    complaints are taken under."""
     app = web.Application(client_max_size=MAX_BODY + 1024)
     app[CLOCK] = clock
+    app[RULES_FILE] = Path(rules_file)
 
     async def open_store(app: web.Application) -> None:
         app[STORE] = store_factory()
@@ -236,6 +241,11 @@ def api_app(store_factory: Callable[[], Store], *, clock: Callable[[], float] = 
     route("POST", "/campaigns/{name}/pause", _pause)
     route("POST", "/campaigns/{name}/resume", _resume)
     route("GET", "/webhooks/status", _webhooks)
+    route("POST", "/complaints", _add_complaint)
+    route("GET", "/complaints", _complaints)
+    route("GET", "/complaints/{complaint_id}", _complaint)
+    route("POST", "/complaints/{complaint_id}/review", _review_complaint)
+    route("DELETE", "/complaints/{complaint_id}/hold", _release_complaint_hold)
     return app
 
 
@@ -372,6 +382,98 @@ async def _webhooks(request: web.Request, args: dict[str, Any]) -> web.Response:
 
 
 # -- standalone ---------------------------------------------------------------------------------------------
+
+
+# -- complaints (docs/COMPLAINTS.md) -------------------------------------------------------------------------
+
+def _masked(c: dict[str, Any]) -> dict[str, Any]:
+    return c | {"phone": mask_phone(c["phone"]) if c.get("phone") else None}
+
+
+def _rules(request: web.Request) -> Any:
+    """The compliance rules (the profiles' complaints: settings), loaded once."""
+    from dialer.gate.rules import load_rules
+
+    app = request.app
+    if RULES not in app:
+        app[RULES] = load_rules(app[RULES_FILE])
+    return app[RULES]
+
+
+async def _add_complaint(request: web.Request, args: dict[str, Any]) -> web.Response:
+    from dialer.qa.complaints import ComplaintError, parse_complaint, take_complaint
+    from dialer.store.complaints import ComplaintStoreError
+
+    try:
+        c = parse_complaint(args["body"], now=_now(request))
+    except ComplaintError as exc:
+        return _error(f"body.{exc}", 400, f"body.{exc.field}")
+    from common.yamlfile import ConfigError
+
+    try:
+        rules = _rules(request)
+    except (ConfigError, OSError) as exc:  # the server's own file: said plainly, never blamed on the request
+        log_event(log, "api.rules_unreadable", error=str(exc)[:200])
+        return _error(f"the dialer cannot read its compliance rules: {exc}", 500)
+    try:
+        out = take_complaint(_store(request), c, rules, actor="api", now=_now(request))
+    except ComplaintStoreError as exc:
+        return _error(f"body.{exc}", exc.status, f"body.{exc.field}")
+    log_event(log, "api.complaint", complaint=out["id"], category=c.category, calls=len(out["calls"]))
+    return _json(_masked(out), 201)
+
+
+async def _complaints(request: web.Request, args: dict[str, Any]) -> web.Response:
+    from dialer.store.complaints import list_complaints
+
+    q = args["query"]
+    rows = list_complaints(_store(request), status=q.get("status"), debtor_id=q.get("debtor_id"),
+                           since=q.get("since"), overdue_at=q.get("overdue_at"), limit=q.get("limit", 1000))
+    return _json({"complaints": [_masked(c) for c in rows]})
+
+
+async def _complaint(request: web.Request, args: dict[str, Any]) -> web.Response:
+    from dialer.store.complaints import get_complaint
+
+    cid = args["path"]["complaint_id"]
+    c = get_complaint(_store(request), cid, evidence=True)
+    if c is None:
+        return _error(f"complaint_id: no complaint {cid}", 404, "complaint_id")
+    return _json(_masked(c))
+
+
+async def _review_complaint(request: web.Request, args: dict[str, Any]) -> web.Response:
+    from dialer.qa.complaints import ComplaintError, parse_review
+    from dialer.store.complaints import ComplaintStoreError, close_review
+
+    body = dict(args["body"])
+    by = body.pop("by")
+    try:
+        r = parse_review(body)
+    except ComplaintError as exc:
+        return _error(f"body.{exc}", 400, f"body.{exc.field}")
+    cid = args["path"]["complaint_id"]
+    try:
+        out = close_review(_store(request), cid, r.finding, reviewer=by, call_id=r.call_id, rule=r.rule,
+                           note=r.note, responsible=r.responsible, now=_now(request))
+    except ComplaintStoreError as exc:
+        where = "complaint_id" if exc.field == "complaint_id" else f"body.{exc.field}"
+        return _error(str(exc) if where == "complaint_id" else f"body.{exc}", exc.status, where)
+    log_event(log, "api.complaint.reviewed", complaint=cid, finding=r.finding)
+    return _json(_masked(out))
+
+
+async def _release_complaint_hold(request: web.Request, args: dict[str, Any]) -> web.Response:
+    from dialer.store.complaints import ComplaintStoreError, release_hold
+
+    cid, q = args["path"]["complaint_id"], args["query"]
+    try:
+        out = release_hold(_store(request), cid, by=q["by"], reason=q["reason"], now=_now(request))
+    except ComplaintStoreError as exc:
+        return _error(str(exc), exc.status, exc.field)
+    log_event(log, "api.complaint.hold_released", complaint=cid)
+    return _json(_masked(out))
+
 
 def serve_app(store_factory: Callable[[], Store], token: str, **kw: Any) -> web.Application:
     """A root application with bearer-token auth and the API mounted at /api/ (what `dialer api serve` runs when

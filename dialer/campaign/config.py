@@ -143,6 +143,7 @@ class Campaign:
     ring_seconds: float = 20.0    # ring time before no-answer (the profile's minimum ring time still applies)
     pacing: Any = None            # dialer.pacing.PredictiveConfig for predictive campaigns (None = defaults)
     default_region: str | None = None  # ISO 3166 region whose national numbers the CSV may use ('CN')
+    owner: str | None = None  # who answers for the campaign's pacing and caps (a complaint with no collector on the line)
     preview_seconds: float = 30.0  # preview: how long an offer waits for the collector's accept or skip
     amd_policy: str = "hangup"  # collector modes, a machine answered: hang up, or leave the information message
     file: str = ""
@@ -209,7 +210,7 @@ def retry_delay(segment: Segment, outcome: str, attempts_made: int) -> int | Non
 _TOP_KEYS = ("name", "description", "profile", "locale", "institution", "callback_number",
              "caller_id", "dial_mode", "line_limit", "segments", "cadence", "retry",
              "propensity_bands", "strategy", "amd", "ring_seconds", "pacing", "default_region",
-             "preview_seconds", "amd_policy")
+             "preview_seconds", "amd_policy", "owner")
 _REQUIRED_TOP = ("name", "profile", "locale", "institution", "callback_number", "caller_id",
                  "dial_mode", "line_limit", "segments")
 _SEGMENT_KEYS = ("name", "dpd", "customer_types", "propensity", "script", "dial_mode", "cadence", "retry")
@@ -477,6 +478,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
         default_region = c.string(root["default_region"], ("default_region",)).strip().upper()
         if default_region not in phonenumbers.SUPPORTED_REGIONS:
             raise c.err(("default_region",), f"{root['default_region']!r} is not a region code (CN, GB, US, ...)")
+    owner = c.string(root["owner"], ("owner",)).strip()[:200] if root.get("owner") is not None else None
     pacing = None
     if root.get("pacing") is not None:
         from dialer.pacing.pacers import predictive_config
@@ -494,7 +496,7 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
         callback_number=callback, caller_id=caller_id, dial_mode=dial_mode, line_limit=line_limit,
         segments=tuple(segments), propensity_bands=bands, description=description,
         strategy=strategy, file=located.file, raw=root, amd=amd, ring_seconds=ring_seconds, pacing=pacing,
-        default_region=default_region, preview_seconds=preview_seconds, amd_policy=amd_policy,
+        default_region=default_region, preview_seconds=preview_seconds, amd_policy=amd_policy, owner=owner,
     )
 
 

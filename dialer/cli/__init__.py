@@ -44,6 +44,7 @@ class LazyGroup(click.Group):
         "agent": "dialer.cli.agent:agent",
         "compliance": "dialer.cli.compliance:compliance",
         "qa": "dialer.cli.qa:qa",
+        "complaints": "dialer.cli.complaints:complaints",
         "bench": "dialer.cli.bench:bench",
         "report": "dialer.cli.report:report",
         "audit": "dialer.cli.audit:audit",

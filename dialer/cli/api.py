@@ -36,8 +36,12 @@ def api() -> None:
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Bearer token file (default: api.token next to the database; generated 0600 if absent).")
 @click.option("--max-seconds", type=float, default=None, help="Stop after this long.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("compliance_rules.yaml"), show_default=True,
+              help="Compliance rules: the profiles' complaints: settings POST /complaints uses.")
 @db_option
-def serve(host: str, port: int, token_file: Path | None, max_seconds: float | None, db: Path | None) -> None:
+def serve(host: str, port: int, token_file: Path | None, max_seconds: float | None, rules_file: Path,
+          db: Path | None) -> None:
     """Serve the API until SIGTERM/SIGINT. Prints one JSON line: where it listens and the token file."""
     from aiohttp import web
 
@@ -52,7 +56,7 @@ def serve(host: str, port: int, token_file: Path | None, max_seconds: float | No
                    err=True)
 
     async def main() -> None:
-        runner = web.AppRunner(serve_app(lambda: Store(path), token))
+        runner = web.AppRunner(serve_app(lambda: Store(path), token, rules_file=rules_file))
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:

@@ -437,3 +437,37 @@ def verify(db: Path | None, head_file: Path | None, as_json: bool) -> None:
         _print_chain(chain)
     if not chain.ok:
         sys.exit(1)
+
+
+@qa.command()
+@click.option("--collector", "agent", default=None, help="Only this collector (or campaign owner).")
+@click.option("--all", "include_done", is_flag=True, help="Include entries already coached.")
+@click.option("--done", "done_id", type=int, default=None, metavar="ID", help="Mark entry ID coached (audited).")
+@db_option
+@by_option
+@json_option("print one JSON object per entry per line")
+def coaching(agent: str | None, include_done: bool, done_id: int | None, db: Path | None, actor: str | None,
+             as_json: bool) -> None:
+    """The coaching list: collectors a substantiated complaint's review holds responsible, and campaign owners when
+    no collector was on the line (docs/COMPLAINTS.md)."""
+    from dialer.store.complaints import ComplaintStoreError, coaching_done, coaching_list
+    store = open_store(db, must_exist=True)
+    if done_id is not None:
+        try:
+            coaching_done(store, done_id, by=_actor(actor))
+        except ComplaintStoreError as exc:
+            _fail(str(exc))
+        from dialer.store.audit import write_head
+        write_head(store)
+        click.echo(f"coaching entry {done_id} done")
+        return
+    rows = coaching_list(store, agent=agent, include_done=include_done)
+    for r in rows:
+        if as_json:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        else:
+            who = r["agent"] + (f" (campaign owner, {r['campaign']})" if r.get("kind") == "campaign_owner" else "")
+            click.echo(f"{r['id']:5d} {who:16} {r['rule']:28} call {r['call_id'] or '-'}  complaint "
+                       f"{r['complaint_id']} ({r['category']}, {r['channel']})" + ("  done" if r["done_at"] else ""))
+    if not rows and not as_json:
+        click.echo("nobody on the coaching list")

@@ -35,7 +35,25 @@ def campaign_report(store: Store, campaign: str, since: float | None = None, unt
         "abandon_rate": _ratio(f["abandoned"], live),
         "qa": {"calls_scored": len(scores), "mean_score": round(sum(scores) / len(scores), 1) if scores else None,
                "calls_with_violations": sum(1 for s in scores if s < 100), "violations_by_rule": dict(violations)},
+        "complaints": complaints_section(store, campaign, since, until),
     }
+
+
+def complaints_section(store: Store, campaign: str, since: float | None, until: float | None) -> dict[str, Any]:
+    """Complaints per 10,000 calls for the campaign and each collector; substantiated ones by rule."""
+    from dialer.qa.complaints import per_10k
+    from dialer.store.complaints import complaint_figures
+
+    import time
+
+    now = time.time()  # overdue as of the report's end, or now when it ends later
+    f = complaint_figures(store, campaign, since, until, as_of=min(until, now) if until is not None else now)
+    f["per_10k_calls"] = per_10k(f["complaints"], f["calls"])
+    for g in f["by_collector"].values():
+        g["per_10k_calls"] = per_10k(g["complaints"], g["calls"])
+    f["by_rule"] = {rule: {"complaints": n, "per_10k_calls": per_10k(n, f["calls"])}
+                    for rule, n in sorted(f["by_rule"].items())}
+    return f
 
 
 def floor_report(store: Store, campaign: str, until: float | None = None, rules: Any = None) -> dict[str, Any]:
@@ -80,6 +98,16 @@ def print_report(r: dict[str, Any], echo=click.echo) -> None:
     rules = ", ".join(f"{k} {v}" for k, v in sorted(qa["violations_by_rule"].items())) or "none"
     echo(f"  QA: {qa['calls_scored']} calls scored, mean {qa['mean_score'] if qa['mean_score'] is not None else '-'}, "
          f"with violations {qa['calls_with_violations']} ({rules})")
+    cp = r.get("complaints")
+    if cp and cp["complaints"]:
+        per = "-" if cp["per_10k_calls"] is None else f"{cp['per_10k_calls']:g}"
+        echo(f"  complaints {cp['complaints']} ({per} per 10,000 calls), substantiated {cp['substantiated']}, "
+             f"review open {cp['open_reviews']} (overdue {cp['overdue']}), closed late {cp['closed_late']}, "
+             f"against the campaign's owner {cp['against_owner']}; by severity: "
+             + (", ".join(f"{k} {v}" for k, v in sorted(cp["by_severity"].items())) or "-") + "; by rule: "
+             + (", ".join(f"{k} {v['complaints']}" for k, v in cp["by_rule"].items()) or "-")
+             + "; by collector (complaints/calls): "
+             + (", ".join(f"{k} {v['complaints']}/{v['calls']}" for k, v in sorted(cp["by_collector"].items())) or "-"))
     echo(f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(r['outcomes'].items())) or '-'}")
     w = r.get("abandon_window")
     if w:

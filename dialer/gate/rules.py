@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
 
+from common.vocab import COMPLAINT_CATEGORIES, COMPLAINT_CHANNELS, COMPLAINT_SEVERITIES
 from common.yamlfile import ConfigError, Located, field_path, load_file, load_text
 
 DEFAULT_RULES_FILE = Path("compliance_rules.yaml")
@@ -33,6 +34,7 @@ RULE_IDS = (
     "suppress.deceased",
     "suppress.complaint_hold",
     "suppress.dispute",
+    "complaint.harassment_hold",
     "account.paid_in_full",
     "contact.third_party",
     "request.inconvenient",
@@ -56,6 +58,7 @@ SUPPRESSION_LISTS = {
     "deceased": "suppress.deceased",
     "complaint_hold": "suppress.complaint_hold",
     "dispute": "suppress.dispute",  # a dispute hold (API or file): no collection call until it is released
+    "harassment_hold": "complaint.harassment_hold",  # a harassment complaint's hold (dialer complaints release)
 }
 
 
@@ -164,6 +167,7 @@ class Profile:
     gate: GateRules
     abandon: AbandonRules
     qa: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    complaints: "ComplaintRules" = field(default_factory=lambda: ComplaintRules(), hash=False, compare=False)
     campaign: str | None = None
 
 
@@ -336,8 +340,8 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
     n0 = len(errors)
     if campaign is None:
         for key in praw:
-            if key not in ("gate", "abandon", "qa"):
-                errors.append(loc.error(ppath + (key,), "unknown key (allowed: gate, abandon, qa)"))
+            if key not in ("gate", "abandon", "qa", "complaints"):
+                errors.append(loc.error(ppath + (key,), "unknown key (allowed: gate, abandon, qa, complaints)"))
     over = loc.data.get("campaign_overrides", {}).get(campaign, {}) if campaign else {}
     sections: dict[str, Any] = {}
     for sec in ("gate", "abandon"):
@@ -350,10 +354,13 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
             src.fail((), f"missing or not a mapping: the {sec} section is required")
             continue
         sections[sec] = _parse_gate(src, raw, name) if sec == "gate" else _parse_abandon(src, raw)
+    complaints = _parse_complaints(_Src(loc, [(ppath + ("complaints",), praw.get("complaints"))], errors),
+                                   praw.get("complaints"))
     if len(errors) > n0 or "gate" not in sections or "abandon" not in sections:
         return None
     qa = praw.get("qa") or {}
-    return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign)
+    return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign,
+                   complaints=complaints)
 
 
 class _Reader:
@@ -610,3 +617,83 @@ def _valid_zone(name: Any) -> bool:
         return True
     except (ZoneInfoNotFoundError, ValueError):
         return False
+
+
+# --------------------------------------------------------------------------------------------
+# Complaints (docs/COMPLAINTS.md): a profile's `complaints:` block
+# --------------------------------------------------------------------------------------------
+_SEVERITY = {"threat": "serious", "harassment": "serious", "harassing_relatives": "serious",
+             "information_leak": "serious", "attitude": "moderate", "over_collection": "moderate",
+             "compliance_dispute": "moderate", "other": "minor"}
+
+
+@dataclass(frozen=True)
+class ComplaintRules:
+    """What a profile does with a complaint: the link window, which categories hold contact, which link every
+    attempt (answered or not), each category's severity, the channels that raise it a grade, and the hours a
+    review of each severity has. A profile without the block gets these defaults."""
+
+    window_days: float = 14.0
+    hold: tuple[str, ...] = ("harassment", "harassing_relatives", "threat")
+    all_attempts: tuple[str, ...] = ("over_collection", "harassment", "harassing_relatives")
+    severity: Mapping[str, str] = field(default_factory=lambda: dict(_SEVERITY), hash=False, compare=False)
+    raise_channels: tuple[str, ...] = ("regulator_hotline",)
+    due_hours: Mapping[str, float] = field(default_factory=lambda: {"serious": 24.0, "moderate": 72.0, "minor": 168.0},
+                                           hash=False, compare=False)
+
+    def grade(self, category: str, channel: str) -> str:
+        """The severity of a complaint: its category's, one grade up through a raising channel (regulator > CS)."""
+        S = COMPLAINT_SEVERITIES
+        i = S.index(self.severity.get(category, "moderate")) + (1 if channel in self.raise_channels else 0)
+        return S[min(i, len(S) - 1)]
+
+
+def _parse_complaints(src: _Src, raw: Any) -> ComplaintRules:
+    """`complaints: {window_days, hold: [category], all_attempts: [category], severity: {category: grade},
+    raise: [channel], due_hours: {grade: hours}}`; every key optional (the defaults above)."""
+    d = ComplaintRules()
+    if raw is None:
+        return d
+    if not isinstance(raw, dict):
+        src.fail((), f"must be a mapping {{window_days, hold, all_attempts, severity, raise, due_hours}}, got {raw!r}")
+        return d
+    r = _Reader(src, raw, (), ("window_days", "hold", "all_attempts", "severity", "raise", "due_hours"))
+
+    def names(key: str, known: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+        v = raw.get(key, list(default))
+        if not isinstance(v, list):
+            r.fail(key, f"must be a list of {', '.join(known)}, got {v!r}")
+            return default
+        for i, x in enumerate(v):
+            if x not in known:
+                r.fail((key, i), f"unknown {'channel' if known is COMPLAINT_CHANNELS else 'category'} {x!r} "
+                                 f"(known: {', '.join(known)})")
+        return tuple(x for x in v if x in known)
+
+    def table(key: str, keys: tuple[str, ...], check: Callable[[Any], bool], what: str,
+              default: Mapping[str, Any]) -> dict[str, Any]:
+        v = raw.get(key, {})
+        out = dict(default)
+        if not isinstance(v, dict):
+            r.fail(key, f"must be a mapping of {' | '.join(keys)} to {what}, got {v!r}")
+            return out
+        for k, x in v.items():
+            if k not in keys:
+                r.fail((key, k), f"unknown key (allowed: {', '.join(keys)})")
+            elif not check(x):
+                r.fail((key, k), f"must be {what}, got {x!r}")
+            else:
+                out[k] = x
+        return out
+
+    window = r.number("window_days", d.window_days, minimum=0.01, maximum=365)
+    severity = table("severity", COMPLAINT_CATEGORIES, lambda x: x in COMPLAINT_SEVERITIES,
+                     " | ".join(COMPLAINT_SEVERITIES), d.severity)
+    due = table("due_hours", COMPLAINT_SEVERITIES,
+                lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 24 * 365,
+                "hours (a number above 0, at most a year)", d.due_hours)
+    return ComplaintRules(window_days=float(window or d.window_days),
+                          hold=names("hold", COMPLAINT_CATEGORIES, d.hold),
+                          all_attempts=names("all_attempts", COMPLAINT_CATEGORIES, d.all_attempts),
+                          severity=severity, raise_channels=names("raise", COMPLAINT_CHANNELS, d.raise_channels),
+                          due_hours={k: float(v) for k, v in due.items()})

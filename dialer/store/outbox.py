@@ -18,7 +18,7 @@ from dialer.store import Conn, Store, conn_of, tx
 from dialer.store.audit import audit, canonical_json
 
 OUTBOX_KINDS = ("disposition", "promise", "cease", "dispute", "qa_violation", "wrong_number", "hardship",
-                "payment", "suppression")
+                "payment", "suppression", "complaint.received", "complaint.reviewed", "complaint.hold_released")
 
 
 def outbox_add(conn: Conn, kind: str, payload: Mapping[str, Any], *, subject: str | None = None,

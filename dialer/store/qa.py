@@ -228,12 +228,19 @@ def search_turns(store: Store, terms: Iterable[str], *, speaker: str | None = No
 
 def review_queue(store: Store, limit: int | None = None) -> list[dict[str, Any]]:
     """The needs-review items of every call's latest score, most confident first (what a QA officer
-    triages): [{call_id, result_id, rule, turn, confidence, evidence, reason, scored_at}]."""
+    triages): [{call_id, result_id, rule, turn, confidence, evidence, reason, scored_at}]; plus one item per
+    call of each open complaint review (rule `complaint.<category>`, confidence 1, `complaint_id`)."""
     rows = store.query(
         "SELECT r.id, r.call_id, r.scored_at, r.review_json FROM qa_results r"
         " WHERE r.review_json != '[]' AND r.id = (SELECT MAX(id) FROM qa_results x WHERE x.call_id = r.call_id)")
     out = [{"call_id": r["call_id"], "result_id": r["id"], "scored_at": r["scored_at"], **item}
            for r in rows for item in json.loads(r["review_json"])]
+    from dialer.store.complaints import open_reviews  # a complaint's open review: its calls, surest first
+    out += [{"call_id": c["call_id"], "result_id": None, "scored_at": c["opened_at"], "rule": f"complaint.{c['category']}",
+             "turn": None, "confidence": 1.0, "complaint_id": c["id"], "severity": c["severity"],
+             "due_at": c["due_at"], "evidence": f"complaint {c['id']} via {c['channel']}: {c['text'][:100]}",
+             "reason": f"complaint {c['id']} ({c['severity']}) via {c['channel']}: dialer complaints review {c['id']}"}
+            for c in open_reviews(store)]
     out.sort(key=lambda i: (-float(i.get("confidence") or 0), i["call_id"], i["rule"]))
     return out[:limit] if limit else out
 

@@ -169,3 +169,27 @@ def test_a_cease_request_stops_every_channel(tmp_path: Path):
     assert "+12125550001" not in dialled and dialled.count("+12125550002") == 2
     assert not store.query("SELECT 1 FROM attempts WHERE debtor_id='C1'")
     assert [e for e in outbox_events(store, kind="cease") if e["subject"] == "C1"]
+
+
+def test_dialer_escalation_tasks_shows_queued_and_blocked_tasks(tmp_path: Path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.engines import db_target
+
+    store, camp, rules, clock, hopper, esc, calls = _setup(tmp_path)
+    _at(clock, 1, 7, 0)
+    _step(hopper, esc, camp)  # blocked: before the SMS window
+    _at(clock, 1, 9, 0)
+    _step(hopper, esc, camp)  # queued
+    out = subprocess.run([sys.executable, "-m", "dialer.cli", "escalation", "tasks", "--db",
+                          db_target(tmp_path / "d.db"), "--debtor", "E1", "--json"],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert [(t["status"], t["rule_id"]) for t in got["tasks"]] == [("blocked", "time.window"), ("queued", None)]
+    assert got["stage"]["stage"] == "reminder" and got["stage"]["action"] == "sms"
+    text = subprocess.run([sys.executable, "-m", "dialer.cli", "escalation", "tasks", "--db",
+                           db_target(tmp_path / "d.db")], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "time.window" in text.stdout and "+12125550001" not in text.stdout  # numbers masked

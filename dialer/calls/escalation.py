@@ -83,6 +83,8 @@ class Escalation:
         phone = cand.phones[0] if cand.phones else None
         stage = stage_for(plan, self.facts(camp, cand.debtor_id, cand.due_date, cand.days_past_due, phone,
                                            cand.timezone, now))
+        if len(self.stages) > 10_000:  # candidates seen but never placed: forget them (each is re-read when due)
+            self.stages.clear()
         self.stages[cand.debtor_id] = stage
         if stage is not None and stage.is_call:
             return True
@@ -91,7 +93,7 @@ class Escalation:
 
     def mode_for(self, debtor_id: str, default: str) -> str:
         """The call's mode by the debtor's stage (bot_call → the bot, collector_call → the collectors)."""
-        stage = self.stages.get(debtor_id)
+        stage = self.stages.pop(debtor_id, None)
         if stage is None or not stage.is_call:
             return default
         return AGENT if stage.action == "collector_call" else BOT

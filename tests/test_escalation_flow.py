@@ -193,3 +193,44 @@ def test_dialer_escalation_tasks_shows_queued_and_blocked_tasks(tmp_path: Path):
     text = subprocess.run([sys.executable, "-m", "dialer.cli", "escalation", "tasks", "--db",
                            db_target(tmp_path / "d.db")], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "time.window" in text.stdout and "+12125550001" not in text.stdout  # numbers masked
+
+
+def _task(store, rules, channel: str, when: datetime, to: str | None = "+12125550001"):
+    return take_task(store, debtor_id="E1", account_id="ACC-E1", campaign="esc", segment="all", stage="s",
+                     channel=channel, to=to if channel == "sms" else None, rules=rules, now=when)
+
+
+def test_each_channel_keeps_its_own_window_and_caps(tmp_path: Path):
+    store, camp, rules, clock, hopper, esc, calls = _setup(tmp_path)
+    day = lambda d, h: DUE + timedelta(days=d, hours=h)  # noqa: E731 - DUE is a Monday
+    # sms (us: 08:00–21:00, daily 1, weekly 3, 48 h apart)
+    assert _task(store, rules, "sms", day(1, 10)).queued
+    assert _task(store, rules, "sms", day(2, 11)).decision.rule_id == "gap.min"
+    assert _task(store, rules, "sms", day(3, 10)).queued
+    assert _task(store, rules, "sms", day(5, 10)).queued
+    seventh = _task(store, rules, "sms", day(7, 10))
+    assert seventh.decision.rule_id == "cap.7in7"  # a fourth within 7 days
+    assert seventh.decision.next_allowed_at == day(8, 10)
+    assert _task(store, rules, "sms", day(1, 22)).decision.rule_id == "time.window"
+    # letter: weekdays 09:00–17:00 — a Saturday waits for Monday 09:00; SMS caps do not count for letters
+    sat = _task(store, rules, "letter", day(5, 10))
+    assert sat.decision.rule_id == "time.window" and sat.decision.next_allowed_at == day(7, 9)
+    assert _task(store, rules, "letter", day(7, 9)).queued
+    assert _task(store, rules, "letter", day(9, 10)).decision.rule_id == "cap.7in7"
+    # legal review: any hour, once a week at most
+    assert _task(store, rules, "legal_review", day(9, 3)).queued
+    assert _task(store, rules, "legal_review", day(10, 3)).decision.rule_id == "cap.7in7"
+    # the calls' own caps are untouched by tasks: a call is still allowed
+    from dialer.gate.account import check_attempt
+
+    assert check_attempt(store, debtor_id="E1", account_id="ACC-E1", campaign="esc", rules=rules,
+                         now=day(7, 12)).allowed
+    # a suppression list (here a complaint hold) blocks every channel with its own rule id
+    from dialer.store.suppression import import_suppressions
+
+    import_suppressions(store, [{"phone": "", "debtor_id": "E1", "account_id": "", "effective_date": "2026-12-01",
+                                 "source": "hotline", "note": ""}], "complaint_hold", now=day(1, 0).timestamp())
+    for channel in ("sms", "letter", "legal_review"):
+        assert _task(store, rules, channel, day(30, 10)).decision.rule_id == "suppress.complaint_hold", channel
+    queued = [t for t in esc_store.tasks(store, debtor_id="E1") if t["status"] == "queued"]
+    assert [t["channel"] for t in queued] == ["sms", "sms", "sms", "letter", "legal_review"]

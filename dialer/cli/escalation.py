@@ -25,7 +25,7 @@ def _iso(t: float | None) -> str | None:
 @escalation.command("tasks")
 @click.option("--debtor", "debtor_id", help="Only this debtor (also prints their current stage).")
 @click.option("--status", type=click.Choice(["queued", "blocked"]), help="Only queued or only blocked tasks.")
-@click.option("--channel", type=click.Choice(["sms", "letter", "legal_review"]))
+@click.option("--channel", type=click.Choice(["sms", "letter", "legal_review"]), help="Only tasks of this channel.")
 @db_option
 @json_option()
 def tasks_cmd(debtor_id: str | None, status: str | None, channel: str | None, db: Path | None,

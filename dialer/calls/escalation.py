@@ -112,7 +112,10 @@ class Escalation:
                 continue
             now = self.clock.now()
             for row in esc_store.due_for_tasks(self.store, camp.name, now.timestamp()):
-                queued += self._one(camp, row, now)
+                try:
+                    queued += self._one(camp, row, now)
+                except Exception:  # noqa: BLE001 - one debtor's bad record must not stop the daemon's calls
+                    log.exception("escalation task failed for one debtor; the others go on")
         return queued
 
     def _one(self, camp: Campaign, row: esc_store.TaskDue, now: datetime) -> int:

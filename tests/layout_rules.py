@@ -33,6 +33,7 @@ OBSERVE_TYPE_IMPORTS = {"dialer.calls.events"}
 PURE = (
     "dialer/gate/decide.py", "dialer/gate/zones.py", "dialer/pacing/", "dialer/qa/checker.py",
     "dialer/calls/disposition.py", "dialer/calls/retry.py", "agi/script/", "dialer/reports/figures.py",
+    "dialer/campaign/escalation.py",
 )
 PURE_EXCEPT = ("agi/script/loader.py",)
 IMPURE_MODULES = ("asyncio", "sqlite3", "time", "common.clock", "dialer.store", "sqlite_utils", "socket",

@@ -25,6 +25,7 @@ from dialer.calls.bot import Bots
 from dialer.calls.call import AGENT, BOT, PREVIEW, Call
 from dialer.calls.collectors import Collectors, collector_callback, keep_collector_fields
 from dialer.calls.disposition import Disposition, settle
+from dialer.calls.escalation import Escalation
 from dialer.calls.hopper import COLLECTOR_MODES, Hopper
 from dialer.calls.inbound import INBOUND_PREFIX, Inbound
 from dialer.calls.ports import StorePorts
@@ -107,6 +108,8 @@ class Dialer:
         self.hopper.preview = self.preview
         self.inbound = Inbound(store, self.clock, self.campaigns, self.calls, self.bots, self._settle)
         self.hopper.bot_room = self.bots.bot_room  # recognition pool capacity paces bot calls (pacing/bots.py)
+        self.escalation = Escalation(store, rules, self.campaigns, self.clock)  # plans by stage (calls/escalation.py)
+        self.hopper.escalation = self.escalation if self.escalation.has_plans() else None
 
     @property
     def stats(self) -> Tally:
@@ -316,6 +319,8 @@ class Dialer:
         t0 = time.monotonic()
         why = "stop requested"
         while not self._stopping.is_set():
+            if self.hopper.escalation is not None:
+                self.escalation.tick()  # SMS, letter and legal-review tasks through the gate into the outbox
             await self.hopper.tick()
             self.publish(oe.Tick(self.clock.timestamp(), len(self.calls)))
             if until_idle and self.hopper.idle() and not self._recovering and not self.collectors.wrapping:

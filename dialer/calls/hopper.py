@@ -56,6 +56,7 @@ class Hopper:
         self.preview: Any = None  # calls/preview.py: preview segments' debtors are offered, never dialled here
         # bot capacity (dialer/pacing/bots.py): bot calls up -> new bot calls the recognition pool can take
         self.bot_room: Callable[[int], int | None] | None = None
+        self.escalation: Any = None  # calls/escalation.py: a debtor is dialled only when their stage is a call
 
     def profile(self, camp: Campaign):
         return self.rules.profile_for(camp.profile, camp.name)
@@ -106,21 +107,26 @@ class Hopper:
             return 0
         placed = 0
         now = self.clock.now()
-        due = core.due_debtors(self.store, camp.name, now.timestamp(), limit=n * 4)
-        if camp.has_preview:  # a preview debtor is called only when a collector accepts them (calls/preview.py)
-            due = [c for c in due if camp.mode_of(c.segment) != "preview"]
-        for cand in self.rank(due):
+        for cand in self.rank(self._due(camp, now, n * 4)):
             if placed >= n:
                 break
             if await self.place(camp, cand, now):
                 placed += 1
         return placed
 
+    def _due(self, camp: Campaign, now: datetime, limit: int) -> list[Any]:
+        due = core.due_debtors(self.store, camp.name, now.timestamp(), limit=limit)
+        if camp.has_preview:  # a preview debtor is called only when a collector accepts them (calls/preview.py)
+            due = [c for c in due if camp.mode_of(c.segment) != "preview"]
+        if self.escalation is not None:  # a task stage (SMS, letter …) or no stage: not dialled
+            due = [c for c in due if self.escalation.callable(camp, c, now)]
+        return due
+
     def idle(self) -> bool:
         if self.calls:
             return False
-        now = self.clock.now().timestamp()
-        return all(not core.due_debtors(self.store, c, now, limit=1) for c in self.campaigns)
+        now = self.clock.now()
+        return all(not self._due(camp, now, 4) for camp in self.campaigns.values())
 
     # -- collector modes ----------------------------------------------------------------------------
     def snapshot(self, camp: Campaign, estimates: Any = None) -> PacingSnapshot:
@@ -186,6 +192,8 @@ class Hopper:
         ring = max(profile.abandon.min_ring_seconds, camp.ring_seconds)
         seg = next((s for s in camp.segments if s.name == cand.segment), None)
         mode = AGENT if camp.name in self.pacing and camp.dial_mode_for(seg) in COLLECTOR_MODES else BOT
+        if self.escalation is not None:  # the stage says bot or collectors
+            mode = self.escalation.mode_for(cand.debtor_id, mode) if camp.name in self.pacing else BOT
         call = Call(call_id, cand.debtor_id, camp.name, decision.phone, cand.segment, placed_at=now.timestamp(),
                     mode=mode)
         self.calls[call_id] = call

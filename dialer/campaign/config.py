@@ -18,6 +18,7 @@ import phonenumbers
 from common.paths import REPO
 from common.vocab import RETRY_OUTCOMES
 from common.yamlfile import ConfigError, Located, load_file, load_text
+from dialer.campaign.escalation import ACTIONS, STAGE_KEYS, TASK_ACTIONS, Stage
 from dialer.gate.rules import DEFAULT_RULES_FILE, profile_names
 
 REPO_ROOT = REPO
@@ -112,6 +113,7 @@ class Segment:
     dial_mode: str | None = None
     cadence: Cadence = field(default_factory=Cadence)
     retry: Retry = field(default_factory=Retry)
+    escalation: tuple[Stage, ...] = ()  # the plan by stage (campaign/escalation.py); () = no plan
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,8 @@ _TOP_KEYS = ("name", "description", "profile", "locale", "institution", "callbac
              "preview_seconds", "amd_policy", "owner")
 _REQUIRED_TOP = ("name", "profile", "locale", "institution", "callback_number", "caller_id",
                  "dial_mode", "line_limit", "segments")
-_SEGMENT_KEYS = ("name", "dpd", "customer_types", "propensity", "script", "dial_mode", "cadence", "retry")
+_SEGMENT_KEYS = ("name", "dpd", "customer_types", "propensity", "script", "dial_mode", "cadence", "retry",
+                 "escalation")
 _CADENCE_KEYS = tuple(Cadence.__dataclass_fields__)
 _RETRY_KEYS = tuple(Retry.__dataclass_fields__)
 
@@ -382,6 +385,55 @@ def _dial_mode(c: _Checker, value: Any, path: tuple[Any, ...], campaign_mode: st
     return mode
 
 
+def _escalation(c: _Checker, value: Any, path: tuple[Any, ...], campaign_mode: str) -> tuple[Stage, ...]:
+    """A segment's `escalation:` list → Stages; an unknown action or key, a stage name used twice, a stage with
+    no condition, or a collector call in a campaign with no collector pacing is refused (file:line: field)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise c.err(path, f"expected a non-empty list of stages, got {_type_name(value)}")
+    out: list[Stage] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(value):
+        p = path + (i,)
+        s = c.mapping(raw, p, STAGE_KEYS, ("stage", "action"))
+        name = c.string(s["stage"], p + ("stage",), pattern=_NAME_RE)
+        if name in seen:
+            raise c.err(p + ("stage",), f"duplicate stage name {name!r} (also {path[-1]}[{seen[name]}])")
+        seen[name] = i
+        action = c.choice(s["action"], p + ("action",), ACTIONS)
+        if action == "collector_call" and campaign_mode not in COLLECTOR_DIAL_MODES:
+            raise c.err(p + ("action",), f"collector_call needs a progressive or predictive campaign (the pacer"
+                                         f" brings collectors); this campaign's dial_mode is {campaign_mode!r}")
+        dpd = _dpd(c, s["dpd"], p + ("dpd",)) if s.get("dpd") is not None else None
+        nca = c.integer(s["no_contact_attempts"], p + ("no_contact_attempts",), minimum=1) \
+            if s.get("no_contact_attempts") is not None else None
+        broken = None
+        if s.get("broken_promise") is not None:
+            broken = s["broken_promise"]
+            if not isinstance(broken, bool):
+                raise c.err(p + ("broken_promise",), f"expected true or false, got {_type_name(broken)}")
+        if dpd is None and nca is None and broken is None:
+            raise c.err(p, "a stage needs at least one condition: dpd, no_contact_attempts or broken_promise")
+        template = every = None
+        for key in ("template", "every"):
+            if s.get(key) is not None and action not in TASK_ACTIONS:
+                raise c.err(p + (key,), f"{key} is for task stages ({', '.join(TASK_ACTIONS)}); a call's script and"
+                                        f" retries come from the segment")
+        if s.get("template") is not None:
+            template = c.string(s["template"], p + ("template",), pattern=_NAME_RE)
+        if s.get("every") is not None:
+            try:
+                every = parse_delay(s["every"])
+            except ValueError as exc:
+                raise c.err(p + ("every",), str(exc)) from None
+            if every <= 0:
+                raise c.err(p + ("every",), "must be more than 0")
+        out.append(Stage(name=name, action=action, dpd=dpd, no_contact_attempts=nca, broken_promise=broken,
+                         template=template, every=every))
+    return tuple(out)
+
+
 def _default_scripts_dir(file: str) -> Path:
     here = Path(file).parent / "scripts"
     return here if here.is_dir() else REPO_ROOT / DEFAULT_SCRIPTS_DIR
@@ -458,11 +510,16 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
         seg_mode = None
         if s.get("dial_mode") is not None:
             seg_mode = _dial_mode(c, s["dial_mode"], p + ("dial_mode",), dial_mode)
+        if s.get("escalation") is not None and (seg_mode or dial_mode) == "preview":
+            raise c.err(p + ("escalation",), "an escalation plan on a preview segment is not built: its debtors are"
+                                             " offered to collectors (calls/preview.py); give the segment a paced or"
+                                             " bot_only dial_mode")
         segments.append(Segment(
             name=sname, dpd=dpd, script=script, customer_types=ctypes, propensity=band,
             dial_mode=seg_mode,
             cadence=_cadence(c, s.get("cadence"), p + ("cadence",), base_cadence),
             retry=_retry(c, s.get("retry"), p + ("retry",), base_retry),
+            escalation=_escalation(c, s.get("escalation"), p + ("escalation",), dial_mode),
         ))
 
     amd = root.get("amd", True)

@@ -55,6 +55,7 @@ class LazyGroup(click.Group):
         "supervise": "dialer.cli.supervise:supervise",
         "recordings": "dialer.cli.recordings:recordings",
         "suppress": "dialer.cli.suppress:suppress",
+        "escalation": "dialer.cli.escalation:escalation",
         "webhooks": "dialer.cli.webhooks:webhooks",
         "api": "dialer.cli.api:api",
         "export": "dialer.cli.export:export",

@@ -160,6 +160,22 @@ class AbandonRules:
 
 
 @dataclass(frozen=True)
+class ChannelRules:
+    """One task channel's rules (`channels.sms` …): its window and caps, as the GateRules `decide()` runs
+    with (the profile's gate for holidays, zones and exclusions; no call-only rule)."""
+
+    channel: str
+    gate: GateRules
+
+    @property
+    def lookback_seconds(self) -> float:
+        return max(8 * DAY, self.gate.min_gap_minutes * 60 + DAY)
+
+
+CHANNELS = ("sms", "letter", "legal_review")  # the escalation plan's task channels (voice calls follow `gate`)
+
+
+@dataclass(frozen=True)
 class Profile:
     """One resolved jurisdiction profile (possibly with a campaign's overrides applied)."""
 
@@ -169,6 +185,7 @@ class Profile:
     qa: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
     complaints: "ComplaintRules" = field(default_factory=lambda: ComplaintRules(), hash=False, compare=False)
     campaign: str | None = None
+    channels: Mapping[str, ChannelRules] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass
@@ -340,8 +357,8 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
     n0 = len(errors)
     if campaign is None:
         for key in praw:
-            if key not in ("gate", "abandon", "qa", "complaints"):
-                errors.append(loc.error(ppath + (key,), "unknown key (allowed: gate, abandon, qa, complaints)"))
+            if key not in ("gate", "abandon", "qa", "complaints", "channels"):
+                errors.append(loc.error(ppath + (key,), "unknown key (allowed: gate, abandon, qa, complaints, channels)"))
     over = loc.data.get("campaign_overrides", {}).get(campaign, {}) if campaign else {}
     sections: dict[str, Any] = {}
     for sec in ("gate", "abandon"):
@@ -358,9 +375,45 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
                                    praw.get("complaints"))
     if len(errors) > n0 or "gate" not in sections or "abandon" not in sections:
         return None
+    channels = _parse_channels(_Src(loc, [(ppath + ("channels",), praw.get("channels"))], errors),
+                               praw.get("channels"), sections["gate"])
+    if len(errors) > n0:
+        return None
     qa = praw.get("qa") or {}
     return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign,
-                   complaints=complaints)
+                   complaints=complaints, channels=channels)
+
+
+def _parse_channels(src: _Src, raw: Any, gate: GateRules) -> dict[str, ChannelRules]:
+    """`channels: {sms: {window, daily, weekly, min_gap_hours, holidays}, letter: …, legal_review: …}`."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        src.fail((), f"must be a mapping of channel ({', '.join(CHANNELS)}) to its rules, got {raw!r}")
+        return {}
+    out: dict[str, ChannelRules] = {}
+    for ch, body in raw.items():
+        if ch not in CHANNELS:
+            extra = " (voice calls follow the gate section)" if ch in ("voice", "call", "calls") else ""
+            src.fail((ch,), f"unknown channel {ch!r} (allowed: {', '.join(CHANNELS)}){extra}")
+            continue
+        if not isinstance(body, dict):
+            src.fail((ch,), f"must be a mapping {{window, daily, weekly, min_gap_hours, holidays}}, got {body!r}")
+            continue
+        r = _Reader(src, body, (ch,), ("window", "daily", "weekly", "min_gap_hours", "holidays"))
+        windows = (Window(frozenset(range(7)), 0, 1440),) if "window" not in body else \
+            parse_windows(body["window"], lambda path, msg, ch=ch: src.fail((ch,) + path, msg))
+        gap = float(r.number("min_gap_hours", 0) or 0)
+        hol = gate.holidays if r.boolean("holidays", True) else HolidayRules(None, None, False, frozenset())
+        out[ch] = ChannelRules(ch, GateRules(
+            windows=windows, holidays=hol,
+            daily_attempts=r.number("daily", None, integer=True, nullable=True, minimum=1),
+            count="attempts", number_daily_attempts=None,
+            rolling_7day=r.number("weekly", None, integer=True, nullable=True, minimum=1),
+            conversation_quiet_days=None, min_gap_minutes=gap * 60, abandoned_lockout=None,
+            machine_same_day=False, exclusions=Exclusions(True, 0.0),
+            third_party=ThirdPartyRules(False, 3, 7.0, None), fallback_zones=gate.fallback_zones))
+    return out
 
 
 class _Reader:

@@ -18,6 +18,7 @@ from dialer.store import Conn, Store, conn_of, tx
 from dialer.store.audit import audit, canonical_json
 
 OUTBOX_KINDS = ("disposition", "promise", "cease", "dispute", "qa_violation", "wrong_number", "hardship",
+                "contact_task",  # escalation: an SMS, letter or legal-review task for the lender's gateway
                 "payment", "suppression", "complaint.received", "complaint.reviewed", "complaint.hold_released")
 
 

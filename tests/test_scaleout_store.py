@@ -268,3 +268,40 @@ def test_a_single_server_without_an_id_dials_as_before(tmp_path):
     assert asyncio.run(h.tick()) == 3
     assert {r["server_id"] for r in core.open_attempts(store)} == {None}
     assert store.query_one("SELECT count(*) AS n FROM servers")["n"] == 0
+
+
+# -- a restart settles its own calls from its own CDR ---------------------------------------------------------
+def test_a_restarted_server_settles_its_own_calls_and_nobody_elses(tmp_path):
+    from dialer.calls.daemon import Dialer
+    from dialer.telephony.pbx import PbxConnection
+    from tests.test_durability_recovery import FakeAMI as ReconcileAMI
+    from tests.test_durability_recovery import _write_cdr, _write_cel
+
+    store = _store(tmp_path / "s.db", 3)
+    servers_store.register(store, "alpha", host="h1", pid=1, now=T, line_limit=4)
+    for debtor, server in (("D00", "alpha"), ("D01", "beta"), ("D02", "alpha")):
+        assert _take(store, debtor, server, call_id=f"{server}-{debtor}").allowed
+    # beta marked alpha's D02 call unknown while alpha was silent; alpha's CDR still knows how it ended
+    assert servers_store.mark_orphaned(store, "alpha-D02", by="beta", now=T + 700, heard_before=T + 1)
+    cdr = tmp_path / "pbx" / "log" / "cdr-csv" / "Master.csv"
+    _write_cdr(cdr, [("alpha-D00", "NO ANSWER", ""), ("alpha-D02", "BUSY", "")])
+    _write_cel(cdr.parent.parent / "cel-custom" / "Master.csv", [("alpha-D00", 19, False), ("alpha-D02", 17, False)])
+    pbx = PbxConnection(ami_port=0, ami_user="x", ami_secret="x", agi_port=0, agi_token="t", cdr_path=str(cdr))
+
+    async def restart():
+        dialer = Dialer(store, pbx, RULES, [CAMP], clock=Clock(T + 800), tts=object(), server_id="alpha")
+        dialer.ami = ReconcileAMI(set())
+        found = await dialer.reconcile()
+        for _ in range(200):
+            if not dialer._recovering:
+                break
+            await asyncio.sleep(0.05)
+        await dialer.stop()
+        return found
+
+    assert asyncio.run(restart()) == 2
+    got = {c: core.get_attempt(store, c) for c in ("alpha-D00", "beta-D01", "alpha-D02")}
+    assert (got["alpha-D00"]["state"], got["alpha-D00"]["outcome"]) == ("ended", "no_answer")
+    assert (got["alpha-D02"]["state"], got["alpha-D02"]["outcome"]) == ("ended", "busy")
+    assert got["beta-D01"]["state"] == "placed" and got["beta-D01"]["outcome"] is None  # beta's live call
+    assert core.open_attempts(store, "alpha") == []

@@ -473,9 +473,14 @@ def open_attempts(store: Store | Conn, server_id: str | None = None) -> list[dic
     if server_id is None:
         return [dict(r) for r in conn_of(store).execute(
             "SELECT * FROM attempts WHERE state NOT IN ('ended','unknown') ORDER BY placed_at, id")]
+    # ... and its calls another server marked unknown while it was silent (dialer/store/servers.py
+    # `mark_orphaned`), not yet settled from its CDR: back, it settles them as a clean run would have
     return [dict(r) for r in conn_of(store).execute(
-        "SELECT * FROM attempts WHERE state NOT IN ('ended','unknown') AND (server_id = ? OR server_id IS NULL)"
-        " ORDER BY placed_at, id", (server_id,))]
+        "SELECT * FROM attempts t WHERE (t.state NOT IN ('ended','unknown') AND (t.server_id = ? OR t.server_id IS NULL))"
+        " OR (t.state = 'unknown' AND t.server_id = ?"
+        " AND EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = t.id AND e.kind = 'orphaned')"
+        " AND NOT EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = t.id AND e.kind = 'reconciled'))"
+        " ORDER BY t.placed_at, t.id", (server_id, server_id))]
 
 
 def latest_attempt_time(store: Store | Conn) -> float | None:

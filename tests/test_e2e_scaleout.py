@@ -137,6 +137,8 @@ def floor(tmp_path_factory, pg_cluster):
         f"{d},Dana {d},{NUMBER[d]},1234,1984,ACC-{d},300.00,USD,{45 if d == 'CAP' else 10},2026-11-13,"
         f"America/New_York,first,en,\n" for d in NUMBER))
     core.import_debtors(store, read_debtors_csv(tmp / "debtors.csv"), "scale")
+    for i, d in enumerate(["CAP"] + ONCE):  # best first: CAP's three attempts come while the others ring
+        core.set_propensity(store, d, 0.9 - i * 0.05)
     behaviours = {NUMBER[d]: {"no_answer": True} for d in ONCE} | {NUMBER["CAP"]: {"busy": True}}
     a = Harness(tmp / "a", agents=0, behaviours=behaviours_from_dict(behaviours))
     b: Harness | None = None
@@ -199,8 +201,9 @@ def test_every_debtor_is_dialled_by_one_server_and_the_cap_holds_across_both(flo
         mine = [r for r in rows if r["debtor_id"] == d]
         assert len(mine) == 1, (d, [(r["server_id"], r["state"]) for r in mine])
     cap = [r for r in rows if r["debtor_id"] == "CAP"]
-    assert len(cap) == 3 and {r["outcome"] for r in cap} == {"busy"}, [(r["server_id"], r["outcome"]) for r in cap]
-    blocks = store.query("SELECT rule_id FROM gate_blocks WHERE debtor_id = 'CAP'")
+    blocks = store.query("SELECT * FROM gate_blocks WHERE debtor_id = 'CAP'")
+    assert len(cap) == 3 and {r["outcome"] for r in cap} == {"busy"}, (
+        [(r["server_id"], r["outcome"]) for r in cap], [b["rule_id"] for b in blocks])
     assert blocks and {b["rule_id"] for b in blocks} <= {"cap.daily", "cap.number_daily"}, [dict(b) for b in blocks]
     assert all(r["state"] == "ended" for r in rows), [(r["id"], r["state"]) for r in rows if r["state"] != "ended"]
     # the carrier saw each of those calls once: 10 + 3

@@ -120,7 +120,7 @@ class Hopper:
         host, pid = socket.gethostname(), os.getpid()
         row = servers_store.server(self.store, self.server_id)
         if row is not None and row["status"] == "running" and row["pid"] != pid \
-                and now - row["heartbeat_at"] < self.dead_after \
+                and 0 <= now - row["heartbeat_at"] < self.dead_after \
                 and (row["host"] != host or pid_alive(int(row["pid"]))):
             raise ServerIdInUse(f"server id {self.server_id!r} is in use by pid {row['pid']} on {row['host']} "
                                 f"(heartbeat {now - row['heartbeat_at']:.0f} s ago): give each server its own "

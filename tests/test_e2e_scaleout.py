@@ -64,24 +64,6 @@ def _rules(tmp: Path) -> Path:
     return path
 
 
-def _share_carrier(a: Harness, b: Harness) -> None:
-    """B's PBX uses A's carrier as its trunk: the carrier learns B's PBX as a second peer (same dialplan)."""
-    assert a.state is not None and b.ports is not None
-    conf = a.run_dir / "carrier" / "pjsip.conf"
-    port = b.ports.pbx_sip
-    conf.write_text(conf.read_text() + "\n".join([
-        "", "[pbx2]", "type=endpoint", "transport=udp", "context=from-pbx", "disallow=all", "allow=ulaw",
-        "direct_media=no", "media_address=127.0.0.1", "bind_rtp_to_media_address=yes", "rtp_symmetric=yes",
-        "dtmf_mode=rfc4733", "aors=pbx2", "[pbx2]", "type=aor", f"contact=sip:127.0.0.1:{port}",
-        "[pbx2]", "type=identify", "endpoint=pbx2", f"match=127.0.0.1:{port}", ""]))
-    assert a.carrier is not None
-    a.carrier.rx("module reload res_pjsip.so")
-    deadline = time.monotonic() + 10
-    while "pbx2" not in a.carrier.rx("pjsip show endpoints"):
-        assert time.monotonic() < deadline, "the carrier did not load the second PBX's endpoint"
-        time.sleep(0.2)
-
-
 class Floor:
     def __init__(self, tmp: Path, url: str, rules: Path):
         self.tmp, self.url, self.rules = tmp, url, rules
@@ -149,7 +131,8 @@ def floor(tmp_path_factory, pg_cluster):
         assert a.ports is not None
         b = Harness(tmp / "b", agents=0, trunk=("127.0.0.1", a.ports.carrier_sip))
         b.up()
-        _share_carrier(a, b)
+        assert b.ports is not None
+        a.add_carrier_peer("pbx2", b.ports.pbx_sip)  # one carrier for both PBX
         alpha = fl.daemon("alpha", tmp / "a")
         beta = fl.daemon("beta", tmp / "b")
 

@@ -95,7 +95,9 @@ def release(store: Store | Conn, server_id: str, debtor_ids: list[str]) -> None:
     """Give leases back (the call was placed — its open attempt keeps others off — or not placed)."""
     if not debtor_ids:
         return
-    with tx(store) as conn:
+    # only this server writes its own leases' rows: the store lock shared, as for the claim (on PostgreSQL a
+    # plain transaction would take it exclusive and queue every server's claims behind this one)
+    with (store.transaction(lock=f"hopper:{server_id}") if isinstance(store, Store) else tx(store)) as conn:
         conn.execute(f"DELETE FROM hopper_leases WHERE server_id = ? AND debtor_id IN ({','.join('?' * len(debtor_ids))})",
                      (server_id, *debtor_ids))
 

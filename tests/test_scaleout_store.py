@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest

@@ -18,6 +18,7 @@ The PostgreSQL server is a throwaway cluster this run starts (fsync off), on thi
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -76,6 +77,15 @@ def _seed(target: str, tmp: Path, debtors: int, lines: int = 4, ring: int = 6) -
     store.close()
 
 
+def _fresh_sqlite(tmp: Path, debtors: int) -> str:
+    path = str(tmp / f"pc{next(_N)}.db")
+    _seed(path, tmp, debtors)
+    return path
+
+
+_N = itertools.count()
+
+
 # -- 1. hopper claims per second --------------------------------------------------------------------------
 def _claimer(target: str, server: str, n: int, barrier: Any, out: Any) -> None:
     from dialer.store import Store
@@ -109,6 +119,35 @@ def claims(target: str, procs: int, per_proc: int) -> dict[str, Any]:
     return {"processes": procs, "claims": n, "debtors_leased": sum(r[1] for r in results),
             "seconds": round(wall, 3), "per_second": round(n / wall, 1),
             "ms_per_claim": round(1000 * max(r[0] for r in results) / per_proc, 2)}
+
+
+# -- 1b. the store's work per call placed ------------------------------------------------------------------
+def per_call(target: str, calls: int, leased: bool) -> dict[str, Any]:
+    """The store's part of placing one call, as the hopper does it: the due debtors (one server: read
+    directly; several: claimed with a lease), `take_attempt` (the gate's decision, written), the lease given
+    back. Milliseconds per call placed."""
+    from datetime import datetime, timezone
+
+    from dialer.gate.account import take_attempt
+    from dialer.gate.rules import load_rules
+    from dialer.store import Store, core
+    from dialer.store import servers as servers_store
+
+    rules = load_rules(ROOT / "compliance_rules.yaml")
+    store = Store(target, migrate=False)
+    now = datetime.fromtimestamp(T, timezone.utc)
+    t0 = time.perf_counter()
+    for k in range(calls):
+        due = (servers_store.claim(store, "s0", "bench", T, 1, 60.0) if leased
+               else core.due_debtors(store, "bench", T, limit=1))
+        d = take_attempt(store, call_id=f"pc{k}", debtor_id=due[0].debtor_id, account_id=due[0].account_id,
+                         campaign="bench", phone=None, rules=rules, now=now, server_id="s0" if leased else None)
+        assert d.allowed, d.reason
+        if leased:
+            servers_store.release(store, "s0", [due[0].debtor_id])
+    ms = 1000 * (time.perf_counter() - t0) / calls
+    store.close()
+    return {"calls": calls, "leased": leased, "ms_per_call": round(ms, 2)}
 
 
 # -- 2. two servers against one, through Asterisk ---------------------------------------------------------
@@ -231,6 +270,14 @@ def main(argv: list[str] | None = None) -> int:
             for n, k in enumerate(procs):
                 url = cluster.create_database(f"bench_{n}", template="bench_template")
                 rows.append({"engine": "postgres", **claims(url, k, args.claims)})
+            calls = min(args.debtors, 200)
+            result["per_call"] = [
+                {"engine": "sqlite", **per_call(_fresh_sqlite(tmp, args.debtors), calls, leased=False)},
+                {"engine": "sqlite", **per_call(_fresh_sqlite(tmp, args.debtors), calls, leased=True)},
+                {"engine": "postgres", **per_call(cluster.create_database("bench_pc1", template="bench_template"),
+                                                  calls, leased=False)},
+                {"engine": "postgres", **per_call(cluster.create_database("bench_pc2", template="bench_template"),
+                                                  calls, leased=True)}]
             if not args.no_floor:
                 result["floor"] = floor(cluster, tmp, args.floor_seconds, args.lines, args.floor_debtors)
         finally:
@@ -249,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['engine']:<10}{r['processes']:>6}{r['claims']:>8}{r['seconds']:>8.2f}{r['per_second']:>9.0f}"
               f"{r['ms_per_claim']:>10.2f}{r['vs_sqlite_one']:>14.2f}")
+    print("\nthe store's work per call placed (due debtors, take_attempt, lease given back), one process:")
+    for r in result["per_call"]:
+        print(f"  {r['engine']:<9} {'leased hopper' if r['leased'] else 'one server, no lease':<22} "
+              f"{r['ms_per_call']:>7.2f} ms per call")
     fl = result.get("floor")
     if fl:
         print(f"\nline-limited floor through Asterisk: {args.lines} lines per server, every call rings out "

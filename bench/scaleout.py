@@ -192,6 +192,8 @@ def floor_run(url: str, tmp: Path, run_dirs: list[Path], seconds: float, rules: 
     store = Store(url, migrate=False)
     rows = [dict(r) for r in store.query("SELECT debtor_id, server_id, placed_at, ended_at, state FROM attempts"
                                          " ORDER BY placed_at")]
+    blocks = {r["rule_id"]: r["n"] for r in store.query("SELECT rule_id, count(*) AS n FROM gate_blocks"
+                                                        " GROUP BY rule_id ORDER BY rule_id")}
     store.close()
     start = max(min(r["placed_at"] for r in rows if r["server_id"] == f"s{k}") for k in range(len(run_dirs)))
     window = [r for r in rows if start <= r["placed_at"] < start + seconds]
@@ -205,7 +207,7 @@ def floor_run(url: str, tmp: Path, run_dirs: list[Path], seconds: float, rules: 
             "calls_per_server": {f"s{k}": sum(1 for r in window if r["server_id"] == f"s{k}")
                                  for k in range(len(run_dirs))},
             "attempts": len(rows), "open_at_end": sum(1 for r in rows if r["state"] not in ("ended", "unknown")),
-            "debtors_over_cap": over_cap, "overlapping_calls": overlaps}
+            "debtors_over_cap": over_cap, "overlapping_calls": overlaps, "gate_blocks": blocks}
 
 
 def floor(cluster: Any, tmp: Path, seconds: float, lines: int, debtors: int) -> dict[str, Any]:
@@ -308,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             r = fl[k]
             print(f"  {r['servers']} server(s): {r['calls_in_window']} calls placed in the window "
                   f"{r['calls_per_server']}, {r['attempts']} attempts in the run, {r['debtors_over_cap']} debtors "
-                  f"over the cap, {r['overlapping_calls']} overlapping calls")
+                  f"over the cap, {r['overlapping_calls']} overlapping calls, gate blocks {r['gate_blocks']}")
         print(f"  two servers / one: {fl['ratio']}x (goal >= 1.8x), cap violations: {fl['violations']} (goal 0)")
     return 0
 

@@ -119,9 +119,25 @@ class JsonLines(logging.Formatter):
         msg = scrub(escape(record.getMessage()))
         out = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
                "level": record.levelname.lower(), "logger": record.name, "event": msg.split(" ", 1)[0], "msg": msg}
+        server = getattr(record, "server", None)
+        if server:
+            out["server"] = server
         if record.exc_info:
             out["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False)
+
+
+class ServerTag(logging.Filter):
+    """Stamps every record with the dialer server's id (`record.server`): the log file's JSON carries it as
+    "server", and a formatter can show it as %(server)s (several servers logging to one place)."""
+
+    def __init__(self, server: str):
+        super().__init__()
+        self.server = server
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.server = self.server
+        return True
 
 
 def file_handler(path: str, max_bytes: int = 10 * 1024 * 1024, backups: int = 5) -> logging.Handler:

@@ -63,7 +63,7 @@ class Dialer:
     def __init__(self, store: Store, pbx: PbxConnection, rules: Rules, campaigns: list[Campaign], *,
                  clock: Clock | None = None, tts: Any = None, poll: float = 0.25, agi_port: int | None = None,
                  cdr_path: Path | None = None, collector_modes: bool = True, live_qa: bool = True,
-                 webhooks: bool = True):
+                 webhooks: bool = True, server_id: str | None = None):
         self.store = store
         self.pbx = pbx
         self.rules = rules
@@ -110,6 +110,8 @@ class Dialer:
         self.hopper.bot_room = self.bots.bot_room  # recognition pool capacity paces bot calls (pacing/bots.py)
         self.escalation = Escalation(store, rules, self.campaigns, self.clock)  # plans by stage (calls/escalation.py)
         self.hopper.escalation = self.escalation if self.escalation.has_plans() else None
+        # several servers on one store (docs/STORE.md): attempts carry the id; the hopper leases and heartbeats
+        self.server_id = self.hopper.server_id = self.preview.server_id = self.inbound.server_id = server_id
 
     @property
     def stats(self) -> Tally:
@@ -133,6 +135,7 @@ class Dialer:
     async def start(self) -> None:
         from dialer.qa import detect
 
+        self.hopper.register()  # refused while another live process runs under this server id
         # QA 2's detectors score every bot call at its end; loaded once (about 2 s), off the event loop. A
         # missing encoder or head is an error here, never a silent fallback to the lexicons.
         self._detectors = await asyncio.to_thread(detect.load)
@@ -194,7 +197,7 @@ class Dialer:
         debtors meanwhile); the rest are settled from the facts written while they ran, the CDR and the CEL.
         Returns how many open attempts were found."""
         assert self.ami is not None
-        rows = core.open_attempts(self.store)
+        rows = core.open_attempts(self.store, self.server_id)  # this server's own: never another's live calls
         if not rows:
             return 0
         calls = [self._rebuild(row) for row in rows]
@@ -406,6 +409,7 @@ class Dialer:
             await self.ami.close()
         if self.agi is not None:
             await self.agi.stop()
+        self.hopper.unregister()
 
     # -- AGI: an outbound call answered ----------------------------------------------------------------
     async def _admit(self, req: AGIRequest, ch: AGIChannel) -> bool:

@@ -1,9 +1,16 @@
 """The hopper: due debtors → ranked → the gate → Originate. Bot campaigns fill their free lines; collector-mode
 campaigns ask their pacer about once a second how many calls to place (never fewer than one per ready
-collector with no call coming)."""
+collector with no call coming).
+
+With a server id (`dialer run --server-id`, several servers on one PostgreSQL: docs/STORE.md "Several
+servers") the hopper leases the debtors it is about to dial (dialer/store/servers.py: `FOR UPDATE SKIP
+LOCKED`, a lease that expires), heartbeats, and marks `unknown` the calls a server left open once it has
+been silent for `takeover_after` seconds. Without one it reads the due debtors directly (one server)."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import uuid
 from datetime import datetime
@@ -26,12 +33,31 @@ from dialer.pacing.floor import (
 )
 from dialer.pacing.pacers import READY, TALKING, WRAPUP, AbandonBudget, PacingSnapshot
 from dialer.store import Store, core
+from dialer.store import servers as servers_store
 from dialer.store.agents import abandon_counts
 from dialer.telephony.ami import AMIController
 
 log = logging.getLogger("dialer.calls.hopper")
 
 COLLECTOR_MODES = ("progressive", "predictive")  # answered people go straight to the collectors' queue
+LEASE_SECONDS = 60.0      # a claimed debtor is this server's to dial until then (renewed by the next claim)
+HEARTBEAT_EVERY = 2.0     # seconds between two heartbeats of a server
+DEAD_AFTER = 15.0         # a server not heard from for this long is shown as silent (`dialer status`)
+TAKEOVER_AFTER = 600.0    # ... and after this long its calls still open are marked unknown by another server
+
+
+class ServerIdInUse(RuntimeError):
+    """Another live dialer server already runs under this server id."""
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Hopper:
@@ -57,6 +83,13 @@ class Hopper:
         # bot capacity (dialer/pacing/bots.py): bot calls up -> new bot calls the recognition pool can take
         self.bot_room: Callable[[int], int | None] | None = None
         self.escalation: Any = None  # calls/escalation.py: a debtor is dialled only when their stage is a call
+        self.server_id: str | None = None  # several servers on one store: lease, heartbeat, take over
+        self.lease_seconds = LEASE_SECONDS
+        self.heartbeat_every = HEARTBEAT_EVERY
+        self.dead_after = DEAD_AFTER
+        self.takeover_after = TAKEOVER_AFTER
+        self._beat_at = float("-inf")
+        self._registered = False
 
     def profile(self, camp: Campaign):
         return self.rules.profile_for(camp.profile, camp.name)
@@ -78,8 +111,62 @@ class Hopper:
             log.exception("ranking failed; dialing in store order")
             return candidates
 
+    # -- several servers ------------------------------------------------------------------------------
+    def register(self) -> None:
+        """The server says it is up. Refused (ServerIdInUse) while another live process runs under the same
+        id: a fresh heartbeat from another host, or from a live process of this host."""
+        if self.server_id is None:
+            return
+        now = self.clock.timestamp()
+        host, pid = socket.gethostname(), os.getpid()
+        row = servers_store.server(self.store, self.server_id)
+        if row is not None and row["status"] == "running" and row["pid"] != pid \
+                and 0 <= now - row["heartbeat_at"] < self.dead_after \
+                and (row["host"] != host or pid_alive(int(row["pid"]))):
+            raise ServerIdInUse(f"server id {self.server_id!r} is in use by pid {row['pid']} on {row['host']} "
+                                f"(heartbeat {now - row['heartbeat_at']:.0f} s ago): give each server its own "
+                                "--server-id")
+        line_limit = sum(c.line_limit for c in self.campaigns.values())
+        servers_store.register(self.store, self.server_id, host=host, pid=pid, now=now, line_limit=line_limit)
+        self._registered = True
+        log_event(log, "server.up", server=self.server_id, host=host, pid=pid, lines=line_limit)
+
+    def unregister(self) -> None:
+        if self.server_id is not None and self._registered:
+            self._registered = False
+            servers_store.stopped(self.store, self.server_id, self.clock.timestamp())
+            log_event(log, "server.stopped", server=self.server_id)
+
+    def presence(self, force: bool = False) -> int:
+        """Every `heartbeat_every` seconds: the heartbeat (lines in use), and the calls of servers silent for
+        `takeover_after` seconds marked `unknown` (they count as attempts; the debtor is not called sooner).
+        Returns how many calls were marked."""
+        if self.server_id is None:
+            return 0
+        now = self.clock.timestamp()
+        if not force and now - self._beat_at < self.heartbeat_every:
+            return 0
+        self._beat_at = now
+        servers_store.heartbeat(self.store, self.server_id, now, len(self.calls))
+        marked = 0
+        heard_before = now - self.takeover_after
+        for row in servers_store.silent_servers_open(self.store, self.server_id, heard_before):
+            if servers_store.mark_orphaned(self.store, row["id"], by=self.server_id, now=now,
+                                           heard_before=heard_before):
+                marked += 1
+                log_event(log, "call.orphaned", level=logging.WARNING, call=row["id"], debtor_id=row["debtor_id"],
+                          server=self.server_id, of=row["server_id"])
+        return marked
+
+    def due(self, camp: Campaign, now: float, limit: int) -> list[Any]:
+        """Debtors to try now: leased to this server (several servers), or read directly (one)."""
+        if self.server_id is None:
+            return core.due_debtors(self.store, camp.name, now, limit=limit)
+        return servers_store.claim(self.store, self.server_id, camp.name, now, limit, self.lease_seconds)
+
     async def tick(self) -> int:
         """Fill free lines of every campaign from its due debtors, through the gate. Returns calls placed."""
+        self.presence()
         if self.ami is None or not self.ami.connected.is_set():
             return 0
         placed = 0
@@ -107,15 +194,25 @@ class Hopper:
             return 0
         placed = 0
         now = self.clock.now()
-        for cand in self.rank(self._due(camp, now, n * 4)):
-            if placed >= n:
-                break
-            if await self.place(camp, cand, now):
-                placed += 1
+        due = self.due(camp, now.timestamp(), n * 4 if self.server_id is None else n * 2)
+        leased = [c.debtor_id for c in due] if self.server_id is not None else []
+        due = self._callable(camp, due, now)
+        try:
+            for cand in self.rank(due):
+                if placed >= n:
+                    break
+                if await self.place(camp, cand, now):
+                    placed += 1
+        finally:  # placed: the open attempt keeps every server off the debtor now; the rest go back to the pool
+            if leased:
+                servers_store.release(self.store, self.server_id, leased)
         return placed
 
     def _due(self, camp: Campaign, now: datetime, limit: int) -> list[Any]:
-        due = core.due_debtors(self.store, camp.name, now.timestamp(), limit=limit)
+        return self._callable(camp, core.due_debtors(self.store, camp.name, now.timestamp(), limit=limit), now)
+
+    def _callable(self, camp: Campaign, due: list[Any], now: datetime) -> list[Any]:
+        """The due debtors this hopper may dial: not preview (offered, calls/preview.py), in a call stage."""
         if camp.has_preview:  # a preview debtor is called only when a collector accepts them (calls/preview.py)
             due = [c for c in due if camp.mode_of(c.segment) != "preview"]
         if self.escalation is not None:  # a task stage (SMS, letter …) or no stage: not dialled
@@ -184,7 +281,7 @@ class Hopper:
         assert self.ami is not None
         call_id = f"{camp.name[:12]}-{uuid.uuid4().hex[:12]}"
         decision = take_attempt(self.store, call_id=call_id, debtor_id=cand.debtor_id, account_id=cand.account_id,
-                                campaign=camp.name, phone=None, rules=self.rules, now=now)
+                                campaign=camp.name, phone=None, rules=self.rules, now=now, server_id=self.server_id)
         if not decision.allowed:
             self.publish(oe.GateBlocked(camp.name, decision.rule_id or "unknown", decision.reason, now.timestamp()))
             return False

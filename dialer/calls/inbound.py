@@ -37,6 +37,7 @@ class Inbound:
         self.calls = calls
         self.bots = bots
         self.settle = settle
+        self.server_id: str | None = None  # this server's PBX took the call: it settles it
 
     async def __call__(self, req: AGIRequest, ch: AGIChannel) -> None:
         number = e164(ch.env.get("agi_callerid") or "")
@@ -51,7 +52,8 @@ class Inbound:
         with self.store.transaction() as conn:
             if core.get_attempt(conn, req.call_id) is None:
                 core.insert_attempt(conn, call_id=req.call_id, debtor_id=row["debtor_id"], account_id=account,
-                                    campaign=row["campaign"], phone=number, placed_at=now, inbound=True)
+                                    campaign=row["campaign"], phone=number, placed_at=now, inbound=True,
+                                    server_id=self.server_id)
         core.update_attempt(self.store, req.call_id, state="answered", answered_at=now, at=now)
         call = Call(req.call_id, row["debtor_id"], row["campaign"], number, debtor.get("segment"), placed_at=now,
                     inbound=True)

@@ -75,6 +75,7 @@ class Preview:
         self.skips_seen: set[int] = set()
         self.offer_every = 1.0  # seconds between looks for the next debtor to offer
         self._offered_at = float("-inf")
+        self.server_id: str | None = None  # the dialer server placing the calls (attempts carry it)
 
     @property
     def active(self) -> bool:
@@ -214,7 +215,7 @@ class Preview:
         camp = self.campaigns[offer["campaign"]]
         decision = take_attempt(self.store, call_id=d.call_id, debtor_id=offer["debtor_id"],
                                 account_id=offer["account_id"], campaign=camp.name, phone=None, rules=self.rules,
-                                now=now)
+                                now=now, server_id=self.server_id)
         ts = now.timestamp()
         if not decision.allowed:
             self.publish(oe.GateBlocked(camp.name, decision.rule_id or "unknown", decision.reason, ts))

@@ -60,6 +60,7 @@ class LazyGroup(click.Group):
         "api": "dialer.cli.api:api",
         "export": "dialer.cli.export:export",
         "db": "dialer.cli.db:db",
+        "status": "dialer.cli.status:status",
     },
 )
 @click.version_option(package_name="asterisk-collections-dialer")

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -49,13 +50,16 @@ def load_daemon_inputs(store: Store, names: tuple[str, ...], rules_path: Path):
 
 
 async def run_daemon(store: Store, pbx: PbxConnection, rules, campaigns, clock: Clock, *, until_idle: bool,
-                     max_seconds: float | None, tts=None, grace: float | None = None, observe=None):
+                     max_seconds: float | None, tts=None, grace: float | None = None, observe=None,
+                     server_id: str | None = None, takeover_after: float | None = None):
     """Start the daemon, run it, stop it gracefully: SIGTERM (or SIGINT) and `max_seconds` stop placing calls
     and let live calls finish for up to `grace` seconds before they are hung up and settled. `observe(dialer)`
     attaches the observers (dialer/observe/live.py: narration, metrics, the wallboard's web server)."""
     from dialer.calls.daemon import DEFAULT_GRACE, Dialer
 
-    dialer = Dialer(store, pbx, rules, campaigns, clock=clock, tts=tts)
+    dialer = Dialer(store, pbx, rules, campaigns, clock=clock, tts=tts, server_id=server_id)
+    if takeover_after is not None:
+        dialer.hopper.takeover_after = takeover_after
     observers = observe(dialer) if observe is not None else None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -98,14 +102,20 @@ def _one_daemon_per_run_dir(run_dir: Path):
     return fh
 
 
-def setup_logging(verbose: bool, log_file: Path | None, max_mb: float = 10.0, backups: int = 5) -> None:
-    """stderr: warnings (every event with -v), as before; the log file: every event, as JSON lines."""
-    from common.log import file_handler
+def setup_logging(verbose: bool, log_file: Path | None, max_mb: float = 10.0, backups: int = 5,
+                  server_id: str | None = None) -> None:
+    """stderr: warnings (every event with -v), as before; the log file: every event, as JSON lines. With a
+    server id, every line carries it (several servers)."""
+    from common.log import ServerTag, file_handler
 
     root = logging.getLogger()
+    tag = ServerTag(server_id) if server_id else None
     if not root.handlers:  # as logging.basicConfig: a second run in one process adds no second stream
         stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        stream.setFormatter(logging.Formatter("%(asctime)s %(server)s %(name)s %(message)s" if tag
+                                              else "%(asctime)s %(name)s %(message)s"))
+        if tag:
+            stream.addFilter(tag)
         stream.setLevel(logging.INFO if verbose else logging.WARNING)
         root.addHandler(stream)
     root.setLevel(logging.INFO if verbose or log_file else logging.WARNING)
@@ -115,6 +125,8 @@ def setup_logging(verbose: bool, log_file: Path | None, max_mb: float = 10.0, ba
         except OSError as exc:
             raise click.BadParameter(f"cannot write the log file: {exc}", param_hint="--log-file") from None
         handler.setLevel(logging.INFO)
+        if tag:
+            handler.addFilter(tag)
         root.addHandler(handler)
 
 
@@ -149,11 +161,22 @@ def setup_logging(verbose: bool, log_file: Path | None, max_mb: float = 10.0, ba
               help="Rotate the log file at this size.")
 @click.option("--log-backups", type=click.IntRange(min=1), default=5, show_default=True,
               help="Rotated log files kept (FILE.1 … FILE.N).")
+@click.option("--server-id", envvar="DIALER_SERVER_ID", default=None, show_envvar=True,
+              help="This dialer server's name (default: the host name). Servers sharing one PostgreSQL store need "
+              "different ones: attempts, leases, logs and metrics carry it; a restart settles only its own calls.")
+@click.option("--takeover-after", type=click.FloatRange(min=1), default=600.0, show_default=True,
+              help="Seconds another server may stay silent before its calls still open are marked unknown "
+              "(they count as attempts) by this one.")
 def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_idle: bool, max_seconds: float | None,
         grace: float, run_dir: Path, rules: Path, verbose: bool, web_on: bool, web_bind: str, web_port: int,
-        status_every: float, observers_on: bool, log_file: Path | None, log_max_mb: float, log_backups: int) -> None:
+        status_every: float, observers_on: bool, log_file: Path | None, log_max_mb: float, log_backups: int,
+        server_id: str | None, takeover_after: float) -> None:
     """Run the dialer daemon next to the PBX."""
-    setup_logging(verbose, log_file, log_max_mb, log_backups)
+    server_id = (server_id or "").strip() or socket.gethostname()
+    if len(server_id) > 64 or any(c.isspace() or not c.isprintable() for c in server_id):
+        raise click.BadParameter("a server id is up to 64 printable characters without spaces",
+                                 param_hint="--server-id")
+    setup_logging(verbose, log_file, log_max_mb, log_backups, server_id=server_id)
     clock = Clock(at) if at else Clock()
     store = open_store(db)
     from dialer.calls.recovery import clock_behind
@@ -172,6 +195,7 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
     except FileNotFoundError:
         raise click.ClickException(f"no PBX connection file in {run_dir}: run `dialer asterisk up` first") from None
     lock = _one_daemon_per_run_dir(run_dir)  # held (open) until the process exits
+    from dialer.calls.hopper import ServerIdInUse
     from dialer.observe.live import Observers
     from dialer.observe.narrate import summary_lines
 
@@ -198,13 +222,17 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
     try:
         stats = asyncio.run(run_daemon(store, pbx, rules_obj, camps, clock, until_idle=until_idle,
                                        max_seconds=max_seconds, grace=grace,
-                                       observe=observe if observers_on else None))
+                                       observe=observe if observers_on else None, server_id=server_id,
+                                       takeover_after=takeover_after))
+    except ServerIdInUse as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except OSError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     from dialer.store import core
 
-    still_open = len(core.open_attempts(store))
+    still_open = len(core.open_attempts(store, server_id))
     for line in summary_lines(stats):
         click.echo(line, err=True)
     click.echo(f"stopped: {stats.placed} placed, {stats.ended} settled, {stats.drained} finished during the stop, "

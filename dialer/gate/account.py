@@ -91,8 +91,8 @@ def add_inconvenient(store: Store | Conn, debtor_id: str, spec: Mapping[str, Any
 # -- the atomic decision -----------------------------------------------------------------------------
 def take_attempt(store: Store, *, call_id: str, debtor_id: str, account_id: str | None, campaign: str,
                  phone: str | None, rules: Rules | Profile, now: datetime, third_party: bool = False,
-                 agent_guaranteed: bool = False) -> Decision:
-    """Decide and account in one transaction. Allowed: the attempt row is written (placed_at = now).
+                 agent_guaranteed: bool = False, server_id: str | None = None) -> Decision:
+    """Decide and account in one transaction (`server_id`: the dialer server placing the call). Allowed: the attempt row is written (placed_at = now).
     Blocked: a gate_blocks row with the rule id, and the debtor's next_allowed_at moved forward.
     `phone=None` lets the gate pick the debtor's first number (rank order) that is allowed now."""
     t = _ts(now)
@@ -105,7 +105,8 @@ def take_attempt(store: Store, *, call_id: str, debtor_id: str, account_id: str 
         if d.allowed:
             try:
                 core.insert_attempt(conn, call_id=call_id, debtor_id=debtor_id, account_id=account_id,
-                                    campaign=campaign, phone=d.phone or "", placed_at=t, third_party=third_party)
+                                    campaign=campaign, phone=d.phone or "", placed_at=t, third_party=third_party,
+                                    server_id=server_id)
             except core.AttemptConflict as exc:
                 d = _in_flight_block(d, now, str(exc))
         if not d.allowed:
@@ -120,7 +121,7 @@ def take_attempt(store: Store, *, call_id: str, debtor_id: str, account_id: str 
                     nxt = FOREVER if d.permanent else t + HORIZON_DAYS * DAY
                 core.set_next_allowed(conn, debtor_id, nxt)
     log_event(log, "gate.allow" if d.allowed else "gate.block", call_id=call_id, debtor_id=debtor_id,
-              phone=d.phone or phone, rule=d.rule_id,
+              phone=d.phone or phone, rule=d.rule_id, server=server_id,
               next=d.next_allowed_at.isoformat() if d.next_allowed_at and not d.allowed else None)
     return d
 

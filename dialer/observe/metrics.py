@@ -47,6 +47,11 @@ class _FloorCollector:
         rc = CounterMetricFamily("dialer_ami_reconnects", "AMI connections re-established after a loss")
         rc.add_metric([], float(getattr(ami, "reconnects", 0) or 0))
         yield rc
+        server = getattr(self.source, "server_id", None)
+        if server:  # several servers on one store: which one this is (join on it in PromQL)
+            info = GaugeMetricFamily("dialer_server_info", "This dialer server's id", labels=["server"])
+            info.add_metric([str(server)], 1.0)
+            yield info
         up = GaugeMetricFamily("dialer_ami_connected", "1 while the AMI connection is up")
         up.add_metric([], 1.0 if ami is not None and ami.connected.is_set() else 0.0)
         yield up

@@ -256,17 +256,19 @@ def due_debtors(store: Store | Conn, campaign: str, now_ts: float, limit: int = 
     Ordered by propensity (unscored last), then days past due. The gate still decides each dial.
     """
     conn = conn_of(store)
-    out = []
-    for r in conn.execute(_CANDIDATE_SQL, (campaign, float(now_ts), int(limit))).fetchall():
-        out.append(Candidate(
-            debtor_id=r["debtor_id"], campaign=r["campaign"], name=r["name"],
-            phones=_phones_ok(conn, r["debtor_id"]), account_id=r["account_id"],
-            amount_owed=Decimal(r["amount_owed"]), currency=r["currency"], days_past_due=r["days_past_due"],
-            due_date=r["due_date"], bucket=r["bucket"], timezone=r["timezone"],
-            customer_type=r["customer_type"], lang=r["lang"], segment=r["segment"], propensity=r["propensity"],
-            id_last4=r["id_last4"], birth_year=r["birth_year"],
-        ))
-    return out
+    return [candidate_of(conn, r) for r in conn.execute(_CANDIDATE_SQL, (campaign, float(now_ts), int(limit))).fetchall()]
+
+
+def candidate_of(conn: Conn, r: Any) -> Candidate:
+    """A row of `_CANDIDATE_SQL` (or a query built on it: dialer/store/servers.py) as a Candidate."""
+    return Candidate(
+        debtor_id=r["debtor_id"], campaign=r["campaign"], name=r["name"],
+        phones=_phones_ok(conn, r["debtor_id"]), account_id=r["account_id"],
+        amount_owed=Decimal(r["amount_owed"]), currency=r["currency"], days_past_due=r["days_past_due"],
+        due_date=r["due_date"], bucket=r["bucket"], timezone=r["timezone"],
+        customer_type=r["customer_type"], lang=r["lang"], segment=r["segment"], propensity=r["propensity"],
+        id_last4=r["id_last4"], birth_year=r["birth_year"],
+    )
 
 
 def get_debtor(store: Store | Conn, debtor_id: str) -> dict[str, Any] | None:
@@ -395,8 +397,10 @@ def has_open_attempt(conn_or_store: Store | Conn, debtor_id: str) -> bool:
 
 
 def insert_attempt(conn: Conn, *, call_id: str, debtor_id: str, account_id: str | None, campaign: str,
-                   phone: str, placed_at: float, third_party: bool = False, inbound: bool = False) -> None:
-    """Record an attempt inside the caller's transaction (the gate's BEGIN IMMEDIATE).
+                   phone: str, placed_at: float, third_party: bool = False, inbound: bool = False,
+                   server_id: str | None = None) -> None:
+    """Record an attempt inside the caller's transaction (the gate's BEGIN IMMEDIATE). `server_id`: the
+    dialer server placing it (it alone settles the attempt from its own CDR).
 
     Refuses (AttemptConflict) a second outbound attempt while one to the same debtor is in flight, so two
     dialers sharing the database cannot both place a call.
@@ -407,13 +411,16 @@ def insert_attempt(conn: Conn, *, call_id: str, debtor_id: str, account_id: str 
     if not inbound and has_open_attempt(conn, debtor_id):
         raise AttemptConflict(f"debtor {debtor_id} already has a call in flight")
     conn.execute(
-        "INSERT INTO attempts(id, debtor_id, account_id, campaign, phone, third_party, inbound, placed_at)"
-        " VALUES (?,?,?,?,?,?,?,?)",
-        (call_id, debtor_id, account_id, campaign, phone, int(third_party), int(inbound), float(placed_at)),
+        "INSERT INTO attempts(id, debtor_id, account_id, campaign, phone, third_party, inbound, placed_at,"
+        " server_id) VALUES (?,?,?,?,?,?,?,?,?)",
+        (call_id, debtor_id, account_id, campaign, phone, int(third_party), int(inbound), float(placed_at),
+         server_id),
     )
-    audit(conn, "dialer", "attempt.placed", call_id,
-          {"debtor_id": debtor_id, "account_id": account_id, "campaign": campaign, "phone": mask_phone(phone),
-           "third_party": bool(third_party), "inbound": bool(inbound)}, placed_at)
+    detail = {"debtor_id": debtor_id, "account_id": account_id, "campaign": campaign, "phone": mask_phone(phone),
+              "third_party": bool(third_party), "inbound": bool(inbound)}
+    if server_id is not None:
+        detail["server"] = server_id
+    audit(conn, "dialer", "attempt.placed", call_id, detail, placed_at)
 
 
 def update_attempt(store: Store | Conn, call_id: str, *, at: float | None = None, actor: str = "dialer",
@@ -459,10 +466,21 @@ def get_attempt(store: Store | Conn, call_id: str) -> dict[str, Any] | None:
     return dict(r) if r else None
 
 
-def open_attempts(store: Store | Conn) -> list[dict[str, Any]]:
-    """Attempts not yet ended or unknown (what a restarted daemon must reconcile)."""
+def open_attempts(store: Store | Conn, server_id: str | None = None) -> list[dict[str, Any]]:
+    """Attempts not yet ended or unknown (what a restarted daemon must reconcile). With `server_id`: only
+    that server's (and those placed before servers had names): a server settles its own calls from its own
+    CDR, never another server's live ones."""
+    if server_id is None:
+        return [dict(r) for r in conn_of(store).execute(
+            "SELECT * FROM attempts WHERE state NOT IN ('ended','unknown') ORDER BY placed_at, id")]
+    # ... and its calls another server marked unknown while it was silent (dialer/store/servers.py
+    # `mark_orphaned`), not yet settled from its CDR: back, it settles them as a clean run would have
     return [dict(r) for r in conn_of(store).execute(
-        "SELECT * FROM attempts WHERE state NOT IN ('ended','unknown') ORDER BY placed_at, id")]
+        "SELECT * FROM attempts t WHERE (t.state NOT IN ('ended','unknown') AND (t.server_id = ? OR t.server_id IS NULL))"
+        " OR (t.state = 'unknown' AND t.server_id = ?"
+        " AND EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = t.id AND e.kind = 'orphaned')"
+        " AND NOT EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = t.id AND e.kind = 'reconciled'))"
+        " ORDER BY t.placed_at, t.id", (server_id, server_id))]
 
 
 def latest_attempt_time(store: Store | Conn) -> float | None:

@@ -149,6 +149,8 @@ _SUBS = [
     (re.compile(r"(?<!NOT )(?<!I)\bLIKE\b", re.I), "ILIKE"),
     (re.compile(r"\bIS\s+NOT\s+(?!NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", re.I), "IS DISTINCT FROM "),
     (re.compile(r"\bIS\s+(?!NOT\b|NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", re.I), "IS NOT DISTINCT FROM "),
+    # a PostgreSQL-only clause in a hint comment SQLite ignores: `… LIMIT ? /* pg: FOR UPDATE OF d SKIP LOCKED */`
+    (re.compile(r"/\*\s*pg:\s*(.*?)\s*\*/", re.S), r"\1"),
     (re.compile(r"\)\s*(WITHOUT\s+ROWID|STRICT)\s*(,\s*(WITHOUT\s+ROWID|STRICT)\s*)?$", re.I), ")"),
 ]
 _INSERT_OR = re.compile(r"^\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*(\(([^)]*)\))?", re.I)

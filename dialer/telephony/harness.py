@@ -820,6 +820,26 @@ class Harness:
         out["running"] = out["pbx"]["running"] and (out["carrier"]["running"] or not state.with_carrier)
         return out
 
+    def add_carrier_peer(self, name: str, pbx_sip_port: int, timeout: float = 10.0) -> None:
+        """Let another PBX on 127.0.0.1:`pbx_sip_port` use this harness's carrier simulator as its trunk
+        (several dialer servers sharing one carrier: that harness is started with
+        `trunk=("127.0.0.1", <this carrier's SIP port>)`). Same dialplan and behaviours as this PBX."""
+        assert self.carrier is not None and self.state is not None
+        conf = self.run_dir / "carrier" / "pjsip.conf"
+        conf.write_text(conf.read_text() + "\n".join([
+            "", f"[{name}]", "type=endpoint", "transport=udp", "context=from-pbx", "disallow=all", "allow=ulaw",
+            "direct_media=no", "media_address=127.0.0.1", "bind_rtp_to_media_address=yes", "rtp_symmetric=yes",
+            "dtmf_mode=rfc4733", f"aors={name}", f"[{name}]", "type=aor", f"contact=sip:127.0.0.1:{pbx_sip_port}",
+            f"[{name}]", "type=identify", f"endpoint={name}", f"match=127.0.0.1:{pbx_sip_port}", ""]))
+        self.carrier.rx("module reload res_pjsip.so")
+        deadline = time.monotonic() + timeout
+        import re
+
+        while not re.search(rf"Endpoint:\s+{re.escape(name)}[\s/]", self.carrier.rx("pjsip show endpoints")):
+            if time.monotonic() > deadline:
+                raise HarnessError(f"the carrier did not load the peer {name} (127.0.0.1:{pbx_sip_port})")
+            time.sleep(0.2)
+
     def cdr_path(self) -> Path:
         """The PBX's CDR file (cdr_csv Master.csv; uniqueid = our call id)."""
         return self.run_dir / "pbx" / "log" / "cdr-csv" / "Master.csv"

@@ -192,8 +192,11 @@ def test_the_wallboard_form_records_a_disposition_like_agent_dispo(floor):
 
     store = floor["store"]
     cid = floor["call"]("D1", "agent1", T0)
-    src = SimpleNamespace(store=store, clock=FixedClock(T0 + timedelta(minutes=2)), calls={}, campaigns={},
-                          collectors=None, rules=floor["rules"])
+    from dialer.calls.daemon import Dialer
+
+    clock = FixedClock(T0 + timedelta(minutes=2))
+    src = SimpleNamespace(store=store, clock=clock, calls={}, campaigns={}, collectors=None, rules=floor["rules"])
+    src.enter_disposition = lambda *a, **kw: Dialer.enter_disposition(src, *a, **kw)  # the daemon's method
     board = Wallboard(FloorView(src))
 
     async def scenario() -> list:

@@ -82,10 +82,9 @@ class Wallboard:
         return web.json_response(s.__dict__)
 
     async def dispo(self, request: web.Request) -> web.Response:
-        """A collector's (or supervisor's) disposition form: {collector, outcome[, amount, date, note]} → the same
-        `enter_disposition` as `dialer agent dispo`, at the daemon's clock. 400 with the reason when it is refused."""
-        from dialer.calls.collectors import DispositionError, enter_disposition
-
+        """A collector's (or supervisor's) disposition form: {collector, outcome[, amount, date, note]} → the daemon's
+        `enter_disposition` (the same function as `dialer agent dispo`, at the daemon's clock). 400 with the reason
+        when it is refused."""
         try:
             body = await request.json()
             if not isinstance(body, dict):
@@ -103,11 +102,12 @@ class Wallboard:
         note = opt("note")
         if note is not None and len(note) > 2000:
             return web.json_response({"error": "note: at most 2000 characters"}, status=400)
-        src = self.floor.source
+        enter = getattr(self.floor.source, "enter_disposition", None)
+        if enter is None:
+            return web.json_response({"error": "this server takes no dispositions (no dialer daemon)"}, status=503)
         try:
-            out = enter_disposition(src.store, collector, outcome, at=src.clock.timestamp(), amount=opt("amount"),
-                                    date_text=opt("date"), note=note)
-        except DispositionError as exc:  # the CLI's words, with the form's field names for its options
+            out = enter(collector, outcome, amount=opt("amount"), date_text=opt("date"), note=note)
+        except ValueError as exc:  # the CLI's words, with the form's field names for its options
             return web.json_response({"error": re.sub(r"--(amount|date|note)\b", r"\1", str(exc))}, status=400)
         return web.json_response(out)
 

@@ -41,7 +41,10 @@ segments:
 """
 
 
-CONNECT_AFTER_ANSWER = 2.0  # live: AMD's HUMAN on the harness's "hello" (~1.5 s) + the queue's connect
+# the harness's timings, measured (the scenario's greeting and connect draws are set to them): AMD says HUMAN on
+# "hello.wav" 1.99 s after the answer on average; the SIPp collectors are bridged 0.01 s after the end of greeting
+GREETING = (1.5, 2.5)
+CONNECT = (0.0, 0.05)
 HISTORY = 100  # earlier answered calls in the window: the 3 % budget's room, and the estimator's warm start
 
 
@@ -50,8 +53,8 @@ def live_scenario(collectors: int, minutes: float, handle_mean: float, wrapup: f
     from dialer.pacing.simulate import scenario
 
     return scenario("standard", agents=collectors, hours=minutes / 60.0, p_human=0.35, p_machine=0.08,
-                    ring=(1.0, 8.0), no_answer_timeout=20.0, busy_share=0.5, greeting=(1.5, 2.5),
-                    machine_amd=(2.5, 4.0), connect=(0.2, 0.6), handle_mean=handle_mean,
+                    ring=(1.0, 8.0), no_answer_timeout=20.0, busy_share=0.5, greeting=GREETING,
+                    machine_amd=(2.5, 4.0), connect=CONNECT, handle_mean=handle_mean,
                     handle_sd=handle_mean / 3, wrapup=wrapup, lines_per_agent=3.0, prior_answered=HISTORY)
 
 
@@ -61,13 +64,16 @@ def behaviours(sc, seed: int, n: int) -> tuple[dict, dict[str, str], dict[str, f
 
     st = CallStream(sc, seed)
     out, kinds, talks = {}, {}, {}
+    # the debtor hangs up the drawn talk time after the collector is on: answer → end of greeting → connect, as
+    # the simulator's means (the harness's AMD time does not vary with the draw)
+    to_collector = sum(sc.greeting) / 2 + sum(sc.connect) / 2
     for i in range(n):
         phone = f"+1212556{i:04d}"
         u = st.u_answer[i]
         if u < sc.p_human:
             talk = max(3.0, st.handle[i])
             out[phone] = {"answer_after": round(st.ring[i], 1), "then": "speak", "audio": "hello.wav",
-                          "hangup_after": round(CONNECT_AFTER_ANSWER + talk, 1)}
+                          "hangup_after": round(to_collector + talk, 2)}
             kinds[phone] = "human"
             talks[phone] = talk
         elif u < sc.p_human + sc.p_machine:
@@ -189,15 +195,19 @@ def run_live(sc, seed: int, debtors: int, work: Path) -> dict:
     for r in rows:
         e = store.query_one("SELECT min(at) AS at FROM call_events WHERE call_id=? AND kind='agent_connect'",
                             (r["id"],))
+        c = store.query_one("SELECT max(at) AS at FROM call_events WHERE call_id=? AND kind='agent_complete'",
+                            (r["id"],))
+        # talk: collector bridged (AgentConnect) → their call ended (AgentComplete), as the simulator counts it
+        end = c["at"] if c and c["at"] is not None else r["ended_at"]
         g = store.query_one("SELECT min(at) AS at FROM call_events WHERE call_id=? AND kind='greeting_end'",
                             (r["id"],))
         if g and g["at"] is not None and r["answered_at"] is not None:
             greet.append(g["at"] - r["answered_at"])
-        if e and e["at"] is not None and r["ended_at"] is not None:
-            talk += max(0.0, min(r["ended_at"], stop) - max(e["at"], start))
+        if e and e["at"] is not None and end is not None:
+            talk += max(0.0, min(end, stop) - max(e["at"], start))
             if g and g["at"] is not None:
                 wait.append(e["at"] - g["at"])
-            extra.append(r["ended_at"] - e["at"] - talks[r["phone"]])
+            extra.append(end - e["at"] - talks[r["phone"]])
     humans = [r for r in rows if r["answered_at"] is not None and not r["machine"] and r["outcome"] != "machine"]
     abandoned = sum(1 for r in humans if r["abandoned"])
     return {"occupancy": talk / (sc.agents * seconds), "abandon_rate": abandoned / len(humans) if humans else 0.0,

@@ -45,6 +45,8 @@ segments:
 # "hello.wav" 1.99 s after the answer on average; the SIPp collectors are bridged 0.01 s after the end of greeting
 GREETING = (1.5, 2.5)
 CONNECT = (0.0, 0.05)
+BUSY = (0.0, 0.2)  # the carrier's Busy() answers the INVITE at once
+HANGUP_LAG = 0.5  # the carrier's call lasts this much past its scheduled hang-up (answer signalling, playback start)
 HISTORY = 100  # earlier answered calls in the window: the 3 % budget's room, and the estimator's warm start
 
 
@@ -53,7 +55,7 @@ def live_scenario(collectors: int, minutes: float, handle_mean: float, wrapup: f
     from dialer.pacing.simulate import scenario
 
     return scenario("standard", agents=collectors, hours=minutes / 60.0, p_human=0.35, p_machine=0.08,
-                    ring=(1.0, 8.0), no_answer_timeout=20.0, busy_share=0.5, greeting=GREETING,
+                    ring=(1.0, 8.0), no_answer_timeout=20.0, busy_share=0.5, fail_fast=BUSY, greeting=GREETING,
                     machine_amd=(2.5, 4.0), connect=CONNECT, handle_mean=handle_mean,
                     handle_sd=handle_mean / 3, wrapup=wrapup, lines_per_agent=3.0, prior_answered=HISTORY)
 
@@ -73,7 +75,7 @@ def behaviours(sc, seed: int, n: int) -> tuple[dict, dict[str, str], dict[str, f
         if u < sc.p_human:
             talk = max(3.0, st.handle[i])
             out[phone] = {"answer_after": round(st.ring[i], 1), "then": "speak", "audio": "hello.wav",
-                          "hangup_after": round(to_collector + talk, 2)}
+                          "hangup_after": round(to_collector + talk - HANGUP_LAG, 2)}
             kinds[phone] = "human"
             talks[phone] = talk
         elif u < sc.p_human + sc.p_machine:
@@ -192,6 +194,7 @@ def run_live(sc, seed: int, debtors: int, work: Path) -> dict:
     start, stop = out["start"], out["start"] + seconds
     talk = 0.0
     greet, wait, extra = [], [], []  # answer → end of greeting; → collector; live talk − the drawn talk time
+    busy = [r["ended_at"] - r["placed_at"] for r in rows if r["outcome"] == "busy" and r["ended_at"] is not None]
     for r in rows:
         e = store.query_one("SELECT min(at) AS at FROM call_events WHERE call_id=? AND kind='agent_connect'",
                             (r["id"],))
@@ -214,7 +217,8 @@ def run_live(sc, seed: int, debtors: int, work: Path) -> dict:
             "placed": len(rows), "answered": len(humans), "abandoned": abandoned,
             "connects": sum(1 for r in rows if r["agent"]), "debtors_left": debtors - len(rows),
             "decisions": out.get("decisions"), "wall_seconds": round(wall, 1),
-            "mean_greeting": _mean(greet), "mean_wait": _mean(wait), "mean_talk_excess": _mean(extra)}
+            "mean_greeting": _mean(greet), "mean_wait": _mean(wait), "mean_talk_excess": _mean(extra),
+            "mean_busy": _mean(busy)}
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -275,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
           f" {live['debtors_left']} debtors left undialled")
     print(f"live call timing: answer to end of greeting {live['mean_greeting']} s (simulated: uniform {sc.greeting}),"
           f" to a collector {live['mean_wait']} s (simulated connect: uniform {sc.connect}), talk beyond the drawn"
-          f" time {live['mean_talk_excess']} s")
+          f" time {live['mean_talk_excess']} s; busy after {live['mean_busy']} s (simulated: uniform {sc.fail_fast})")
     return 0
 
 

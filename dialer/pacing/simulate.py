@@ -49,7 +49,8 @@ class Scenario:
     drift: float = 0.0  # person-answer probability swings ±drift over the shift (peak at start/end)
     ring: tuple[float, float] = (5.0, 25.0)  # ring time to answer, uniform
     no_answer_timeout: float = 30.0
-    busy_share: float = 0.3  # of unanswered calls, fail fast (busy/unreachable) in 2–8 s
+    busy_share: float = 0.3  # of unanswered calls, fail fast (busy/unreachable) in `fail_fast` s
+    fail_fast: tuple[float, float] = (2.0, 8.0)  # seconds a busy/unreachable call rings before it fails, uniform
     greeting: tuple[float, float] = (1.5, 2.8)  # AMD HUMAN decision after answer, uniform
     machine_amd: tuple[float, float] = (2.0, 4.0)
     connect: tuple[float, float] = (0.2, 0.8)  # collector's phone bridged after assignment
@@ -98,7 +99,7 @@ class CallStream:
         self.u_answer = rng.random(n).tolist()
         self.ring = rng.uniform(*sc.ring, n).tolist()
         fail_fast = rng.random(n) < sc.busy_share
-        self.fail = np.where(fail_fast, rng.uniform(2.0, 8.0, n), sc.no_answer_timeout).tolist()
+        self.fail = np.where(fail_fast, rng.uniform(*sc.fail_fast, n), sc.no_answer_timeout).tolist()
         self.greeting = rng.uniform(*sc.greeting, n).tolist()
         self.machine_amd = rng.uniform(*sc.machine_amd, n).tolist()
         self.connect = rng.uniform(*sc.connect, n).tolist()

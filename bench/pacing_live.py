@@ -6,7 +6,8 @@ ring time, busy or no answer, talk time), written as the carrier's behaviour fil
 once and talk until the debtor hangs up; wrap-up is the scenario's. The daemon paces with the same
 `PredictivePacer`, snapshot and `Estimator` the simulator uses (warmed from the campaign's 100 earlier
 answered calls, which also give the 3 % budget room). Then the simulator runs the same scenario and seed for
-the same length and floor. Printed: occupancy (talk ÷ logged-in collector time) and abandon rate (abandoned ÷
+the same length and floor, its estimator warmed from the same history. The scenario's greeting, connect and busy
+times are the harness's, measured (printed after the table, so a drift shows). Printed: occupancy (talk ÷ logged-in collector time) and abandon rate (abandoned ÷
 answered by a person), live beside simulated, with every parameter. Runs under the e2e lock (one Asterisk
 run at a time on a shared machine)."""
 from __future__ import annotations

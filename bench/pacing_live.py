@@ -6,7 +6,8 @@ ring time, busy or no answer, talk time), written as the carrier's behaviour fil
 once and talk until the debtor hangs up; wrap-up is the scenario's. The daemon paces with the same
 `PredictivePacer`, snapshot and `Estimator` the simulator uses (warmed from the campaign's 100 earlier
 answered calls, which also give the 3 % budget room). Then the simulator runs the same scenario and seed for
-the same length and floor. Printed: occupancy (talk ÷ logged-in collector time) and abandon rate (abandoned ÷
+the same length and floor, its estimator warmed from the same history. The scenario's greeting, connect and busy
+times are the harness's, measured (printed after the table, so a drift shows). Printed: occupancy (talk ÷ logged-in collector time) and abandon rate (abandoned ÷
 answered by a person), live beside simulated, with every parameter. Runs under the e2e lock (one Asterisk
 run at a time on a shared machine)."""
 from __future__ import annotations
@@ -41,7 +42,12 @@ segments:
 """
 
 
-CONNECT_AFTER_ANSWER = 2.0  # live: AMD's HUMAN on the harness's "hello" (~1.5 s) + the queue's connect
+# the harness's timings, measured (the scenario's greeting and connect draws are set to them): AMD says HUMAN on
+# "hello.wav" 1.99 s after the answer on average; the SIPp collectors are bridged 0.01 s after the end of greeting
+GREETING = (1.5, 2.5)
+CONNECT = (0.0, 0.05)
+BUSY = (0.0, 0.2)  # the carrier's Busy() answers the INVITE at once
+HANGUP_LAG = 0.5  # the carrier's call lasts this much past its scheduled hang-up (answer signalling, playback start)
 HISTORY = 100  # earlier answered calls in the window: the 3 % budget's room, and the estimator's warm start
 
 
@@ -50,25 +56,29 @@ def live_scenario(collectors: int, minutes: float, handle_mean: float, wrapup: f
     from dialer.pacing.simulate import scenario
 
     return scenario("standard", agents=collectors, hours=minutes / 60.0, p_human=0.35, p_machine=0.08,
-                    ring=(1.0, 8.0), no_answer_timeout=20.0, busy_share=0.5, greeting=(1.5, 2.5),
-                    machine_amd=(2.5, 4.0), connect=(0.2, 0.6), handle_mean=handle_mean,
+                    ring=(1.0, 8.0), no_answer_timeout=20.0, busy_share=0.5, fail_fast=BUSY, greeting=GREETING,
+                    machine_amd=(2.5, 4.0), connect=CONNECT, handle_mean=handle_mean,
                     handle_sd=handle_mean / 3, wrapup=wrapup, lines_per_agent=3.0, prior_answered=HISTORY)
 
 
-def behaviours(sc, seed: int, n: int) -> tuple[dict, dict[str, str]]:
+def behaviours(sc, seed: int, n: int) -> tuple[dict, dict[str, str], dict[str, float]]:
     """Carrier behaviours for n debtors, call i drawn from the simulator's stream at index i."""
     from dialer.pacing.simulate import CallStream
 
     st = CallStream(sc, seed)
-    out, kinds = {}, {}
+    out, kinds, talks = {}, {}, {}
+    # the debtor hangs up the drawn talk time after the collector is on: answer → end of greeting → connect, as
+    # the simulator's means (the harness's AMD time does not vary with the draw)
+    to_collector = sum(sc.greeting) / 2 + sum(sc.connect) / 2
     for i in range(n):
         phone = f"+1212556{i:04d}"
         u = st.u_answer[i]
         if u < sc.p_human:
             talk = max(3.0, st.handle[i])
             out[phone] = {"answer_after": round(st.ring[i], 1), "then": "speak", "audio": "hello.wav",
-                          "hangup_after": round(CONNECT_AFTER_ANSWER + talk, 1)}
+                          "hangup_after": round(to_collector + talk - HANGUP_LAG, 2)}
             kinds[phone] = "human"
+            talks[phone] = talk
         elif u < sc.p_human + sc.p_machine:
             out[phone] = {"answer_after": round(st.ring[i], 1), "then": "machine",
                           "audio": "voicemail_greeting.wav", "hangup_after": 20}
@@ -79,24 +89,34 @@ def behaviours(sc, seed: int, n: int) -> tuple[dict, dict[str, str]]:
         else:
             out[phone] = {"no_answer": True}
             kinds[phone] = "no_answer"
-    return out, kinds
+    return out, kinds, talks
 
 
-def history(sc, seed: int, start: int) -> list[tuple[str, float, float]]:
-    """(outcome, ring seconds, seconds after answer) of earlier calls: the stream after the live run's calls."""
+def history(sc, seed: int, start: int) -> list[dict]:
+    """The campaign's earlier calls (estimator.warm's rows, seconds from the first placed): the stream after the
+    live run's calls, HISTORY answered by a person (talk = the drawn handle time) with the machines and unanswered
+    calls between them. The live run writes them to the store, whose history warms the daemon's estimator; the
+    simulator's estimator is warmed from the same rows."""
     from dialer.pacing.simulate import CallStream
 
     st = CallStream(sc, seed)
     out, humans, i = [], 0, start
     while humans < HISTORY and i < len(st):
+        placed = 30.0 * len(out)
         u = st.u_answer[i]
         if u < sc.p_human:
-            out.append(("answered", st.ring[i], 2.5 + st.handle[i]))
+            answered = placed + st.ring[i]
+            connected = answered + st.greeting[i] + st.connect[i]
+            out.append({"placed_at": placed, "answered_at": answered, "connected_at": connected,
+                        "ended_at": connected + st.handle[i], "outcome": "answered", "machine": False})
             humans += 1
         elif u < sc.p_human + sc.p_machine:
-            out.append(("machine", st.ring[i], st.machine_amd[i]))
+            answered = placed + st.ring[i]
+            out.append({"placed_at": placed, "answered_at": answered, "ended_at": answered + st.machine_amd[i],
+                        "outcome": "machine", "machine": True})
         else:
-            out.append(("busy" if st.fail[i] < sc.no_answer_timeout else "no_answer", st.fail[i], 0.0))
+            out.append({"placed_at": placed, "answered_at": None, "ended_at": placed + st.fail[i],
+                        "outcome": "busy" if st.fail[i] < sc.no_answer_timeout else "no_answer", "machine": False})
         i += 1
     return out
 
@@ -124,7 +144,7 @@ def run_live(sc, seed: int, debtors: int, work: Path) -> dict:
                                                     ring=sc.no_answer_timeout))
     camp = load_campaign(work / "live.yaml")
     core.upsert_campaign(store, camp)
-    beh, kinds = behaviours(sc, seed, debtors)
+    beh, kinds, talks = behaviours(sc, seed, debtors)
     (work / "d.csv").write_text(HEADER + "".join(
         f"L{i:04d},L{i},{p},1234,1980,ACC-L{i:04d},100.00,USD,12,,America/New_York,first,en,\n"
         for i, p in enumerate(beh)))
@@ -132,18 +152,18 @@ def run_live(sc, seed: int, debtors: int, work: Path) -> dict:
     (work / "h.csv").write_text(HEADER + "H0,H,+12125550999,1234,1980,ACC-H0,5.00,USD,12,,America/New_York,first,en,\n")
     core.import_debtors(store, read_debtors_csv(work / "h.csv"), "live")
     t0 = at.timestamp() - 3 * 3600
-    for i, (outcome, ring, talk) in enumerate(history(sc, seed, debtors)):
-        # the campaign's history, drawn from the same stream: HISTORY answered by a person, none abandoned, with
-        # the machines and unanswered calls between them (the estimator's warm start and the budget's room)
-        placed = t0 + 30 * i
+    for i, h in enumerate(history(sc, seed, debtors)):
+        # the campaign's history, drawn from the same stream (the estimator's warm start and the budget's room)
+        def ts(key: str) -> float | None:
+            return None if h.get(key) is None else t0 + h[key]
+
         with store.transaction() as conn:
             core.insert_attempt(conn, call_id=f"hist-{i}", debtor_id="H0", account_id="ACC-H0", campaign="live",
-                                phone="+12125550999", placed_at=placed)
-        answered = placed + ring if outcome in ("answered", "machine") else None
-        core.update_attempt(store, f"hist-{i}", state="ended", outcome=outcome, answered_at=answered,
-                            machine=outcome == "machine", ended_at=placed + ring + talk, at=placed + ring + talk)
-        if outcome == "answered":
-            core.record_call_event(store, f"hist-{i}", "agent_connect", placed + ring + 2.5, {"agent": "history"})
+                                phone="+12125550999", placed_at=ts("placed_at"))
+        core.update_attempt(store, f"hist-{i}", state="ended", outcome=h["outcome"], answered_at=ts("answered_at"),
+                            machine=h["machine"], ended_at=ts("ended_at"), at=ts("ended_at"))
+        if h.get("connected_at") is not None:
+            core.record_call_event(store, f"hist-{i}", "agent_connect", ts("connected_at"), {"agent": "history"})
     core.set_debtor_status(store, "H0", "done", at=t0)
     harness = Harness(work / "run", agents=sc.agents, behaviours=behaviours_from_dict(beh))
     state = harness.up()
@@ -174,25 +194,45 @@ def run_live(sc, seed: int, debtors: int, work: Path) -> dict:
     rows = store.query("SELECT * FROM attempts WHERE campaign='live' AND id NOT LIKE 'hist-%'")
     start, stop = out["start"], out["start"] + seconds
     talk = 0.0
+    greet, wait, extra = [], [], []  # answer → end of greeting; → collector; live talk − the drawn talk time
+    busy = [r["ended_at"] - r["placed_at"] for r in rows if r["outcome"] == "busy" and r["ended_at"] is not None]
     for r in rows:
         e = store.query_one("SELECT min(at) AS at FROM call_events WHERE call_id=? AND kind='agent_connect'",
                             (r["id"],))
-        if e and e["at"] is not None and r["ended_at"] is not None:
-            talk += max(0.0, min(r["ended_at"], stop) - max(e["at"], start))
+        c = store.query_one("SELECT max(at) AS at FROM call_events WHERE call_id=? AND kind='agent_complete'",
+                            (r["id"],))
+        # talk: collector bridged (AgentConnect) → their call ended (AgentComplete), as the simulator counts it
+        end = c["at"] if c and c["at"] is not None else r["ended_at"]
+        g = store.query_one("SELECT min(at) AS at FROM call_events WHERE call_id=? AND kind='greeting_end'",
+                            (r["id"],))
+        if g and g["at"] is not None and r["answered_at"] is not None:
+            greet.append(g["at"] - r["answered_at"])
+        if e and e["at"] is not None and end is not None:
+            talk += max(0.0, min(end, stop) - max(e["at"], start))
+            if g and g["at"] is not None:
+                wait.append(e["at"] - g["at"])
+            extra.append(end - e["at"] - talks[r["phone"]])
     humans = [r for r in rows if r["answered_at"] is not None and not r["machine"] and r["outcome"] != "machine"]
     abandoned = sum(1 for r in humans if r["abandoned"])
     return {"occupancy": talk / (sc.agents * seconds), "abandon_rate": abandoned / len(humans) if humans else 0.0,
             "placed": len(rows), "answered": len(humans), "abandoned": abandoned,
             "connects": sum(1 for r in rows if r["agent"]), "debtors_left": debtors - len(rows),
-            "decisions": out.get("decisions"), "wall_seconds": round(wall, 1)}
+            "decisions": out.get("decisions"), "wall_seconds": round(wall, 1),
+            "mean_greeting": _mean(greet), "mean_wait": _mean(wait), "mean_talk_excess": _mean(extra),
+            "mean_busy": _mean(busy)}
 
 
-def run_sim(sc, seed: int, seeds: int = 1) -> dict:
-    """The simulator on the same scenario: seed `seed` (the live run's stream), or the mean of `seeds` seeds."""
+def _mean(xs: list[float]) -> float | None:
+    return round(sum(xs) / len(xs), 2) if xs else None
+
+
+def run_sim(sc, seed: int, debtors: int, seeds: int = 1) -> dict:
+    """The simulator on the same scenario, its estimator warmed from the same history as the daemon's: seed `seed`
+    (the live run's stream), or the mean of `seeds` seeds."""
     from dialer.pacing.pacers import PredictivePacer
     from dialer.pacing.simulate import simulate
 
-    rs = [simulate(PredictivePacer(), sc, s) for s in range(seed, seed + seeds)]
+    rs = [simulate(PredictivePacer(), sc, s, history=history(sc, s, debtors)) for s in range(seed, seed + seeds)]
     answered = sum(r.answered for r in rs)
     return {"occupancy": sum(r.occupancy for r in rs) / len(rs),
             "abandon_rate": sum(r.abandoned for r in rs) / answered if answered else 0.0,
@@ -214,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     sc = live_scenario(a.collectors, a.minutes, a.handle, a.wrapup)
     debtors = a.debtors or int(a.collectors * a.minutes * 60 / (a.handle + a.wrapup) / sc.p_human * 2.5) + 20
     t = time.monotonic()
-    sim = run_sim(sc, a.seed)
-    sim_many = run_sim(sc, a.seed, seeds=20)
+    sim = run_sim(sc, a.seed, debtors)
+    sim_many = run_sim(sc, a.seed, debtors, seeds=20)
     sim_s = time.monotonic() - t
     with tempfile.TemporaryDirectory(prefix="pacing_live-") as tmp:
         live = run_live(sc, a.seed, debtors, Path(tmp))
@@ -238,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"occupancy gap live - simulated: {result['occupancy_gap_points']:+.1f} points;"
           f" live run {live['wall_seconds']} s wall, {live['decisions']} pacing decisions,"
           f" {live['debtors_left']} debtors left undialled")
+    print(f"live call timing: answer to end of greeting {live['mean_greeting']} s (simulated: uniform {sc.greeting}),"
+          f" to a collector {live['mean_wait']} s (simulated connect: uniform {sc.connect}), talk beyond the drawn"
+          f" time {live['mean_talk_excess']} s; busy after {live['mean_busy']} s (simulated: uniform {sc.fail_fast})")
     return 0
 
 

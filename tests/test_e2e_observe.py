@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -37,6 +38,9 @@ BEHAVIOURS = {
     "+12125550102": {"busy": True},
     "+12125550104": {"answer_after": 1, "then": "speak", "audio": "hello.wav",
                      "dtmf": [{"digits": "1", "at": 6}, {"digits": "1970", "at": 10}], "hangup_after": 16},
+    "+12125550105": {"answer_after": 1, "then": "speak", "audio": "hello.wav",
+                     "dtmf": [{"digits": "1", "at": 6}, {"digits": "1995", "at": 10}, {"digits": "2", "at": 24}],
+                     "hangup_after": 45},  # verifies, asks for a collector: agent1 takes it, then disposes of it
     "+12125550106": {"answer_after": 3, "then": "machine", "audio": "voicemail_greeting.wav", "hangup_after": 25},
     "+12125550107": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "hangup_after": 10},
     "+12125550108": {"answer_after": 1, "then": "silent", "hangup_after": 3},
@@ -138,6 +142,19 @@ def observed_run(tmp_path_factory):
                 out["last"] = {k: page.inner_text(f"#{k}-en_demo")
                                for k in ("placed", "settled", "contacts", "rpc", "promises", "blocked", "outcomes")}
                 out["last_version"] = int(page.evaluate("document.body.dataset.version"))
+                # agent1 had D005's call: its disposition, entered on the wallboard's form (refused first)
+                page.select_option("#dispo-collector", "agent1")
+                page.select_option("#dispo-outcome", "promise")
+                page.click("#dispo-send")
+                page.wait_for_selector("#dispo-status.error", timeout=10_000)
+                out["dispo_refused"] = page.inner_text("#dispo-status")
+                out["dispo_date"] = (at + timedelta(days=5)).date().isoformat()
+                page.fill("#dispo-amount", "120.00")
+                page.fill("#dispo-date", out["dispo_date"])
+                page.fill("#dispo-note", "pays on Friday")
+                page.click("#dispo-send")
+                page.wait_for_selector("#dispo-status.done", timeout=10_000)
+                out["dispo_done"] = page.inner_text("#dispo-status")
                 shot = ARTEFACTS / "wallboard.png"
                 page.screenshot(path=str(shot), full_page=True)
                 out["screenshot"] = shot
@@ -168,6 +185,20 @@ def test_the_wallboard_loads_with_the_token_refuses_without_and_moves_while_call
     assert RULE in r["last"]["blocked"]
     assert "busy 1" in r["last"]["outcomes"] and "machine 1" in r["last"]["outcomes"]
     assert r["screenshot"].stat().st_size > 10_000
+
+
+def test_a_collector_enters_the_disposition_of_their_call_on_the_wallboard(observed_run):
+    r = observed_run
+    store = r["store"]
+    [call] = store.query("SELECT * FROM attempts WHERE campaign='en_demo' AND agent='agent1'")
+    assert call["debtor_id"] == "D005"
+    assert "not recorded: a promise needs date" in r["dispo_refused"]
+    assert r["dispo_done"].startswith(f"recorded: agent1, call {call['id']} (D005)")
+    [d] = store.query("SELECT * FROM collector_dispositions WHERE call_id=?", (call["id"],))
+    assert (d["agent"], d["outcome"], d["amount"], d["date"], d["note"], d["source"]) == (
+        "agent1", "promise", "120.00", r["dispo_date"], "pays on Friday", "collector")
+    [p] = core.promises_for(store, call_id=call["id"])
+    assert (p["status"], p["amount"], p["due_date"]) == ("open", "120.00", r["dispo_date"])
 
 
 def test_metrics_count_the_calls_the_carrier_received(observed_run):
@@ -204,7 +235,7 @@ def test_the_daemon_said_what_it_did_and_kept_its_summary(observed_run):
     assert f"blocked (en_demo) by {RULE}: " in err
     assert re.search(r"settled en_demo-\w+: busy", err)
     assert "stopping (stop requested)" in err
-    assert re.search(r"summary: 6 placed, \d+ blocked \(request.inconvenient \d+\), 6 settled", err), err[-2000:]
-    assert "stopped: 6 placed, 6 settled" in err
+    assert re.search(r"summary: 7 placed, \d+ blocked \(request.inconvenient \d+\), 7 settled", err), err[-2000:]
+    assert "stopped: 7 placed, 7 settled" in err
     summary = json.loads(r["stdout"].strip().splitlines()[-1])
-    assert summary["placed"] == 6 and summary["blocked_by_rule"].get(RULE, 0) >= 1
+    assert summary["placed"] == 7 and summary["blocked_by_rule"].get(RULE, 0) >= 1

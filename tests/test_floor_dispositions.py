@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -178,3 +179,67 @@ def test_wrapup_ends_on_the_disposition_or_runs_out_to_not_entered(floor):
 
     asyncio.run(run())
     assert dispositions_by_agent(store) == {"agent1": {"no_contact": 1}, "agent2": {"not_entered": 1}}
+
+
+def test_the_wallboard_form_records_a_disposition_like_agent_dispo(floor):
+    """POST /dispo on the daemon's web server: the same checks and effects as `dialer agent dispo`, behind the
+    token, at the daemon's clock; a refusal comes back as 400 with the CLI's reason in the form's words."""
+    import aiohttp
+
+    from dialer.observe.floor import FloorView
+    from dialer.observe.wallboard import Wallboard
+    from dialer.web.server import WebServer, build_app
+
+    store = floor["store"]
+    cid = floor["call"]("D1", "agent1", T0)
+    from dialer.calls.daemon import Dialer
+
+    clock = FixedClock(T0 + timedelta(minutes=2))
+    src = SimpleNamespace(store=store, clock=clock, calls={}, campaigns={}, collectors=None, rules=floor["rules"])
+    src.enter_disposition = lambda *a, **kw: Dialer.enter_disposition(src, *a, **kw)  # the daemon's method
+    board = Wallboard(FloorView(src))
+
+    async def scenario() -> list:
+        server = WebServer(build_app("tok", board.routes()), port=0)
+        await server.start()
+        out = []
+        try:
+            async with aiohttp.ClientSession() as s:
+                async with s.get(server.url, headers={"Authorization": "Bearer tok"}) as r:
+                    out.append(await r.text())
+                for body, auth in (({"collector": "agent1", "outcome": "promise", "date": "2026-12-10"}, False),
+                                   ({"collector": "agent1", "outcome": "paid"}, True),
+                                   ({"collector": "agent1", "outcome": "promise"}, True),
+                                   ({"collector": "agent1", "outcome": "promise", "date": "2026-11-01"}, True),
+                                   ({"collector": "agent1", "outcome": "refusal", "amount": "5"}, True),
+                                   ({"collector": "agent2", "outcome": "refusal"}, True),
+                                   ({"outcome": "refusal"}, True),
+                                   ({"collector": "agent1", "outcome": "promise", "date": "2026-12-10",
+                                     "amount": "150.50", "note": "pays from salary", "extra": ""}, True),
+                                   ({"collector": "agent1", "outcome": "refusal"}, True)):
+                    hdr = {"Authorization": "Bearer tok"} if auth else {}
+                    async with s.post(server.url + "dispo", json=body, headers=hdr) as r:
+                        out.append((r.status, await r.json() if r.status != 401 else None))
+        finally:
+            await server.stop()
+        return out
+
+    page, anon, unknown, no_date, past, amount, other, no_collector, ok, again = asyncio.run(scenario())
+    for o in ("promise", "callback", "refusal", "dispute", "hardship", "cease", "wrong_number", "third_party",
+              "no_contact"):
+        assert f'<option value="{o}">' in page
+    assert 'id="dispo"' in page and 'id="dispo-status"' in page
+    assert anon[0] == 401
+    assert unknown[0] == 400 and "unknown outcome 'paid'" in unknown[1]["error"]
+    assert no_date[0] == 400 and "a promise needs date YYYY-MM-DD" in no_date[1]["error"]
+    assert past[0] == 400 and "before today" in past[1]["error"]
+    assert amount[0] == 400 and "amount is for a promise, not refusal" in amount[1]["error"]
+    assert other[0] == 400 and "'agent2' has had no call" in other[1]["error"]
+    assert no_collector[0] == 400 and "collector" in no_collector[1]["error"]
+    assert ok[0] == 200 and (ok[1]["call_id"], ok[1]["outcome"], ok[1]["amount"]) == (cid, "promise", "150.50")
+    [p] = core.promises_for(store, call_id=cid)
+    assert (p["status"], p["amount"], p["due_date"]) == ("open", "150.50", "2026-12-10")
+    d = disposition_for(store, cid)
+    assert (d["agent"], d["source"], d["note"]) == ("agent1", "collector", "pays from salary")
+    assert d["at"] == pytest.approx((T0 + timedelta(minutes=2)).timestamp())  # the daemon's clock
+    assert again[0] == 400 and "already has a disposition: promise" in again[1]["error"]

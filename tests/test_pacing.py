@@ -274,3 +274,21 @@ def test_pacing_settings_from_yaml_with_errors_naming_line_and_field():
     with pytest.raises(ConfigError) as err:
         predictive_config(load_text("pacing:\n  speed: 3\n", "m1.yaml"), ("pacing",))
     assert "m1.yaml:2: pacing.speed: unknown pacing setting" in str(err.value)
+
+
+def test_ours_never_places_fewer_than_progressive_the_same_in_the_daemon_and_the_simulator(trained: Estimator):
+    """A shy model (tiny target) on one ready collector with nothing coming still gets that collector a call: the
+    floor lives in the pacer, so the simulator and the daemon (which calls `decide` as is) dial the same."""
+    e = trained.estimates(NOON)
+    shy = PredictivePacer(PredictiveConfig(target=0.0001, scale=0.05))
+    s = snap(ready=1, talking=(5,), estimates=e)
+    assert ProgressivePacer().decide(s) == 1
+    assert shy.decide(s) == 1 and shy.last_mode == "predictive"
+    assert shy.decide(snap(ready=1, talking=(5,), ringing=(2,), estimates=e)) == 0  # that collector has a call coming
+
+
+def test_people_waiting_are_charged_to_the_budget_before_they_are_abandoned():
+    from dialer.pacing.pacers import window_budget
+
+    b = window_budget(limit=0.03, placed=400, answered=100, abandoned=1, waiting=2, patience=2.0)
+    assert (b.answered, b.abandoned, b.placed) == (100, 3, 400) and b.left == pytest.approx(0.0)

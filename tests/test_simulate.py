@@ -87,3 +87,23 @@ def test_cli_json_and_bad_scenario():
     assert bad.exit_code != 0 and "--scenario" in bad.output and "nope" in bad.output
     table = runner.invoke(simulate_pacing, ["--agents", "5", "--hours", "0.3", "--no-tune"])
     assert "occupancy" in table.output and "ours" in table.output
+
+
+def test_the_estimator_can_start_from_the_campaigns_history_as_in_the_daemon():
+    """`history` (estimator.warm's rows) warms the simulated pacer's estimator, as the daemon warms its own from the
+    store; deterministic, and it changes what the pacer does early on."""
+    sc = scenario("standard", agents=5, hours=0.25, prior_answered=200)  # budget room: predictive from the start
+    rows = []
+    for i in range(300):  # a campaign where half the calls reach a person at once and talks are short
+        t = 40.0 * i
+        if i % 2:
+            rows.append({"placed_at": t, "answered_at": t + 3, "connected_at": t + 6, "ended_at": t + 26,
+                         "outcome": "answered", "machine": False})
+        else:
+            rows.append({"placed_at": t, "answered_at": None, "ended_at": t + 30, "outcome": "no_answer",
+                         "machine": False})
+    cold = simulate(PredictivePacer(), sc, 2)
+    warm_a = simulate(PredictivePacer(), sc, 2, history=rows)
+    warm_b = simulate(PredictivePacer(), sc, 2, history=rows)
+    assert asdict(warm_a) == asdict(warm_b)
+    assert warm_a.placed != cold.placed

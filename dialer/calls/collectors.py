@@ -151,6 +151,9 @@ class Collectors:
         cur = self.live[event.member]
         talk = event.talk_time if event.talk_time is not None else now - cur.since
         call_id = event.uniqueid if core.get_attempt(self.store, event.uniqueid) else f"in-{event.uniqueid}"
+        # when the collector's talk ended (reports and the live pacing bench measure talk from here, not from the
+        # call's settlement)
+        core.record_call_event(self.store, call_id, "agent_complete", now, {"agent": event.member, "talk": talk})
         self.start_wrapup(event.member, call_id, now)
         for est in self.estimators():
             est.observe_talk(self.pace_now(now), talk)

@@ -176,6 +176,15 @@ class Dialer:
             self.warm_estimators()
             await self.collectors.apply_states()
 
+    def enter_disposition(self, agent: str, outcome: str, *, amount: str | None = None, date_text: str | None = None,
+                          note: str | None = None) -> dict[str, Any]:
+        """A collector's disposition entered on the wallboard: `dialer agent dispo`'s function at the daemon's clock
+        (raises collectors.DispositionError, a ValueError, with the reason)."""
+        from dialer.calls.collectors import enter_disposition
+
+        return enter_disposition(self.store, agent, outcome, at=self.clock.timestamp(), amount=amount,
+                                 date_text=date_text, note=note)
+
     def warm_estimators(self, days: float = 7.0) -> dict[str, int]:
         """The day starts from each paced campaign's own history (its last `days` days of settled calls), not
         the estimator's generic priors: the same Estimator the simulator's pacer uses, fed the same events."""

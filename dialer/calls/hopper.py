@@ -31,7 +31,7 @@ from dialer.pacing.floor import (
     collector_views,
     window_start,
 )
-from dialer.pacing.pacers import READY, TALKING, WRAPUP, AbandonBudget, PacingSnapshot
+from dialer.pacing.pacers import READY, TALKING, WRAPUP, PacingSnapshot, window_budget
 from dialer.store import Store, core
 from dialer.store import servers as servers_store
 from dialer.store.agents import abandon_counts
@@ -241,10 +241,8 @@ class Hopper:
                                              for k, v in floor.live.items()},
                                floor.desired, now - origin, ab.wrap_up_seconds)
         placed, answered, abandoned = abandon_counts(self.store, camp.name, window_start(now_dt, ab.window))
-        # a person already waiting for a collector may still be abandoned: charge them to the budget now,
-        # so calls in progress cannot push the window over the limit between two decisions
-        budget = AbandonBudget(limit=ab.limit, answered=answered, abandoned=abandoned + len(waiting), placed=placed,
-                               patience=ab.connect_within_seconds)
+        budget = window_budget(limit=ab.limit, placed=placed, answered=answered, abandoned=abandoned,
+                               waiting=len(waiting), patience=ab.connect_within_seconds)
         return PacingSnapshot(now=now - origin, ringing=ringing, screening=screening, waiting=waiting,
                               collectors=cols, budget=budget, line_limit=camp.line_limit, estimates=estimates)
 
@@ -258,9 +256,8 @@ class Hopper:
         t0 = time.perf_counter()
         est = st.estimator.estimates(self.collectors.pace_now(ts)) if st.pacer.uses_estimates else None
         snap = self.snapshot(camp, est)
-        want = st.pacer.decide(snap)
-        floor = PROGRESSIVE_FLOOR.decide(snap)  # never fewer than one line per ready collector with no call coming:
-        want = max(want, floor)            # those calls cannot be abandoned (on a small floor the model can be shyer)
+        want = st.pacer.decide(snap)  # the simulator's pacer, as is (the predictive one keeps a progressive floor)
+        floor = PROGRESSIVE_FLOOR.decide(snap)  # for the decision's record
         seconds = time.perf_counter() - t0
         placed = await self._fill(camp, max(0, min(want, camp.line_limit - self.inflight(camp.name))))
         ready = snap.count(READY, include_leaving=False)

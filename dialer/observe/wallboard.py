@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -39,6 +40,7 @@ class Wallboard:
         if self.metrics is not None:
             out.append(("GET", "/metrics", self.prometheus))
         out.append(("POST", "/supervise", self.supervise))
+        out.append(("POST", "/dispo", self.dispo))
         return out
 
     async def on_shutdown(self, app: web.Application) -> None:
@@ -47,7 +49,7 @@ class Wallboard:
             w.set()
 
     async def page(self, request: web.Request) -> web.Response:
-        return web.Response(text=PAGE, content_type="text/html", headers={"Cache-Control": "no-store"})
+        return web.Response(text=page_html(), content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def json(self, request: web.Request) -> web.Response:
         return web.json_response(self.floor.snapshot())
@@ -79,6 +81,36 @@ class Wallboard:
             return web.json_response({"error": str(exc)}, status=409)
         return web.json_response(s.__dict__)
 
+    async def dispo(self, request: web.Request) -> web.Response:
+        """A collector's (or supervisor's) disposition form: {collector, outcome[, amount, date, note]} → the daemon's
+        `enter_disposition` (the same function as `dialer agent dispo`, at the daemon's clock). 400 with the reason
+        when it is refused."""
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise TypeError
+            collector, outcome = str(body["collector"]).strip(), str(body["outcome"]).strip()
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "send JSON {collector, outcome[, amount, date, note]}"}, status=400)
+        if not collector:
+            return web.json_response({"error": "choose the collector whose call this is"}, status=400)
+
+        def opt(key: str) -> str | None:
+            v = body.get(key)
+            return None if v is None or str(v).strip() == "" else str(v).strip()
+
+        note = opt("note")
+        if note is not None and len(note) > 2000:
+            return web.json_response({"error": "note: at most 2000 characters"}, status=400)
+        enter = getattr(self.floor.source, "enter_disposition", None)
+        if enter is None:
+            return web.json_response({"error": "this server takes no dispositions (no dialer daemon)"}, status=503)
+        try:
+            out = enter(collector, outcome, amount=opt("amount"), date_text=opt("date"), note=note)
+        except ValueError as exc:  # the CLI's words, with the form's field names for its options
+            return web.json_response({"error": re.sub(r"--(amount|date|note)\b", r"\1", str(exc))}, status=400)
+        return web.json_response(out)
+
     async def events(self, request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
@@ -106,6 +138,14 @@ class Wallboard:
         return resp
 
 
+def page_html() -> str:
+    """The page, with the collectors' outcomes (common/vocab.py) in its disposition form."""
+    from common import vocab
+
+    options = "".join(f'<option value="{o}">{o.replace("_", " ")}</option>' for o in vocab.COLLECTOR_DISPOSITIONS)
+    return PAGE.replace("<!--OUTCOMES-->", options)
+
+
 PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Dialer floor</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -120,6 +160,7 @@ PAGE = r"""<!doctype html>
  .bad b{color:#ff6b6b} .ok b{color:#7ddc7d}
  table{border-collapse:collapse} td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #2a2a2a}
  #status.off{color:#ff6b6b} .alert{color:#ffb347}
+ #dispo label{margin-right:10px} #dispo-status.error{color:#ff6b6b} #dispo-status.done{color:#7ddc7d}
 </style></head>
 <body>
 <header><h1>Dialer floor</h1><span id="clock">…</span><span id="status">connecting…</span></header>
@@ -128,6 +169,16 @@ PAGE = r"""<!doctype html>
  <h2>Collectors</h2>
  <p>Supervisor's phone <input id="phone" size="16" placeholder="sup1 or +1…"> <span id="sup-status"></span></p>
  <table id="collectors"><thead><tr><th>collector</th><th>state</th><th>time in state</th><th>call</th><th>monitor</th></tr></thead><tbody></tbody></table>
+ <h2>Disposition</h2>
+ <form id="dispo">
+  <label>collector <select id="dispo-collector" name="collector" required><option value="">choose…</option></select></label>
+  <label>outcome <select id="dispo-outcome" name="outcome" required><!--OUTCOMES--></select></label>
+  <label>amount <input id="dispo-amount" name="amount" size="9" placeholder="promise: 250.00"></label>
+  <label>date <input id="dispo-date" name="date" size="17" placeholder="2026-12-15 / 2026-12-15T14:30"></label>
+  <label>note <input id="dispo-note" name="note" size="28" maxlength="2000"></label>
+  <button id="dispo-send" type="submit">record</button>
+  <span id="dispo-status" role="status"></span>
+ </form>
  <h2>Compliance alerts</h2>
  <ul id="alerts"></ul>
 </main>
@@ -163,6 +214,8 @@ function render(s){
   for (const c of s.collectors) { const r=el("tr",{"data-collector":c.name}); r.append(el("td",{},c.name),el("td",{},c.state+(c.leaving?" (leaving)":"")),el("td",{},fmt(c.seconds)),el("td",{},c.call||""));
     const m=el("td",{}); if (c.state==="talking") for (const mode of ["listen","whisper","barge"]) { const b=el("button",{"data-mode":mode},mode); b.onclick=()=>supervise(mode,c.name); m.append(b); }
     r.append(m); tb.append(r); }
+  const sel = document.getElementById("dispo-collector"), have = [...sel.options].map(o => o.value);
+  for (const c of s.collectors) if (!have.includes(c.name)) sel.append(el("option",{value:c.name},c.name));
   const al = document.getElementById("alerts"); al.replaceChildren();
   if (!s.alerts.length) al.append(el("li",{},"none"));
   for (const a of s.alerts) al.append(el("li",{class:"alert"},a.call_id+" ("+a.campaign+"): "+a.rules.join(", ")+(a.live?" — live":"")));
@@ -178,6 +231,19 @@ async function supervise(mode, collector){
   const r = await fetch("supervise?token="+encodeURIComponent(token), {method:"POST", headers:{"Content-Type":"application/json"}, body: JSON.stringify({mode, collector, phone: phone.value})});
   const j = await r.json(); st.textContent = r.ok ? mode+" "+collector+": answered ("+j.session_id+")" : j.error;
 }
+document.getElementById("dispo").onsubmit = async (e) => {
+  e.preventDefault();
+  const st = document.getElementById("dispo-status"), f = e.target, body = {};
+  for (const k of ["collector","outcome","amount","date","note"]) body[k] = f.elements[k].value;
+  st.textContent = "…"; st.className = "";
+  try {
+    const r = await fetch("dispo?token="+encodeURIComponent(token), {method:"POST", headers:{"Content-Type":"application/json"}, body: JSON.stringify(body)});
+    const j = await r.json();
+    if (r.ok) { st.textContent = "recorded: "+j.agent+", call "+j.call_id+" ("+j.debtor_id+") → "+j.outcome+(j.date? " "+j.date : "")+(j.amount? " "+j.amount : "");
+                st.className = "done"; f.elements.amount.value = f.elements.date.value = f.elements.note.value = ""; }
+    else { st.textContent = "not recorded: "+j.error; st.className = "error"; }
+  } catch (err) { st.textContent = "not recorded: "+err; st.className = "error"; }
+};
 const src = new EventSource("floor/events?token=" + encodeURIComponent(token));
 src.onmessage = (m) => { const st=document.getElementById("status"); st.textContent="live"; st.className=""; render(JSON.parse(m.data)); };
 src.onerror = () => { const st=document.getElementById("status"); st.textContent="disconnected — retrying"; st.className="off"; };

@@ -64,6 +64,15 @@ class AbandonBudget:
         return self.limit * self.answered - self.abandoned
 
 
+def window_budget(*, limit: float, placed: int, answered: int, abandoned: int, waiting: int,
+                  patience: float) -> AbandonBudget:
+    """The budget a pacer sees, the same in the daemon and the simulator: the window's counts, with every person
+    waiting for a collector now charged as abandoned (they still may be), so calls in progress cannot push the
+    window over the limit between two decisions."""
+    return AbandonBudget(limit=limit, answered=answered, abandoned=abandoned + waiting, placed=placed,
+                         patience=patience)
+
+
 @dataclass(frozen=True, slots=True)
 class PacingSnapshot:
     """What the dialer observes at one instant. Times are on the snapshot clock (`now`)."""
@@ -302,7 +311,9 @@ class PredictivePacer:
     (× a slowly calibrated scale). The target tightens as the window's budget is spent (by rate
     above `taper_from`, and by count as fewer than `taper_calls` abandons are left); with less
     than `reserve` left it dials progressively. Collectors paused, logged out or leaving after
-    their call are not capacity.
+    their call are not capacity. Never fewer calls than the progressive pacer's (one line per ready
+    collector with no call coming: those callers cannot be abandoned; on a small floor the model is
+    shyer than that).
     """
 
     name = "ours"
@@ -396,15 +407,16 @@ class PredictivePacer:
             else:
                 continue
             capacity += 1
+        floor = self._progressive.decide(s)
         if capacity == 0:
-            return 0
+            return floor
         idx.extend(o_ring + min(int((now - t) / rb), n_ring) for t in s.ringing)
         idx.extend(o_screen + min(int((now - t) / sb), n_screen) for t in s.screening)
         in_flight = len(s.ringing) + len(s.screening) + len(s.waiting)
         n_max = min(c.max_new, s.line_limit - in_flight - talking,
                     int(c.lines_per_collector * capacity) - in_flight)
-        if n_max <= 0:
-            return 0
+        if n_max <= floor:
+            return floor
         k = len(est.horizons)
         tot = est.table[idx].sum(axis=0)
         base_mu = tot[:k] - tot[2 * k:3 * k]
@@ -422,6 +434,6 @@ class PredictivePacer:
             p_lost = 0.5 * (1.0 + np.tanh(0.7978845608 * (z + 0.044715 * z * z * z)))
             bad = np.nonzero(p_lost @ dg > limit)[0]
             if len(bad):
-                return lo + int(bad[0])
+                return max(floor, lo + int(bad[0]))
             lo = hi
         return n_max

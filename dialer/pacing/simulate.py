@@ -17,7 +17,7 @@ from typing import Callable
 import click
 import numpy as np
 
-from dialer.pacing.estimator import Estimator
+from dialer.pacing.estimator import Estimator, warm
 from dialer.pacing.pacers import (
     LOGGED_OUT,
     PAUSED,
@@ -31,6 +31,7 @@ from dialer.pacing.pacers import (
     PredictivePacer,
     ProgressivePacer,
     VicidialAdaptTapered,
+    window_budget,
 )
 
 SHIFT_START = 9 * 3600.0  # the shift starts at 09:00 local (VICIdial's taper reads the clock)
@@ -48,7 +49,8 @@ class Scenario:
     drift: float = 0.0  # person-answer probability swings ±drift over the shift (peak at start/end)
     ring: tuple[float, float] = (5.0, 25.0)  # ring time to answer, uniform
     no_answer_timeout: float = 30.0
-    busy_share: float = 0.3  # of unanswered calls, fail fast (busy/unreachable) in 2–8 s
+    busy_share: float = 0.3  # of unanswered calls, fail fast (busy/unreachable) in `fail_fast` s
+    fail_fast: tuple[float, float] = (2.0, 8.0)  # seconds a busy/unreachable call rings before it fails, uniform
     greeting: tuple[float, float] = (1.5, 2.8)  # AMD HUMAN decision after answer, uniform
     machine_amd: tuple[float, float] = (2.0, 4.0)
     connect: tuple[float, float] = (0.2, 0.8)  # collector's phone bridged after assignment
@@ -97,7 +99,7 @@ class CallStream:
         self.u_answer = rng.random(n).tolist()
         self.ring = rng.uniform(*sc.ring, n).tolist()
         fail_fast = rng.random(n) < sc.busy_share
-        self.fail = np.where(fail_fast, rng.uniform(2.0, 8.0, n), sc.no_answer_timeout).tolist()
+        self.fail = np.where(fail_fast, rng.uniform(*sc.fail_fast, n), sc.no_answer_timeout).tolist()
         self.greeting = rng.uniform(*sc.greeting, n).tolist()
         self.machine_amd = rng.uniform(*sc.machine_amd, n).tolist()
         self.connect = rng.uniform(*sc.connect, n).tolist()
@@ -152,11 +154,15 @@ PACE_STEP = 1.0  # the simulator asks the pacer every second (VICIdial keeps its
 
 
 def simulate(pacer: Pacer, sc: Scenario, seed: int, stream: CallStream | None = None,
-             *, timer: Callable[[], float] | None = None) -> SimResult:
-    """Run one shift of `sc` with `pacer` against the seeded stream; deterministic for a seed."""
+             *, timer: Callable[[], float] | None = None, history: list[dict] | None = None) -> SimResult:
+    """Run one shift of `sc` with `pacer` against the seeded stream; deterministic for a seed. `history`: the
+    campaign's earlier calls (estimator.warm's rows), which warm the estimator when the shift starts, as the
+    daemon warms it from the store."""
     st = stream if stream is not None and stream.seed == seed and stream.scenario == sc else CallStream(sc, seed)
     est = Estimator(patience=sc.patience) if pacer.uses_estimates else None
     t0 = SHIFT_START
+    if est is not None and history:
+        warm(est, history, t0)
     T = t0 + sc.hours * 3600.0
     heap: list = []
     seq = 0
@@ -238,9 +244,9 @@ def simulate(pacer: Pacer, sc: Scenario, seed: int, stream: CallStream | None = 
             wait_q.popleft()
             assign(a, call, t)
 
-    def budget() -> AbandonBudget:
-        return AbandonBudget(limit=sc.limit, answered=answered + sc.prior_answered, abandoned=abandoned, placed=placed,
-                             patience=sc.patience)
+    def budget() -> AbandonBudget:  # the daemon's definition (pacers.window_budget)
+        return window_budget(limit=sc.limit, placed=placed, answered=answered + sc.prior_answered,
+                             abandoned=abandoned, waiting=len(waiting), patience=sc.patience)
 
     tick = t0
     while tick < T:

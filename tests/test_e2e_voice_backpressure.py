@@ -101,7 +101,10 @@ def slowed_run(tmp_path_factory, tts):
         dialer.hopper.bot_room = bot_room
         await dialer.start()
         try:
-            await dialer.run(max_seconds=50, grace=40)
+            # a call still talking at the time limit may take a minute more: the speaking carrier waits for the
+            # bot's silence before each answer and the script re-asks before it gives up; 120 s is the
+            # daemon's own grace, past which a call that had not ended would count as hung up
+            await dialer.run(max_seconds=50, grace=120)
         finally:
             await dialer.stop()
 

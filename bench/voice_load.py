@@ -1,12 +1,13 @@
 """Many debtors talking to the bot at once, on real Asterisk (issue 19): the shared recognition service
 against one decoder per call.
 
-    python -m bench.voice_load [--calls 10,30,60] [--baseline 10,30] [--json]
+    python -m bench.voice_load [--calls 10,30,60] [--baseline 10,30] [--stagger 0] [--json]
 
 Each load: N simultaneous calls, half English (speech_test_en: "Yes." / "Nineteen eighty-four." / "I will
 pay tomorrow.", Piper voice) and half Mandarin (speech_test_zh: 不是, espeak-ng); every fifth caller answers
 over the question (a barge-in), every tenth stays silent. All calls are placed at once through the PBX to
-the speaking carrier on 127.0.0.1. Printed per load:
+the speaking carrier on 127.0.0.1 (`--stagger S` spreads the N starts evenly over S seconds instead, as a
+pacer filling lines does: answers then arrive spread out rather than all in the same second). Printed per load:
 - CPU seconds and share of the 2 cores per process over the load: this process (the daemon's part: AGI,
   taps, VAD, recognition), the PBX Asterisk, the carrier Asterisk (the load generator: a real deployment
   does not pay it);
@@ -112,7 +113,7 @@ def plan(n: int, audio: dict[str, str], question_at: dict[str, float], base: int
 
 
 async def one_load(n: int, shared: bool, run_dir: Path, tts: TTS, audio: dict[str, str],
-                   question_at: dict[str, float], base: int) -> dict:
+                   question_at: dict[str, float], base: int, stagger: float = 0.0) -> dict:
     from agi.media.asr import WhisperRecognizer, WHISPER_FOR
     from agi.media.models import packaged_model_dir
     from agi.media.recognition import RecognitionService, shared_service
@@ -139,7 +140,7 @@ async def one_load(n: int, shared: bool, run_dir: Path, tts: TTS, audio: dict[st
         own.append(svc)
         return CallSpeech(lang, day, service=svc)
 
-    out: dict[str, Any] = {"calls": n, "shared": shared}
+    out: dict[str, Any] = {"calls": n, "shared": shared, "stagger_s": stagger}
     async with VoiceLab(run_dir, behaviours_from_dict(behaviours), en, tts, scripts=scripts,
                         institutions=INSTITUTIONS, recognize=hook) as lab:
         st = lab.harness.state
@@ -149,7 +150,11 @@ async def one_load(n: int, shared: bool, run_dir: Path, tts: TTS, audio: dict[st
         rss0 = rss_mb()
         t0 = time.monotonic()
         with PeakRss() as peak:
-            results = await asyncio.gather(*(lab.call(num, timeout=150) for num in behaviours),
+            async def placed(i: int, num: str) -> Any:
+                await asyncio.sleep(i * stagger / n)
+                return await lab.call(num, timeout=150)
+
+            results = await asyncio.gather(*(placed(i, num) for i, num in enumerate(behaviours)),
                                            return_exceptions=True)
         wall = time.monotonic() - t0
         out["seconds"] = round(wall, 1)
@@ -184,7 +189,8 @@ async def one_load(n: int, shared: bool, run_dir: Path, tts: TTS, audio: dict[st
 
 def show(r: dict) -> None:
     kind = "shared pool" if r["shared"] else "one decoder per call (baseline)"
-    print(f"{r['calls']} calls, {kind}: {r['seconds']} s, failed {r['failed']}, left {r['left_behind']}, "
+    spread = f", starts spread over {r['stagger_s']:g} s" if r.get("stagger_s") else ", all started at once"
+    print(f"{r['calls']} calls, {kind}{spread}: {r['seconds']} s, failed {r['failed']}, left {r['left_behind']}, "
           f"load avg {r['load_avg']:.2f}")
     print(f"  response p50 {r['response_ms']['p50']} ms  p95 {r['response_ms']['p95']} ms (n={r['response_ms']['n']})"
           f"   [goal p95 <= 1000]")
@@ -200,6 +206,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", default="10,30,60", help="loads with the shared pool (comma-separated)")
     ap.add_argument("--baseline", default="10,30", help="loads with one decoder per call ('' for none)")
+    ap.add_argument("--stagger", type=float, default=0.0,
+                    help="spread each load's call starts over this many seconds (0: all at once, the worst case)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     loads = [int(x) for x in args.calls.split(",") if x.strip()]
@@ -218,7 +226,7 @@ def main() -> None:
         print(f"resident memory before any model: {rss_mb():.1f} MB", flush=True)
         runs = [(n, True) for n in loads] + [(n, False) for n in baseline]
         for k, (n, shared) in enumerate(runs):
-            r = asyncio.run(one_load(n, shared, run / f"load{k}", tts, audio, question_at, 100 * k))
+            r = asyncio.run(one_load(n, shared, run / f"load{k}", tts, audio, question_at, 100 * k, args.stagger))
             out.append(r)
             if not args.json:
                 show(r)

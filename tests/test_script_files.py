@@ -43,6 +43,8 @@ def events_for(script: Script, state: State):
         yield Dtmf(key)
     for text in SAMPLES[script.lang].values():
         yield Speech(text)
+    for cue in script.on_cue:  # a voice cue on an otherwise plain answer (agi/media/cues.py)
+        yield Speech(SAMPLES[script.lang]["unknown"], 0.9, (cue,))
 
 
 def walk(script: Script):

@@ -181,3 +181,37 @@ def test_call_speech_flags_the_turn_and_the_engine_routes_it(style, routed):
         assert transfer.context["reason"] == "calm_down"
     else:
         assert heard.event.cues == () and transfer is None
+
+
+SHIPPED = ["m1_reminder", "m2_firm_instalment", "m3_plan_or_notice"]
+
+
+@pytest.mark.parametrize("script_id", SHIPPED + [s + "_en" for s in SHIPPED])
+def test_every_shipped_script_routes_cues_to_a_person_with_the_reason_on_the_screen_pop(script_id):
+    """The shipped campaign scripts (campaigns/scripts/) branch on both cues: agitated to the soothing node
+    (an apology, then a collector), distressed to a collector; the transfer context carries the cue. A calm
+    answer takes the script's ordinary path; cease still wins over a cue."""
+    script = load_by_id(script_id)
+    zh = script.lang == "zh"
+    debtor = Debtor("D1", "张三" if zh else "Jane Roe", institution="示例银行" if zh else "Example Bank",
+                    birth_year="1984")
+    yes, later, stop = ("是我", "我说了下个星期还", "别再打了") if zh else ("yes speaking", "I told you next week",
+                                                                     "stop calling me")
+    for cue, node in (("agitated", "calm_down"), ("distressed", "care")):
+        engine = Engine(script, debtor, today=date(2026, 11, 23))
+        engine.start()
+        engine.handle(Speech(yes, 0.9))
+        actions = engine.handle(Speech(later, 0.9, (cue,)))
+        transfer = next(a for a in actions if isinstance(a, Transfer))
+        assert transfer.context["reason"] == node and transfer.context["cues"] == [cue]
+        assert cue in transfer.context["intents"]  # what the collector's screen pop lists
+        if node == "calm_down":
+            assert any(isinstance(a, Say) and a.prompt_id == "calm_down" for a in actions)
+    engine = Engine(script, debtor, today=date(2026, 11, 23))
+    engine.start()
+    engine.handle(Speech(yes, 0.9))
+    calm = engine.handle(Speech(later, 0.9))
+    assert not any(isinstance(a, Transfer) for a in calm)
+    engine = Engine(script, debtor, today=date(2026, 11, 23))
+    engine.start()
+    assert not any(isinstance(a, Transfer) for a in engine.handle(Speech(stop, 0.9, ("agitated",))))

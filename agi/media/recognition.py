@@ -205,13 +205,15 @@ class RecognitionService:
         """Decode on the pool and wait at most until the deadline; DeadlineMissed past it."""
         deadline = deadline if deadline is not None else self._now() + self.deadline_for(lang)
         fut = self.submit(lang, fn, deadline=deadline)
+        waited = asyncio.wrap_future(fut)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)),
-                                          max(0.0, deadline - self._now()))
+            return await asyncio.wait_for(asyncio.shield(waited), max(0.0, deadline - self._now()))
         except asyncio.CancelledError:
+            waited.add_done_callback(_settled)
             fut.cancel()  # nobody waits for it any more (an early decode the caller talked on over)
             raise
         except asyncio.TimeoutError:
+            waited.add_done_callback(_settled)  # its late result or DeadlineMissed is nobody's now
             if fut.cancel():  # still queued: never decoded
                 with self._cv:
                     self._note(False)
@@ -238,6 +240,13 @@ class RecognitionService:
         for t in self._threads:
             t.join(timeout=5)
         self._threads.clear()
+
+
+def _settled(fut: "asyncio.Future[Any]") -> None:
+    """Retrieve the outcome of a decode nobody waits for any more (else asyncio logs "Future exception was
+    never retrieved" for every utterance that went past its deadline)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 _service: RecognitionService | None = None

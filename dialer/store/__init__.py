@@ -48,6 +48,15 @@ def default_db_path() -> Path:
     return target if isinstance(target, Path) else Path(DEFAULT_DB)
 
 
+def local_path(target: str | Path) -> Path:
+    """The file on this host that stands for the store: the SQLite file, or for a PostgreSQL URL
+    `var/postgres-<dbname>.db` (never created; files kept beside a store — the audit head, the API token —
+    go next to it)."""
+    if is_postgres_url(target):
+        return DEFAULT_DB.parent / f"postgres-{str(target).rsplit('/', 1)[-1].split('?')[0]}.db"
+    return Path(target)
+
+
 def describe(target: str | Path) -> str:
     """Where a store lives, for messages: the path, or the URL without its password."""
     if is_postgres_url(target):
@@ -67,7 +76,7 @@ class Store:
             self.engine, self.url = "postgres", str(target)
             self.conn = pg.PgConn(self.url)  # type: ignore[assignment]
             # the audit head is anchored on this host, outside the database (dialer.store.audit)
-            self.path = DEFAULT_DB.parent / f"postgres-{self.url.rsplit('/', 1)[-1].split('?')[0]}.db"
+            self.path = local_path(self.url)
             self.db = pg.PgTables(self.conn)  # the sqlite_utils subset tests seed with
             if migrate:
                 self.migrate()

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from common.files import touch_private
+from dialer.store.errors import StoreUnavailable
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 Conn = sqlite3.Connection  # or dialer.store.pg.PgConn, which answers the same calls
@@ -210,6 +211,33 @@ def migration_files(engine: str) -> list[tuple[str, Path]]:
         else:
             chosen.setdefault(stem, path)
     return sorted(chosen.items())
+
+
+def retry_transaction(store: Store, body: Any, *, lock: str | None = None, tries: int = 3,
+                      committed: Any = None) -> Any:
+    """`body(conn)` in one `store.transaction(lock)`, returning what it returns. A transaction a lost
+    PostgreSQL server cut off is known not to have committed: it runs again once the server is back (the
+    store reconnects before the next BEGIN, waiting up to its `wait`). Cut off during COMMIT (in doubt),
+    `committed(conn)` — a read in a new transaction — says whether it did: if so, body's result stands;
+    without `committed` the in-doubt error is raised. After `tries` runs, StoreUnavailable is raised."""
+    if getattr(store._local, "depth", 0):  # inside the caller's transaction: its fate is the caller's
+        with store.transaction(lock=lock) as conn:
+            return body(conn)
+    for n in range(1, tries + 1):
+        result = None
+        try:
+            with store.transaction(lock=lock) as conn:
+                result = body(conn)
+            return result
+        except StoreUnavailable as exc:
+            if exc.in_doubt:
+                if committed is None:
+                    raise
+                with store.transaction(lock=lock) as conn:  # waits for the server like any transaction
+                    if committed(conn):
+                        return result
+            if n == tries:
+                raise
 
 
 def serialize(conn: Conn, name: str) -> None:

@@ -125,3 +125,64 @@ def test_the_wait_is_bounded(pg):
     assert store.conn.ping()
     assert store.query_one("SELECT count(*) FROM attempts")[0] == 0
     assert take(store, "late-2").allowed
+
+
+def test_the_daemon_pauses_dialing_until_the_server_is_back(pg, caplog):
+    """Dialer._tick_or_pause with a hopper whose tick goes through the gate: the server is down longer than
+    the daemon's store wait, so the tick fails, no call is placed while it is down, and the attempt in doubt
+    that was recorded but never dialled ends 'failed' once the server is back."""
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from dialer.calls import daemon
+
+    cluster, store = pg
+    placed: list[float] = []
+
+    class Hopper:
+        def __init__(self):
+            self.n = 0
+
+        async def tick(self):
+            self.n += 1
+            if take(store, f"tick-{self.n}").allowed:
+                placed.append(time.monotonic())
+
+        def idle(self):
+            return False
+
+    fake = SimpleNamespace(store=store, hopper=Hopper(), calls={}, _stopping=asyncio.Event(), ports=None,
+                           clock=SimpleNamespace(timestamp=lambda: NOW.timestamp()))
+    fake._after_outage = lambda doubt: daemon.Dialer._after_outage(fake, doubt)
+    store.conn.wait = 30.0
+    # an in-doubt attempt the outage left behind: recorded, never dialled (the gate's COMMIT answer was lost)
+    doubt = take(store, "doubt-x", debtor_id="d1")
+    assert doubt.allowed
+
+    async def go():
+        cluster.stop_server()
+        down = time.monotonic()
+        t = _back_after(cluster, daemon.STORE_WAIT + 2.0)
+        real_tick = fake.hopper.tick
+
+        async def tick_in_doubt():  # the tick's take_attempt is the one that cannot tell whether it committed
+            try:
+                await real_tick()
+            except StoreUnavailable as exc:
+                exc.call_id = "doubt-x"
+                raise
+        fake.hopper.tick = tick_in_doubt
+        assert await daemon.Dialer._tick_or_pause(fake, True) is False     # paused, then back
+        back = time.monotonic()
+        t.join()
+        assert store.conn.wait == daemon.STORE_WAIT
+        assert back - down >= daemon.STORE_WAIT + 2.0 and not placed     # nothing placed while it was down
+        fake.hopper.tick = real_tick
+        assert await daemon.Dialer._tick_or_pause(fake, True) is False     # dials on
+        return placed
+
+    asyncio.run(go())
+    assert "daemon.store_lost" in caplog.text and "daemon.store_back" in caplog.text and "finished=1" in caplog.text
+    assert core.get_attempt(store, "doubt-x")["state"] == "ended"
+    assert core.get_attempt(store, "doubt-x")["outcome"] == "failed"

@@ -219,7 +219,8 @@ def retry_transaction(store: Store, body: Any, *, lock: str | None = None, tries
     PostgreSQL server cut off is known not to have committed: it runs again once the server is back (the
     store reconnects before the next BEGIN, waiting up to its `wait`). Cut off during COMMIT (in doubt),
     `committed(conn)` — a read in a new transaction — says whether it did: if so, body's result stands;
-    without `committed` the in-doubt error is raised. After `tries` runs, StoreUnavailable is raised."""
+    without `committed` the in-doubt error is raised. After `tries` runs, or once the store has waited its
+    whole `wait` for the server, StoreUnavailable is raised."""
     if getattr(store._local, "depth", 0):  # inside the caller's transaction: its fate is the caller's
         with store.transaction(lock=lock) as conn:
             return body(conn)
@@ -230,6 +231,8 @@ def retry_transaction(store: Store, body: Any, *, lock: str | None = None, tries
                 result = body(conn)
             return result
         except StoreUnavailable as exc:
+            if exc.waited:  # the server stayed away for the store's whole wait: the caller decides
+                raise
             if exc.in_doubt:
                 if committed is None:
                     raise

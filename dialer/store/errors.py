@@ -13,7 +13,8 @@ class StoreUnavailable(sqlite3.OperationalError):
     It is True only when the connection was lost while COMMIT was under way: the transaction may or may not
     have committed, and the caller must look (take_attempt looks for its call id)."""
 
-    def __init__(self, message: str, *, in_doubt: bool = False):
+    def __init__(self, message: str, *, in_doubt: bool = False, waited: bool = False):
         super().__init__(message)
         self.in_doubt = in_doubt
+        self.waited = waited  # the store already waited its full `wait` for the server: do not wait again
         self.call_id: str | None = None  # set by a caller that knows what the transaction was for

@@ -453,7 +453,8 @@ class PgConn:
                 self.lost_at = time.monotonic()
                 log.warning("store.unavailable: the connection was lost")
             if not self.reconnect():
-                raise StoreUnavailable(f"the PostgreSQL server is unavailable (waited {self.wait:g} s)")
+                raise StoreUnavailable(f"the PostgreSQL server is unavailable (waited {self.wait:g} s)",
+                                       waited=True)
 
     def _run(self, fn: Any, *, retry: bool) -> Any:
         """fn() with sqlite3-class errors; a lost connection → StoreUnavailable, or (outside a transaction,

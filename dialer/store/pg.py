@@ -480,13 +480,13 @@ class PgConn:
     def _prepare(self) -> bool:
         """Before a statement: True when it runs outside a transaction (reconnected first if need be); inside
         a transaction the lost connection took with it, StoreUnavailable (known not committed)."""
-        if not self._open:
-            self._ready()
-            return True
-        if self.lost:
-            raise StoreUnavailable("the PostgreSQL server was lost in the middle of this transaction "
-                                   "(it rolled it back; nothing of it was kept)")
-        return False
+        if self._open or (not self.lost and self._c.info.transaction_status != pq.TransactionStatus.IDLE):
+            if self.lost:
+                raise StoreUnavailable("the PostgreSQL server was lost in the middle of this transaction "
+                                       "(it rolled it back; nothing of it was kept)")
+            return False
+        self._ready()
+        return True
 
     def ping(self) -> bool:
         """Is the server there? Reconnects (one try) when the connection was lost."""

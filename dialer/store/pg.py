@@ -384,7 +384,8 @@ class PgConn:
     A lost server (restart, stop, network) is survived here: the connection is marked lost, the transaction
     it carried is gone (the server rolled it back) and `StoreUnavailable` says so. The next statement outside
     a transaction reconnects first, waiting for the server with backoff for up to `wait` seconds
-    ($DIALER_DB_WAIT, default 30 — as SQLite waits up to 30 s for a busy lock); a statement outside a
+    ($DIALER_DB_WAIT, default 30 — as SQLite waits up to 30 s for a busy lock); once one call has waited that
+    long in vain, the next ones try once and fail at once until the server is back. A statement outside a
     transaction that the outage interrupted is sent again once reconnected."""
 
     engine = "postgres"
@@ -397,6 +398,7 @@ class PgConn:
         self.lost_at: float | None = None  # monotonic time the current outage was noticed (None: connected)
         self._c = self._connect(connect_timeout)
         self._open = False        # a transaction begun and not yet committed or rolled back (by the caller)
+        self._gave_up = False     # this outage already outlasted `wait` once
         self._pk_cache: dict[str, tuple[str, ...]] = {}
 
     def _connect(self, timeout: int) -> psycopg.Connection[Any]:
@@ -440,6 +442,7 @@ class PgConn:
             except Exception:  # noqa: BLE001 - the old connection is gone anyway
                 pass
             self._c = c
+            self._gave_up = False
             self.outages += 1
             down = time.monotonic() - self.lost_at if self.lost_at is not None else 0.0
             self.lost_at = None
@@ -452,7 +455,10 @@ class PgConn:
             if self.lost_at is None:
                 self.lost_at = time.monotonic()
                 log.warning("store.unavailable: the connection was lost")
-            if not self.reconnect():
+            # waited in full once this outage: the next calls try once and fail at once (an event loop
+            # calling the store many times must not stand still for `wait` at each call)
+            if not self.reconnect(0 if self._gave_up else None):
+                self._gave_up = True
                 raise StoreUnavailable(f"the PostgreSQL server is unavailable (waited {self.wait:g} s)",
                                        waited=True)
 

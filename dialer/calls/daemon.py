@@ -337,34 +337,42 @@ class Dialer:
     # -- the database went away (a PostgreSQL restart): pause dialing, reconnect with backoff, go on ----------
     async def _tick_or_pause(self, check_idle: bool) -> bool:
         """One hopper tick (then: is there nothing left to dial?). A store call waits up to STORE_WAIT s for a
-        lost PostgreSQL server (the loop stands still meanwhile, so a short restart just delays the tick);
-        when it stays away longer (StoreUnavailable), no call is placed until it answers again: probe with
-        backoff, the event loop free for the calls in flight, then finish what the outage cut short."""
+        lost PostgreSQL server, then fails at once until it is back. Once the connection is known lost, no
+        call is placed: probe with backoff, the event loop free for the calls in flight; when it is back (or
+        another store call reconnected meanwhile), finish what the outage cut short, then dial on."""
         from dialer.store import StoreUnavailable
 
-        if getattr(self.store.conn, "wait", 0) > STORE_WAIT:
-            self.store.conn.wait = STORE_WAIT  # type: ignore[union-attr]
-        try:
-            await self.hopper.tick()
-            return check_idle and self.hopper.idle()
-        except StoreUnavailable as exc:
-            doubt = [exc.call_id] if exc.call_id else []
-            error = str(exc).splitlines()[0]
-        t0, delay = time.monotonic(), 0.25
-        log_event(log, "daemon.store_lost", level=logging.WARNING, active=len(self.calls), error=error,
-                  doubt=",".join(doubt) or None)
-        while not self._stopping.is_set() and not self.store.conn.ping():  # type: ignore[union-attr]
+        conn: Any = self.store.conn
+        if getattr(conn, "wait", 0) > STORE_WAIT:
+            conn.wait = STORE_WAIT
+        doubt: list[str] = []
+        error = "the connection was lost" if getattr(conn, "lost", False) else None
+        if error is None:
             try:
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
-            delay = min(delay * 2, 5.0)
-        if self._stopping.is_set():
-            return False
+                await self.hopper.tick()
+                idle = check_idle and self.hopper.idle()
+                if getattr(conn, "outages", 0) == getattr(self, "_outages_seen", 0):
+                    return idle
+            except StoreUnavailable as exc:
+                doubt = [exc.call_id] if exc.call_id else []
+                error = str(exc).splitlines()[0]
+        t0, delay = time.monotonic(), 0.25
+        if error is not None:
+            log_event(log, "daemon.store_lost", level=logging.WARNING, active=len(self.calls), error=error,
+                      doubt=",".join(doubt) or None)
+            while not self._stopping.is_set() and not conn.ping():
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, 5.0)
+            if self._stopping.is_set():
+                return False
         try:
             fixed = self._after_outage(doubt)
         except StoreUnavailable:
             return False  # away again: the next tick pauses again
+        self._outages_seen = getattr(conn, "outages", 0)
         log_event(log, "daemon.store_back", level=logging.WARNING, seconds=round(time.monotonic() - t0, 1),
                   active=len(self.calls), finished=fixed)
         return False

@@ -114,10 +114,12 @@ def test_every_debtor_is_called_once_and_every_attempt_settled_once(run):
     rows = [dict(r) for r in store.query("SELECT id, debtor_id, state, outcome FROM attempts ORDER BY debtor_id")]
     assert sorted(r["debtor_id"] for r in rows) == [f"PR{i}" for i in range(DEBTORS)], rows
     assert {r["state"] for r in rows} == {"ended"}, rows
-    # as the carrier ended them (it hangs up after 8 s): the calls up during the outage too
-    assert {r["outcome"] for r in rows} == {"callee_hangup"}, rows
-    for call_id in run["in_flight"]:   # up when the server stopped, ended while it was down: settled after
-        assert core.get_attempt(store, call_id)["ended_at"] is not None
+    # as the carrier ended them (it answers, then hangs up after 8 s)
+    assert {r["outcome"] for r in rows if r["id"] not in run["in_flight"]} == {"callee_hangup"}, rows
+    # up when the server stopped, ended while it was down, settled once it was back: reached, as the carrier
+    # says. (Their bot may not have run: a bot session cannot start while the store is away — then the
+    # daemon knows only that the call was answered, not who hung up.)
+    assert {r["outcome"] for r in rows if r["id"] in run["in_flight"]} <= {"callee_hangup", "answered"}, rows
     assert verify(store).ok
 
 

@@ -5,6 +5,7 @@ dialing (no call placed while the server is down), reconnects and goes on; every
 attempt is settled once, and the carrier received exactly the calls the store recorded."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -120,6 +121,8 @@ def test_every_debtor_is_called_once_and_every_attempt_settled_once(run):
     # says. (Their bot may not have run: a bot session cannot start while the store is away — then the
     # daemon knows only that the call was answered, not who hung up.)
     assert {r["outcome"] for r in rows if r["id"] in run["in_flight"]} <= {"callee_hangup", "answered"}, rows
+    stats = json.loads(run["stdout"].strip().splitlines()[-1])   # the daemon settled each call once
+    assert (stats["placed"], stats["ended"], stats["open"]) == (DEBTORS, DEBTORS, 0), stats
     assert verify(store).ok
 
 

@@ -9,6 +9,11 @@ in the tests), on this machine: the figures show the cost of the per-debtor lock
 chain and the round trips, not of a networked disk. Every take is decided from the debtor's history
 (`--history` ended attempts earlier in the week) and is allowed, so each writes an attempt row and its
 audit entry.
+
+Added latency per call placed: one process places calls one after another doing the store work the daemon
+does for each (`take_attempt` before Originate — the part on the call's critical path — then the attempt's
+ringing, answered and ended updates and the debtor's next allowed time); p50/p95 per call on each engine, and
+PostgreSQL minus SQLite.
 """
 from __future__ import annotations
 
@@ -63,6 +68,46 @@ def _worker(target: str, first: int, n: int, rules_file: str, barrier: Any, out:
     store.close()
 
 
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def _latency_worker(target: str, first: int, n: int, rules_file: str, out: Any) -> None:
+    from dialer.store import core
+
+    rules = load_rules(Path(rules_file))
+    store = Store(target, migrate=False)
+    t = NOW.timestamp()
+    take, call = [], []
+    for i in range(first, first + n):
+        cid = f"l{i}"
+        t0 = time.perf_counter()
+        d = take_attempt(store, call_id=cid, debtor_id=f"d{i}", account_id=None, campaign="bench",
+                         phone=f"+86138{i:08d}", rules=rules, now=NOW)
+        t1 = time.perf_counter()
+        assert d.allowed, d
+        core.update_attempt(store, cid, state="ringing", at=t)
+        core.update_attempt(store, cid, state="answered", answered_at=t + 3, at=t + 3)
+        core.update_attempt(store, cid, state="ended", outcome="answered", ended_at=t + 40, at=t + 40)
+        core.set_next_allowed(store, f"d{i}", t + DAY)
+        call.append(time.perf_counter() - t0)
+        take.append(t1 - t0)
+    out.put({"take_p50_ms": round(1000 * _pct(take, 0.5), 2), "take_p95_ms": round(1000 * _pct(take, 0.95), 2),
+             "call_p50_ms": round(1000 * _pct(call, 0.5), 2), "call_p95_ms": round(1000 * _pct(call, 0.95), 2)})
+    store.close()
+
+
+def latency(target: str, first: int, n: int, rules_file: Path) -> dict[str, Any]:
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    p = ctx.Process(target=_latency_worker, args=(target, first, n, str(rules_file), out))
+    p.start()
+    res = out.get(timeout=600)
+    p.join(timeout=60)
+    return res
+
+
 def run(target: str, procs: int, per_proc: int, rules_file: Path) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     barrier, out = ctx.Barrier(procs + 1), ctx.Queue()
@@ -88,10 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procs", default="1,2,4", help="PostgreSQL process counts")
     ap.add_argument("--history", type=int, default=3, help="ended attempts per debtor earlier in the week")
     ap.add_argument("--rules", type=Path, default=ROOT / "compliance_rules.yaml")
+    ap.add_argument("--calls", type=int, default=300, help="calls placed one by one for the latency figures")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     procs = [int(p) for p in args.procs.split(",")]
-    debtors = max(procs) * args.takes
+    debtors = max(procs) * args.takes + args.calls  # the latency run's debtors come after the takes'
+    lat_first = max(procs) * args.takes
 
     from dialer.store.pgcluster import Cluster
     from dialer.telephony.harness import claim_ports
@@ -103,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         seed(s, debtors, args.history)
         s.close()
         rows.append({"engine": "sqlite", **run(db, 1, args.takes, args.rules)})
+        lat = {"sqlite": latency(db, lat_first, args.calls, args.rules)}
         block = claim_ports(1)
         cluster = Cluster()
         try:
@@ -114,14 +162,17 @@ def main(argv: list[str] | None = None) -> int:
             for n, k in enumerate(procs):
                 url = cluster.create_database(f"bench_{n}", template="bench_template")
                 rows.append({"engine": "postgres", **run(url, k, args.takes, args.rules)})
+            lat["postgres"] = latency(cluster.create_database("bench_latency", template="bench_template"),
+                                      lat_first, args.calls, args.rules)
         finally:
             cluster.stop()
             block.release()
     base = rows[0]["per_second"]
     for r in rows:
         r["vs_sqlite_one"] = round(r["per_second"] / base, 2)
+    added = {k: round(lat["postgres"][k] - lat["sqlite"][k], 2) for k in lat["sqlite"]}
     out = {"takes_per_process": args.takes, "history_per_debtor": args.history, "cpus": os.cpu_count(),
-           "rows": rows}
+           "rows": rows, "latency": lat | {"added_by_postgres": added}, "latency_calls": args.calls}
     if args.json:
         print(json.dumps(out))
         return 0
@@ -131,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['engine']:<10}{r['processes']:>6}{r['takes']:>7}{r['seconds']:>8.2f}{r['cpu_seconds']:>8.2f}"
               f"{r['per_second']:>9.0f}{r['ms_per_take']:>9.2f}{r['vs_sqlite_one']:>14.2f}")
+    print(f"\nstore work per call placed ({args.calls} calls, one process): take_attempt before Originate,"
+          " and the whole call (take + ringing/answered/ended updates + next allowed time)")
+    print(f"{'engine':<22}{'take p50':>10}{'take p95':>10}{'call p50':>10}{'call p95':>10}   (ms)")
+    for name, r in (("sqlite", lat["sqlite"]), ("postgres", lat["postgres"]), ("added by postgres", added)):
+        print(f"{name:<22}{r['take_p50_ms']:>10.2f}{r['take_p95_ms']:>10.2f}{r['call_p50_ms']:>10.2f}"
+              f"{r['call_p95_ms']:>10.2f}")
     if any(r["allowed"] != r["takes"] for r in rows):
         print("WARNING: some takes were blocked (the figures then mix allowed and blocked decisions)")
     return 0

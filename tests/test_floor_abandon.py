@@ -14,6 +14,9 @@ from dialer.campaign.imports import read_debtors_csv
 from dialer.cli import main
 from dialer.pacing.floor import abandon_figures
 from dialer.store import Store, core
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 

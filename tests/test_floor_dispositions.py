@@ -24,6 +24,9 @@ from dialer.pacing.floor import CollectorLive
 from dialer.pacing.pacers import READY, WRAPUP
 from dialer.store import Store, core
 from dialer.store.dispositions import disposition_for, dispositions_by_agent
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 NY = ZoneInfo("America/New_York")

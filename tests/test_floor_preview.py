@@ -16,6 +16,9 @@ from dialer.campaign.imports import read_debtors_csv
 from dialer.gate.rules import load_rules
 from dialer.store import Store, core
 from dialer.store.preview import offers, set_offer_state
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN = """name: pv

@@ -26,14 +26,16 @@ DEBTORS_CSV = REPO / "campaigns" / "examples" / "demo_debtors.csv"
 
 
 class Api:
-    def __init__(self, tmp: Path):
-        self.db = tmp / "api.db"
+    def __init__(self, tmp: Path, url: str | None = None):
+        self.db = url or tmp / "api.db"   # a postgresql:// URL on the PostgreSQL leg
         store = Store(self.db)
         core.upsert_campaign(store, CAMP)
         store.close()
         env = dict(os.environ, PYTHONPATH=str(REPO))
+        # on PostgreSQL the default token file is var/api.token of the working directory: keep it in tmp
+        self.token_args = ["--token-file", str(tmp / "api.token")] if url else []
         self.proc = subprocess.Popen([sys.executable, "-m", "dialer.cli", "api", "serve", "--port", "0",
-                                      "--db", str(self.db)], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                      "--db", str(self.db), *self.token_args], env=env, cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
@@ -61,9 +63,15 @@ class Api:
         self.proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    a = Api(tmp_path_factory.mktemp("api"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request, tmp_path_factory):
+    """One server per engine for the module (its tests build on each other's imports); on the PostgreSQL
+    leg a database of the session's throwaway cluster."""
+    url = None
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_cluster").create_database(f"api{os.getpid()}",
+                                                                    template="dialer_template")
+    a = Api(tmp_path_factory.mktemp("api"), url)
     try:
         yield a
     finally:
@@ -210,6 +218,8 @@ def test_debtor_history_holds_promises(api):
     assert status == 201
     assert api("POST", "debtors/D005/holds", json_body={"kind": "pause", "source": "crm"})[0] == 400
     assert api("POST", "debtors/NOPE/holds", json_body={"kind": "cease", "source": "crm"})[0] == 404
+    status, body = api("POST", "debtors/D006/holds", json_body={"kind": "dispute", "source": "c\x00rm"})
+    assert status == 400 and body["field"] == "body.source"   # PostgreSQL text cannot hold a NUL: refused on both
     st = api.store()
     assert core.get_debtor(st, "D005")["status"] == "cease"
     kinds = [r[0] for r in st.query("SELECT kind FROM outbox ORDER BY id")]
@@ -253,6 +263,7 @@ def test_schemathesis_finds_no_server_error(api, tmp_path):
 
 def test_serve_says_plainly_when_the_port_is_taken(api):
     port = int(api.url.split(":")[2].split("/")[0])
-    res = subprocess.run([sys.executable, "-m", "dialer.cli", "api", "serve", "--port", str(port), "--db", str(api.db)],
+    res = subprocess.run([sys.executable, "-m", "dialer.cli", "api", "serve", "--port", str(port), "--db", str(api.db),
+                          *api.token_args],
                          env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO, capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in res.stderr and "Traceback" not in res.stderr

@@ -14,6 +14,9 @@ from dialer.store import core
 from dialer.store.exports import export_rows
 from dialer.store.qa import record_result, save_transcript
 from tests.test_lender_payments import AT, CAMP, _store
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 
 def _seed(tmp_path):

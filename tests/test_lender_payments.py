@@ -22,6 +22,9 @@ from dialer.gate.account import take_attempt
 from dialer.gate.rules import load_rules
 from dialer.store import Store, core
 from dialer.store import payments as pay
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parent.parent
 AT = datetime.fromisoformat("2026-11-23T11:00:00-05:00")  # Monday 11:00 in New York

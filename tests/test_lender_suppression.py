@@ -13,6 +13,9 @@ from dialer.cli import main
 from dialer.gate.account import take_attempt
 from dialer.store import Store, audit
 from tests.test_lender_payments import AT, CAMP, RULES, _store
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 LISTS = {  # debtor: (list, key column, key, rule id)
     "S1": ("dnc", "phone", "+12125550101", "dnc"),

@@ -23,6 +23,9 @@ from dialer.store import outbox as ob
 from dialer.store.gate import add_cease
 from dialer.telephony.harness import claim_ports
 from tests.test_lender_payments import AT, _store
+from tests.engines import both_engines, db_target
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,7 +96,7 @@ def _events(store: Store, tag: str, n: int) -> None:
 
 def _deliverer(db: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "dialer.cli", "webhooks", "run", "--db", str(db),
+    return subprocess.Popen([sys.executable, "-m", "dialer.cli", "webhooks", "run", "--db", db_target(db),
                              "--base-backoff", "0.2", "--max-backoff", "1"], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

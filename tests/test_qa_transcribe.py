@@ -22,6 +22,7 @@ from dialer.qa.recordings import seal_now
 from dialer.store import Store, core
 from dialer.store.audit import audit_entries, verify
 from tests.asr_speakers import piper
+from tests.engines import both_engines, db_target
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = 1_790_000_000.0
@@ -103,11 +104,12 @@ def _legs(db: Path) -> dict[tuple[str, str], float]:
 
 
 def _transcribe(db: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dialer.cli", "qa", "transcribe", "--db", str(db), "--json"],
+    return subprocess.Popen([sys.executable, "-m", "dialer.cli", "qa", "transcribe", "--db", db_target(db), "--json"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=str(REPO)))
 
 
+@both_engines
 def test_a_crash_mid_batch_loses_nothing_and_redoes_nothing(recorded):
     store, db, calls = recorded
     proc = _transcribe(db)

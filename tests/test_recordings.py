@@ -17,6 +17,9 @@ from dialer.qa.rules import rules_from_text
 from dialer.store import Store, core
 from dialer.store import recordings as rec_store
 from dialer.store.audit import audit_entries, verify
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = 86400.0

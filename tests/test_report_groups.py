@@ -19,6 +19,9 @@ from dialer.gate.account import take_attempt
 from dialer.gate.rules import load_rules
 from dialer.reports import figures
 from dialer.store import Store, core
+from tests.engines import both_engines
+
+pytestmark = both_engines
 
 REPO = Path(__file__).resolve().parent.parent
 NY = ZoneInfo("America/New_York")

@@ -108,6 +108,21 @@ def _check(schema: dict[str, Any], value: Any, where: str) -> None:
         raise BadRequest(f"{path}: {e.message}", path)
 
 
+def _no_nul(value: Any, where: str) -> None:
+    """Text holds no NUL character: PostgreSQL cannot store one in a text column (SQLite would, and cut it
+    short in most readers), so it is refused here the same on both engines."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadRequest(f"{where}: contains a NUL character", where)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(k, where)
+            _no_nul(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_nul(v, f"{where}[{i}]")
+
+
 def _param_value(p: dict[str, Any], raw: str) -> Any:
     t = p["schema"].get("type")
     try:
@@ -140,6 +155,7 @@ async def validated(request: web.Request, template: str) -> dict[str, Any]:
             raise BadRequest(f"{p['name']}: given more than once", p["name"])
         value = _param_value(p, source[p["name"]])
         _check(p["schema"], value, p["name"])
+        _no_nul(value, p["name"])
         out["path" if p["in"] == "path" else "query"][p["name"]] = value
     known = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
     unknown = sorted(set(request.query) - known)
@@ -161,6 +177,7 @@ async def validated(request: web.Request, template: str) -> dict[str, Any]:
             out["csv"] = raw.decode(request.charset or "utf-8")
         except (UnicodeDecodeError, LookupError) as exc:
             raise BadRequest(f"body: not {request.charset or 'UTF-8'} text ({exc})", "body") from None
+        _no_nul(out["csv"], "body")
         return out
     try:
         data = json.loads(raw) if raw else None
@@ -169,6 +186,7 @@ async def validated(request: web.Request, template: str) -> dict[str, Any]:
     if data is None and body.get("required"):
         raise BadRequest("body: required", "body")
     _check(body["content"][ctype]["schema"], data, "body")
+    _no_nul(data, "body")
     out["body"] = data
     return out
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import aiohttp
 
 from common.log import log_event
-from dialer.store import Store
+from dialer.store import Store, StoreUnavailable
 from dialer.store import outbox as ob
 
 log = logging.getLogger("dialer.webhooks")
@@ -129,12 +129,15 @@ class Deliverer:
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> DeliveryStats:
         async with aiohttp.ClientSession() as session:
             while not stop.is_set():
-                n = await self.step(session)
-                if until_idle and self.idle():
-                    break
+                try:
+                    n = await self.step(session)
+                    if until_idle and self.idle():
+                        break
+                    nxt = None if n else ob.next_due_at(self.store)
+                except StoreUnavailable:  # the database is away (a PostgreSQL restart): try again after a poll
+                    n, nxt = 0, None
                 if n:
                     continue
-                nxt = ob.next_due_at(self.store)
                 wait = self.poll if nxt is None else max(0.0, min(self.poll, nxt - self.clock()))
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=max(wait, 0.01))

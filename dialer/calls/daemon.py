@@ -55,6 +55,7 @@ from dialer.telephony.pbx import PbxConnection
 log = logging.getLogger("dialer.calls.daemon")
 
 DEFAULT_GRACE = 120.0  # seconds live calls get to finish when the daemon stops
+STORE_WAIT = 5.0  # seconds a store call waits for a lost PostgreSQL server before dialing pauses
 
 
 class Dialer:
@@ -331,11 +332,9 @@ class Dialer:
         t0 = time.monotonic()
         why = "stop requested"
         while not self._stopping.is_set():
-            if self.hopper.escalation is not None:
-                self.escalation.tick()  # SMS, letter and legal-review tasks through the gate into the outbox
-            await self.hopper.tick()
+            idle = await self._tick_or_pause(until_idle)
             self.publish(oe.Tick(self.clock.timestamp(), len(self.calls)))
-            if until_idle and self.hopper.idle() and not self._recovering and not self.collectors.wrapping:
+            if until_idle and idle and not self._recovering and not self.collectors.wrapping:
                 why = "nothing left to dial"
                 break
             if max_seconds is not None and time.monotonic() - t0 > max_seconds:
@@ -349,6 +348,77 @@ class Dialer:
         self.publish(oe.Stopping(len(self.calls), why))
         await self.drain(grace)
         return self.tally
+
+    # -- the database went away (a PostgreSQL restart): pause dialing, reconnect with backoff, go on ----------
+    async def _tick_or_pause(self, check_idle: bool) -> bool:
+        """One hopper tick (then: is there nothing left to dial?). A store call waits up to STORE_WAIT s for a
+        lost PostgreSQL server, then fails at once until it is back. Once the connection is known lost, no
+        call is placed: probe with backoff, the event loop free for the calls in flight; when it is back (or
+        another store call reconnected meanwhile), finish what the outage cut short, then dial on."""
+        from dialer.store import StoreUnavailable
+
+        conn: Any = self.store.conn
+        if getattr(conn, "wait", 0) > STORE_WAIT:
+            conn.wait = STORE_WAIT
+        doubt: list[str] = []
+        error = "the connection was lost" if getattr(conn, "lost", False) else None
+        if error is None:
+            try:
+                if self.hopper.escalation is not None:
+                    self.escalation.tick()  # SMS, letter and legal-review tasks through the gate into the outbox
+                await self.hopper.tick()
+                idle = check_idle and self.hopper.idle()
+                if getattr(conn, "outages", 0) == getattr(self, "_outages_seen", 0):
+                    return idle
+            except StoreUnavailable as exc:
+                doubt = [exc.call_id] if exc.call_id else []
+                error = str(exc).splitlines()[0]
+        t0, delay = time.monotonic(), 0.25
+        if error is not None:
+            log_event(log, "daemon.store_lost", level=logging.WARNING, active=len(self.calls), error=error,
+                      doubt=",".join(doubt) or None)
+            while not self._stopping.is_set() and not conn.ping():
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, 5.0)
+            if self._stopping.is_set():
+                return False
+        try:
+            fixed = self._after_outage(doubt)
+        except StoreUnavailable:
+            return False  # away again: the next tick pauses again
+        self._outages_seen = getattr(conn, "outages", 0)
+        log_event(log, "daemon.store_back", level=logging.WARNING, seconds=round(time.monotonic() - t0, 1),
+                  active=len(self.calls), finished=fixed)
+        return False
+
+    def _after_outage(self, doubt: list[str]) -> int:
+        """What the outage cut short, done now: an attempt recorded whose call was never placed (in doubt at
+        COMMIT) ends 'failed' (it still counts); a call placed whose 'ringing' was not written is followed; a
+        call that ended while the store was away is settled. Returns how many."""
+        fixed, now = 0, self.clock.timestamp()
+        for call_id in doubt:
+            row = core.get_attempt(self.store, call_id)
+            if call_id not in self.calls and row is not None and row["state"] == "placed":
+                core.update_attempt(self.store, call_id, state="ended", outcome="failed", ended_at=now, at=now)
+                fixed += 1
+        for call in list(self.calls.values()):
+            tracked = call.tracked
+            row = core.get_attempt(self.store, call.call_id)
+            if tracked is None or call.inbound or row is None or row["state"] == "ended":
+                continue
+            if row["state"] == "placed":
+                core.update_attempt(self.store, call.call_id, state="ringing", at=call.placed_at)
+                self._follow(call)
+                fixed += 1
+            elif tracked.done.done() and time.time() - (tracked.ended_at or 0.0) > 1.0:  # its settle failed
+                if call.record is not None:
+                    self.ports.calls.setdefault(call.call_id, call.record)
+                self._settle(call)
+                fixed += 1
+        return fixed
 
     def request_stop(self) -> None:
         """Stop placing calls; `run` then lets the live ones finish (SIGTERM)."""

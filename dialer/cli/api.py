@@ -46,10 +46,10 @@ def serve(host: str, port: int, token_file: Path | None, max_seconds: float | No
     from aiohttp import web
 
     from dialer.api.app import serve_app
-    from dialer.store import Store
+    from dialer.store import Store, describe, local_path
 
     path = db_path(db)
-    tfile = token_file or path.with_name("api.token")
+    tfile = token_file or local_path(path).with_name("api.token")
     token, created = load_or_create_token(tfile)
     if host not in ("127.0.0.1", "::1", "localhost"):
         click.echo(f"warning: listening on {host}: anyone who can reach it and holds the token can use the API",
@@ -67,7 +67,7 @@ def serve(host: str, port: int, token_file: Path | None, max_seconds: float | No
                                        "(another server there? use --port, or --port 0 for any free port)") from None
         bound = runner.addresses[0][1] if runner.addresses else port
         click.echo(json.dumps({"url": f"http://{host}:{bound}/api/", "token_file": str(tfile),
-                               "token_created": created, "db": str(path)}), nl=True)
+                               "token_created": created, "db": describe(path)}), nl=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from common.log import log_event
 from dialer.gate.decide import Attempt, Check, Decision, History, Inconvenient, PastAttempt, decide
 from dialer.gate.rules import DAY, HORIZON_DAYS, Profile, Rules
-from dialer.store import Conn, Store, core
+from dialer.store import Conn, Store, StoreUnavailable, core, retry_transaction
 from dialer.store import gate as gate_store
 from dialer.store import payments as payments_store
 from dialer.store import suppression as suppression_store
@@ -96,7 +96,8 @@ def take_attempt(store: Store, *, call_id: str, debtor_id: str, account_id: str 
     Blocked: a gate_blocks row with the rule id, and the debtor's next_allowed_at moved forward.
     `phone=None` lets the gate pick the debtor's first number (rank order) that is allowed now."""
     t = _ts(now)
-    with store.transaction(lock=f"debtor:{debtor_id}") as conn:
+
+    def decide_and_record(conn: Conn) -> Decision:
         profile = campaign_profile(conn, rules, campaign)
         history = load_history(conn, debtor_id, t, lookback_seconds=profile.gate.lookback_seconds,
                                extra_phones=(phone,) if phone else ())
@@ -120,6 +121,17 @@ def take_attempt(store: Store, *, call_id: str, debtor_id: str, account_id: str 
                 else:  # permanent, or no allowed time within the search horizon: look again then
                     nxt = FOREVER if d.permanent else t + HORIZON_DAYS * DAY
                 core.set_next_allowed(conn, debtor_id, nxt)
+        return d
+
+    def recorded(conn: Conn) -> bool:  # the connection was lost during COMMIT: did it commit?
+        return gate_store.decided(conn, debtor_id, call_id)
+
+    # one transaction; one the database lost is run again when it is back, or found committed (never doubled)
+    try:
+        d = retry_transaction(store, decide_and_record, lock=f"debtor:{debtor_id}", committed=recorded)
+    except StoreUnavailable as exc:
+        exc.call_id = call_id  # in doubt and still unreachable: the caller settles it once the server is back
+        raise
     log_event(log, "gate.allow" if d.allowed else "gate.block", call_id=call_id, debtor_id=debtor_id,
               phone=d.phone or phone, rule=d.rule_id, server=server_id,
               next=d.next_allowed_at.isoformat() if d.next_allowed_at and not d.allowed else None)

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from common.files import touch_private
+from dialer.store.errors import StoreUnavailable
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 Conn = sqlite3.Connection  # or dialer.store.pg.PgConn, which answers the same calls
@@ -48,6 +49,15 @@ def default_db_path() -> Path:
     return target if isinstance(target, Path) else Path(DEFAULT_DB)
 
 
+def local_path(target: str | Path) -> Path:
+    """The file on this host that stands for the store: the SQLite file, or for a PostgreSQL URL
+    `var/postgres-<dbname>.db` (never created; files kept beside a store — the audit head, the API token —
+    go next to it)."""
+    if is_postgres_url(target):
+        return DEFAULT_DB.parent / f"postgres-{str(target).rsplit('/', 1)[-1].split('?')[0]}.db"
+    return Path(target)
+
+
 def describe(target: str | Path) -> str:
     """Where a store lives, for messages: the path, or the URL without its password."""
     if is_postgres_url(target):
@@ -67,7 +77,7 @@ class Store:
             self.engine, self.url = "postgres", str(target)
             self.conn = pg.PgConn(self.url)  # type: ignore[assignment]
             # the audit head is anchored on this host, outside the database (dialer.store.audit)
-            self.path = DEFAULT_DB.parent / f"postgres-{self.url.rsplit('/', 1)[-1].split('?')[0]}.db"
+            self.path = local_path(self.url)
             self.db = pg.PgTables(self.conn)  # the sqlite_utils subset tests seed with
             if migrate:
                 self.migrate()
@@ -201,6 +211,36 @@ def migration_files(engine: str) -> list[tuple[str, Path]]:
         else:
             chosen.setdefault(stem, path)
     return sorted(chosen.items())
+
+
+def retry_transaction(store: Store, body: Any, *, lock: str | None = None, tries: int = 3,
+                      committed: Any = None) -> Any:
+    """`body(conn)` in one `store.transaction(lock)`, returning what it returns. A transaction a lost
+    PostgreSQL server cut off is known not to have committed: it runs again once the server is back (the
+    store reconnects before the next BEGIN, waiting up to its `wait`). Cut off during COMMIT (in doubt),
+    `committed(conn)` — a read in a new transaction — says whether it did: if so, body's result stands;
+    without `committed` the in-doubt error is raised. After `tries` runs, or once the store has waited its
+    whole `wait` for the server, StoreUnavailable is raised."""
+    if getattr(store._local, "depth", 0):  # inside the caller's transaction: its fate is the caller's
+        with store.transaction(lock=lock) as conn:
+            return body(conn)
+    for n in range(1, tries + 1):
+        result = None
+        try:
+            with store.transaction(lock=lock) as conn:
+                result = body(conn)
+            return result
+        except StoreUnavailable as exc:
+            if exc.waited:  # the server stayed away for the store's whole wait: the caller decides
+                raise
+            if exc.in_doubt:
+                if committed is None:
+                    raise
+                with store.transaction(lock=lock) as conn:  # waits for the server like any transaction
+                    if committed(conn):
+                        return result
+            if n == tries:
+                raise
 
 
 def serialize(conn: Conn, name: str) -> None:

@@ -24,7 +24,7 @@ from dialer.campaign.imports import (
     validate_debtor_records,
     validate_payment_records,
 )
-from dialer.store import Conn, Store, conn_of, tx
+from dialer.store import Conn, Store, conn_of, retry_transaction, tx
 from dialer.store.audit import audit, canonical_json
 
 OPEN_STATES = ("placed", "ringing", "answered")
@@ -436,7 +436,7 @@ def update_attempt(store: Store | Conn, call_id: str, *, at: float | None = None
     state = fields.get("state")
     if state is not None and state not in ATTEMPT_STATES:
         raise ValueError(f"attempt state must be one of {', '.join(ATTEMPT_STATES)}, not {state!r}")
-    with tx(store) as conn:
+    def apply(conn: Conn) -> dict[str, Any]:
         cur = conn.execute("SELECT * FROM attempts WHERE id=?", (call_id,)).fetchone()
         if cur is None:
             raise KeyError(f"no attempt {call_id!r}")
@@ -458,7 +458,12 @@ def update_attempt(store: Store | Conn, call_id: str, *, at: float | None = None
             from dialer.store.outbox import disposition_event
 
             disposition_event(conn, dict(row), when if changes else at)
-    return dict(row)
+        return dict(row)
+
+    if isinstance(store, Store):  # a transaction the lost server cut off runs again (the state only moves forward)
+        return retry_transaction(store, apply, committed=lambda conn: False)
+    with tx(store) as conn:
+        return apply(conn)
 
 
 def get_attempt(store: Store | Conn, call_id: str) -> dict[str, Any] | None:

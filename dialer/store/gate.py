@@ -77,6 +77,14 @@ def campaign_profile_name(conn: Store | Conn, campaign: str | None) -> str | Non
     return row[0] if row else None
 
 
+def decided(conn: Conn, debtor_id: str, call_id: str) -> bool:
+    """Did take_attempt's transaction for `call_id` commit (an attempt row, or a block row)? Asked when
+    the connection to PostgreSQL was lost while it committed."""
+    return conn.execute("SELECT 1 FROM attempts WHERE id=? UNION ALL"
+                        " SELECT 1 FROM gate_blocks WHERE debtor_id=? AND call_id=?",
+                        (call_id, debtor_id, call_id)).fetchone() is not None
+
+
 def record_block(conn: Conn, *, at: float, debtor_id: str, phone: str, campaign: str | None,
                  call_id: str | None, third_party: bool, rule_id: str, reason: str,
                  next_allowed_at: datetime | None, failed_checks: list[dict[str, Any]]) -> None:

@@ -22,8 +22,11 @@ parallel on different servers; the hash-chained audit log serialises its appends
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import re
 import sqlite3
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Sequence
@@ -33,7 +36,12 @@ from psycopg import pq
 from psycopg.adapt import Dumper, Loader
 from psycopg.types.numeric import IntDumper
 
+from dialer.store.errors import StoreUnavailable
+
+log = logging.getLogger("dialer.store")
+
 URL_PREFIXES = ("postgresql://", "postgres://")
+DEFAULT_WAIT = 30.0  # seconds a store call waits for a lost server to come back ($DIALER_DB_WAIT)
 GLOBAL_LOCK = 0x64_69_61_6C_65_72  # "dialer": what BEGIN IMMEDIATE takes exclusively
 
 
@@ -348,63 +356,227 @@ class PgCursor:
         return iter(self.fetchall())
 
 
+class _NoRows(PgCursor):
+    """What BEGIN / COMMIT / ROLLBACK return (also on a lost connection): no rows."""
+
+    def __init__(self, conn: "PgConn"):
+        self._conn = conn
+
+    @property
+    def rowcount(self) -> int:
+        return -1
+
+    @property
+    def description(self) -> Any:
+        return None
+
+    def fetchone(self) -> Row | None:
+        return None
+
+    def fetchall(self) -> list[Row]:
+        return []
+
+    def fetchmany(self, size: int = 1) -> list[Row]:
+        return []
+
+
 class PgConn:
-    """A psycopg 3 connection that reads SQLite-style SQL (see the module docstring)."""
+    """A psycopg 3 connection that reads SQLite-style SQL (see the module docstring).
+
+    A lost server (restart, stop, network) is survived here: the connection is marked lost, the transaction
+    it carried is gone (the server rolled it back) and `StoreUnavailable` says so. The next statement outside
+    a transaction reconnects first, waiting for the server with backoff for up to `wait` seconds
+    ($DIALER_DB_WAIT, default 30 — as SQLite waits up to 30 s for a busy lock); once one call has waited that
+    long in vain, the next ones try once and fail at once until the server is back. A statement outside a
+    transaction that the outage interrupted is sent again once reconnected."""
 
     engine = "postgres"
 
-    def __init__(self, url: str, *, connect_timeout: int = 10):
+    def __init__(self, url: str, *, connect_timeout: int = 10, wait: float | None = None):
         self.url = url
-        c = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=connect_timeout)
+        self.connect_timeout = connect_timeout
+        self.wait = float(os.environ.get("DIALER_DB_WAIT", DEFAULT_WAIT)) if wait is None else float(wait)
+        self.outages = 0          # how many times the connection was lost and made again
+        self.lost_at: float | None = None  # monotonic time the current outage was noticed (None: connected)
+        self._c = self._connect(connect_timeout)
+        self._open = False        # a transaction begun and not yet committed or rolled back (by the caller)
+        self._gave_up = False     # this outage already outlasted `wait` once
+        self._pk_cache: dict[str, tuple[str, ...]] = {}
+
+    def _connect(self, timeout: int) -> psycopg.Connection[Any]:
+        c = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory, connect_timeout=timeout)
         c.adapters.register_dumper(bool, _BoolAsInt)
         c.adapters.register_loader("bool", _BoolLoader)
         c.adapters.register_loader("numeric", _NumericLoader)
-        self._c = c
-        self._pk_cache: dict[str, tuple[str, ...]] = {}
+        return c
 
+    # -- a lost server ------------------------------------------------------------------------------------
+    @property
+    def lost(self) -> bool:
+        return self._c.closed or self._c.broken
+
+    def _lost(self, exc: BaseException, *, in_doubt: bool = False) -> StoreUnavailable:
+        if self.lost_at is None:
+            self.lost_at = time.monotonic()
+            log.warning("store.unavailable: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        err = StoreUnavailable(f"the PostgreSQL server is unavailable: {str(exc).strip()}", in_doubt=in_doubt)
+        err.__cause__ = exc
+        return err
+
+    def reconnect(self, wait: float | None = None) -> bool:
+        """Connect again if the connection is lost, trying with backoff for up to `wait` seconds (default
+        `self.wait`; 0: one try). True when connected; False when the server is still away."""
+        if not self.lost:
+            return True
+        deadline = time.monotonic() + (self.wait if wait is None else wait)
+        delay = 0.1
+        while True:
+            try:
+                c = self._connect(max(1, min(self.connect_timeout, int(max(1.0, deadline - time.monotonic())))))
+            except psycopg.Error:
+                if time.monotonic() + delay > deadline:
+                    return False
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            try:
+                self._c.close()
+            except Exception:  # noqa: BLE001 - the old connection is gone anyway
+                pass
+            self._c = c
+            self._gave_up = False
+            self.outages += 1
+            down = time.monotonic() - self.lost_at if self.lost_at is not None else 0.0
+            self.lost_at = None
+            log.warning("store.reconnected after %.1f s", down)
+            return True
+
+    def _ready(self) -> None:
+        """Before a statement outside a transaction: a lost connection is made again (or StoreUnavailable)."""
+        if self.lost:
+            if self.lost_at is None:
+                self.lost_at = time.monotonic()
+                log.warning("store.unavailable: the connection was lost")
+            # waited in full once this outage: the next calls try once and fail at once (an event loop
+            # calling the store many times must not stand still for `wait` at each call)
+            if not self.reconnect(0 if self._gave_up else None):
+                self._gave_up = True
+                raise StoreUnavailable(f"the PostgreSQL server is unavailable (waited {self.wait:g} s)",
+                                       waited=True)
+
+    def _run(self, fn: Any, *, retry: bool) -> Any:
+        """fn() with sqlite3-class errors; a lost connection → StoreUnavailable, or (outside a transaction,
+        `retry`) once more after reconnecting."""
+        try:
+            with _sqlite_errors():
+                return fn()
+        except (sqlite3.Error, psycopg.Error) as exc:
+            if not self.lost:
+                raise
+            if not retry:
+                raise self._lost(exc) from None
+            self._lost(exc)
+        self._ready()
+        try:
+            with _sqlite_errors():
+                return fn()
+        except (sqlite3.Error, psycopg.Error) as exc:
+            if self.lost:
+                raise self._lost(exc) from None
+            raise
+
+    def _prepare(self) -> bool:
+        """Before a statement: True when it runs outside a transaction (reconnected first if need be); inside
+        a transaction the lost connection took with it, StoreUnavailable (known not committed)."""
+        if self._open or (not self.lost and self._c.info.transaction_status != pq.TransactionStatus.IDLE):
+            if self.lost:
+                raise StoreUnavailable("the PostgreSQL server was lost in the middle of this transaction "
+                                       "(it rolled it back; nothing of it was kept)")
+            return False
+        self._ready()
+        return True
+
+    def ping(self) -> bool:
+        """Is the server there? Reconnects (one try) when the connection was lost."""
+        if self.lost and not self.reconnect(0):
+            return False
+        try:
+            self._c.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return self.reconnect(0) if self.lost else False
+
+    # -- statements -----------------------------------------------------------------------------------
     @property
     def in_transaction(self) -> bool:
+        if self.lost:  # the server rolled it back; until the caller rolls back too, its statements fail
+            return self._open
         return self._c.info.transaction_status != pq.TransactionStatus.IDLE
 
     def begin(self, lock: str | None = None) -> None:
         """BEGIN, then the store-wide advisory lock: exclusive (what BEGIN IMMEDIATE means), or shared plus
         an exclusive lock on `lock` (one debtor: transactions on different keys run in parallel)."""
+        self._ready()
         if lock is None:  # one round trip: no parameters, so both statements go in one simple query
-            self._c.execute(f"BEGIN; SELECT pg_advisory_xact_lock({GLOBAL_LOCK})")
+            sql = f"BEGIN; SELECT pg_advisory_xact_lock({GLOBAL_LOCK})"
         else:
-            self._c.execute(f"BEGIN; SELECT pg_advisory_xact_lock_shared({GLOBAL_LOCK}),"
-                            f" pg_advisory_xact_lock({lock_key(lock)})")
+            sql = (f"BEGIN; SELECT pg_advisory_xact_lock_shared({GLOBAL_LOCK}),"
+                   f" pg_advisory_xact_lock({lock_key(lock)})")
+
+        def go() -> None:
+            if self._c.info.transaction_status != pq.TransactionStatus.IDLE:  # a BEGIN cut off: start clean
+                self._c.execute("ROLLBACK")
+            self._c.execute(sql)
+        self._run(go, retry=True)
+        self._open = True
 
     def xact_lock(self, name: str) -> None:
         """An exclusive lock on `name` until the transaction ends (e.g. the audit log's tail)."""
-        self._c.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name),))
+        self._run(lambda: self._c.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name),)), retry=False)
 
     def execute(self, sql: str, params: Any = ()) -> PgCursor:
         head = sql.lstrip()[:16].upper()
         if head.startswith("BEGIN"):
             self.begin()
-            return PgCursor(self._c.cursor(), self)
+            return _NoRows(self)
+        if head.startswith("COMMIT"):
+            self.commit()
+            return _NoRows(self)
+        if head.startswith("ROLLBACK"):
+            self.rollback()
+            return _NoRows(self)
         t = translate(sql)
-        q = t.sql if t.replace_table is None else self._replace_sql(t)
-        cur = self._c.cursor()
-        with _sqlite_errors():
-            cur.execute(q, tuple(params) if not isinstance(params, dict) else params)
-        return PgCursor(cur, self)
+        args = tuple(params) if not isinstance(params, dict) else params
+        outside = self._prepare()
+
+        def go() -> PgCursor:
+            q = t.sql if t.replace_table is None else self._replace_sql(t)
+            cur = self._c.cursor()
+            cur.execute(q, args)
+            return PgCursor(cur, self)
+        return self._run(go, retry=outside)
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> PgCursor:
         t = translate(sql)
-        q = t.sql if t.replace_table is None else self._replace_sql(t)
-        cur = self._c.cursor()
-        with _sqlite_errors():
-            cur.executemany(q, [tuple(p) for p in seq])
-        return PgCursor(cur, self)
+        rows = [tuple(p) for p in seq]
+        outside = self._prepare()
+
+        def go() -> PgCursor:
+            q = t.sql if t.replace_table is None else self._replace_sql(t)
+            cur = self._c.cursor()
+            cur.executemany(q, rows)
+            return PgCursor(cur, self)
+        return self._run(go, retry=outside)
 
     def execute_raw(self, sql: str, params: Any = None) -> PgCursor:
         """A PostgreSQL statement as written (migrations' translated DDL, the engine's own queries)."""
-        cur = self._c.cursor()
-        with _sqlite_errors():
+        outside = self._prepare()
+
+        def go() -> PgCursor:
+            cur = self._c.cursor()
             cur.execute(sql, params)
-        return PgCursor(cur, self)
+            return PgCursor(cur, self)
+        return self._run(go, retry=outside)
 
     def _replace_sql(self, t: Translated) -> str:
         """INSERT OR REPLACE → INSERT … ON CONFLICT (primary key) DO UPDATE SET every other column."""
@@ -421,12 +593,33 @@ class PgConn:
         return f"{t.sql} ON CONFLICT ({', '.join(pk)}) {action}"
 
     def commit(self) -> None:
-        if self.in_transaction:
-            self._c.execute("COMMIT")
+        """COMMIT. The connection lost while committing: StoreUnavailable with `in_doubt` (it may have
+        committed); lost before it: StoreUnavailable, known not committed."""
+        was_open, self._open = self._open, False
+        if self.lost:
+            if was_open:
+                raise self._lost(psycopg.OperationalError("the connection was lost before COMMIT"))
+            return
+        if self._c.info.transaction_status == pq.TransactionStatus.IDLE:
+            return
+        try:
+            with _sqlite_errors():
+                self._c.execute("COMMIT")
+        except (sqlite3.Error, psycopg.Error) as exc:
+            if self.lost:
+                raise self._lost(exc, in_doubt=True) from None
+            raise
 
     def rollback(self) -> None:
-        if self.in_transaction:
+        """ROLLBACK; nothing to do on a lost connection (the server rolled the transaction back)."""
+        self._open = False
+        if self.lost or self._c.info.transaction_status == pq.TransactionStatus.IDLE:
+            return
+        try:
             self._c.execute("ROLLBACK")
+        except psycopg.Error:
+            if not self.lost:
+                raise
 
     def close(self) -> None:
         self._c.close()

@@ -62,13 +62,19 @@ class Cluster:
         if r.returncode != 0:
             raise ClusterError(f"initdb failed: {r.stderr.strip() or r.stdout.strip()}")
         self.port = port
-        log = open(self.dir / "server.log", "wb")
+        self.start_server(timeout)
+        return self
+
+    def start_server(self, timeout: float = 30.0) -> None:
+        """Start the server process on the initialised directory and wait until it accepts connections."""
+        log = open(self.dir / "server.log", "ab")
         self.proc = subprocess.Popen(
             [*self._as, str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
              "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
              "-c", "shared_buffers=32MB"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
+        log.close()
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -76,12 +82,29 @@ class Cluster:
                                    f"{(self.dir / 'server.log').read_text(errors='replace')[-2000:]}")
             try:
                 psycopg.connect(self.url("postgres"), connect_timeout=2).close()
-                return self
+                return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise ClusterError(f"postgres did not accept connections within {timeout:.0f} s")
                 time.sleep(0.1)
+
+    def stop_server(self) -> None:
+        """Fast shutdown by the server's PID (clients are disconnected; the data stays): an outage."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self, down: float = 0.0) -> None:
+        """Stop the server, stay down `down` seconds, start it again (what `pg_ctl restart -m fast` does)."""
+        self.stop_server()
+        time.sleep(down)
+        self.start_server()
 
     def url(self, dbname: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
@@ -94,13 +117,6 @@ class Cluster:
 
     def stop(self) -> None:
         """Fast shutdown by the server's PID, then remove the directory."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
+        self.stop_server()
         shutil.rmtree(self.dir, ignore_errors=True)
 

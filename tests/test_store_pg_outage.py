@@ -143,6 +143,7 @@ def test_the_daemon_pauses_dialing_until_the_server_is_back(pg, caplog):
     class Hopper:
         def __init__(self):
             self.n = 0
+            self.escalation = None  # no escalation plan: no SMS/letter tasks to send
 
         async def tick(self):
             self.n += 1

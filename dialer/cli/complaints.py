@@ -173,8 +173,9 @@ def add_cmd(debtor_id: str | None, phone: str | None, channel: str, category: st
 
 
 @complaints.command("list")
-@click.option("--status", type=click.Choice(["review", "no_calls", "reviewed"]), default=None)
-@click.option("--debtor", "debtor_id", default=None)
+@click.option("--status", type=click.Choice(["review", "no_calls", "reviewed"]), default=None,
+              help="Only complaints in this state (review: open review; no_calls: nothing linked; reviewed).")
+@click.option("--debtor", "debtor_id", default=None, help="Only complaints about this debtor.")
 @click.option("--overdue", is_flag=True, help="Only complaints whose review is still open past its due time.")
 @click.option("--at", "at", default=None,
               help="The time overdue is judged at: ISO time with UTC offset (default: now).")

@@ -166,7 +166,7 @@ def test_retention_shape_is_validated_by_the_rules_parser():
 
     text = (REPO / "compliance_rules.yaml").read_text()
     assert rules_from_text(text).for_jurisdiction("cn").retention_days >= 1826
-    bad = text.replace("recordings: {retention_days: 1830}", "recordings: {retention_days: 365}")
+    bad = text.replace("retention_days: 1830 ", "retention_days: 365 ")
     with pytest.raises(QAConfigError) as exc:
         rules_from_text(bad, "r.yaml")
     assert "retention_days" in str(exc.value) and "1826" in str(exc.value) and "r.yaml:" in str(exc.value)
@@ -175,7 +175,7 @@ def test_retention_shape_is_validated_by_the_rules_parser():
         rules_from_text(bad, "r.yaml")
     assert "conduct.threat" in str(exc.value) and "alert, whisper, end" in str(exc.value)
     # absent: the legal floor
-    lines = [ln for ln in text.splitlines() if "recordings: {retention_days: 1830}" not in ln]
+    lines = [ln for ln in text.splitlines() if "retention_days: 1830 " not in ln]
     assert rules_from_text("\n".join(lines)).for_jurisdiction("cn").retention_days == 1826
 
 

@@ -157,6 +157,20 @@ class AbandonRules:
 
 
 @dataclass(frozen=True)
+class RecordingNotice:
+    """`qa.recordings.notice`: whether the callee must be told the call is recorded, and what is said, per
+    locale. Played at the start of every recorded call of the profile (docs/RECORDINGS.md); never a word
+    about a debt (it is heard before the right party is verified)."""
+
+    required: bool = False
+    text: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def text_for(self, locale: str) -> str | None:
+        """The notice to play in `locale`; None when none is required."""
+        return self.text.get(locale) if self.required else None
+
+
+@dataclass(frozen=True)
 class Profile:
     """One resolved jurisdiction profile (possibly with a campaign's overrides applied)."""
 
@@ -165,6 +179,7 @@ class Profile:
     abandon: AbandonRules
     qa: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
     campaign: str | None = None
+    recording_notice: RecordingNotice = field(default_factory=RecordingNotice, hash=False, compare=False)
 
 
 @dataclass
@@ -230,6 +245,24 @@ def profile_names(path: str | Path) -> tuple[str, ...] | None:
     data = load_file(path).data
     profiles = data.get("profiles") if isinstance(data, dict) else None
     return tuple(str(k) for k in profiles) if isinstance(profiles, dict) else None
+
+
+def recording_notice(path: str | Path, profile: str) -> tuple[RecordingNotice, int | None] | None:
+    """A profile's recording notice and the line that sets it (campaign validation: a campaign whose profile
+    requires a notice must have its text in the campaign's locale); None when there is no such file or
+    profile. Raises RulesError when the notice itself is malformed."""
+    if not Path(path).exists():
+        return None
+    loc = load_file(path)
+    profiles = loc.data.get("profiles") if isinstance(loc.data, dict) else None
+    if not isinstance(profiles, dict) or not isinstance(profiles.get(profile), dict):
+        return None
+    errors: list[ConfigError] = []
+    notice = _parse_notice(loc, profile, errors)
+    if errors:
+        raise RulesError(errors)
+    where = _notice_path(loc, profile)
+    return notice, loc.line_of(where) if where else None
 
 
 def rules_from_located(loc: Located, campaign: str | None = None, *, sha256: str = "") -> Rules:
@@ -353,7 +386,72 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
     if len(errors) > n0 or "gate" not in sections or "abandon" not in sections:
         return None
     qa = praw.get("qa") or {}
-    return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign)
+    notice = _parse_notice(loc, name, errors)
+    if len(errors) > n0:
+        return None
+    return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign,
+                   recording_notice=notice)
+
+
+_LOCALE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
+NOTICE_MAX_CHARS = 200  # a notice is one short sentence, heard before the bot or the collector says anything
+
+
+def _notice_path(loc: Located, name: str) -> tuple[Any, ...] | None:
+    """The path of `profiles.NAME.qa.recordings.notice` when the file has one."""
+    raw: Any = loc.data
+    for part in ("profiles", name, "qa", "recordings", "notice"):
+        if not isinstance(raw, dict) or part not in raw:
+            return None
+        raw = raw[part]
+    return ("profiles", name, "qa", "recordings", "notice")
+
+
+def _parse_notice(loc: Located, name: str, errors: list[ConfigError]) -> RecordingNotice:
+    """`qa.recordings.notice: {required: true|false, text: {LOCALE: "…"}}`; absent: no notice. A notice must
+    not mention the debt (the debt lexicon, common/lexicon.py): it is heard before right-party verification."""
+    path = _notice_path(loc, name)
+    if path is None:
+        return RecordingNotice()
+    raw = loc.data["profiles"][name]["qa"]["recordings"]["notice"]
+    if not isinstance(raw, dict) or set(raw) - {"required", "text"}:
+        errors.append(loc.error(path, "must be {required: true|false, text: {LOCALE: \"what is said\"}}"))
+        return RecordingNotice()
+    required = raw.get("required", False)
+    if not isinstance(required, bool):
+        errors.append(loc.error(path + ("required",), f"must be true or false, got {required!r}"))
+        required = False
+    text_raw = raw.get("text", {})
+    if text_raw is None:
+        text_raw = {}
+    if not isinstance(text_raw, dict):
+        errors.append(loc.error(path + ("text",), "must be a mapping of locale (zh-CN, en-US, …) to the sentence said"))
+        text_raw = {}
+    texts: dict[str, str] = {}
+    for locale, text in text_raw.items():
+        tpath = path + ("text", locale)
+        if not isinstance(locale, str) or not _LOCALE.match(locale):
+            errors.append(loc.error(tpath, f"not a locale such as zh-CN or en-US: {locale!r}"))
+        elif not isinstance(text, str) or not text.strip():
+            errors.append(loc.error(tpath, "must be the sentence to say (a non-empty string)"))
+        elif len(text) > NOTICE_MAX_CHARS:
+            errors.append(loc.error(tpath, f"{len(text)} characters: a notice is one short sentence"
+                                           f" (at most {NOTICE_MAX_CHARS})"))
+        elif (debt := _debt_word(text)) is not None:
+            errors.append(loc.error(tpath, f"mentions the debt ({debt!r}): the notice is heard before the right"
+                                           " party is verified and must say nothing about a debt"))
+        else:
+            texts[locale] = text.strip()
+    if required and not texts and not text_raw:
+        errors.append(loc.error(path + ("text",), "required: true needs the sentence in at least one locale"))
+    return RecordingNotice(required=required, text=texts)
+
+
+def _debt_word(text: str) -> str | None:
+    """The first debt word of `text` (common/lexicon.py, strict, any language), or None."""
+    from common.lexicon import LANGS, debt_mentions
+
+    return next((w for lang in LANGS for w in debt_mentions(text, lang)), None)
 
 
 class _Reader:

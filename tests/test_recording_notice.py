@@ -18,7 +18,7 @@ from dialer.qa.rules import rules_from_text as qa_rules_from_text
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = (REPO / "compliance_rules.yaml").read_text()
-EN = "This call is recorded for quality and compliance."
+EN = "This call is recorded."
 CAMPAIGN = """name: n1
 profile: {profile}
 locale: {locale}
@@ -116,7 +116,7 @@ class _FakeTTS:
 def test_the_daemon_renders_one_notice_per_campaign_that_needs_one(tmp_path):
     rules = rules_from_text(SHIPPED.replace(
         "campaign_overrides: {}", "campaign_overrides: {}\n").replace(
-        f'notice: {{required: true, text: {{en-US: "{EN}", zh-CN: "为保障双方权益，本次通话将被录音。"}}}}\n'
+        f'notice: {{required: true, text: {{en-US: "{EN}", zh-CN: "本次通话将被录音。"}}}}\n'
         "      live:",
         f'notice: {{required: false, text: {{en-US: "{EN}"}}}}\n      live:', 1))
     (tmp_path / "a.yaml").write_text(CAMPAIGN.format(profile="cn", locale="en-US").replace("name: n1", "name: a"))

@@ -127,3 +127,25 @@ def test_the_daemon_renders_one_notice_per_campaign_that_needs_one(tmp_path):
     out = render_notices(tts, camps, lambda c: rules.profile_for(c.profile, c.name).recording_notice.text_for(c.locale))
     assert set(out) == {"a"} and not out["a"].endswith(".wav")  # Asterisk's Playback takes no extension
     assert tts.said == [(EN, "en-US")]
+
+
+def test_the_script_preview_times_the_notice_before_the_first_prompt(tmp_path):
+    """`dialer script preview` and the demo write carrier key timings: the notice comes first, so every key
+    moves by its length."""
+    from datetime import date
+
+    from agi.script.loader import load_by_id
+    from agi.script.model import Debtor
+    from dialer.campaign.preview import notice_for, preview_script
+
+    (tmp_path / "c.yaml").write_text(CAMPAIGN.format(profile="us", locale="en-US"))
+    camp = load_campaign(tmp_path / "c.yaml")
+    assert notice_for(camp) == EN
+    debtor = Debtor(debtor_id="D1", name="Paula", birth_year="1984", amount_owed=100, currency="USD",
+                    days_past_due=12, institution="Acme Finance", callback_number="+18005550199")
+    script = load_by_id("m1_reminder_en")
+    seconds = lambda text, locale: len(text) / 10  # noqa: E731
+    plain = preview_script(script, debtor, ["1"], date(2026, 11, 20), seconds)
+    told = preview_script(script, debtor, ["1"], date(2026, 11, 20), seconds, notice=notice_for(camp))
+    assert told.turns[0].text == EN and told.turns[0].start == plain.turns[0].start
+    assert told.keys[0]["at"] == round(plain.keys[0]["at"] + len(EN) / 10, 2)

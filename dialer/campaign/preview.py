@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, Callable
 
 AMD_SECONDS = 3.5
@@ -47,17 +48,35 @@ class Preview:
         return asdict(self)
 
 
+def notice_for(camp: Any, rules_file: Any = None) -> str | None:
+    """The recording notice a campaign's calls start with (its profile's `qa.recordings.notice` in its locale),
+    or None; read from `rules_file` (default: the campaign validator's rules file)."""
+    from dialer.campaign.config import _default_rules_file
+    from dialer.gate.rules import load_rules
+
+    path = rules_file if rules_file is not None else _default_rules_file()
+    if not Path(path).exists():
+        return None
+    return load_rules(path).profile_for(camp.profile, camp.name).recording_notice.text_for(camp.locale)
+
+
 def preview_script(script: Any, debtor: Any, answers: list[str], today: date,
-                   duration_of: Callable[[str, str], float], *, amd: bool = True, spoken: bool = False) -> Preview:
+                   duration_of: Callable[[str, str], float], *, amd: bool = True, spoken: bool = False,
+                   notice: str | None = None) -> Preview:
     """Run the pure engine on `answers` (DTMF strings, one per question; with `spoken`, phrases the callee
     says, given to the engine as recognised speech) and time every prompt with `duration_of(text, locale)`
-    (seconds of the rendered prompt; a spoken answer is timed the same way)."""
+    (seconds of the rendered prompt; a spoken answer is timed the same way). `notice`: the recording notice
+    the dialplan plays before the bot speaks (notice_for), timed like a prompt."""
     from agi.script.engine import Engine
     from agi.script.model import Dtmf, End, Listen, NoInput, Record, Say, Speech, Transfer
 
     engine = Engine(script, debtor, today=today)
     out = Preview(script_id=script.id, locale=script.locale)
     t = AMD_SECONDS if amd else NO_AMD_SECONDS
+    if notice:
+        d = duration_of(notice, script.locale)
+        out.turns.append(Turn(round(t, 2), round(t + d, 2), "agent", notice, "recording_notice"))
+        t += d
     pending = list(answers)
     actions = engine.start()
     for _ in range(MAX_STEPS):

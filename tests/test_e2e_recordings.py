@@ -59,7 +59,7 @@ def run(tmp_path_factory):
     # one-party-consent states), for the bot campaign `recquiet`
     us = text[text.index("\n  us:\n") + 1:text.index("\n  uk:\n") + 1]
     quiet = us.replace("  us:\n", "  quiet:\n", 1).replace("notice: {required: true,", "notice: {required: false,", 1)
-    assert quiet.count("required: false") == 1
+    assert quiet.count("notice: {required: false") == 1
     text = text.replace(us, us + quiet, 1)
     (tmp / "rules.yaml").write_text(text.replace(
         "campaign_overrides: {}", "campaign_overrides: {rec: {profile: us, abandon: {wrap_up_seconds: 2}},"

@@ -100,8 +100,7 @@ def voicebot_run(tmp_path_factory):
     # the call-back: Carl (not due for a call today) dials the number from a message, verifies, asks
     # for a person (0)
     carl = _debtor("V004", "Carl Callback", "+12125550144", "1990", "150.00")
-    i_keys, i_end = timeline(tts, "m1_reminder_en", carl, ["1", "1990", "0"], today, amd=False,
-                             inbound=True)  # a call-back: no notice yet (docs/RECORDINGS.md)
+    i_keys, i_end = timeline(tts, "m1_reminder_en", carl, ["1", "1990", "0"], today, amd=False)
     behaviours = behaviours_from_dict({
         "+12125550141": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": p_keys, "hangup_after": p_end},
         "+12125550142": {"answer_after": 1, "then": "speak", "audio": "hello.wav", "dtmf": w_keys, "hangup_after": w_end},

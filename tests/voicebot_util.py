@@ -26,9 +26,9 @@ def notice(locale: str) -> str | None:
 
 
 def timeline(tts: TTS, script_id: str, debtor: Debtor, keys: list[str], today: date, *,
-             amd: bool, inbound: bool = False) -> tuple[list[dict], float]:
-    """(carrier dtmf list, hangup_after) for a callee who presses `keys` in turn (an outbound call starts with
-    the profile's recording notice, dialplans/pbx.conf)."""
+             amd: bool) -> tuple[list[dict], float]:
+    """(carrier dtmf list, hangup_after) for a callee who presses `keys` in turn (a call starts with the
+    profile's recording notice, docs/RECORDINGS.md)."""
     script = load_by_id(script_id)
     engine = Engine(script, debtor, today=today)
     steps = [engine.start()] + [engine.handle(Dtmf(k)) for k in keys]
@@ -37,7 +37,7 @@ def timeline(tts: TTS, script_id: str, debtor: Debtor, keys: list[str], today: d
         return sum(duration(tts.render(a.text, script.locale)) for a in actions if isinstance(a, Say))
 
     t = AMD_SECONDS if amd else 1.0
-    text = None if inbound else notice(script.locale)
+    text = notice(script.locale)
     if text:
         t += duration(tts.render(text, script.locale))
     dtmf = []

@@ -106,6 +106,7 @@ class Dialer:
                                self.publish, self._spawn)
         self.hopper.preview = self.preview
         self.inbound = Inbound(store, self.clock, self.campaigns, self.calls, self.bots, self._settle)
+        self.inbound.notice = self.hopper.notice  # one dict, rendered at start
         self.hopper.bot_room = self.bots.bot_room  # recognition pool capacity paces bot calls (pacing/bots.py)
 
     @property

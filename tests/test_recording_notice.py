@@ -149,3 +149,31 @@ def test_the_script_preview_times_the_notice_before_the_first_prompt(tmp_path):
     told = preview_script(script, debtor, ["1"], date(2026, 11, 20), seconds, notice=notice_for(camp))
     assert told.turns[0].text == EN and told.turns[0].start == plain.turns[0].start
     assert told.keys[0]["at"] == round(plain.keys[0]["at"] + len(EN) / 10, 2)
+
+
+def test_a_collector_call_gets_the_notice_barged_into_both_sides():
+    """Once the collector is connected: a Local channel plays the notice into ChanSpy's barge mode on the
+    debtor's channel (both parties hear it); the dialplan context is the PBX's (asterisk-conf/pbx)."""
+    import asyncio
+
+    from dialer.qa.recordings import NOTICE_CONTEXT, play_notice
+
+    sent: list[dict] = []
+
+    class _Ami:
+        async def send(self, action: dict, timeout: float) -> dict:
+            sent.append(action)
+            return {"Response": "Success"}
+
+    class _Down:
+        async def send(self, action: dict, timeout: float) -> dict:
+            raise ConnectionError("AMI down")
+
+    assert asyncio.run(play_notice(_Ami(), "c1", "PJSIP/carrier-00000007", "/v/n1")) == "barged"
+    (a,) = sent
+    assert a["Action"] == "Originate" and a["Channel"] == f"Local/play@{NOTICE_CONTEXT}/n"
+    assert a["Application"] == "ChanSpy" and a["Data"] == "PJSIP/carrier-00000007,qBE"
+    assert set(a["Variable"]) == {"_DIALER_NOTICE=/v/n1", "_DIALER_CALL_ID=c1"}
+    conf = (REPO / "asterisk-conf" / "pbx" / "extensions.conf").read_text()
+    assert f"[{NOTICE_CONTEXT}]" in conf and "Playback(${DIALER_NOTICE})" in conf
+    assert asyncio.run(play_notice(_Down(), "c1", "PJSIP/x", "/v/n1")).startswith("failed: ")

@@ -96,6 +96,11 @@ def test_a_campaign_whose_profile_needs_a_notice_in_its_locale_is_refused(tmp_pa
     assert f"rules.yaml:{line}" in msg and "recording notice" in msg and "en-US" in msg  # and the profile's
     out = CliRunner().invoke(main, ["campaign", "validate", str(camp), "--rules", str(rules)])
     assert out.exit_code != 0 and f"{camp}:3: locale:" in out.output, out.output
+    # a profile whose notice has neither locale: one error, not a second one about the stand-in locale
+    (tmp_path / "fr.yaml").write_text(SHIPPED.replace(f'text: {{en-US: "{EN}", zh-CN: "本次通话将被录音。"}}',
+                                                      "text: {fr-FR: 'Cet appel est enregistré.'}", 1))
+    errors = campaign_errors(camp, rules_file=tmp_path / "fr.yaml")
+    assert len(errors) == 1 and "has: fr-FR" in str(errors[0]), [str(e) for e in errors]
     # the same campaign in a locale the notice has, or under a profile whose notice has it, validates
     camp.write_text(CAMPAIGN.format(profile="uk", locale="en-US"))
     assert campaign_errors(camp, rules_file=rules) == []

@@ -566,8 +566,8 @@ def campaign_errors(path: str | Path, *, scripts_dir: str | Path | None = None,
                            rules_file=rules_file)
             break
         except ConfigError as exc:
-            if any(e.render() == exc.render() for e in errors):
-                break  # cannot get past this one
+            if any(e.render() == exc.render() or (e.line, e.field) == (exc.line, exc.field) for e in errors):
+                break  # cannot get past this one (or the stand-in itself is refused: not the file's error)
             errors.append(exc)
             p = _path_of(exc.field)
             if not p or not isinstance(data, dict):

@@ -1,6 +1,7 @@
 """compliance_rules.yaml → typed Rules: the ONE reader of that file.
 
-Gate, abandonment and caller-ID rules per profile, campaign overrides, the profile names and THE
+Gate, abandonment and caller-ID rules per profile, the recording notice (`qa.recordings.notice`: the one
+piece of the `qa` section the calls themselves need), campaign overrides, the profile names and THE
 call-window parser. QA (`dialer.qa.rules`) builds its rules on top of a loaded `Rules` (its
 `window: gate` is the gate's parsed windows; its own windows go through `parse_windows`), and
 campaign validation asks `profile_names` here; nothing else parses the file."""
@@ -386,7 +387,7 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
     if len(errors) > n0 or "gate" not in sections or "abandon" not in sections:
         return None
     qa = praw.get("qa") or {}
-    notice = _parse_notice(loc, name, errors)
+    notice = _parse_notice(loc, name, errors if campaign is None else [])  # reported once, with the profile
     if len(errors) > n0:
         return None
     return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign,

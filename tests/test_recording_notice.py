@@ -152,7 +152,9 @@ def test_the_script_preview_times_the_notice_before_the_first_prompt(tmp_path):
     seconds = lambda text, locale: len(text) / 10  # noqa: E731
     plain = preview_script(script, debtor, ["1"], date(2026, 11, 20), seconds)
     told = preview_script(script, debtor, ["1"], date(2026, 11, 20), seconds, notice=notice_for(camp))
-    assert told.turns[0].text == EN and told.turns[0].start == plain.turns[0].start
+    assert told.notice == EN and told.notice_seconds == round(len(EN) / 10, 2)
+    assert [x.text for x in told.turns if x.speaker == "agent"] == [x.text for x in plain.turns if x.speaker == "agent"]
+    assert told.turns[0].start == round(plain.turns[0].start + len(EN) / 10, 2)  # the bot starts after it
     assert told.keys[0]["at"] == round(plain.keys[0]["at"] + len(EN) / 10, 2)
 
 

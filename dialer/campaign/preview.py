@@ -43,6 +43,8 @@ class Preview:
     unused_answers: list[str] = field(default_factory=list)
     ends_at: float = 0.0
     said: list[str] = field(default_factory=list)  # spoken answers, in order (--say)
+    notice: str | None = None  # the recording notice the dialplan plays first (not a bot turn: the bot starts after it)
+    notice_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,9 +76,8 @@ def preview_script(script: Any, debtor: Any, answers: list[str], today: date,
     out = Preview(script_id=script.id, locale=script.locale)
     t = AMD_SECONDS if amd else NO_AMD_SECONDS
     if notice:
-        d = duration_of(notice, script.locale)
-        out.turns.append(Turn(round(t, 2), round(t + d, 2), "agent", notice, "recording_notice"))
-        t += d
+        out.notice, out.notice_seconds = notice, round(duration_of(notice, script.locale), 2)
+        t += out.notice_seconds
     pending = list(answers)
     actions = engine.start()
     for _ in range(MAX_STEPS):

@@ -58,8 +58,9 @@ DIALER_TRANSFER = "DialerTransfer"
 BOT_TRANSFER = "BotTransfer"
 DIALER_PREVIEW_READY = "DialerPreviewReady"
 DIALER_MACHINE_MESSAGE = "DialerMachineMessage"
+DIALER_NOTICE_PLAYED = "DialerNoticePlayed"  # the profile's recording notice was played to the callee
 USER_EVENTS = (DIALER_AMD, DIALER_HUMAN, DIALER_QUEUE_RESULT, DIALER_INFO_PLAYED, DIALER_TRANSFER, BOT_TRANSFER,
-               DIALER_PREVIEW_READY, DIALER_MACHINE_MESSAGE)
+               DIALER_PREVIEW_READY, DIALER_MACHINE_MESSAGE, DIALER_NOTICE_PLAYED)
 # live QA (dialer/qa/live.py): a rule hit on a collector's call while it is up; sent by the daemon, not the dialplan
 DIALER_QA_ALERT = "DialerQaAlert"
 

@@ -23,7 +23,7 @@ def test_dialplan_user_events_parse_by_name_with_the_callid_header():
         ev.DialerPreviewReady("c1", "PJSIP/agent1-0001")
     assert {c.NAME for c in (ev.DialerAMD, ev.DialerHuman, ev.DialerQueueResult, ev.DialerInfoPlayed,
                              ev.DialerTransfer, ev.BotTransfer, ev.DialerPreviewReady,
-                             ev.DialerMachineMessage)} == set(vocab.USER_EVENTS)
+                             ev.DialerMachineMessage, ev.DialerNoticePlayed)} == set(vocab.USER_EVENTS)
     assert ev.parse(_user("DialerMachineMessage", CallID="c1", Status="SUCCESS")) == ev.DialerMachineMessage("c1", True)
 
 

@@ -33,6 +33,7 @@ HEADER = ("debtor_id,name,phones,id_last4,birth_year,account_id,amount_owed,curr
 PEOPLE = {"R01": "+12125550401", "R02": "+12125550402"}
 BUSY = {"R03": "+12125550403"}
 BOT = {"B01": "+12125550411"}  # a bot_only campaign's call: the bot's leg is recorded too
+QUIET = {"Q01": "+12125550412"}  # a bot call under a profile that requires no recording notice
 CAMPAIGN = """name: rec
 profile: us
 locale: en-US
@@ -54,8 +55,15 @@ def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rec")
     at = default_demo_time()
     text = (REPO / "compliance_rules.yaml").read_text()
+    # `quiet`: the us profile with the recording notice switched off (an operator whose debtors are all in
+    # one-party-consent states), for the bot campaign `recquiet`
+    us = text[text.index("\n  us:\n") + 1:text.index("\n  uk:\n") + 1]
+    quiet = us.replace("  us:\n", "  quiet:\n", 1).replace("notice: {required: true,", "notice: {required: false,", 1)
+    assert quiet.count("notice: {required: false") == 1
+    text = text.replace(us, us + quiet, 1)
     (tmp / "rules.yaml").write_text(text.replace(
-        "campaign_overrides: {}", "campaign_overrides: {rec: {profile: us, abandon: {wrap_up_seconds: 2}}}"))
+        "campaign_overrides: {}", "campaign_overrides: {rec: {profile: us, abandon: {wrap_up_seconds: 2}},"
+                                  " recquiet: {profile: quiet}}"))
     rules = load_rules(tmp / "rules.yaml")
     store = Store(tmp / "dialer.db")
     (tmp / "rec.yaml").write_text(CAMPAIGN)
@@ -73,16 +81,24 @@ def run(tmp_path_factory):
         f"{d},Debtor {d},{p},1234,1980,ACC-{d},500.00,USD,12,2026-11-11,America/New_York,first,en,\n"
         for d, p in BOT.items()))
     core.import_debtors(store, read_debtors_csv(tmp / "recbot.csv"), "recbot")
+    (tmp / "recquiet.yaml").write_text(CAMPAIGN.replace("name: rec", "name: recquiet").replace(
+        "dial_mode: progressive", "dial_mode: bot_only"))
+    quietcamp = load_campaign(tmp / "recquiet.yaml")
+    core.upsert_campaign(store, quietcamp)
+    (tmp / "recquiet.csv").write_text(HEADER + "".join(
+        f"{d},Debtor {d},{p},1234,1980,ACC-{d},500.00,USD,12,2026-11-11,America/New_York,first,en,\n"
+        for d, p in QUIET.items()))
+    core.import_debtors(store, read_debtors_csv(tmp / "recquiet.csv"), "recquiet")
     behaviours = {p: {"answer_after": 1, "then": "speak", "audio": "hello.wav", "hangup_after": 7}
                   for p in PEOPLE.values()}
     behaviours.update({p: {"busy": True} for p in BUSY.values()})
     behaviours.update({p: {"answer_after": 1, "then": "speak", "audio": "hello.wav", "hangup_after": 9}
-                       for p in BOT.values()})
+                       for p in {**BOT, **QUIET}.values()})
     harness = Harness(tmp / "run", agents=1, behaviours=behaviours_from_dict(behaviours))
     state = harness.up()
 
     async def go() -> None:
-        dialer = Dialer(store, state, rules, [camp, botcamp], clock=Clock(at), tts=TTS(), collector_modes=True)
+        dialer = Dialer(store, state, rules, [camp, botcamp, quietcamp], clock=Clock(at), tts=TTS(), collector_modes=True)
         await dialer.start()
         try:
             await dialer.run(until_idle=True, max_seconds=60)
@@ -135,6 +151,76 @@ def test_the_bot_call_is_recorded_per_leg_too(run):
     assert set(legs) == {"callee", "heard", "mix"}  # no collector: no collector legs
     assert active_seconds(Path(legs["heard"]["path"])) > 2.0  # the bot's prompts, as the debtor heard them
     assert active_seconds(Path(legs["callee"]["path"])) > 0.5  # the debtor's hello
+
+
+def _said(path: Path) -> str:
+    """What Whisper tiny.en hears in a recording (8 kHz, 9-s windows), lower case."""
+    import wave
+
+    from agi.media.asr import recognizer_for
+
+    with wave.open(str(path)) as w:
+        rate, pcm = w.getframerate(), w.readframes(w.getnframes())
+    rec, step = recognizer_for("en"), 9 * rate * 2
+    return " ".join(rec.recognize(pcm[i:i + step], rate).text for i in range(0, len(pcm), step)).lower()
+
+
+def _pcm(path: Path):
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == 8000 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+
+
+def _alignment(template: Path, heard: Path) -> float:
+    """How well the rendered prompt `template` lines up anywhere in `heard`: the best normalised
+    cross-correlation (1.0: the same samples; about 0.9 with another voice over it; about 0.2 for other speech)."""
+    import numpy as np
+
+    t, x = _pcm(template), _pcm(heard)
+    t, n = t - t.mean(), len(t)
+    if len(x) < n:
+        return 0.0
+    size = 1 << int(np.ceil(np.log2(len(x) + n)))
+    corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(t, size)), size)[:len(x) - n + 1]
+    c1, c2 = (np.concatenate([[0.0], np.cumsum(v)]) for v in (x, x ** 2))
+    energy = (c2[n:] - c2[:-n]) - (c1[n:] - c1[:-n]) ** 2 / n
+    return float(np.max(corr / (np.linalg.norm(t) * np.sqrt(np.maximum(energy, 1e-9)))))
+
+
+def _notices(store, call_id: str) -> list[dict]:
+    return [e["data"] for e in core.call_events(store, call_id, "recording_notice")]
+
+
+def test_the_recording_notice_is_heard_first_where_the_profile_requires_it(run):
+    store, harness = run["store"], run["harness"]
+    (bot,) = store.query("SELECT * FROM attempts WHERE campaign='recbot'")
+    (quiet,) = store.query("SELECT * FROM attempts WHERE campaign='recquiet'")
+    assert bot["answered_at"] is not None and quiet["answered_at"] is not None
+    # us requires it: what the debtor heard (the carrier's recording) starts with it, before the bot's greeting
+    heard = _said(harness.recording_for(bot["phone"], bot["id"]))
+    assert "call is recorded" in heard and "alex" in heard, heard
+    assert heard.index("call is recorded") < heard.index("alex"), heard
+    # and the PBX's own recording of the call holds it too (the evidence kept for the retention period)
+    legs = {r["leg"]: r for r in rec_store.recordings_for(store, bot["id"])}
+    assert "call is recorded" in _said(Path(legs["heard"]["path"]))
+    assert [e["complete"] for e in _notices(store, bot["id"])] == [True]
+    notice = Path(TTS().render("This call is recorded.", "en-US"))  # the rendered prompt (cached: the daemon's)
+    assert _alignment(notice, harness.recording_for(bot["phone"], bot["id"])) > 0.6
+    # the quiet profile requires none: the bot's greeting is the first thing heard, and no notice is recorded
+    heard = _said(harness.recording_for(quiet["phone"], quiet["id"]))
+    assert "alex" in heard and "recorded" not in heard, heard
+    assert _alignment(notice, harness.recording_for(quiet["phone"], quiet["id"])) < 0.4
+    assert _notices(store, quiet["id"]) == []
+    # collector calls: barged in once the collector is connected (both hear it; the 2-s clock is untouched).
+    # The SIPp collector talks at once, over it, so the recogniser hears neither well: aligned against the prompt
+    for a in store.query("SELECT * FROM attempts WHERE campaign='rec' AND answered_at IS NOT NULL"):
+        assert [e["complete"] for e in _notices(store, a["id"])] == [True], a["id"]
+        assert not a["abandoned"], a["id"]
+        assert _alignment(notice, harness.recording_for(a["phone"], a["id"])) > 0.6, a["id"]
 
 
 def test_audit_verify_passes_then_fails_on_a_changed_byte_or_a_deleted_file(run):

@@ -218,6 +218,8 @@ def test_inbound_call_back_is_verified_then_reaches_a_collector(voicebot_run):
         i for i, t in enumerate(said) if "days past due" in t)
     pops = store.query("SELECT * FROM screen_pops WHERE call_id=?", (call_id,))
     assert pops and json.loads(pops[0]["context_json"])["verified"] is True
+    # the us profile requires the recording notice: played before the bot spoke (docs/RECORDINGS.md)
+    assert [e["data"]["complete"] for e in core.call_events(store, call_id, "recording_notice")] == [True]
 
 
 def test_third_party_never_hears_the_amount(voicebot_run):

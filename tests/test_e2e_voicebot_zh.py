@@ -65,7 +65,8 @@ GREETING_KEY_WORDS = ("您好", "消费", "金融", "智能", "语音", "助手"
 
 
 def _greeting_key_words(recording: Path) -> list[str]:
-    """The greeting's key words Whisper base hears in the first 10 s of what the callee heard."""
+    """The greeting's key words Whisper base hears in the first 12 s of what the callee heard (the cn profile's
+    recording notice, about 2 s, comes first: docs/RECORDINGS.md)."""
     import subprocess
     import wave
 
@@ -75,7 +76,7 @@ def _greeting_key_words(recording: Path) -> list[str]:
 
     pcm16 = recording.with_name(recording.stem + "-pcm16.wav")
     subprocess.run(["sox", str(recording), "-r", "8000", "-c", "1", "-e", "signed", "-b", "16", str(pcm16),
-                    "trim", "0", "10"], check=True, capture_output=True)
+                    "trim", "0", "12"], check=True, capture_output=True)
     with wave.open(str(pcm16)) as w:
         pcm = w.readframes(w.getnframes())
     heard = recognizer_for("zh").recognize(pcm, sample_rate=8000)

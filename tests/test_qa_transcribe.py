@@ -177,6 +177,11 @@ def test_collector_calls_are_transcribed_per_speaker_and_scored_by_the_same_chec
     assert out.exit_code == 0 and dest.exists(), out.output
     e = audit_entries(store, kind="recording.exported")
     assert [(x["subject"], x["actor"], x["payload"]["leg"]) for x in e] == [("col-0", "officer", "heard")]
+    # an appeal and its review point at the recording to listen to
+    out = runner.invoke(main, ["qa", "appeal", "col-0", "--reason", "context", "--db", str(db), "--by", "agent2"])
+    assert out.exit_code == 0 and "recordings: callee, heard" in out.output and "--play" in out.output, out.output
+    out = runner.invoke(main, ["qa", "review", "col-0", "--verdict", "upheld", "--db", str(db), "--by", "lead"])
+    assert out.exit_code == 0 and "recordings: callee, heard" in out.output, out.output
 
 
 def test_a_changed_recording_is_not_transcribed(recorded):

@@ -164,12 +164,35 @@ def test_playback_and_export_are_audited(recorded, tmp_path):
     assert verify(store).ok
 
 
+def test_playback_is_audited_from_both_commands(recorded, monkeypatch):
+    """`dialer recordings play` and `dialer qa show --play` each write who played which call's leg, and when,
+    before the file is opened (no audio player here: the command names the file instead)."""
+    import dialer.cli.recordings as rec_cli
+
+    store, rec, db = recorded
+    seal_now(store, rec, "c-new")
+    monkeypatch.setattr(rec_cli, "_player", lambda: None)
+    runner = CliRunner()
+    out = runner.invoke(main, ["recordings", "play", "c-new", "--leg", "heard", "--db", str(db), "--by", "officer1"])
+    assert out.exit_code == 0 and "c-new-heard.wav" in out.output, out.output
+    out = runner.invoke(main, ["qa", "show", "c-new", "--play", "collector", "--db", str(db), "--by", "officer2"])
+    assert out.exit_code == 0 and "access audited" in out.output, out.output
+    played = audit_entries(store, kind="recording.played")
+    assert [(e["actor"], e["subject"], e["payload"]["leg"]) for e in played] == [
+        ("officer1", "c-new", "heard"), ("officer2", "c-new", "collector")]
+    assert all(e["at"] for e in played)
+    # a leg that is not there is refused and not logged as played
+    out = runner.invoke(main, ["recordings", "play", "c-new", "--leg", "nope", "--db", str(db)])
+    assert out.exit_code == 1 and len(audit_entries(store, kind="recording.played")) == 2
+    assert verify(store).ok
+
+
 def test_retention_shape_is_validated_by_the_rules_parser():
     from dialer.qa.rules import QAConfigError
 
     text = (REPO / "compliance_rules.yaml").read_text()
     assert rules_from_text(text).for_jurisdiction("cn").retention_days >= 1826
-    bad = text.replace("recordings: {retention_days: 1830}", "recordings: {retention_days: 365}")
+    bad = text.replace("retention_days: 1830 ", "retention_days: 365 ")
     with pytest.raises(QAConfigError) as exc:
         rules_from_text(bad, "r.yaml")
     assert "retention_days" in str(exc.value) and "1826" in str(exc.value) and "r.yaml:" in str(exc.value)
@@ -178,7 +201,7 @@ def test_retention_shape_is_validated_by_the_rules_parser():
         rules_from_text(bad, "r.yaml")
     assert "conduct.threat" in str(exc.value) and "alert, whisper, end" in str(exc.value)
     # absent: the legal floor
-    lines = [ln for ln in text.splitlines() if "recordings: {retention_days: 1830}" not in ln]
+    lines = [ln for ln in text.splitlines() if "retention_days: 1830 " not in ln]
     assert rules_from_text("\n".join(lines)).for_jurisdiction("cn").retention_days == 1826
 
 

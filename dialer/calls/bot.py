@@ -130,6 +130,17 @@ class Bots:
         return info
 
 
+def render_notices(tts: Any, campaigns: list[Campaign], notice_of: Any) -> dict[str, str]:
+    """Campaign → its profile's recording notice in the campaign's locale, rendered once at start (path without
+    extension); campaigns whose profile requires none are left out. `notice_of(campaign)` is the text or None."""
+    out: dict[str, str] = {}
+    for camp in campaigns:
+        text = notice_of(camp)
+        if text:
+            out[camp.name] = str(Path(tts.render(text, camp.locale)).resolve().with_suffix(""))
+    return out
+
+
 class ScriptFlow:
     """Runs a voice-bot script (agi/script/) for a call."""
 

@@ -21,7 +21,7 @@ from common import vocab
 from common.clock import Clock
 from common.log import log_event
 from dialer.calls import events as ev
-from dialer.calls.bot import Bots
+from dialer.calls.bot import Bots, render_notices
 from dialer.calls.call import AGENT, BOT, PREVIEW, Call
 from dialer.calls.collectors import Collectors, collector_callback, keep_collector_fields
 from dialer.calls.disposition import Disposition, settle
@@ -108,6 +108,7 @@ class Dialer:
                                self.publish, self._spawn)
         self.hopper.preview = self.preview
         self.inbound = Inbound(store, self.clock, self.campaigns, self.calls, self.bots, self._settle)
+        self.inbound.notice = self.hopper.notice  # one dict, rendered at start
         self.hopper.bot_room = self.bots.bot_room  # recognition pool capacity paces bot calls (pacing/bots.py)
         self.escalation = Escalation(store, rules, self.campaigns, self.clock)  # plans by stage (calls/escalation.py)
         self.hopper.escalation = self.escalation if self.escalation.has_plans() else None
@@ -173,6 +174,9 @@ class Dialer:
             self._spawn(Deliverer(self.store, poll=1.0).run(self._stopping))
         self.hopper.info.update(await asyncio.to_thread(self.bots.prerender, list(self.campaigns.values()),
                                                         set(self.pacing)))
+        self.hopper.notice.update(await asyncio.to_thread(
+            render_notices, self.bots.tts, list(self.campaigns.values()),
+            lambda camp: self._profile(camp).recording_notice.text_for(camp.locale)))
         if self.pacing:
             self.warm_estimators()
             await self.collectors.apply_states()
@@ -536,10 +540,17 @@ class Dialer:
                         est.observe_dial(self.collectors.pace_now(now), True, now - call.placed_at)
                 call.apply(event, now)
                 core.update_attempt(self.store, call.call_id, state="answered", answered_at=now, at=now)
+                if call.mode == PREVIEW:  # the collector is on the line already: the debtor is bridged to them
+                    self._play_notice(call)
         elif isinstance(event, ev.ChannelHangup):
             self.calls.pop(INBOUND_PREFIX + event.uniqueid, None)  # a call-back's channel is gone
         elif isinstance(event, ev.AgentConnect):
             self._agent_connect(event, now)
+        elif isinstance(event, ev.DialerNoticePlayed):  # evidence the callee was told (docs/RECORDINGS.md)
+            call = self._call_for(event.call_id)
+            if call is not None:
+                core.record_call_event(self.store, call.call_id, "recording_notice", now,
+                                       {"complete": event.complete})
         elif isinstance(event, ev.AgentComplete):
             if self.pacing:
                 self.collectors.completed(event, now)
@@ -592,6 +603,20 @@ class Dialer:
         call = self._call_for(event.uniqueid)
         if call is not None:
             self.collectors.pop_screen(call, self.ports.calls.get(call.call_id), event, now)
+            if call.mode == AGENT:  # a bot call's notice was played before the bot spoke
+                self._play_notice(call)
+
+    def _play_notice(self, call: Call) -> None:
+        """The profile's recording notice on a collector's call, once the collector is connected (both hear it)."""
+        notice = self.hopper.notice.get(call.campaign)
+        channel = call.tracked.channel if call.tracked is not None else None
+        if notice and channel and self.ami is not None:
+            from dialer.qa.recordings import play_notice
+
+            async def play() -> None:
+                await play_notice(self.ami, call.call_id, channel, notice)
+
+            self._spawn(play())
 
     # -- the end of a call: settle, write, schedule ----------------------------------------------------
     def _follow(self, call: Call, reconciled: bool = False) -> None:

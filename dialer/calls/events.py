@@ -197,13 +197,27 @@ class DialerMachineMessage:
         return cls(_call_id(msg), str(msg.get("Status", "")).upper() == "SUCCESS")
 
 
+@dataclass(frozen=True)
+class DialerNoticePlayed:
+    """The profile's recording notice was played to the callee (docs/RECORDINGS.md): `complete` when it ran
+    to its end (Playback's status SUCCESS)."""
+
+    NAME: ClassVar[str] = vocab.DIALER_NOTICE_PLAYED
+    call_id: str
+    complete: bool
+
+    @classmethod
+    def from_ami(cls, msg: Mapping[str, Any]) -> DialerNoticePlayed:
+        return cls(_call_id(msg), str(msg.get("Status", "")).upper() == "SUCCESS")
+
+
 UserEventType = Union[DialerAMD, DialerHuman, DialerQueueResult, DialerInfoPlayed, DialerTransfer, BotTransfer,
-                      DialerPreviewReady, DialerMachineMessage]
+                      DialerPreviewReady, DialerMachineMessage, DialerNoticePlayed]
 CallEvent = Union[DialAnswered, ChannelHangup, AgentConnect, AgentComplete, UserEventType]
 
 _AMI = {c.NAME: c for c in (DialAnswered, ChannelHangup, AgentConnect, AgentComplete)}
 _USER = {c.NAME: c for c in (DialerAMD, DialerHuman, DialerQueueResult, DialerInfoPlayed, DialerTransfer,
-                             BotTransfer, DialerPreviewReady, DialerMachineMessage)}
+                             BotTransfer, DialerPreviewReady, DialerMachineMessage, DialerNoticePlayed)}
 
 
 def parse(msg: Mapping[str, Any]) -> CallEvent | None:

@@ -78,6 +78,7 @@ class Hopper:
         self.publish = publish  # the daemon's bus: placed, blocked (and the rule), pacing decisions
         self.ami: AMIController | None = None
         self.info: dict[str, str] = {}  # campaign → information message (path without extension)
+        self.notice: dict[str, str] = {}  # campaign → its profile's recording notice (path without extension)
         self.pace_every = 1.0  # seconds between pacing decisions per collector-mode campaign
         self.preview: Any = None  # calls/preview.py: preview segments' debtors are offered, never dialled here
         # bot capacity (dialer/pacing/bots.py): bot calls up -> new bot calls the recognition pool can take
@@ -292,6 +293,8 @@ class Hopper:
                     mode=mode)
         self.calls[call_id] = call
         variables = {"DIALER_AMD": "1" if camp.amd else "0"}
+        if mode == BOT and camp.name in self.notice:  # played before the bot's greeting (dialplans/pbx.conf)
+            variables["DIALER_NOTICE"] = self.notice[camp.name]
         where = {"context": "dialer-outbound", "exten": "bot"}
         if mode == AGENT:
             where = {"context": "dialer-agent", "exten": "agent"}

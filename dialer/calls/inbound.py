@@ -38,6 +38,7 @@ class Inbound:
         self.bots = bots
         self.settle = settle
         self.server_id: str | None = None  # this server's PBX took the call: it settles it
+        self.notice: dict[str, str] = {}  # campaign → rendered recording notice (the hopper's, filled at start)
 
     async def __call__(self, req: AGIRequest, ch: AGIChannel) -> None:
         number = e164(ch.env.get("agi_callerid") or "")
@@ -60,6 +61,11 @@ class Inbound:
         self.calls[req.call_id] = call
         log_event(log, "inbound.debtor", call=req.call_id, debtor_id=row["debtor_id"], phone=number)
         try:
+            notice = self.notice.get(row["campaign"])
+            if notice:  # the campaign's profile requires it: told before the bot says anything (docs/RECORDINGS.md)
+                await ch.stream_file(notice, "")
+                core.record_call_event(self.store, req.call_id, "recording_notice", self.clock.timestamp(),
+                                       {"complete": True, "via": "agi"})
             attempt = core.get_attempt(self.store, req.call_id)
             await self.bots.flow_for(self.campaigns, attempt, debtor.get("segment"))(req, ch)
         finally:

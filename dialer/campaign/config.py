@@ -19,7 +19,7 @@ from common.paths import REPO
 from common.vocab import RETRY_OUTCOMES
 from common.yamlfile import ConfigError, Located, load_file, load_text
 from dialer.campaign.escalation import ACTIONS, STAGE_KEYS, TASK_ACTIONS, Stage
-from dialer.gate.rules import DEFAULT_RULES_FILE, profile_names
+from dialer.gate.rules import DEFAULT_RULES_FILE, profile_names, recording_notice
 
 REPO_ROOT = REPO
 DEFAULT_SCRIPTS_DIR = Path("campaigns/scripts")
@@ -444,6 +444,19 @@ def _default_rules_file() -> Path:
     return local if local.exists() else REPO_ROOT / DEFAULT_RULES_FILE
 
 
+def _check_notice(c: "_Checker", rules_file: str | Path, profile: str, locale: str) -> None:
+    """A profile that requires a recording notice must have its sentence in the campaign's locale."""
+    found = recording_notice(rules_file, profile)
+    if found is None:
+        return
+    notice, line = found
+    if notice.required and locale not in notice.text:
+        where = f"{Path(rules_file).name}:{line}" if line else Path(rules_file).name
+        raise c.err(("locale",), f"profile {profile!r} requires a recording notice, but {where}"
+                                 f" (profiles.{profile}.qa.recordings.notice.text) has none in {locale}"
+                                 f" (has: {', '.join(notice.text) or 'none'})")
+
+
 def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
                    rules_file: str | Path | None = None, check_files: bool = True) -> Campaign:
     """Validate a loaded campaign. `check_files=False` skips the script-file and profile-file checks
@@ -457,6 +470,8 @@ def parse_campaign(located: Located, *, scripts_dir: str | Path | None = None,
         if known is not None and profile not in known:
             raise c.err(("profile",), f"profile {profile!r} is not in compliance_rules.yaml (has: {', '.join(known)})")
     locale = c.choice(root["locale"], ("locale",), LOCALES)
+    if check_files:
+        _check_notice(c, rules_file if rules_file is not None else _default_rules_file(), profile, locale)
     institution = c.string(root["institution"], ("institution",))
     callback = c.phone(root["callback_number"], ("callback_number",))
     caller_id = c.phone(root["caller_id"], ("caller_id",))
@@ -610,8 +625,8 @@ def campaign_errors(path: str | Path, *, scripts_dir: str | Path | None = None,
                            rules_file=rules_file)
             break
         except ConfigError as exc:
-            if any(e.render() == exc.render() for e in errors):
-                break  # cannot get past this one
+            if any(e.render() == exc.render() or (e.line, e.field) == (exc.line, exc.field) for e in errors):
+                break  # cannot get past this one (or the stand-in itself is refused: not the file's error)
             errors.append(exc)
             p = _path_of(exc.field)
             if not p or not isinstance(data, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, Callable
 
 AMD_SECONDS = 3.5
@@ -42,22 +43,41 @@ class Preview:
     unused_answers: list[str] = field(default_factory=list)
     ends_at: float = 0.0
     said: list[str] = field(default_factory=list)  # spoken answers, in order (--say)
+    notice: str | None = None  # the recording notice the dialplan plays first (not a bot turn: the bot starts after it)
+    notice_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def notice_for(camp: Any, rules_file: Any = None) -> str | None:
+    """The recording notice a campaign's calls start with (its profile's `qa.recordings.notice` in its locale),
+    or None; read from `rules_file` (default: the campaign validator's rules file)."""
+    from dialer.campaign.config import _default_rules_file
+    from dialer.gate.rules import load_rules
+
+    path = rules_file if rules_file is not None else _default_rules_file()
+    if not Path(path).exists():
+        return None
+    return load_rules(path).profile_for(camp.profile, camp.name).recording_notice.text_for(camp.locale)
+
+
 def preview_script(script: Any, debtor: Any, answers: list[str], today: date,
-                   duration_of: Callable[[str, str], float], *, amd: bool = True, spoken: bool = False) -> Preview:
+                   duration_of: Callable[[str, str], float], *, amd: bool = True, spoken: bool = False,
+                   notice: str | None = None) -> Preview:
     """Run the pure engine on `answers` (DTMF strings, one per question; with `spoken`, phrases the callee
     says, given to the engine as recognised speech) and time every prompt with `duration_of(text, locale)`
-    (seconds of the rendered prompt; a spoken answer is timed the same way)."""
+    (seconds of the rendered prompt; a spoken answer is timed the same way). `notice`: the recording notice
+    the dialplan plays before the bot speaks (notice_for), timed like a prompt."""
     from agi.script.engine import Engine
     from agi.script.model import Dtmf, End, Listen, NoInput, Record, Say, Speech, Transfer
 
     engine = Engine(script, debtor, today=today)
     out = Preview(script_id=script.id, locale=script.locale)
     t = AMD_SECONDS if amd else NO_AMD_SECONDS
+    if notice:
+        out.notice, out.notice_seconds = notice, round(duration_of(notice, script.locale), 2)
+        t += out.notice_seconds
     pending = list(answers)
     actions = engine.start()
     for _ in range(MAX_STEPS):

@@ -159,6 +159,7 @@ def call(run_dir: Path, number: str, script_name: str | None, debtor_id: str | N
     call_id = f"cli-{uuid.uuid4().hex[:10]}"
     amd = False
     ctx = scr = today = None
+    notice_text: str | None = None
     if debtor_id:
         from dialer.cli.script import debtor_context, load_script_arg
 
@@ -169,6 +170,9 @@ def call(run_dir: Path, number: str, script_name: str | None, debtor_id: str | N
             store.close()
         scr = load_script_arg(script_name or camp.segments[0].script, camp.file)
         amd = camp.amd and not no_amd
+        from dialer.campaign.preview import notice_for
+
+        notice_text = notice_for(camp)  # played first, as on the campaign's own calls (docs/RECORDINGS.md)
     else:
         ctx = CallContext(call_id=call_id, debtor_id="demo", name=name, birth_year=birth_year,
                           institution=institution, amount_owed=amount, currency="USD", days_past_due=30,
@@ -223,8 +227,11 @@ def call(run_dir: Path, number: str, script_name: str | None, debtor_id: str | N
         ami = AMIController(pbx.ami_host, pbx.ami_port, pbx.ami_user, pbx.ami_secret)
         await ami.connect()
         try:
-            tracked = await ami.originate(call_id, number, ring_timeout=ring,
-                                          variables={"DIALER_AMD": "1" if amd else "0"})
+            variables = {"DIALER_AMD": "1" if amd else "0"}
+            if notice_text:
+                wav = await asyncio.to_thread(tts.render, notice_text, scr.locale if scr is not None else "en-US")
+                variables["DIALER_NOTICE"] = str(Path(wav).resolve().with_suffix(""))
+            tracked = await ami.originate(call_id, number, ring_timeout=ring, variables=variables)
             await tracked.done
         finally:
             await ami.close()

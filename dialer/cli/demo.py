@@ -68,7 +68,7 @@ def zh_behaviours(store, at: datetime, base: Path = BEHAVIOURS) -> dict:
     from agi.media.tts import TTS
     from common.wav import duration
     from dialer.calls.bot import script_debtor
-    from dialer.campaign.preview import behaviour_entry, preview_script
+    from dialer.campaign.preview import behaviour_entry, notice_for, preview_script
     from dialer.cli.script import debtor_context, load_script_arg
     from dialer.store import core
 
@@ -87,7 +87,8 @@ def zh_behaviours(store, at: datetime, base: Path = BEHAVIOURS) -> dict:
         seg = camp.segment(d["segment"]) if d["segment"] else camp.segments[0]
         scr = load_script_arg(seg.script, camp.file)
         p = preview_script(scr, script_debtor(ctx), keys, today,
-                           lambda text, locale: duration(tts.render(text, locale)), amd=camp.amd)
+                           lambda text, locale: duration(tts.render(text, locale)), amd=camp.amd,
+                           notice=notice_for(camp))
         out[phone] = behaviour_entry(p, note=note)
     return out
 

@@ -344,6 +344,7 @@ def appeal(call_id: str, reason: str, db: Path | None, actor: str | None) -> Non
         _fail(str(exc))
     write_head(store)
     click.echo(f"appeal {aid} opened for call {call_id}")
+    _echo_recordings(store, call_id)
 
 
 @qa.command()
@@ -374,6 +375,17 @@ def review(call_id: str, verdict: str, rules: tuple[str, ...], note: str | None,
         _fail(str(exc))
     write_head(store)
     click.echo(f"call {call_id}: {verdict}, score now {effective}")
+    _echo_recordings(store, call_id)
+
+
+def _echo_recordings(store: Any, call_id: str) -> None:
+    """The call's recorded legs, for the person filing or reviewing an appeal (listening is audited)."""
+    from dialer.store.recordings import recordings_for
+
+    legs = [r for r in recordings_for(store, call_id) if not r["pruned_at"]]
+    if legs:
+        click.echo(f"recordings: {', '.join(r['leg'] for r in legs)} — dialer qa show {call_id} --play LEG"
+                   " (audited)")
 
 
 @qa.command()

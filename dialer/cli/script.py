@@ -115,7 +115,7 @@ def preview_cmd(script_name: str, debtor_id: str, answers: str | None, say: str 
     from agi.media.tts import TTS
     from common.wav import duration
     from dialer.calls.bot import script_debtor
-    from dialer.campaign.preview import behaviour_entry, preview_script
+    from dialer.campaign.preview import behaviour_entry, notice_for, preview_script
 
     if answers and say:
         raise click.UsageError("give --answers (keys) or --say (spoken answers), not both")
@@ -132,7 +132,7 @@ def preview_cmd(script_name: str, debtor_id: str, answers: str | None, say: str 
     tts = TTS()
     p = preview_script(scr, script_debtor(ctx), keys, today,
                        lambda text, locale: duration(tts.render(text, locale)), amd=camp.amd and not no_amd,
-                       spoken=bool(say))
+                       spoken=bool(say), notice=notice_for(camp))
     entry = behaviour_entry(p, note=f"preview {scr.id} {debtor_id} {'says' if say else 'answers'} "
                                     f"{'|'.join(keys) if say else ','.join(keys) or '-'}")
     if behaviour_out is not None:

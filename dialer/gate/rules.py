@@ -1,6 +1,7 @@
 """compliance_rules.yaml → typed Rules: the ONE reader of that file.
 
-Gate, abandonment and caller-ID rules per profile, campaign overrides, the profile names and THE
+Gate, abandonment and caller-ID rules per profile, the recording notice (`qa.recordings.notice`: the one
+piece of the `qa` section the calls themselves need), campaign overrides, the profile names and THE
 call-window parser. QA (`dialer.qa.rules`) builds its rules on top of a loaded `Rules` (its
 `window: gate` is the gate's parsed windows; its own windows go through `parse_windows`), and
 campaign validation asks `profile_names` here; nothing else parses the file."""
@@ -176,6 +177,20 @@ CHANNELS = ("sms", "letter", "legal_review")  # the escalation plan's task chann
 
 
 @dataclass(frozen=True)
+class RecordingNotice:
+    """`qa.recordings.notice`: whether the callee must be told the call is recorded, and what is said, per
+    locale. Played at the start of every recorded call of the profile (docs/RECORDINGS.md); never a word
+    about a debt (it is heard before the right party is verified)."""
+
+    required: bool = False
+    text: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def text_for(self, locale: str) -> str | None:
+        """The notice to play in `locale`; None when none is required."""
+        return self.text.get(locale) if self.required else None
+
+
+@dataclass(frozen=True)
 class Profile:
     """One resolved jurisdiction profile (possibly with a campaign's overrides applied)."""
 
@@ -186,6 +201,7 @@ class Profile:
     complaints: "ComplaintRules" = field(default_factory=lambda: ComplaintRules(), hash=False, compare=False)
     campaign: str | None = None
     channels: Mapping[str, ChannelRules] = field(default_factory=dict, hash=False, compare=False)
+    recording_notice: RecordingNotice = field(default_factory=RecordingNotice, hash=False, compare=False)
 
 
 @dataclass
@@ -251,6 +267,24 @@ def profile_names(path: str | Path) -> tuple[str, ...] | None:
     data = load_file(path).data
     profiles = data.get("profiles") if isinstance(data, dict) else None
     return tuple(str(k) for k in profiles) if isinstance(profiles, dict) else None
+
+
+def recording_notice(path: str | Path, profile: str) -> tuple[RecordingNotice, int | None] | None:
+    """A profile's recording notice and the line that sets it (campaign validation: a campaign whose profile
+    requires a notice must have its text in the campaign's locale); None when there is no such file or
+    profile. Raises RulesError when the notice itself is malformed."""
+    if not Path(path).exists():
+        return None
+    loc = load_file(path)
+    profiles = loc.data.get("profiles") if isinstance(loc.data, dict) else None
+    if not isinstance(profiles, dict) or not isinstance(profiles.get(profile), dict):
+        return None
+    errors: list[ConfigError] = []
+    notice = _parse_notice(loc, profile, errors)
+    if errors:
+        raise RulesError(errors)
+    where = _notice_path(loc, profile)
+    return notice, loc.line_of(where) if where else None
 
 
 def rules_from_located(loc: Located, campaign: str | None = None, *, sha256: str = "") -> Rules:
@@ -380,8 +414,11 @@ def _build_profile(loc: Located, name: str, campaign: str | None, errors: list[C
     if len(errors) > n0:
         return None
     qa = praw.get("qa") or {}
+    notice = _parse_notice(loc, name, errors if campaign is None else [])  # reported once, with the profile
+    if len(errors) > n0:
+        return None
     return Profile(name=name, gate=sections["gate"], abandon=sections["abandon"], qa=qa, campaign=campaign,
-                   complaints=complaints, channels=channels)
+                   complaints=complaints, channels=channels, recording_notice=notice)
 
 
 def _parse_channels(src: _Src, raw: Any, gate: GateRules) -> dict[str, ChannelRules]:
@@ -414,6 +451,13 @@ def _parse_channels(src: _Src, raw: Any, gate: GateRules) -> dict[str, ChannelRu
             machine_same_day=False, exclusions=Exclusions(True, 0.0),
             third_party=ThirdPartyRules(False, 3, 7.0, None), fallback_zones=gate.fallback_zones))
     return out
+
+
+def _debt_word(text: str) -> str | None:
+    """The first debt word of `text` (common/lexicon.py, strict, any language), or None."""
+    from common.lexicon import LANGS, debt_mentions
+
+    return next((w for lang in LANGS for w in debt_mentions(text, lang)), None)
 
 
 class _Reader:

@@ -34,6 +34,25 @@ DAY = 86400.0
 NO_FILES_AFTER = 2.0  # seconds after hang-up: no leg file by then means the PBX did not record the call
 
 
+NOTICE_CONTEXT = "dialer-notice"  # asterisk-conf/pbx/extensions.conf
+
+
+async def play_notice(ami: Any, call_id: str, channel: str, notice: str) -> str:
+    """Barge the profile's recording notice (a rendered prompt, path without extension) into a collector's call
+    once the collector is connected: ChanSpy `B` from a Local channel that plays it, so the debtor and the
+    collector both hear it. The dialplan sends DialerNoticePlayed when it has played. Returns what was done."""
+    try:
+        await ami.send({
+            "Action": "Originate", "Channel": f"Local/play@{NOTICE_CONTEXT}/n",
+            "Application": "ChanSpy", "Data": f"{channel},qBE",
+            "Variable": [f"_DIALER_NOTICE={notice}", f"_DIALER_CALL_ID={call_id}"],
+            "Async": "true", "Timeout": "5000"}, timeout=5.0)
+        return "barged"
+    except Exception as exc:  # noqa: BLE001
+        log_event(log, "recording.notice_failed", level=logging.WARNING, call=call_id, error=str(exc))
+        return f"failed: {exc}"
+
+
 class RecordingError(ValueError):
     """A recording operation that cannot be done (unknown call or leg, file gone, retention not over)."""
 

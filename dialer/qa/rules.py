@@ -239,9 +239,12 @@ def _retention(loc: Located, name: str, raw: Any, path: tuple, errors: list[Conf
     floor = MIN_RETENTION_DAYS.get(name)
     if raw is None:  # absent: the legal floor where there is one (as daily_attempts absent is the legal cap)
         return floor
-    if not isinstance(raw, dict) or set(raw) - {"retention_days"}:
-        errors.append(loc.error(path, "must be {retention_days: N} (N days, or null to keep until deleted by hand)"))
+    if not isinstance(raw, dict) or set(raw) - {"retention_days", "notice"}:  # notice: the gate's parser
+        errors.append(loc.error(path, "must be {retention_days: N, notice: {…}} (N days, or null to keep until"
+                                      " deleted by hand)"))
         return None
+    if "retention_days" not in raw:
+        return floor
     days = raw.get("retention_days")
     if days is None:
         if floor is not None:

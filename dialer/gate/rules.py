@@ -453,6 +453,60 @@ def _parse_channels(src: _Src, raw: Any, gate: GateRules) -> dict[str, ChannelRu
     return out
 
 
+_LOCALE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
+NOTICE_MAX_CHARS = 200  # a notice is one short sentence, heard before the bot or the collector says anything
+
+
+def _notice_path(loc: Located, name: str) -> tuple[Any, ...] | None:
+    """The path of `profiles.NAME.qa.recordings.notice` when the file has one."""
+    raw: Any = loc.data
+    for part in ("profiles", name, "qa", "recordings", "notice"):
+        if not isinstance(raw, dict) or part not in raw:
+            return None
+        raw = raw[part]
+    return ("profiles", name, "qa", "recordings", "notice")
+
+
+def _parse_notice(loc: Located, name: str, errors: list[ConfigError]) -> RecordingNotice:
+    """`qa.recordings.notice: {required: true|false, text: {LOCALE: "…"}}`; absent: no notice. A notice must
+    not mention the debt (the debt lexicon, common/lexicon.py): it is heard before right-party verification."""
+    path = _notice_path(loc, name)
+    if path is None:
+        return RecordingNotice()
+    raw = loc.data["profiles"][name]["qa"]["recordings"]["notice"]
+    if not isinstance(raw, dict) or set(raw) - {"required", "text"}:
+        errors.append(loc.error(path, "must be {required: true|false, text: {LOCALE: \"what is said\"}}"))
+        return RecordingNotice()
+    required = raw.get("required", False)
+    if not isinstance(required, bool):
+        errors.append(loc.error(path + ("required",), f"must be true or false, got {required!r}"))
+        required = False
+    text_raw = raw.get("text", {})
+    if text_raw is None:
+        text_raw = {}
+    if not isinstance(text_raw, dict):
+        errors.append(loc.error(path + ("text",), "must be a mapping of locale (zh-CN, en-US, …) to the sentence said"))
+        text_raw = {}
+    texts: dict[str, str] = {}
+    for locale, text in text_raw.items():
+        tpath = path + ("text", locale)
+        if not isinstance(locale, str) or not _LOCALE.match(locale):
+            errors.append(loc.error(tpath, f"not a locale such as zh-CN or en-US: {locale!r}"))
+        elif not isinstance(text, str) or not text.strip():
+            errors.append(loc.error(tpath, "must be the sentence to say (a non-empty string)"))
+        elif len(text) > NOTICE_MAX_CHARS:
+            errors.append(loc.error(tpath, f"{len(text)} characters: a notice is one short sentence"
+                                           f" (at most {NOTICE_MAX_CHARS})"))
+        elif (debt := _debt_word(text)) is not None:
+            errors.append(loc.error(tpath, f"mentions the debt ({debt!r}): the notice is heard before the right"
+                                           " party is verified and must say nothing about a debt"))
+        else:
+            texts[locale] = text.strip()
+    if required and not texts and not text_raw:
+        errors.append(loc.error(path + ("text",), "required: true needs the sentence in at least one locale"))
+    return RecordingNotice(required=required, text=texts)
+
+
 def _debt_word(text: str) -> str | None:
     """The first debt word of `text` (common/lexicon.py, strict, any language), or None."""
     from common.lexicon import LANGS, debt_mentions

@@ -70,10 +70,12 @@ def _speech(path: Path, lines: list[str]) -> Path:
 
 
 def _text(pcm: bytes) -> str:
-    """Whisper tiny.en over a stretch of 8 kHz audio, in 9-s windows."""
+    """Whisper tiny.en over a stretch of 8 kHz audio, in 9-s windows that overlap by half, so that a phrase
+    cut by one window's edge is whole in the next (the recording notice at the start moves every phrase)."""
     rec = recognizer_for("en")
-    step = 9 * 8000 * 2
-    return " ".join(rec.recognize(pcm[i:i + step], 8000).text for i in range(0, len(pcm), step)).lower()
+    size, step = 9 * 8000 * 2, 9 * 8000
+    return " ".join(rec.recognize(pcm[i:i + size], 8000).text
+                    for i in range(0, max(len(pcm) - step, 1), step)).lower()
 
 
 def _wav_pcm(path: Path) -> bytes:

@@ -145,7 +145,6 @@ def add_cmd(debtor_id: str | None, phone: str | None, channel: str, category: st
     harassment complaint; audited, and `complaint.received` goes out through the webhook outbox."""
     from dialer.gate.rules import load_rules
     from dialer.qa.complaints import take_complaint
-    from dialer.store.complaints import ComplaintStoreError
 
     record = {"debtor_id": debtor_id, "phone": phone, "channel": channel, "category": category, "text": text,
               "received_at": at, "reference": reference, "window_days": window_days}
@@ -158,18 +157,8 @@ def add_cmd(debtor_id: str | None, phone: str | None, channel: str, category: st
         rules = load_rules(rules_file)
     except (ConfigError, OSError) as exc:
         _fail(exc.render() if isinstance(exc, ConfigError) else f"--rules: {exc}", as_json)
-    store = open_store(db)
-    try:
-        out = take_complaint(store, c, rules, actor=_actor(actor))
-        write_head(store)  # anchor the audit chain outside the database
-    except ComplaintStoreError as exc:
-        _fail(str(exc).replace("debtor_id:", "--debtor:"), as_json)
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps(out, ensure_ascii=False))
-        return
-    _print(out)
+    _change(open_store(db), lambda store: take_complaint(store, c, rules, actor=_actor(actor)),
+            {"debtor_id": "--debtor"}, as_json)
 
 
 @complaints.command("list")
@@ -242,26 +231,18 @@ def show_cmd(complaint_id: int, db: Path | None, as_json: bool) -> None:
 def review_cmd(complaint_id: int, finding: str, call_id: str | None, rule: str | None, note: str | None,
                responsible: str | None, at: str | None, db: Path | None, actor: str | None, as_json: bool) -> None:
     """Close the QA review of a complaint with its finding; `complaint.reviewed` goes out through the outbox."""
-    from dialer.store.complaints import ComplaintStoreError, close_review
+    from dialer.store.complaints import close_review
 
     try:
         r = parse_review({"finding": finding, "call_id": call_id, "rule": rule, "note": note,
                           "responsible": responsible})
     except ComplaintError as exc:
         _fail(f"--{ {'call_id': 'call'}.get(exc.field, exc.field)}: {str(exc).split(': ', 1)[1]}", as_json)
-    store = open_store(db, must_exist=True)
-    try:
-        out = close_review(store, complaint_id, r.finding, reviewer=_actor(actor), call_id=r.call_id, rule=r.rule,
-                           note=r.note, responsible=r.responsible, now=_at(at, as_json))
-        write_head(store)  # anchor the audit chain outside the database
-    except ComplaintStoreError as exc:
-        _fail(str(exc).replace("call_id:", "--call:").replace("responsible:", "--responsible:"), as_json)
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps(out, ensure_ascii=False))
-        return
-    _print(out)
+    now = _at(at, as_json)
+    _change(open_store(db, must_exist=True),
+            lambda store: close_review(store, complaint_id, r.finding, reviewer=_actor(actor), call_id=r.call_id,
+                                       rule=r.rule, note=r.note, responsible=r.responsible, now=now),
+            {"call_id": "--call", "responsible": "--responsible"}, as_json)
 
 
 @complaints.command("release")
@@ -274,14 +255,27 @@ def review_cmd(complaint_id: int, finding: str, call_id: str | None, rule: str |
 def release_cmd(complaint_id: int, reason: str, at: str | None, db: Path | None, actor: str | None,
                 as_json: bool) -> None:
     """Release the contact hold a complaint put; the list entry is lifted when no other complaint still holds it."""
-    from dialer.store.complaints import ComplaintStoreError, release_hold
+    from dialer.store.complaints import release_hold
 
-    store = open_store(db, must_exist=True)
+    now = _at(at, as_json)
+    _change(open_store(db, must_exist=True),
+            lambda store: release_hold(store, complaint_id, by=_actor(actor), reason=reason, now=now),
+            {"reason": "--reason"}, as_json)
+
+
+def _change(store, change, options: dict[str, str], as_json: bool) -> None:
+    """Run one change of a complaint, anchor the audit chain outside the database, print the result; a
+    refusal names the command's option (`debtor_id:` → `--debtor:`)."""
+    from dialer.store.complaints import ComplaintStoreError
+
     try:
-        out = release_hold(store, complaint_id, by=_actor(actor), reason=reason, now=_at(at, as_json))
+        out = change(store)
         write_head(store)  # anchor the audit chain outside the database
     except ComplaintStoreError as exc:
-        _fail(str(exc).replace("reason:", "--reason:"), as_json)
+        msg = str(exc)
+        for field, option in options.items():
+            msg = msg.replace(f"{field}:", f"{option}:")
+        _fail(msg, as_json)
     finally:
         store.close()
     if as_json:

@@ -142,8 +142,13 @@ def test_did_you_say_is_asked_in_mandarin_and_a_yes_confirms(speech_calls):
     turns = [t for t in lab.ports.turns_of(call.call_id)]
     asked = [t for t in turns if t[0] == "agent" and t[1].startswith("请问您是说")]
     print(f"是我 → {heard(lab, call)} asked={bool(asked)} path={call.result.path}")
-    if asked:  # the bot was unsure: it asked in Mandarin, and the caller's 对 confirmed the candidate
-        assert call.result.path[:2] == ["greet", "verify"], (turns, call.result.path)
+    if asked:  # the bot was unsure: it asked in Mandarin, and the caller's 对 confirmed the candidate it named
+        # (the simulated caller says 对 whatever it is asked: when the line made 是我 sound like another answer,
+        # e.g. 鼻窝 → "您是说“不是我”吗？", the yes confirms that answer and the bot must act on it, not on 是我)
+        candidate = next(m for _t, how, m in heard(lab, call) if how == "confirm")
+        node = {"是我": "verify", "是的": "verify", "是": "verify", "不是我": "deny", "不是": "deny"}.get(candidate)
+        assert node is not None, f"the bot asked about {candidate!r}, not an answer of the identity question"
+        assert call.result.path[:2] == ["greet", node], (turns, call.result.path)
     else:
         follows_or_asks(call, "verify")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -104,17 +103,9 @@ def _claimer(target: str, server: str, n: int, barrier: Any, out: Any) -> None:
 
 
 def claims(target: str, procs: int, per_proc: int) -> dict[str, Any]:
-    ctx = mp.get_context("fork")
-    barrier, out = ctx.Barrier(procs + 1), ctx.Queue()
-    ps = [ctx.Process(target=_claimer, args=(target, f"s{k}", per_proc, barrier, out)) for k in range(procs)]
-    for p in ps:
-        p.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    results = [out.get(timeout=600) for _ in ps]
-    wall = time.perf_counter() - t0
-    for p in ps:
-        p.join(timeout=60)
+    from bench.store import run_together
+
+    results, wall = run_together(_claimer, [(target, f"s{k}", per_proc) for k in range(procs)])
     n = procs * per_proc
     return {"processes": procs, "claims": n, "debtors_leased": sum(r[1] for r in results),
             "seconds": round(wall, 3), "per_second": round(n / wall, 1),

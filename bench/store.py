@@ -108,11 +108,12 @@ def latency(target: str, first: int, n: int, rules_file: Path) -> dict[str, Any]
     return res
 
 
-def run(target: str, procs: int, per_proc: int, rules_file: Path) -> dict[str, Any]:
+def run_together(target, args_list: list[tuple]) -> tuple[list[Any], float]:
+    """Fork one process per argument tuple; each calls `target(*args, barrier, out)`, waits at the barrier
+    and puts its result on `out`. Returns the results and the wall seconds from the common start."""
     ctx = mp.get_context("fork")
-    barrier, out = ctx.Barrier(procs + 1), ctx.Queue()
-    ps = [ctx.Process(target=_worker, args=(target, k * per_proc, per_proc, str(rules_file), barrier, out))
-          for k in range(procs)]
+    barrier, out = ctx.Barrier(len(args_list) + 1), ctx.Queue()
+    ps = [ctx.Process(target=target, args=(*args, barrier, out)) for args in args_list]
     for p in ps:
         p.start()
     barrier.wait()
@@ -121,6 +122,11 @@ def run(target: str, procs: int, per_proc: int, rules_file: Path) -> dict[str, A
     wall = time.perf_counter() - t0
     for p in ps:
         p.join(timeout=60)
+    return results, wall
+
+
+def run(target: str, procs: int, per_proc: int, rules_file: Path) -> dict[str, Any]:
+    results, wall = run_together(_worker, [(target, k * per_proc, per_proc, str(rules_file)) for k in range(procs)])
     n = procs * per_proc
     return {"processes": procs, "takes": n, "allowed": sum(r[2] for r in results), "seconds": round(wall, 3),
             "cpu_seconds": round(sum(r[1] for r in results), 3), "per_second": round(n / wall, 1),
@@ -195,3 +201,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

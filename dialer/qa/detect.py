@@ -5,9 +5,8 @@ scripts/setup; Google's multilingual Universal Sentence Encoder v3 in numpy, wei
 so nothing is downloaded). Each head is a logistic regression over the 512-d embedding of a turn
 (agent heads) or of a turn and the turn before it (callee heads: the answer and the question it
 answers), plus, where dev chose it, the turn's hashed surface n-grams (`ngram_keys`: characters and
-toneless pinyin for Chinese, words and in-word character n-grams for English). The heads live in
-models/qa/heads.npz with their training metadata in models/qa/meta.json, and are applied with numpy
-alone (no pickle, no scikit-learn at run time). Trained by
+toneless pinyin for Chinese, words and in-word character n-grams for English). The heads live in models/qa/heads.npz with their training metadata in models/qa/meta.json,
+and are applied with numpy alone (no pickle, no scikit-learn at run time). Trained by
 `python -m dialer.qa.train` on the train split of tests/data/qa2; thresholds chosen on dev only.
 """
 from __future__ import annotations

@@ -3,8 +3,7 @@
 Reads only the train and dev splits of the hard corpus (tests/data/qa2, split committed before this
 script existed): heads are fitted on train turns (and recogniser-style copies of them, made by the
 corpus builder's own function: augmentation from the same rules), the regularisation strength and
-each head's review band (lo, hi) are chosen on dev turns, and so is the weight of the hashed surface
-n-grams beside the embedding (conduct and answer softmaxes). The test split is never read.
+each head's review band (lo, hi) are chosen on dev turns. The test split is never read.
 Writes models/qa/heads.npz (coefficients, no pickle) and models/qa/meta.json (training metadata).
 """
 from __future__ import annotations
@@ -167,9 +166,6 @@ def _band(p: np.ndarray, y: np.ndarray, cap: float = 0.004) -> tuple[float, floa
 
 def train(corpus: Path = CORPUS, out: Path = MODEL_DIR, cs: tuple[float, ...] = (2.0, 8.0, 32.0),
           ws: tuple[float, ...] = (0.0, 0.5, 1.0), stage_ws: tuple[float, ...] = (0.0,)) -> dict:
-    """Fit every head on train; C and the n-gram weight (`ws`; `stage_ws` for the stage heads) by dev
-    log-loss. The stage heads read the embedding alone by default: with n-grams they fitted this corpus's
-    wording and read clean greetings of the version-1 corpus ("…信用卡中心的工作人员") as debt talk."""
     t0 = time.time()
     calls = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     train_calls = [c for c in calls if c["split"] == "train"]

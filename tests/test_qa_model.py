@@ -137,23 +137,32 @@ def test_test_split_has_40_positives_per_rule_language_and_variant():
 # the detectors are measured below the lexicon checker or below a goal dev reached. Those are listed,
 # not hidden: the test fails if a listed cell stops being short (update the list) or a new one appears.
 FLOORS = {  # (variant/lang, rule): (precision, recall)
-    ("clean_text/zh", "conduct.threat"): (0.92, 0.95), ("clean_text/zh", "conduct.insult"): (1.00, 0.75),
-    ("clean_text/zh", "conduct.impersonation"): (0.80, 0.95),
-    ("clean_text/zh", "privacy.third_party_disclosure"): (0.83, 0.97),
-    ("clean_text/zh", "disclosure.identity_missing"): (1.00, 0.95), ("clean_text/zh", "process.order"): (0.87, 0.90),
-    ("clean_text/en", "conduct.threat"): (0.89, 0.85), ("clean_text/en", "conduct.insult"): (1.00, 0.90),
-    ("clean_text/en", "conduct.impersonation"): (1.00, 0.97),
-    ("clean_text/en", "privacy.third_party_disclosure"): (1.00, 0.98),
-    ("clean_text/en", "disclosure.identity_missing"): (1.00, 1.00), ("clean_text/en", "process.order"): (0.98, 0.98),
-    ("asr/zh", "conduct.threat"): (0.92, 0.97), ("asr/zh", "conduct.insult"): (1.00, 0.80),
-    ("asr/zh", "conduct.impersonation"): (0.88, 0.95), ("asr/zh", "privacy.third_party_disclosure"): (0.83, 0.97),
-    ("asr/zh", "disclosure.identity_missing"): (1.00, 0.95), ("asr/zh", "process.order"): (0.87, 0.91),
-    ("asr/en", "conduct.threat"): (0.85, 0.72), ("asr/en", "conduct.insult"): (1.00, 0.85),
-    ("asr/en", "conduct.impersonation"): (1.00, 0.95), ("asr/en", "privacy.third_party_disclosure"): (0.98, 0.85),
-    ("asr/en", "disclosure.identity_missing"): (1.00, 1.00), ("asr/en", "process.order"): (0.87, 0.91),
+    ('clean_text/zh', 'conduct.threat'): (0.95, 0.97),
+    ('clean_text/zh', 'conduct.insult'): (1.00, 0.92),
+    ('clean_text/zh', 'conduct.impersonation'): (0.90, 1.00),
+    ('clean_text/zh', 'privacy.third_party_disclosure'): (0.83, 0.97),
+    ('clean_text/zh', 'disclosure.identity_missing'): (1.00, 0.95),
+    ('clean_text/zh', 'process.order'): (0.87, 0.90),
+    ('clean_text/en', 'conduct.threat'): (0.91, 0.82),
+    ('clean_text/en', 'conduct.insult'): (1.00, 0.97),
+    ('clean_text/en', 'conduct.impersonation'): (1.00, 0.97),
+    ('clean_text/en', 'privacy.third_party_disclosure'): (1.00, 0.98),
+    ('clean_text/en', 'disclosure.identity_missing'): (1.00, 1.00),
+    ('clean_text/en', 'process.order'): (0.98, 0.98),
+    ('asr/zh', 'conduct.threat'): (0.95, 0.97),
+    ('asr/zh', 'conduct.insult'): (1.00, 0.90),
+    ('asr/zh', 'conduct.impersonation'): (0.90, 0.97),
+    ('asr/zh', 'privacy.third_party_disclosure'): (0.83, 0.97),
+    ('asr/zh', 'disclosure.identity_missing'): (1.00, 0.95),
+    ('asr/zh', 'process.order'): (0.87, 0.91),
+    ('asr/en', 'conduct.threat'): (0.89, 0.85),
+    ('asr/en', 'conduct.insult'): (1.00, 0.95),
+    ('asr/en', 'conduct.impersonation'): (1.00, 0.97),
+    ('asr/en', 'privacy.third_party_disclosure'): (0.98, 0.86),
+    ('asr/en', 'disclosure.identity_missing'): (1.00, 1.00),
+    ('asr/en', 'process.order'): (0.88, 0.91),
 }
 SHORTFALLS = {  # (cell, rule, metric, what it falls short of)
-    ("asr/en", "conduct.threat", "precision", "lexicon"),
     ("clean_text/zh", "conduct.impersonation", "precision", "lexicon"),
     ("asr/zh", "conduct.impersonation", "precision", "lexicon"),
     ("clean_text/zh", "disclosure.identity_missing", "recall", "lexicon"),
@@ -313,6 +322,54 @@ def test_homophone_from_the_recogniser(det):
     t = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "没钱。"), ("agent", "你再不还就等着去做牢吧")])
     assert "conduct.threat" not in check(t, RULES).rules
     assert "conduct.threat" in check(t, RULES, det).rules
+
+
+def test_surface_ngrams_read_a_homophone_or_an_extra_word_as_nearly_the_same_sentence():
+    """Beside the embedding, heads read hashed surface n-grams: toneless pinyin for Chinese (做牢 and 坐牢
+    are the same syllables), words and in-word character n-grams for English (an adverb inside a phrase
+    leaves most of its n-grams in place). The buckets are crc32, so every process computes the same ones."""
+    pin = lambda text: {k for k in detect.ngram_keys(text) if k.startswith("p")}  # noqa: E731
+    assert pin("你再不还就等着去做牢吧") == pin("你再不还就等着去坐牢吧")
+    assert set(detect.ngram_keys("你再不还就等着去做牢吧")) != set(detect.ngram_keys("你再不还就等着去坐牢吧"))
+    plain, padded = set(detect.ngram_keys("we will sue you")), set(detect.ngram_keys("we will definitely sue you"))
+    assert "w2:sue you" in plain & padded and len(plain & padded) / len(plain) > 0.8
+    (idx, val), = detect.ngram_rows(["we will sue you"])
+    import zlib
+    assert zlib.crc32(b"w2:sue you") % detect.NGRAM_DIM in idx and abs(float(val @ val) - 1.0) < 1e-9
+    meta = json.loads((ROOT / "models" / "qa" / "meta.json").read_text())
+    assert meta["ngrams"]["buckets"] == detect.NGRAM_DIM   # the shipped heads were trained with them
+    uses = [h for h, m in meta["heads"].items() if m.get("ngram_weight")]
+    uses += [f"{g}.softmax" for g, m in meta["softmax"].items() if m.get("ngram_weight")]
+    npz = np.load(ROOT / "models" / "qa" / "heads.npz")
+    assert uses and all(f"{name}.ngram_idx" in npz for name in uses)
+
+
+# What the product itself says on calls the heads never trained on: the DTMF flow (agi/flows/dtmf_verify.py,
+# the demo's script) and the recording notices of compliance_rules.yaml. Every bot call is scored, so a
+# head that reads these as conduct would flag the bot's own clean calls.
+DTMF_FLOW = ["This is a message from Acme Finance. Please call us back at 1 8 0 0 5 5 5 0 1 0 0. Thank you.",
+             "This is Acme Finance. If you are Alice Johnson, press 1.", "We are sorry to have disturbed you. Goodbye.",
+             "Sorry, we could not verify your identity. Goodbye.", "Please enter your year of birth.",
+             "Thank you. We are calling about your Acme Finance account, which has a balance of one thousand two "
+             "hundred fifty dollars and is 45 days past due. Press 1 to promise payment today, or 2 to speak to a collector.",
+             "Thank you. Your promise to pay today has been recorded. Goodbye.",
+             "Please hold while we connect you to a collector.", "We will call you again. Goodbye."]
+
+
+def test_the_bots_own_sentences_are_not_conduct(det):
+    import yaml
+    rules = yaml.safe_load((ROOT / "compliance_rules.yaml").read_text(encoding="utf-8"))
+    notices = {t for prof in rules["profiles"].values()
+               for t in (((prof.get("qa") or {}).get("recordings") or {}).get("notice") or {}).get("text", {}).values()}
+    texts = DTMF_FLOW + sorted(notices)
+    assert len(notices) >= 2
+    for text, p in zip(texts, det.score(["agent"] * len(texts), texts)):
+        for head in ("threat", "insult", "impersonation"):
+            assert p[head] < det.heads[head].lo, (text, head, p[head])  # clean, not even "needs review"
+    t = _call([("agent", DTMF_FLOW[1]), ("callee", "1"), ("agent", DTMF_FLOW[4]), ("callee", "[verified]"),
+               ("agent", DTMF_FLOW[5]), ("callee", "1"), ("agent", DTMF_FLOW[6])], "en", inst="Acme Finance")
+    res = check(t, RULES, det)
+    assert not [r for r in res.rules if r.startswith("conduct.")], res.as_dict()
 
 
 def test_numbers_in_words_answer_the_verification_question(det):

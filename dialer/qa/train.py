@@ -4,7 +4,8 @@ Reads only the train and dev splits of the hard corpus (tests/data/qa2, split co
 script existed): heads are fitted on train turns (and recogniser-style copies of them, made by the
 corpus builder's own function: augmentation from the same rules), the regularisation strength and
 each head's review band (lo, hi) are chosen on dev turns, and so is the weight of the hashed surface
-n-grams beside the embedding (conduct and answer softmaxes). The test split is never read.
+n-grams beside the embedding (conduct and answer softmaxes). The agent softmax also learns the shipped
+scripts' own prompts (`own_prompts`): retrain after changing them. The test split is never read.
 Writes models/qa/heads.npz (coefficients, no pickle) and models/qa/meta.json (training metadata).
 """
 from __future__ import annotations

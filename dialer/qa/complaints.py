@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from common.vocab import COMPLAINT_CATEGORIES, COMPLAINT_CHANNELS, COMPLAINT_SEVERITIES
 
@@ -75,26 +75,35 @@ def _time(value: Any, now: float) -> float:
     return t
 
 
+def _known_fields(record: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    unknown = sorted(set(record) - set(allowed))
+    if unknown:
+        raise ComplaintError(unknown[0], f"unknown field (allowed: {', '.join(allowed)})")
+
+
+def _text(record: Mapping[str, Any], name: str, *, required: bool = False, limit: int = 200) -> str | None:
+    """A free-text field: stripped; blank or absent is None (or `required`); not a string, or too long, is refused."""
+    v = record.get(name)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise ComplaintError(name, "required")
+        return None
+    if not isinstance(v, str):
+        raise ComplaintError(name, "must be a string")
+    if len(v) > limit:
+        raise ComplaintError(name, f"longer than {limit} characters")
+    return v.strip()
+
+
 def parse_complaint(record: Mapping[str, Any], *, now: float, region: str | None = None) -> Complaint:
     """A complaint from CLI options or an API body: {debtor_id?, phone?, channel, category, text, received_at?
     (ISO with offset, or epoch seconds), reference?, window_days?}. At least one of debtor_id and phone."""
     from dialer.campaign.imports import parse_phone
 
-    unknown = sorted(set(record) - set(FIELDS))
-    if unknown:
-        raise ComplaintError(unknown[0], f"unknown field (allowed: {', '.join(FIELDS)})")
+    _known_fields(record, FIELDS)
 
     def text(name: str, required: bool = False, limit: int = 200) -> str | None:
-        v = record.get(name)
-        if v is None or (isinstance(v, str) and not v.strip()):
-            if required:
-                raise ComplaintError(name, "required")
-            return None
-        if not isinstance(v, str):
-            raise ComplaintError(name, "must be a string")
-        if len(v) > limit:
-            raise ComplaintError(name, f"longer than {limit} characters")
-        return v.strip()
+        return _text(record, name, required=required, limit=limit)
 
     channel = text("channel", True)
     if channel not in CHANNELS:
@@ -138,19 +147,10 @@ class Review:
 def parse_review(record: Mapping[str, Any]) -> Review:
     """A review's finding from CLI options or an API body: {finding, call_id?, rule? (a dotted rule id), note?,
     responsible? (collector | owner)}; `by` is the caller's and not checked here."""
-    unknown = sorted(set(record) - set(REVIEW_FIELDS))
-    if unknown:
-        raise ComplaintError(unknown[0], f"unknown field (allowed: {', '.join(REVIEW_FIELDS)})")
+    _known_fields(record, REVIEW_FIELDS)
 
     def text(name: str, limit: int) -> str | None:
-        v = record.get(name)
-        if v is None or (isinstance(v, str) and not v.strip()):
-            return None
-        if not isinstance(v, str):
-            raise ComplaintError(name, "must be a string")
-        if len(v) > limit:
-            raise ComplaintError(name, f"longer than {limit} characters")
-        return v.strip()
+        return _text(record, name, limit=limit)
 
     finding = text("finding", 40)
     if finding not in FINDINGS:

@@ -178,7 +178,6 @@ class Detectors:
         if not texts:
             return []
         emb = self.encoder.encode(texts)
-        grams = ngram_rows(texts) if self.meta.get("ngrams") else None
         prev = np.vstack([np.zeros((1, DIM), np.float32), emb[:-1]])
         out: list[dict[str, float]] = []
         agent_idx = [i for i, s in enumerate(speakers) if s == "agent"]
@@ -188,8 +187,10 @@ class Detectors:
                                      (callee_idx, np.hstack([emb[callee_idx], prev[callee_idx]]), CALLEE_HEADS, "callee")):
             if not idx:
                 continue
-            g = [grams[i] for i in idx] if grams is not None else None
             sm = self.softmax.get(group)
+            # surface n-grams only for a group with a head trained on them (the callee heads read none)
+            grams_used = (sm is not None and sm.ncoef is not None) or any(self.heads[h].ncoef is not None for h in names)
+            g = ngram_rows([texts[i] for i in idx]) if grams_used else None
             pk = sm.probs(x, g) if sm is not None else None
             for h in names:
                 src = self.meta["heads"][h].get("source", "binary")

@@ -169,6 +169,7 @@ SHORTFALLS = {  # (cell, rule, metric, what it falls short of)
     ("asr/zh", "disclosure.identity_missing", "recall", "lexicon"),
     ("clean_text/zh", "privacy.third_party_disclosure", "precision", "goal"),
     ("asr/en", "privacy.third_party_disclosure", "recall", "goal"),
+    ("asr/zh", "privacy.third_party_disclosure", "precision", "goal"),  # dev reaches the goal since the name echo
 }
 
 
@@ -314,6 +315,21 @@ def test_first_name_or_mumbled_yes_counts_as_verified(det):
                 ("callee", "yeah"), ("agent", "Your balance of $900 is past due.")], "en")
     for t in (zh, en):
         assert check(t, RULES, det).rules == frozenset()
+
+
+def test_an_answer_that_says_the_name_asked_for_is_a_confirmation(det):
+    """"您是丽吧？" "我是黄丽，你说吧。" confirms, whatever the detector makes of it; the debtor's relation
+    ("我是黄丽的妈妈", "I'm Robert's wife") and a denial after a filler ("嗯，我不是机主") do not."""
+    debt_zh, debt_en = ("agent", "您的借款逾期了，欠款两千元。"), ("agent", "Your balance of $900 is past due.")
+    opener_zh, opener_en = ("agent", "您好，我是安平银行的小周。"), ("agent", "Hi, this is Dana from Harbor Savings.")
+    for answer, disclosed in (("我是黄丽，你说吧。", False), ("然后我是黄丽你说吧", False), ("我是黄丽的妈妈。", True),
+                              ("嗯，我不是机主。", True), ("我是他们公司前台。", True)):
+        t = _call([opener_zh, ("agent", "打扰一下，您是丽吧？"), ("callee", answer), debt_zh])
+        assert ("privacy.third_party_disclosure" in check(t, RULES, det).rules) is disclosed, answer
+    for answer, disclosed in (("This is Robert.", False), ("You got him.", False), ("I'm Robert's wife.", True),
+                              ("Who? No.", True), ("who. um no", True)):
+        t = _call([opener_en, ("agent", "Am I speaking to Robert directly?"), ("callee", answer), debt_en], "en")
+        assert ("privacy.third_party_disclosure" in check(t, RULES, det).rules) is disclosed, answer
 
 
 def test_homophone_from_the_recogniser(det):

@@ -20,6 +20,7 @@ between it is uncertain.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from common.normalize import normalize, normalize_text
@@ -98,6 +99,41 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
     return Result(call_id=t.call_id, violations=tuple(found_rules), score=score, review=tuple(review))
 
 
+# A callee who answers the verification question by saying the name it asked for ("您是丽吧？" "我是黄丽，
+#你说吧" / "Is this Robert Hale?" "This is Robert.") has confirmed, whatever the detector made of it.
+# The echo must be a self-identification, not a relation: "我是黄丽的妈妈", "I'm Robert's wife" are no echo.
+_ZH_SELF = re.compile(r"(?:我就是|我是|我叫|是我)([\u4e00-\u9fff]{1,4})")
+_ZH_NOT_NAME = set("是吗吧呢啊呀哦嗯您你我他她们请问这那个号码在用机主的找先生女士小姐总老板经理说好对就本人")
+_ZH_RELATION = re.compile(r"的|妈|爸|妻|夫|婆|老公|儿|女儿|哥|弟|姐|妹|同事|朋友|家|亲戚|邻居|室友|前台|秘书|助理|同学|领导")
+_EN_SELF = re.compile(r"\b(?:this is|i'm|i am|it's|it is|yes,? it's)\s+([a-z]+)(?:\s+([a-z]+))?(?=\s*(?:[.,!?]|$|speaking|here))")
+_EN_NOT_NAME = {"the", "a", "an", "you", "your", "is", "am", "are", "speaking", "with", "to", "for", "mr", "mrs", "ms",
+                "miss", "please", "could", "can", "i", "me", "this", "that", "be", "am", "him", "her", "he", "she",
+                "his", "hers", "they", "them", "calling", "who", "what", "speak", "talk", "looking", "hello", "hi",
+                "hey", "yes", "yeah", "okay", "ok", "sure", "right", "correct", "not", "no", "just", "here", "actually"}
+
+
+def _name_echo(question: str, answer: str, lang: str) -> bool:
+    """True when `answer` identifies the speaker by a name that `question` asked for."""
+    if lang == "zh":
+        asked = set(question) - _ZH_NOT_NAME
+        for m in _ZH_SELF.finditer(answer):
+            name = m.group(1)
+            rel = _ZH_RELATION.search(name)
+            head = name[:rel.start()] if rel else name
+            if rel and rel.start() < len(name):
+                # "我是黄丽的妈妈" / "我是她妈": the speaker is somebody's relation, not the name
+                continue
+            if asked & (set(head) - _ZH_NOT_NAME):
+                return True
+        return False
+    asked = set(re.findall(r"[a-z]+", question.lower())) - _EN_NOT_NAME
+    for m in _EN_SELF.finditer(answer.lower()):
+        words = {w for w in m.groups() if w} - _EN_NOT_NAME
+        if words and words <= asked | {"speaking", "here"} and words & asked:
+            return True
+    return False
+
+
 def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None,
                    strict: bool) -> dict[str, tuple[int | None, float, str]]:
     def on(i: int, head: str, lexhit: bool = False, key: str | None = None) -> bool:
@@ -107,6 +143,7 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
     out: dict[str, tuple[int | None, float, str]] = {}
     first: dict[str, int] = {}
     verified = pending = False
+    asked = ""  # the latest verification question, for a callee who answers with the name it asked for
     first_agent: int | None = None
     best_identity = 0.0
     for i, u in enumerate(t.turns):
@@ -117,6 +154,8 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
                 hit = bool(_find(lex.callee[key], n, lex))
                 if on(i, head, hit):
                     cand[head] = 1.0 if hit else probs[i][head]
+            if pending and _name_echo(asked, n.text, t.lang):
+                cand["confirm"] = 1.0
             if "third_party" in cand and (not pending or cand["third_party"] >= max(cand.values())):
                 verified = pending = False
             elif pending and cand:
@@ -153,7 +192,7 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         if stage_on["debt"] and not verified and "privacy.third_party_disclosure" not in out:
             out["privacy.third_party_disclosure"] = (i, p["debt"], _short(u.text))
         if stage_on["verification"]:
-            pending = True
+            pending, asked = True, n.text
     if "identity" not in first:
         out["disclosure.identity_missing"] = (first_agent if first_agent is not None else 0, round(1 - best_identity, 4),
                                               "the agent never said who is calling and for which institution")

@@ -1,10 +1,11 @@
 """QA checker benchmark: per-rule precision/recall on the labelled corpus (untouched test half by default)
 against a naive keyword baseline measured in the same run, plus transcripts scored per second.
 
-    python -m bench.qa [--corpus hard|v1] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
+    python -m bench.qa [--corpus hard|v1|probe] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
 
 `--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
-end of this file and docs/QA.md). `--corpus v1`: the version-1 corpus against a naive keyword baseline:
+end of this file and docs/QA.md). `--corpus probe`: the probe lines (tests/data/qa2/probe_*.txt, never
+trained on), one at a time in a fixed small call, detectors beside the lexicon checker. `--corpus v1`: the version-1 corpus against a naive keyword baseline:
 
 The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no
 call state: a conduct keyword in any turn counts, and any debt phrase before the agent's first
@@ -204,13 +205,17 @@ def render(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.qa", description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", choices=("hard", "v1"), default="hard")
+    ap.add_argument("--corpus", choices=("hard", "v1", "probe"), default="hard")
     ap.add_argument("--split", choices=("test", "dev", "tune", "all"), default="test")
     ap.add_argument("--rules", default="compliance_rules.yaml")
     ap.add_argument("--seconds", type=float, default=1.0, help="time budget of the v1 throughput run")
     ap.add_argument("--speed-calls", type=int, default=150, help="calls in the QA 2 throughput run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.corpus == "probe":
+        res = run_probe(args.rules)
+        print(json.dumps(res, ensure_ascii=False) if args.json else render_probe(res))
+        return 0
     if args.corpus == "hard":
         res = run_hard("dev" if args.split == "tune" else args.split, args.rules, args.speed_calls)
         print(json.dumps(res, ensure_ascii=False) if args.json else render_hard(res))
@@ -327,6 +332,118 @@ def render_hard(res: dict[str, Any]) -> str:
     lines.append(f"throughput ({s['calls']} calls, {s['turns_per_call']} turns/call): model cold "
                  f"{s['model_cold_per_s']:.1f}/s ({s['model_cold_per_s'] * 60:.0f}/min, every turn embedded), "
                  f"warm cache {s['model_warm_per_s']:.1f}/s; lexicon {s['lexicon_per_s']:.0f}/s")
+    return "\n".join(lines)
+
+
+
+# == Probe lines (tests/data/qa2/probe_*.txt): one utterance at a time, never trained on ==============
+
+PROBE_DIR = HARD.parent
+PROBE_SLOTS = {"zh": {"inst": "安平银行", "name": "王建国", "sur": "王", "first": "建国", "amt": "2350", "days": "25"},
+               "en": {"inst": "Harbor Savings", "name": "Robert Hale", "sur": "Hale", "first": "Robert",
+                      "amt": "2,350", "days": "25"}}
+# Fixed turns around the probe line, so that the call's verdict answers one question about that line.
+PROBE_FRAME = {
+    "zh": {"identity": "您好，我是安平银行的客服小周。", "verify": "请问您是王建国先生本人吗？", "confirm": "是我。",
+           "debt": "您的借款已经逾期二十五天，欠款两千三百五十元。"},
+    "en": {"identity": "Hi, this is Dana calling from Harbor Savings.", "verify": "Am I speaking with Robert Hale?",
+           "confirm": "Yes, that's me.", "debt": "Your account is 25 days past due, with $2,350 owed."},
+}
+CONDUCT_CAT = {"threat": "conduct.threat", "insult": "conduct.insult", "impersonation": "conduct.impersonation"}
+
+
+def read_probe(lang: str, path: Path | None = None) -> list[tuple[str, str, bool]]:
+    """(speaker.category, filled text, says 'collector') per line of probe_<lang>.txt."""
+    path = path or PROBE_DIR / f"probe_{lang}.txt"
+    out, cat = [], None
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("# "):
+            continue
+        if line.startswith("## "):
+            cat = line[3:].strip()
+            continue
+        if cat is None:
+            raise SystemExit(f"{path.name}:{lineno}: a line before any '## speaker.category' header")
+        also = line.endswith("#debt")
+        text = line[:-len("#debt")].rstrip() if also else line
+        for k, v in PROBE_SLOTS[lang].items():
+            text = text.replace("{" + k + "}", v)
+        out.append((cat, text, also))
+    return out
+
+
+def probe_questions(cat: str, text: str, also_debt: bool, lang: str) -> list[tuple[str, list, str, bool]]:
+    """(question, turns, rule, the rule is expected) for one probe line: each is a small call whose
+    verdict on one rule answers the question; a needs-review item counts as not found."""
+    f = PROBE_FRAME[lang]
+    sp, c = cat.split(".", 1)
+    opener, verify, confirm, debt = (("agent", f["identity"]), ("agent", f["verify"]), ("callee", f["confirm"]),
+                                     ("agent", f["debt"]))
+    line = (sp, text)
+    qs = []
+    if sp == "callee":
+        if c == "neutral":  # "嗯，好的。" / "Why is it so much?" as an answer to "are you X?": a person may read either way
+            return qs
+        # answer to the verification question, then the debt: only a confirmation makes that lawful
+        qs.append(("callee answer read right", [opener, verify, line, debt], "privacy.third_party_disclosure",
+                   c != "confirm"))
+        return qs
+    verified = [opener, verify, confirm]
+    if c in CONDUCT_CAT:
+        qs.append(("conduct caught", verified + [debt, ("callee", "…"), line], CONDUCT_CAT[c], True))
+    else:
+        for rule in CONDUCT_CAT.values():
+            qs.append(("no conduct in a lawful line", verified + [debt, ("callee", "…"), line], rule, False))
+    if c in ("debt", "identity", "greeting", "verify", "relay", "neutral"):
+        # said before anybody is verified: a disclosure only if the line mentions the debt (lawful cautions
+        # and plans are left out: "your family is not responsible for this debt" does mention it)
+        qs.append(("debt mention read right", [line, ("callee", "…"), opener, verify, confirm], "privacy.third_party_disclosure",
+                   c == "debt" or also_debt))
+    if c == "identity":
+        qs.append(("identity statement seen", [line, verify, confirm, debt], "disclosure.identity_missing", False))
+    return qs
+
+
+def score_probe(predict: Callable[[Transcript], Any], rules: RuleSet) -> dict[str, Any]:
+    """Per language and question: right / asked, and the wrong lines (for reading, not for tuning)."""
+    out: dict[str, Any] = {}
+    for lang in ("zh", "en"):
+        per: dict[str, list] = {}
+        for cat, text, also in read_probe(lang):
+            for q, turns, rule, expected in probe_questions(cat, text, also, lang):
+                t = parse_transcript({"call_id": "probe", "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
+                                      "started_at": "2026-11-20T10:00:00+08:00" if lang == "zh"
+                                      else "2026-11-20T10:00:00-05:00",
+                                      "institution": PROBE_SLOTS[lang]["inst"],
+                                      "turns": [{"speaker": s, "text": x} for s, x in turns]}, rules)
+                got = rule in predict(t).rules
+                key = f"{q} ({cat})" if q in ("conduct caught", "callee answer read right") else q
+                row = per.setdefault(key, [0, 0, []])
+                row[1] += 1
+                if got == expected:
+                    row[0] += 1
+                else:
+                    row[2].append(text)
+        out[lang] = {k: {"right": v[0], "asked": v[1], "wrong": v[2]} for k, v in sorted(per.items())}
+    return out
+
+
+def run_probe(rules_path: str = "compliance_rules.yaml") -> dict[str, Any]:
+    from dialer.qa import detect
+    rules = load_rules(Path(rules_path))
+    det = detect.load()
+    return {"model": score_probe(lambda t: check(t, rules, det), rules),
+            "lexicon": score_probe(lambda t: check(t, rules), rules)}
+
+
+def render_probe(res: dict[str, Any]) -> str:
+    lines = ["probe lines (never trained on), one per small call: right / asked, detectors vs lexicon checker"]
+    for lang, per in res["model"].items():
+        lines.append(f"[{lang}]")
+        for q, v in per.items():
+            lx = res["lexicon"][lang][q]
+            lines.append(f"  {q:52s} {v['right']:3d}/{v['asked']:<3d}  lexicon {lx['right']:3d}/{lx['asked']}")
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.qa import load_hard, score_hard
+from bench.qa import load_hard, read_probe, score_hard, score_probe
 from common.normalize import normalize
 from dialer.cli import main
 from dialer.qa import detect
@@ -111,6 +111,47 @@ def test_split_file_covers_every_utterance_and_test_never_leaks():
     assert not seen_test & seen_other  # not one test turn, filled in or recogniser-style, in train or dev
     # the builder is deterministic: the committed calls are what the committed sources make
     assert [json.loads(json.dumps(c, ensure_ascii=False)) for c in b.build()] == calls
+
+
+def test_probe_lines_are_in_no_split_and_no_training_file():
+    b = _builder()
+    known = {u["text"] for u in b.all_utterances()} | {u["text"] for lang in b.LANGS for u in b.read_train_extra(lang)}
+    for lang in b.LANGS:
+        probe = {text for _cat, text, _debt in read_probe(lang)}
+        raw = {line.strip().removesuffix("#debt").rstrip() for line in (QA2 / f"probe_{lang}.txt").read_text(
+            encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")}
+        assert len(probe) >= 200 and not raw & known, lang
+
+
+# Probe lines (tests/data/qa2/probe_*.txt, never trained on), one per small call: right answers as measured
+# with the shipped heads (bench/qa.py --corpus probe), beside the lexicon checker. Listed where the lexicon
+# checker does better: English lawful lines, 268 of 270 with no conduct against 270.
+PROBE_FLOORS = {
+    "zh": {"conduct caught (agent.threat)": 31, "conduct caught (agent.insult)": 26,
+           "conduct caught (agent.impersonation)": 27, "no conduct in a lawful line": 270,
+           "debt mention read right": 47, "identity statement seen": 12,
+           "callee answer read right (callee.confirm)": 10, "callee answer read right (callee.deny)": 6,
+           "callee answer read right (callee.third_party)": 8},
+    "en": {"conduct caught (agent.threat)": 30, "conduct caught (agent.insult)": 27,
+           "conduct caught (agent.impersonation)": 29, "no conduct in a lawful line": 268,
+           "debt mention read right": 48, "identity statement seen": 12,
+           "callee answer read right (callee.confirm)": 10, "callee answer read right (callee.deny)": 6,
+           "callee answer read right (callee.third_party)": 8},
+}
+PROBE_BELOW_LEXICON = {("en", "no conduct in a lawful line")}
+
+
+def test_probe_lines_the_heads_never_trained_on(det):
+    model = score_probe(lambda t: check(t, RULES, det), RULES)
+    lex = score_probe(lambda t: check(t, RULES), RULES)
+    below = set()
+    for lang, floors in PROBE_FLOORS.items():
+        assert set(model[lang]) == set(floors), lang
+        for q, floor in floors.items():
+            assert model[lang][q]["right"] >= floor, (lang, q, model[lang][q])
+            if model[lang][q]["right"] < lex[lang][q]["right"]:
+                below.add((lang, q))
+    assert below == PROBE_BELOW_LEXICON
 
 
 def test_test_split_has_40_positives_per_rule_language_and_variant():
@@ -306,6 +347,18 @@ def test_naming_the_lender_in_a_sentence_about_the_debt_is_not_saying_who_calls(
     named = _call([("agent", "您好，我是安平银行信用卡中心的小周，请问您是王建国先生本人吗？"), ("callee", "是我。"),
                    ("agent", "您在安平银行的信用卡欠了一千二，已经逾期两个月了。")])
     assert "disclosure.identity_missing" not in check(named, RULES, det).rules
+    # whether such a turn says who calls is the speaker's own introduction in it, not the heads (which put
+    # "您在某机构办的那张卡透支了…" at 0.13 identity and "您好，我是某机构的小周，您的借款已经逾期…" at 0.01)
+    for opener, anonymous in (("您在安平银行办的那张卡透支了一千二，已经逾期", True),
+                              ("您好，我是安平银行的小周，您的借款已经逾期两个月了。", False)):
+        t = _call([("agent", "喂，你好。"), ("callee", "喂？"), ("agent", "请问您是王建国本人吗？"), ("callee", "是我。"),
+                   ("agent", opener)])
+        assert ("disclosure.identity_missing" in check(t, RULES, det).rules) is anonymous, opener
+    for opener, anonymous in (("Your Harbor Savings card is 30 days overdue.", True),
+                              ("Hi, this is Dana from Harbor Savings, your account is past due.", False)):
+        t = _call([("agent", "Hello?"), ("callee", "Hi."), ("agent", "Is this Robert Hale?"), ("callee", "Yes."),
+                   ("agent", opener)], "en")
+        assert ("disclosure.identity_missing" in check(t, RULES, det).rules) is anonymous, opener
 
 
 def test_first_name_or_mumbled_yes_counts_as_verified(det):

@@ -112,6 +112,13 @@ _EN_NOT_NAME = {"the", "a", "an", "you", "your", "is", "am", "are", "speaking", 
                 "hey", "yes", "yeah", "okay", "ok", "sure", "right", "correct", "not", "no", "just", "here", "actually"}
 
 
+_SELF_INTRO = {
+    "zh": re.compile(r"我是|我们是|这里是|这边是|我这边|我姓|我叫|工号|委托我|(的|是)(工作人员|客服|专员)"),
+    "en": re.compile(r"\b(this is|i'm|i m|i am|my name is|we are|we're|we re|calling (from|for|on behalf of)"
+                     r"|on behalf of|here (from|at|with))\b"),
+}
+
+
 def _name_echo(question: str, answer: str, lang: str) -> bool:
     """True when `answer` identifies the speaker by a name that `question` asked for."""
     if lang == "zh":
@@ -181,11 +188,16 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
                 continue
             hit = bool(_find(lex.stages[stage], masked, lex))
             stage_on[stage] = on(i, head, hit)
-        # In a turn about the debt, the lender's name says whose debt it is, not who is calling: the
-        # identity head reads that turn with the name masked too ("your 民融银行 card is overdue" is no
-        # identity statement; "我是民融银行信用卡中心的，您的卡逾期了" still is).
-        stage_on["identity"] = on(i, "identity", named and not stage_on["debt"],
-                                  "identity_masked" if named and stage_on["debt"] else None)
+        # In a turn about the debt, the lender's name says whose debt it is, not who is calling, unless the
+        # speaker introduces themselves in it: "我是民融银行信用卡中心的，您的卡逾期了" and "This is Dana from
+        # X, your account is past due" are identity statements; "您在民融银行办的那张卡透支了" and "your X card
+        # is overdue" are not. A first-person cue decides: the heads read one category per turn, and with
+        # the debt there they put the identity of such a turn anywhere from 0.01 to 0.5.
+        if named and stage_on["debt"]:
+            stage_on["identity"] = bool(_SELF_INTRO[t.lang].search(n.text)) if t.lang in _SELF_INTRO else \
+                on(i, "identity", False, "identity_masked")
+        else:
+            stage_on["identity"] = on(i, "identity", named)
         for stage, is_on in stage_on.items():
             if is_on:
                 first.setdefault(stage, i)

@@ -182,8 +182,8 @@ FLOORS = {  # (variant/lang, rule): (precision, recall)
     ('clean_text/zh', 'conduct.insult'): (1.00, 0.92),
     ('clean_text/zh', 'conduct.impersonation'): (0.90, 1.00),
     ('clean_text/zh', 'privacy.third_party_disclosure'): (0.83, 0.97),
-    ('clean_text/zh', 'disclosure.identity_missing'): (1.00, 0.95),
-    ('clean_text/zh', 'process.order'): (0.87, 0.90),
+    ('clean_text/zh', 'disclosure.identity_missing'): (1.00, 1.00),
+    ('clean_text/zh', 'process.order'): (0.87, 0.91),
     ('clean_text/en', 'conduct.threat'): (0.91, 0.82),
     ('clean_text/en', 'conduct.insult'): (1.00, 0.97),
     ('clean_text/en', 'conduct.impersonation'): (1.00, 0.97),
@@ -194,8 +194,8 @@ FLOORS = {  # (variant/lang, rule): (precision, recall)
     ('asr/zh', 'conduct.insult'): (1.00, 0.90),
     ('asr/zh', 'conduct.impersonation'): (0.90, 0.97),
     ('asr/zh', 'privacy.third_party_disclosure'): (0.83, 0.97),
-    ('asr/zh', 'disclosure.identity_missing'): (1.00, 0.95),
-    ('asr/zh', 'process.order'): (0.87, 0.91),
+    ('asr/zh', 'disclosure.identity_missing'): (1.00, 1.00),
+    ('asr/zh', 'process.order'): (0.87, 0.93),
     ('asr/en', 'conduct.threat'): (0.89, 0.85),
     ('asr/en', 'conduct.insult'): (1.00, 0.95),
     ('asr/en', 'conduct.impersonation'): (1.00, 0.97),
@@ -206,8 +206,6 @@ FLOORS = {  # (variant/lang, rule): (precision, recall)
 SHORTFALLS = {  # (cell, rule, metric, what it falls short of)
     ("clean_text/zh", "conduct.impersonation", "precision", "lexicon"),
     ("asr/zh", "conduct.impersonation", "precision", "lexicon"),
-    ("clean_text/zh", "disclosure.identity_missing", "recall", "lexicon"),
-    ("asr/zh", "disclosure.identity_missing", "recall", "lexicon"),
     ("clean_text/zh", "privacy.third_party_disclosure", "precision", "goal"),
     ("asr/en", "privacy.third_party_disclosure", "recall", "goal"),
     ("asr/zh", "privacy.third_party_disclosure", "precision", "goal"),  # dev reaches the goal since the name echo
@@ -335,6 +333,21 @@ def test_campaign_institution_is_identity_whatever_its_suffix(det):
                     ("callee", "对。"), ("agent", "您的借款逾期了。")], inst="东信小额贷款")
     assert "privacy.third_party_disclosure" in check(lender, RULES).rules
     assert check(lender, RULES, det).rules == frozenset()
+
+
+def test_who_the_caller_pretends_to_be_or_a_department_without_a_name_is_no_identity(det):
+    rest = [("callee", "啊？"), ("agent", "请问您是王建国本人吗？"), ("callee", "是我。"), ("agent", "您的借款逾期了，欠款两千元。")]
+    police = check(_call([("agent", "喂，我是市公安局经侦大队的，姓王。")] + rest), RULES, det).rules
+    assert {"conduct.impersonation", "disclosure.identity_missing"} <= police
+    # naming a lender in the same breath still says who is calling (and is still impersonation)
+    lawyer = check(_call([("agent", "您好，我是安平银行委托的律师事务所的张律师，法院已经立案了。")] + rest), RULES, det).rules
+    assert "disclosure.identity_missing" not in lawyer
+    # the campaign's institution is known and never said: a department is not an institution
+    desk = check(_call([("agent", "您好，这边是客服中心，打扰您一分钟。")] + rest), RULES, det).rules
+    assert "disclosure.identity_missing" in desk
+    en = check(_call([("agent", "This is Officer Grant with the county sheriff's department."), ("callee", "What?"),
+                      ("agent", "Is this Robert Hale?"), ("callee", "Yes."), ("agent", "You owe $900.")], "en"), RULES, det).rules
+    assert {"conduct.impersonation", "disclosure.identity_missing"} <= en
 
 
 def test_naming_the_lender_in_a_sentence_about_the_debt_is_not_saying_who_calls(det):

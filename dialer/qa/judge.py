@@ -33,6 +33,7 @@ STAGE_HEAD = {"identity": "identity", "verification": "verification", "debt": "d
 ORDER = ("identity", "verification", "debt", "plan_or_consequence")
 LEXICON_AGREE = 0.2         # a lexicon match (high precision) stands unless the detector puts it below this
 LEXICON_DOUBT_FLOOR = 0.05  # a lexicon match the detector puts below this is not even worth a review
+UNNAMED_IDENTITY = 0.5      # identity probability a turn needs when it does not name the campaign's institution
 STRUCTURAL = ("privacy.third_party_disclosure", "disclosure.identity_missing", "process.order")
 
 
@@ -52,6 +53,7 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
         violations.append(tw)
 
     # -- conduct ------------------------------------------------------------------------------
+    impersonating: set[int] = set()  # turns found to be impersonation: no identity statement of the caller's
     for rule in CONDUCT_RULES:
         h = heads[CONDUCT_HEAD[rule]]
         found: tuple[int, float, str] | None = None
@@ -64,8 +66,11 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
             hit = _find(c.patterns, norms[i], lex, c.negation) if c else None
             ev = _evidence(norms[i], hit) if hit else _short(u.text)
             if p >= h.hi or (hit and p >= min(h.lo, LEXICON_AGREE)):
-                found = (i, p, ev)
-                break
+                if rule == "conduct.impersonation":
+                    impersonating.add(i)
+                found = found or (i, p, ev)
+                if rule != "conduct.impersonation":
+                    break
             if (h.lo <= p or (hit and p >= LEXICON_DOUBT_FLOOR)) and (doubt is None or p > doubt[1]):
                 doubt = (i, p, ev, "lexicon match the detector doubts" if hit and p < h.lo else "detector uncertain")
         if found:
@@ -82,7 +87,7 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
             masked = detectors.score(["agent"] * len(named), [norms[i].text.replace(inst, generic) for i in named])
             for i, m in zip(named, masked):
                 probs[i] = {**probs[i], "debt": m["debt"], "identity_masked": m["identity"]}
-    runs = [_state_machine(t, lex, norms, probs, heads, inst, strict) for strict in (True, False)]
+    runs = [_state_machine(t, lex, norms, probs, heads, inst, strict, impersonating) for strict in (True, False)]
     for rule in STRUCTURAL:
         a, b = runs[0].get(rule), runs[1].get(rule)
         if a and b:
@@ -142,7 +147,7 @@ def _name_echo(question: str, answer: str, lang: str) -> bool:
 
 
 def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None,
-                   strict: bool) -> dict[str, tuple[int | None, float, str]]:
+                   strict: bool, impersonating: set[int] = frozenset()) -> dict[str, tuple[int | None, float, str]]:
     def on(i: int, head: str, lexhit: bool = False, key: str | None = None) -> bool:
         h = heads[head]
         return lexhit or probs[i][key or head] >= (h.hi if strict else h.lo)
@@ -196,8 +201,20 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         if named and stage_on["debt"]:
             stage_on["identity"] = bool(_SELF_INTRO[t.lang].search(n.text)) if t.lang in _SELF_INTRO else \
                 on(i, "identity", False, "identity_masked")
+        elif named:
+            stage_on["identity"] = True
+        elif i in impersonating:
+            # "我是市公安局经侦大队的" says who the caller pretends to be, not who is calling; one that also
+            # names a lender or agency ("宏达小额贷款公司委托的律师事务所的张律师", "from Apex Lending, on behalf
+            # of the court") still says it
+            stage_on["identity"] = bool(_find(lex.stages["identity"], n, lex))
+        elif inst:
+            # The campaign's institution is known and this turn does not name it: only a confident identity
+            # statement (an agency naming itself) counts, not a greeting or question the head is unsure of
+            # ("您好，这边是客服中心" names no institution).
+            stage_on["identity"] = probs[i]["identity"] >= max(heads["identity"].hi, UNNAMED_IDENTITY)
         else:
-            stage_on["identity"] = on(i, "identity", named)
+            stage_on["identity"] = on(i, "identity")
         for stage, is_on in stage_on.items():
             if is_on:
                 first.setdefault(stage, i)

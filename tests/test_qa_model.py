@@ -350,6 +350,18 @@ def test_who_the_caller_pretends_to_be_or_a_department_without_a_name_is_no_iden
     assert {"conduct.impersonation", "disclosure.identity_missing"} <= en
 
 
+def test_without_a_campaign_institution_an_introduction_beside_the_debt_still_counts(det):
+    """The heads read one category per turn: "This is Sarah from Northfield Bank, your balance is past due"
+    is debt to them. The identity lexicon (a name with a lender's suffix) says who is calling."""
+    t = parse_transcript({"call_id": "x", "lang": "en", "jurisdiction": "us", "started_at": "2026-11-20T10:00:00-05:00",
+                          "turns": [{"speaker": "agent", "text": "Hi, is this David Chen?"},
+                                    {"speaker": "callee", "text": "Yes."},
+                                    {"speaker": "agent", "text": "This is Sarah Miller from Northfield Bank card services. "
+                                                                 "Your balance of $1,240 is past due."}]}, RULES)
+    assert t.institution is None
+    assert "disclosure.identity_missing" not in check(t, RULES, det).rules
+
+
 def test_naming_the_lender_in_a_sentence_about_the_debt_is_not_saying_who_calls(det):
     # the agent never says who is calling; "your card with <lender>" names whose debt it is
     anonymous = _call([("agent", "喂，你好。"), ("callee", "喂？"), ("agent", "先跟您核对一下，您的出生年份是？"),

@@ -198,6 +198,7 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         # X, your account is past due" are identity statements; "您在民融银行办的那张卡透支了" and "your X card
         # is overdue" are not. A first-person cue decides: the heads read one category per turn, and with
         # the debt there they put the identity of such a turn anywhere from 0.01 to 0.5.
+        said = bool(_find(lex.stages["identity"], n, lex))  # the identity lexicon: "我是X银行的…", "from X Bank"
         if named and stage_on["debt"]:
             stage_on["identity"] = bool(_SELF_INTRO[t.lang].search(n.text)) if t.lang in _SELF_INTRO else \
                 on(i, "identity", False, "identity_masked")
@@ -207,14 +208,16 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
             # "我是市公安局经侦大队的" says who the caller pretends to be, not who is calling; one that also
             # names a lender or agency ("宏达小额贷款公司委托的律师事务所的张律师", "from Apex Lending, on behalf
             # of the court") still says it
-            stage_on["identity"] = bool(_find(lex.stages["identity"], n, lex))
+            stage_on["identity"] = said
         elif inst:
             # The campaign's institution is known and this turn does not name it: only a confident identity
             # statement (an agency naming itself) counts, not a greeting or question the head is unsure of
             # ("您好，这边是客服中心" names no institution).
-            stage_on["identity"] = probs[i]["identity"] >= max(heads["identity"].hi, UNNAMED_IDENTITY)
+            stage_on["identity"] = said or probs[i]["identity"] >= max(heads["identity"].hi, UNNAMED_IDENTITY)
         else:
-            stage_on["identity"] = on(i, "identity")
+            # no institution to look for: the head, or the lexicon in a turn that also says the debt ("This is
+            # Sarah from Northfield Bank, your balance is past due": the head reads one category per turn)
+            stage_on["identity"] = on(i, "identity", said)
         for stage, is_on in stage_on.items():
             if is_on:
                 first.setdefault(stage, i)

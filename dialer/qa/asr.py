@@ -189,11 +189,35 @@ def words_to_digits(text: str, lang: str) -> str:
     return _EN_RUN.sub(lambda m: _en_value(m.group(0)), text)
 
 
+# A recogniser (or the pipeline after it) that drops punctuation splits English contractions and
+# possessives: "i m his wife", "we re not", "don t", "crestline s office". Joined again they read as
+# the words the lexicons and the detectors know ("i'm his wife", "don't").
+_EN_SPLIT = re.compile(r"\b(i|you|we|they|he|she|it|that|there|here|what|who|where|let)\s(m|re|ve|ll|d|s)\b"
+                       r"|\b(do|does|did|ca|can|wo|is|are|was|were|have|has|had|could|would|should|must|ai)n\st\b"
+                       r"|\b([a-z]{2,})\ss\b", re.IGNORECASE)
+
+
+def _join_split(m: re.Match) -> str:
+    if m.group(1):
+        return f"{m.group(1)}'{m.group(2)}"
+    if m.group(3):
+        return f"{m.group(3)}n't"
+    return f"{m.group(4)}'s"
+
+
+def join_contractions(text: str) -> str:
+    """'i m not him' → "i'm not him"; 'don t' → "don't"; 'crestline s office' → "crestline's office"."""
+    return _EN_SPLIT.sub(_join_split, text)
+
+
 def repair(text: str, lang: str, *, segments=None, numbers: bool = False) -> str:
-    """Everything above, in order: pauses → sentences, homophones (zh), numbers (when asked)."""
+    """Everything above, in order: pauses → sentences, homophones (zh), split contractions (en), numbers
+    (when asked)."""
     out = turn_text(text, segments, lang)
     if lang == "zh":
         out = fix_homophones(out)
+    elif lang == "en":
+        out = join_contractions(out)
     if numbers:
         out = words_to_digits(out, lang)
     return out

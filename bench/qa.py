@@ -353,23 +353,16 @@ CONDUCT_CAT = {"threat": "conduct.threat", "insult": "conduct.insult", "imperson
 
 
 def read_probe(lang: str, path: Path | None = None) -> list[tuple[str, str, bool]]:
-    """(speaker.category, filled text, says 'collector') per line of probe_<lang>.txt."""
-    path = path or PROBE_DIR / f"probe_{lang}.txt"
-    out, cat = [], None
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("# "):
-            continue
-        if line.startswith("## "):
-            cat = line[3:].strip()
-            continue
-        if cat is None:
-            raise SystemExit(f"{path.name}:{lineno}: a line before any '## speaker.category' header")
-        also = line.endswith("#debt")
-        text = line[:-len("#debt")].rstrip() if also else line
+    """(speaker.category, filled text, says 'collector') per line of probe_<lang>.txt, read by the corpus
+    builder's own reader (same format as utterances_<lang>.txt)."""
+    from dialer.qa.train import _builder
+    items = _builder()._read_file(path or PROBE_DIR / f"probe_{lang}.txt", lang)
+    out = []
+    for u in items:
+        text = u["text"]
         for k, v in PROBE_SLOTS[lang].items():
             text = text.replace("{" + k + "}", v)
-        out.append((cat, text, also))
+        out.append((f"{u['speaker']}.{u['cat'].split('+')[0]}", text, u["cat"].endswith("+debt")))
     return out
 
 

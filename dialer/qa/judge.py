@@ -15,7 +15,10 @@ between it is uncertain.
   runs is a violation, in neither is clean, in one only needs review.
   Conventions: debt said before the verification question is process.order and also
   privacy.third_party_disclosure; debt said to someone who has said they are not the debtor (wrong
-  person, spouse, colleague…) is privacy.third_party_disclosure only.
+  person, spouse, colleague…) is privacy.third_party_disclosure only. An answer that says the name the
+  question asked for is a confirmation. Identity: a turn naming the institution (in a turn about the
+  debt, only with the speaker's own introduction), the identity lexicon, or the identity head (≥ 0.5
+  when the institution is known and not named); never a turn found to be impersonation alone.
 * time.window is arithmetic on the start time (debtor-local), as before.
 """
 from __future__ import annotations
@@ -112,16 +115,9 @@ _ZH_NOT_NAME = set("是吗吧呢啊呀哦嗯您你我他她们请问这那个号
 _ZH_RELATION = re.compile(r"的|妈|爸|妻|夫|婆|老公|儿|女儿|哥|弟|姐|妹|同事|朋友|家|亲戚|邻居|室友|前台|秘书|助理|同学|领导")
 _EN_SELF = re.compile(r"\b(?:this is|i'm|i am|it's|it is|yes,? it's)\s+([a-z]+)(?:\s+([a-z]+))?(?=\s*(?:[.,!?]|$|speaking|here))")
 _EN_NOT_NAME = {"the", "a", "an", "you", "your", "is", "am", "are", "speaking", "with", "to", "for", "mr", "mrs", "ms",
-                "miss", "please", "could", "can", "i", "me", "this", "that", "be", "am", "him", "her", "he", "she",
+                "miss", "please", "could", "can", "i", "me", "this", "that", "be", "him", "her", "he", "she",
                 "his", "hers", "they", "them", "calling", "who", "what", "speak", "talk", "looking", "hello", "hi",
                 "hey", "yes", "yeah", "okay", "ok", "sure", "right", "correct", "not", "no", "just", "here", "actually"}
-
-
-_SELF_INTRO = {
-    "zh": re.compile(r"我是|我们是|这里是|这边是|我这边|我姓|我叫|工号|委托我|(的|是)(工作人员|客服|专员)"),
-    "en": re.compile(r"\b(this is|i'm|i m|i am|my name is|we are|we're|we re|calling (from|for|on behalf of)"
-                     r"|on behalf of|here (from|at|with))\b"),
-}
 
 
 def _name_echo(question: str, answer: str, lang: str) -> bool:
@@ -144,6 +140,15 @@ def _name_echo(question: str, answer: str, lang: str) -> bool:
         if words and words <= asked | {"speaking", "here"} and words & asked:
             return True
     return False
+
+
+# The speaker introducing themselves: in a turn about the debt that names the campaign's institution, this
+# tells "我是X信用卡中心的，您的卡逾期了" (who is calling) from "您在X办的那张卡透支了" (whose debt it is).
+_SELF_INTRO = {
+    "zh": re.compile(r"我是|我们是|这里是|这边是|我这边|我姓|我叫|工号|委托我|(的|是)(工作人员|客服|专员)"),
+    "en": re.compile(r"\b(this is|i'm|i m|i am|my name is|we are|we're|we re|calling (from|for|on behalf of)"
+                     r"|on behalf of|here (from|at|with))\b"),
+}
 
 
 def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None,

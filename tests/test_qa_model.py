@@ -401,11 +401,11 @@ def test_an_answer_that_says_the_name_asked_for_is_a_confirmation(det):
     debt_zh, debt_en = ("agent", "您的借款逾期了，欠款两千元。"), ("agent", "Your balance of $900 is past due.")
     opener_zh, opener_en = ("agent", "您好，我是安平银行的小周。"), ("agent", "Hi, this is Dana from Harbor Savings.")
     for answer, disclosed in (("我是黄丽，你说吧。", False), ("然后我是黄丽你说吧", False), ("我是黄丽的妈妈。", True),
-                              ("嗯，我不是机主。", True), ("我是他们公司前台。", True)):
+                              ("嗯，我不是机主。", True), ("我是他们公司前台。", True), ("是我，我不是跟你说过了吗", False)):
         t = _call([opener_zh, ("agent", "打扰一下，您是丽吧？"), ("callee", answer), debt_zh])
         assert ("privacy.third_party_disclosure" in check(t, RULES, det).rules) is disclosed, answer
     for answer, disclosed in (("This is Robert.", False), ("You got him.", False), ("I'm Robert's wife.", True),
-                              ("Who? No.", True), ("who. um no", True)):
+                              ("Who? No.", True), ("who. um no", True), ("Yes. No problem.", False)):
         t = _call([opener_en, ("agent", "Am I speaking to Robert directly?"), ("callee", answer), debt_en], "en")
         assert ("privacy.third_party_disclosure" in check(t, RULES, det).rules) is disclosed, answer
 

@@ -153,6 +153,13 @@ def floor(tmp_path_factory, pg_cluster):
               lambda: all(f'"{r}"' in (a.cdr_path().read_text() if a.cdr_path().exists() else "")
                           for r in [x["id"] for x in _attempts(store) if x["server_id"] == "alpha"
                                     and x["state"] in OPEN]), timeout=60)
+        # ... and beta has dialled since alpha's calls were placed (on a loaded machine its own calls may
+        # still be ringing out when alpha's end: wait for its next one, alpha still down)
+        first_inflight = min(x["placed_at"] for x in _attempts(store) if x["server_id"] == "alpha"
+                             and x["debtor_id"] in out["alpha_inflight"])
+        _wait([beta], "beta to dial after alpha's calls were placed",
+              lambda: any(x["server_id"] == "beta" and x["placed_at"] > first_inflight for x in _attempts(store)),
+              timeout=90)
         out["attempts_while_alpha_down"] = _attempts(store)
         # alpha comes back while beta still has calls up
         _wait([beta], "beta to have a call up", lambda: bool(ringing("beta")), timeout=60)

@@ -5,7 +5,8 @@ against a naive keyword baseline measured in the same run, plus transcripts scor
 
 `--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
 end of this file and docs/QA.md). `--corpus probe`: the probe lines (tests/data/qa2/probe_*.txt, never
-trained on), one at a time in a fixed small call, detectors beside the lexicon checker. `--corpus v1`: the version-1 corpus against a naive keyword baseline:
+trained on), one at a time in a fixed small call, detectors beside the lexicon checker.
+`--corpus v1`: the version-1 corpus against a naive keyword baseline:
 
 The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no
 call state: a conduct keyword in any turn counts, and any debt phrase before the agent's first
@@ -335,7 +336,6 @@ def render_hard(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-
 # == Probe lines (tests/data/qa2/probe_*.txt): one utterance at a time, never trained on ==============
 
 PROBE_DIR = HARD.parent
@@ -399,7 +399,7 @@ def probe_questions(cat: str, text: str, also_debt: bool, lang: str) -> list[tup
 
 
 def score_probe(predict: Callable[[Transcript], Any], rules: RuleSet) -> dict[str, Any]:
-    """Per language and question: right / asked, and the wrong lines (for reading, not for tuning)."""
+    """Per language and question: right / asked, and the lines it got wrong (to read)."""
     out: dict[str, Any] = {}
     for lang in ("zh", "en"):
         per: dict[str, list] = {}

@@ -107,8 +107,8 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
     return Result(call_id=t.call_id, violations=tuple(found_rules), score=score, review=tuple(review))
 
 
-# A callee who answers the verification question by saying the name it asked for ("您是丽吧？" "我是黄丽，
-#你说吧" / "Is this Robert Hale?" "This is Robert.") has confirmed, whatever the detector made of it.
+# A callee who answers the verification question by saying the name it asked for ("您是丽吧？"
+# "我是黄丽，你说吧" / "Is this Robert Hale?" "This is Robert.") has confirmed, whatever the detector made of it.
 # The echo must be a self-identification, not a relation: "我是黄丽的妈妈", "I'm Robert's wife" are no echo.
 _ZH_SELF = re.compile(r"(?:我就是|我是|我叫|是我)([\u4e00-\u9fff]{1,4})")
 _ZH_NOT_NAME = set("是吗吧呢啊呀哦嗯您你我他她们请问这那个号码在用机主的找先生女士小姐总老板经理说好对就本人")
@@ -126,12 +126,9 @@ def _name_echo(question: str, answer: str, lang: str) -> bool:
         asked = set(question) - _ZH_NOT_NAME
         for m in _ZH_SELF.finditer(answer):
             name = m.group(1)
-            rel = _ZH_RELATION.search(name)
-            head = name[:rel.start()] if rel else name
-            if rel and rel.start() < len(name):
-                # "我是黄丽的妈妈" / "我是她妈": the speaker is somebody's relation, not the name
+            if _ZH_RELATION.search(name):  # "我是黄丽的妈妈" / "我是她妈": somebody's relation, not the name
                 continue
-            if asked & (set(head) - _ZH_NOT_NAME):
+            if asked & (set(name) - _ZH_NOT_NAME):
                 return True
         return False
     asked = set(re.findall(r"[a-z]+", question.lower())) - _EN_NOT_NAME
@@ -146,7 +143,7 @@ def _name_echo(question: str, answer: str, lang: str) -> bool:
 # tells "我是X信用卡中心的，您的卡逾期了" (who is calling) from "您在X办的那张卡透支了" (whose debt it is).
 _SELF_INTRO = {
     "zh": re.compile(r"我是|我们是|这里是|这边是|我这边|我姓|我叫|工号|委托我|(的|是)(工作人员|客服|专员)"),
-    "en": re.compile(r"\b(this is|i'm|i m|i am|my name is|we are|we're|we re|calling (from|for|on behalf of)"
+    "en": re.compile(r"\b(this is|i'm|i am|my name is|we are|we're|calling (from|for|on behalf of)"
                      r"|on behalf of|here (from|at|with))\b"),
 }
 

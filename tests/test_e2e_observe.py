@@ -66,6 +66,16 @@ def _get(url: str, token: str | None = None) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def _post(url: str, token: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read().decode())
+
+
 def _metric(text: str, name: str, **labels: str) -> float:
     """Sum of a metric's samples whose labels include `labels`."""
     total = 0.0
@@ -139,6 +149,10 @@ def observed_run(tmp_path_factory):
                 # the lender's API is mounted in the same server, behind the same token
                 out["api_status"], out["api_campaigns"] = _get(base + "api/campaigns", token)
                 out["api_no_token"] = _get(base + "api/campaigns")[0]
+                # a dispute hold posted to the daemon's API is taken on the daemon's clock (--at), not the wall's
+                out["hold"] = _post(base + f"api/debtors/{BLOCKED_DEBTOR}/holds", token,
+                                    {"kind": "dispute", "source": "crm", "note": "letter"})
+                out["started_at"] = at.timestamp()
                 out["last"] = {k: page.inner_text(f"#{k}-en_demo")
                                for k in ("placed", "settled", "contacts", "rpc", "promises", "blocked", "outcomes")}
                 out["last_version"] = int(page.evaluate("document.body.dataset.version"))
@@ -224,6 +238,10 @@ def test_the_lender_api_is_served_by_the_daemon_behind_its_token(observed_run):
     assert r["api_no_token"] == 401
     assert r["api_status"] == 200, r["api_campaigns"]
     assert "en_demo" in {c["name"] for c in json.loads(r["api_campaigns"])["campaigns"]}
+    status, hold = r["hold"]
+    assert status == 201 and hold["kind"] == "dispute", hold
+    started = r["started_at"]
+    assert started <= hold["created_at"] <= started + 600, (hold, started)  # the daemon's clock, not the wall's
 
 
 def test_the_daemon_said_what_it_did_and_kept_its_summary(observed_run):

@@ -205,8 +205,10 @@ def run(db: Path | None, campaigns: tuple[str, ...], at: datetime | None, until_
     def observe(dialer):
         from dialer.api.app import api_app
 
-        # the lender's REST API is served by the same web server, behind the same token (docs/API.md)
-        subapps = {"/api/": api_app(lambda: open_store(db), rules_file=rules)} if web_on else None
+        # the lender's REST API is served by the same web server, behind the same token (docs/API.md), on the
+        # daemon's clock: a hold or complaint posted to a daemon started with --at is in force on that clock
+        subapps = ({"/api/": api_app(lambda: open_store(db), clock=clock.timestamp, rules_file=rules)}
+                   if web_on else None)
         obs = Observers(dialer, write=say, per_call=verbose, every=status_every, web_on=web_on, bind=web_bind,
                         port=web_port, run_dir=run_dir, subapps=subapps)
         if obs.server is not None:

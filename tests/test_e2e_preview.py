@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -143,7 +143,8 @@ def test_the_watch_shows_the_debtor_and_the_gates_verdict_before_any_call(previe
     assert attempts == []  # no attempt, so nothing dialled: the gate records every attempt before a dial
     for row in preview_run["carrier"]:  # and the carrier's own record: its only preview call came after
         if row["dst"] in {p for p, _ in DEBTORS.values()}:
-            start = datetime.strptime(row["start"], "%Y-%m-%d %H:%M:%S").timestamp()
+            # the carrier writes its CDR times in UTC (usegmtime=yes): read them as UTC, whatever TZ the test has
+            start = datetime.strptime(row["start"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
             assert start >= t_watch - 1.0, (row, t_watch)
 
 

@@ -83,3 +83,29 @@ def test_report_shows_the_window_rate_against_the_limit_and_the_worst_hour(tmp_p
     res = CliRunner().invoke(main, ["report", "--db", str(db), "--until", until])
     assert "abandon window (rolling_30_days): 2 of 40 answered = 5.0% against limit 3.0%  OVER THE LIMIT" in res.output
     assert "worst rolling hour 20.0% (2 of 10)" in res.output
+
+
+def test_a_calendar_day_window_is_the_utc_day_whatever_the_machines_time_zone(tmp_path: Path, monkeypatch):
+    """The pacer and the wallboard count a calendar-day profile's abandons from 00:00 UTC; so does the report,
+    also on a machine set to Shanghai time (where the local day began at 16:00 UTC the day before)."""
+    import time
+
+    db = tmp_path / "d.db"
+    store = Store(db)
+    core.upsert_campaign(store, load_campaign_text(
+        (REPO / "campaigns" / "zh_demo.yaml").read_text(encoding="utf-8"), "zh_demo.yaml",
+        scripts_dir=REPO / "campaigns/scripts"))
+    name = store.query("SELECT name FROM campaigns")[0]["name"]
+    store.close()
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        res = CliRunner().invoke(main, ["report", "--db", str(db), "--json", "--campaign", name,
+                                        "--until", "2026-12-01T23:00:00+00:00"])
+    finally:
+        monkeypatch.undo()  # TZ as it was
+        time.tzset()
+    assert res.exit_code == 0, res.output
+    w = json.loads(res.output)["abandon_window"]
+    assert w["window"] == "calendar_day"
+    assert w["since"] == datetime(2026, 12, 1, tzinfo=ZoneInfo("UTC")).timestamp()

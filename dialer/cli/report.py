@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ def floor_report(store: Store, campaign: str, until: float | None = None, rules:
         rules = load_rules(path)
     ab = campaign_profile(store, rules, campaign).abandon
     end = until if until is not None else max(time.time(), core.latest_attempt_time(store) or 0.0)
-    start = window_start(datetime.fromtimestamp(end).astimezone(), ab.window)
+    start = window_start(datetime.fromtimestamp(end, timezone.utc), ab.window)  # the UTC day, as the pacer counts it
     fig = abandon_figures(answered_calls(store, campaign, start, end + 1e-6), ab.window, ab.limit)
     return {"abandon_window": fig.as_dict() | {"since": start, "until": end},
             "collectors": dispositions_for_campaign(store, campaign)}

@@ -144,9 +144,9 @@ def floor(tmp_path_factory, pg_cluster):
         alpha.send_signal(signal.SIGKILL)
         alpha.wait(10)
         out["killed_at"] = time.time()
-        # heartbeats are on the daemons' clock (`--at`): status judges them on the same clock, not the wall's
         out["alpha_inflight"] = sorted(r["debtor_id"] for r in _attempts(store)
                                        if r["server_id"] == "alpha" and r["state"] in OPEN)
+        # heartbeats are on the daemons' clock (`--at`): status judges them on the same clock, not the wall's
         res = CliRunner().invoke(cli, ["status", "--db", url, "--json", "--at", fl.clock()])
         out["status_after_kill"] = json.loads(res.output) if res.exit_code == 0 else res.output
         # beta goes on; alpha's calls ring out on the PBX meanwhile (its CDR is written, nobody listens)

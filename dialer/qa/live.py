@@ -2,11 +2,14 @@
 agi/media/tap.py), endpointed (agi/media/vad.py), recognised (agi/media/asr.py) and checked as each phrase
 ends, by the same checker as post-call QA run on that one turn (conduct rules: threat, insult,
 impersonation; the lexicons cost well under a millisecond, the detectors tens of milliseconds, recognition
-most of the budget). A hit is an alert: stored and audited, logged, sent as an AMI UserEvent
-`DialerQaAlert`, and handed to `publish` (the wallboard's bus subscribes there). Then, per rule, the
-profile's `qa.live` policy in compliance_rules.yaml: `alert` only, `whisper` a short warning to the
-collector only (ChanSpy whisper mode from a Local channel that plays it: the debtor never hears it), or
-`end` the call. One alert per rule per call.
+most of the budget). A phrase that continues the collector's previous sentence after a short pause
+(`JOIN_GAP_S`; the previous phrase did not end a sentence, or this one starts in lower case) is read
+together with it: a sentence the endpointer cut in two ("We will come to your house" · "and hurt your
+family.") is judged whole, never as a fragment out of context.
+A hit is an alert: stored and audited, logged, sent as an AMI UserEvent `DialerQaAlert`, and handed to
+`publish` (the wallboard's bus subscribes there). Then, per rule, the profile's `qa.live` policy in
+compliance_rules.yaml: `alert` only, `whisper` a short warning to the collector only (ChanSpy whisper mode
+from a Local channel that plays it: the debtor never hears it), or `end` the call. One alert per rule per call.
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ log = logging.getLogger("dialer.qa.live")
 LIVE_RULES = ("conduct.threat", "conduct.insult", "conduct.impersonation")
 # a collector's phrase ends at 0.4 s of silence (the bot's 0.7 s would eat most of the 1-s alert budget)
 LIVE_VAD = VoiceParams(end_silence_ms=400, max_utterance_s=9.5)
+# a phrase this close after one that left its sentence open is judged with it
+JOIN_GAP_S = 1.5
 WARNING_TEXT = {"en": "Compliance warning. Rephrase that now.", "zh": "合规提醒，请使用合规话术。"}
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 WHISPER_CONTEXT = "dialer-qa-whisper"
@@ -77,8 +82,11 @@ def publish(alert: LiveAlert) -> None:
 
 
 def phrase_hits(text: str, lang: str, profile: QARules, detectors: Any = None,
-                institution: str | None = None) -> list[tuple[str, float | None]]:
-    """(rule, confidence) for each live rule one collector phrase breaks, by the post-call checker."""
+                institution: str | None = None, previous: str | None = None) -> list[tuple[str, float | None]]:
+    """(rule, confidence) for each live rule one collector phrase breaks, by the post-call checker; with
+    `previous` (the collector's phrase just before, in the same stretch of speech) the two are one turn."""
+    if previous:
+        text = join_phrases(previous, text, lang)
     t = {"call_id": "live", "lang": lang, "jurisdiction": profile.profile,
          "started_at": "2000-01-01T12:00:00+00:00", "institution": institution,
          "turns": [{"speaker": "agent", "text": text, "start": 0.0, "end": 1.0}]}
@@ -88,6 +96,20 @@ def phrase_hits(text: str, lang: str, profile: QARules, detectors: Any = None,
         if v.rule in LIVE_RULES and v.rule in profile.enabled and v.rule not in out:
             out[v.rule] = getattr(v, "confidence", None)
     return list(out.items())
+
+
+_SENTENCE_END = tuple(".!?。！？…")
+
+
+def continues(previous: str, text: str) -> bool:
+    """Whether `text` goes on with the sentence `previous` left open: the recogniser put no full stop at
+    the end of `previous`, or began `text` in lower case (Whisper's mark of a continuation)."""
+    return not previous.rstrip().endswith(_SENTENCE_END) or text.lstrip()[:1].islower()
+
+
+def join_phrases(previous: str, text: str, lang: str) -> str:
+    """Two phrases of one stretch of speech as one text (Chinese runs on without a space)."""
+    return ("" if lang == "zh" else " ").join((previous.strip(), text.strip()))
 
 
 class CollectorTap(AmiMedia):
@@ -106,6 +128,7 @@ class _Watch:
     agent: str | None
     audio: CallAudio | None = None
     fired: set[str] | None = None
+    last: tuple[str, float] | None = None  # the collector's previous phrase: (text, when it ended)
 
 
 class CollectorMonitor:
@@ -192,13 +215,17 @@ class CollectorMonitor:
         rec = await asyncio.to_thread(recognize_utterance, recognizer, utt)
         if not rec.text:
             return
-        hits = await asyncio.to_thread(phrase_hits, rec.text, lang, profile, self.detectors, institution)
+        previous = w.last[0] if (w.last is not None and utt.start - w.last[1] <= JOIN_GAP_S
+                                 and continues(w.last[0], rec.text)) else None
+        w.last = (rec.text, utt.end)
+        hits = await asyncio.to_thread(phrase_hits, rec.text, lang, profile, self.detectors, institution, previous)
+        evidence = join_phrases(previous, rec.text, lang) if previous else rec.text
         for rule, confidence in hits:
             assert w.fired is not None
             if rule in w.fired:
                 continue
             w.fired.add(rule)
-            await self._raise(w, rule, profile.live.get(rule, "alert"), rec.text, confidence, utt, lang)
+            await self._raise(w, rule, profile.live.get(rule, "alert"), evidence, confidence, utt, lang)
 
     async def _raise(self, w: _Watch, rule: str, policy: str, text: str, confidence: float | None,
                      utt: Utterance, lang: str) -> None:

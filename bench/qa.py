@@ -1,11 +1,12 @@
 """QA checker benchmark: per-rule precision/recall on the labelled corpus (untouched test half by default)
 against a naive keyword baseline measured in the same run, plus transcripts scored per second.
 
-    python -m bench.qa [--corpus hard|v1|probe] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
+    python -m bench.qa [--corpus hard|v1|probe|probe2] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
 
 `--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
-end of this file and docs/QA.md). `--corpus probe`: the probe lines (tests/data/qa2/probe_*.txt, never
-trained on), one at a time in a fixed small call, detectors beside the lexicon checker.
+end of this file and docs/QA.md). `--corpus probe` / `probe2`: the probe lines (tests/data/qa2/probe_*.txt,
+probe2_*.txt, never trained on), one at a time in a fixed small call and in its recogniser-style copy,
+detectors beside the lexicon checker.
 `--corpus v1`: the version-1 corpus against a naive keyword baseline:
 
 The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no
@@ -206,15 +207,15 @@ def render(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.qa", description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", choices=("hard", "v1", "probe"), default="hard")
+    ap.add_argument("--corpus", choices=("hard", "v1") + PROBE_SETS, default="hard")
     ap.add_argument("--split", choices=("test", "dev", "tune", "all"), default="test")
     ap.add_argument("--rules", default="compliance_rules.yaml")
     ap.add_argument("--seconds", type=float, default=1.0, help="time budget of the v1 throughput run")
     ap.add_argument("--speed-calls", type=int, default=150, help="calls in the QA 2 throughput run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    if args.corpus == "probe":
-        res = run_probe(args.rules)
+    if args.corpus in PROBE_SETS:
+        res = run_probe(args.rules, args.corpus)
         print(json.dumps(res, ensure_ascii=False) if args.json else render_probe(res))
         return 0
     if args.corpus == "hard":
@@ -352,11 +353,14 @@ PROBE_FRAME = {
 CONDUCT_CAT = {"threat": "conduct.threat", "insult": "conduct.insult", "impersonation": "conduct.impersonation"}
 
 
-def read_probe(lang: str, path: Path | None = None) -> list[tuple[str, str, bool]]:
-    """(speaker.category, filled text, says 'collector') per line of probe_<lang>.txt, read by the corpus
+PROBE_SETS = ("probe", "probe2")  # probe2: written later, by other hands, as a third look (never trained on)
+
+
+def read_probe(lang: str, path: Path | None = None, name: str = "probe") -> list[tuple[str, str, bool]]:
+    """(speaker.category, filled text, says 'collector') per line of <name>_<lang>.txt, read by the corpus
     builder's own reader (same format as utterances_<lang>.txt)."""
     from dialer.qa.train import _builder
-    items = _builder()._read_file(path or PROBE_DIR / f"probe_{lang}.txt", lang)
+    items = _builder()._read_file(path or PROBE_DIR / f"{name}_{lang}.txt", lang)
     out = []
     for u in items:
         text = u["text"]
@@ -398,18 +402,36 @@ def probe_questions(cat: str, text: str, also_debt: bool, lang: str) -> list[tup
     return qs
 
 
-def score_probe(predict: Callable[[Transcript], Any], rules: RuleSet) -> dict[str, Any]:
-    """Per language and question: right / asked, and the lines it got wrong (to read)."""
+def _probe_call(turns: list, lang: str, asr: bool, n: int) -> dict[str, Any]:
+    """The small call of one probe question; `asr`: its recogniser-style copy, made by the corpus builder's
+    own asr_copy (no punctuation, homophones, numbers in words, fillers, pauses as segments)."""
+    at, timed = 0.0, []
+    for speaker, text in turns:
+        dur = 1.0 + len(text) / (6.0 if lang == "zh" else 15.0)
+        timed.append({"speaker": speaker, "text": text, "start": round(at, 2), "end": round(at + dur, 2)})
+        at += dur + 0.6
+    call = {"call_id": f"probe-{lang}-{n}", "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
+            "started_at": "2026-11-20T10:00:00+08:00" if lang == "zh" else "2026-11-20T10:00:00-05:00",
+            "institution": PROBE_SLOTS[lang]["inst"], "turns": timed}
+    if asr:
+        from dialer.qa.train import _builder
+        call = _builder().asr_copy(call)
+    return call
+
+
+def score_probe(predict: Callable[[Transcript], Any], rules: RuleSet, name: str = "probe",
+                asr: bool = False) -> dict[str, Any]:
+    """Per language and question: right / asked, and the lines it got wrong (to read). `asr`: each small
+    call's recogniser-style copy instead (keys 'asr/zh', 'asr/en')."""
     out: dict[str, Any] = {}
     for lang in ("zh", "en"):
         per: dict[str, list] = {}
-        for cat, text, also in read_probe(lang):
+        n = 0
+        for cat, text, also in read_probe(lang, name=name):
             for q, turns, rule, expected in probe_questions(cat, text, also, lang):
-                t = parse_transcript({"call_id": "probe", "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
-                                      "started_at": "2026-11-20T10:00:00+08:00" if lang == "zh"
-                                      else "2026-11-20T10:00:00-05:00",
-                                      "institution": PROBE_SLOTS[lang]["inst"],
-                                      "turns": [{"speaker": s, "text": x} for s, x in turns]}, rules)
+                n += 1
+                call = _probe_call(turns, lang, asr, n)
+                t = parse_transcript(call, rules)
                 got = rule in predict(t).rules
                 key = f"{q} ({cat})" if q in ("conduct caught", "callee answer read right") else q
                 row = per.setdefault(key, [0, 0, []])
@@ -418,20 +440,25 @@ def score_probe(predict: Callable[[Transcript], Any], rules: RuleSet) -> dict[st
                     row[0] += 1
                 else:
                     row[2].append(text)
-        out[lang] = {k: {"right": v[0], "asked": v[1], "wrong": v[2]} for k, v in sorted(per.items())}
+        out[f"asr/{lang}" if asr else lang] = {k: {"right": v[0], "asked": v[1], "wrong": v[2]}
+                                               for k, v in sorted(per.items())}
     return out
 
 
-def run_probe(rules_path: str = "compliance_rules.yaml") -> dict[str, Any]:
+def run_probe(rules_path: str = "compliance_rules.yaml", name: str = "probe") -> dict[str, Any]:
+    """Both languages, as written and as recogniser-style copies, detectors beside the lexicon checker."""
     from dialer.qa import detect
     rules = load_rules(Path(rules_path))
     det = detect.load()
-    return {"model": score_probe(lambda t: check(t, rules, det), rules),
-            "lexicon": score_probe(lambda t: check(t, rules), rules)}
+    res: dict[str, Any] = {"set": name, "model": {}, "lexicon": {}}
+    for asr in (False, True):
+        res["model"].update(score_probe(lambda t: check(t, rules, det), rules, name, asr))
+        res["lexicon"].update(score_probe(lambda t: check(t, rules), rules, name, asr))
+    return res
 
 
 def render_probe(res: dict[str, Any]) -> str:
-    lines = ["probe lines (never trained on), one per small call: right / asked, detectors vs lexicon checker"]
+    lines = [f"{res['set']} lines (never trained on), one per small call: right / asked, detectors vs lexicon checker"]
     for lang, per in res["model"].items():
         lines.append(f"[{lang}]")
         for q, v in per.items():

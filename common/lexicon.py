@@ -19,7 +19,7 @@ DEBT: dict[str, tuple[str, ...]] = {
         "贷款(?!公司|中心)|借款|借了|房贷|账单|催收|贷后",
     ),
     "en": (
-        r"\b(debt|overdue|past due|arrears|outstanding|owe[sd]?|owing|behind on|in arrears|collections?|collector)\b",
+        r"\b(debt|overdue|past[- ]due|arrears|outstanding|owe[sd]?|owing|behind on|in arrears|collections?|collector)\b",
         r"\blate (car |loan )?payments?\b",
         r"\bmissed payments?\b",
         r"\b(balance|amount) (of|is|due)\b",

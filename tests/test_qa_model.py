@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.qa import load_hard, read_probe, score_hard, score_probe
+from bench.qa import PROBE_SETS, load_hard, read_probe, score_hard, score_probe
 from common.normalize import normalize
 from dialer.cli import main
 from dialer.qa import detect
@@ -84,6 +84,8 @@ def test_heads_load_offline_and_scoring_is_deterministic(monkeypatch, det):
     assert a == b == c
     meta = json.loads((ROOT / "models" / "qa" / "meta.json").read_text())
     assert meta["corpus"]["splits_read"] == ["train", "dev"] and meta["encoder"]["version"] == "0.2.1"
+    # no head finds anything it scores below even odds (dialer.qa.train.HI_FLOOR); lower is review at most
+    assert all(0.5 <= h["hi"] <= 0.65 and h["lo"] <= h["hi"] for h in meta["heads"].values()), meta["heads"]
 
 
 # -- the corpus: split once, test untouched ------------------------------------------------------
@@ -117,41 +119,39 @@ def test_probe_lines_are_in_no_split_and_no_training_file():
     b = _builder()
     known = {u["text"] for u in b.all_utterances()} | {u["text"] for lang in b.LANGS for u in b.read_train_extra(lang)}
     for lang in b.LANGS:
-        probe = {text for _cat, text, _debt in read_probe(lang)}
-        raw = {line.strip().removesuffix("#debt").rstrip() for line in (QA2 / f"probe_{lang}.txt").read_text(
-            encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")}
-        assert len(probe) >= 200 and not raw & known, lang
+        seen: set[str] = set()
+        for name in PROBE_SETS:  # probe2: a later, larger set by other hands; neither is trained on
+            probe = {text for _cat, text, _debt in read_probe(lang, name=name)}
+            raw = {line.strip().removesuffix("#debt").rstrip() for line in (QA2 / f"{name}_{lang}.txt").read_text(
+                encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")}
+            assert len(probe) >= 200 and not raw & known and not raw & seen, (lang, name)
+            seen |= raw
 
 
-# Probe lines (tests/data/qa2/probe_*.txt, never trained on), one per small call: right answers as measured
-# with the shipped heads (bench/qa.py --corpus probe), beside the lexicon checker. Listed where the lexicon
-# checker does better: English lawful lines, 268 of 270 with no conduct against 270.
-PROBE_FLOORS = {
-    "zh": {"conduct caught (agent.threat)": 31, "conduct caught (agent.insult)": 26,
-           "conduct caught (agent.impersonation)": 27, "no conduct in a lawful line": 270,
-           "debt mention read right": 47, "identity statement seen": 12,
-           "callee answer read right (callee.confirm)": 10, "callee answer read right (callee.deny)": 6,
-           "callee answer read right (callee.third_party)": 8},
-    "en": {"conduct caught (agent.threat)": 30, "conduct caught (agent.insult)": 27,
-           "conduct caught (agent.impersonation)": 29, "no conduct in a lawful line": 268,
-           "debt mention read right": 48, "identity statement seen": 12,
-           "callee answer read right (callee.confirm)": 10, "callee answer read right (callee.deny)": 6,
-           "callee answer read right (callee.third_party)": 8},
+# Probe lines (tests/data/qa2/probe_*.txt and probe2_*.txt, never trained on), one per small call, as written
+# and as recogniser-style copies: right answers out of those asked, as measured with the shipped heads
+# (bench/qa.py --corpus probe / probe2), rounded down to what is asserted. On every question the detectors
+# answer at least as many as the lexicon checker does (measured in the same run).
+PROBE_FLOORS = {  # (set, cell): (right, asked)
+    ("probe", "zh"): (443, 446), ("probe", "en"): (441, 444),
+    ("probe", "asr/zh"): (441, 446), ("probe", "asr/en"): (438, 444),
+    ("probe2", "zh"): (789, 795), ("probe2", "en"): (746, 758),
+    ("probe2", "asr/zh"): (788, 795), ("probe2", "asr/en"): (744, 758),
 }
-PROBE_BELOW_LEXICON = {("en", "no conduct in a lawful line")}
 
 
 def test_probe_lines_the_heads_never_trained_on(det):
-    model = score_probe(lambda t: check(t, RULES, det), RULES)
-    lex = score_probe(lambda t: check(t, RULES), RULES)
-    below = set()
-    for lang, floors in PROBE_FLOORS.items():
-        assert set(model[lang]) == set(floors), lang
-        for q, floor in floors.items():
-            assert model[lang][q]["right"] >= floor, (lang, q, model[lang][q])
-            if model[lang][q]["right"] < lex[lang][q]["right"]:
-                below.add((lang, q))
-    assert below == PROBE_BELOW_LEXICON
+    for name in PROBE_SETS:
+        for asr in (False, True):
+            model = score_probe(lambda t: check(t, RULES, det), RULES, name, asr)
+            lex = score_probe(lambda t: check(t, RULES), RULES, name, asr)
+            for cell, per in model.items():
+                right, asked = PROBE_FLOORS[(name, cell)]
+                got = sum(v["right"] for v in per.values())
+                assert sum(v["asked"] for v in per.values()) == asked, (name, cell)
+                assert got >= right, (name, cell, got, {q: v["wrong"] for q, v in per.items() if v["wrong"]})
+                for q, v in per.items():
+                    assert v["right"] >= lex[cell][q]["right"], (name, cell, q, v, lex[cell][q]["right"])
 
 
 def test_test_split_has_40_positives_per_rule_language_and_variant():
@@ -179,36 +179,40 @@ def test_test_split_has_40_positives_per_rule_language_and_variant():
 # not hidden: the test fails if a listed cell stops being short (update the list) or a new one appears.
 FLOORS = {  # (variant/lang, rule): (precision, recall)
     ('clean_text/zh', 'conduct.threat'): (0.95, 0.97),
-    ('clean_text/zh', 'conduct.insult'): (1.00, 0.92),
-    ('clean_text/zh', 'conduct.impersonation'): (0.90, 1.00),
-    ('clean_text/zh', 'privacy.third_party_disclosure'): (0.83, 0.97),
+    ('clean_text/zh', 'conduct.insult'): (0.97, 0.97),
+    ('clean_text/zh', 'conduct.impersonation'): (0.86, 0.95),
+    ('clean_text/zh', 'privacy.third_party_disclosure'): (0.87, 1.00),
     ('clean_text/zh', 'disclosure.identity_missing'): (1.00, 1.00),
-    ('clean_text/zh', 'process.order'): (0.87, 0.91),
-    ('clean_text/en', 'conduct.threat'): (0.91, 0.82),
-    ('clean_text/en', 'conduct.insult'): (1.00, 0.97),
+    ('clean_text/zh', 'process.order'): (0.91, 0.91),
+    ('clean_text/en', 'conduct.threat'): (1.00, 0.82),
+    ('clean_text/en', 'conduct.insult'): (0.95, 0.97),
     ('clean_text/en', 'conduct.impersonation'): (1.00, 0.97),
-    ('clean_text/en', 'privacy.third_party_disclosure'): (1.00, 0.98),
+    ('clean_text/en', 'privacy.third_party_disclosure'): (0.96, 0.98),
     ('clean_text/en', 'disclosure.identity_missing'): (1.00, 1.00),
-    ('clean_text/en', 'process.order'): (0.98, 0.98),
+    ('clean_text/en', 'process.order'): (0.98, 0.97),
     ('asr/zh', 'conduct.threat'): (0.95, 0.97),
-    ('asr/zh', 'conduct.insult'): (1.00, 0.90),
-    ('asr/zh', 'conduct.impersonation'): (0.90, 0.97),
-    ('asr/zh', 'privacy.third_party_disclosure'): (0.83, 0.97),
+    ('asr/zh', 'conduct.insult'): (1.00, 0.97),
+    ('asr/zh', 'conduct.impersonation'): (0.81, 0.97),
+    ('asr/zh', 'privacy.third_party_disclosure'): (0.95, 1.00),
     ('asr/zh', 'disclosure.identity_missing'): (1.00, 1.00),
-    ('asr/zh', 'process.order'): (0.87, 0.93),
-    ('asr/en', 'conduct.threat'): (0.89, 0.82),  # 0.85 before the contraction repair (chosen on dev)
-    ('asr/en', 'conduct.insult'): (1.00, 0.95),
+    ('asr/zh', 'process.order'): (1.00, 0.95),
+    ('asr/en', 'conduct.threat'): (0.88, 0.80),  # 0.89/0.82 before the session-5 heads (chosen on dev and probes)
+    ('asr/en', 'conduct.insult'): (0.97, 0.97),
     ('asr/en', 'conduct.impersonation'): (1.00, 0.97),
-    ('asr/en', 'privacy.third_party_disclosure'): (0.98, 0.86),
+    ('asr/en', 'privacy.third_party_disclosure'): (0.98, 0.93),
     ('asr/en', 'disclosure.identity_missing'): (1.00, 1.00),
-    ('asr/en', 'process.order'): (0.88, 0.93),
+    ('asr/en', 'process.order'): (0.98, 0.94),
 }
 SHORTFALLS = {  # (cell, rule, metric, what it falls short of)
+    # the session-5 heads read more lawful Chinese lines about courts and police as impersonation (0.90-0.91
+    # before); the lexicon checker, which needs a first-person claim, reads none of them so
     ("clean_text/zh", "conduct.impersonation", "precision", "lexicon"),
+    ("clean_text/zh", "conduct.impersonation", "precision", "goal"),
     ("asr/zh", "conduct.impersonation", "precision", "lexicon"),
-    ("clean_text/zh", "privacy.third_party_disclosure", "precision", "goal"),
-    ("asr/en", "privacy.third_party_disclosure", "recall", "goal"),
-    ("asr/zh", "privacy.third_party_disclosure", "precision", "goal"),  # dev reaches the goal since the name echo
+    ("asr/zh", "conduct.impersonation", "precision", "goal"),
+    ("clean_text/zh", "privacy.third_party_disclosure", "precision", "goal"),  # 0.84 before
+    ("clean_text/zh", "process.order", "recall", "goal"),  # 0.92 before, when dev did not reach the goal
+    ("asr/en", "privacy.third_party_disclosure", "recall", "goal"),  # 0.86 before
 }
 
 
@@ -529,6 +533,61 @@ def test_hard_negatives_stay_clean(det):
                           ("callee", "No, I'm his roommate."), ("agent", "Okay, could you ask him to call us back? Thanks.")], "en")
     for t in (lawful, told_nothing):
         assert check(t, RULES, det).rules == frozenset()
+
+
+class _Sure:
+    """The shipped detectors, except that one head is sure of one turn (a head that misreads a line the way
+    the rule under test is for): the judge's rule, not this model's luck, is what the test sees."""
+
+    def __init__(self, det, text: str, head: str, p: float):
+        self.det, self.text, self.head, self.p, self.heads = det, text, head, p, det.heads
+
+    def score(self, speakers, texts):
+        out = self.det.score(speakers, texts)
+        return [{**o, self.head: self.p} if self.text in x else o for o, x in zip(out, texts)]
+
+
+def test_a_warning_about_impersonators_is_not_impersonation(det):
+    """Telling the debtor how to spot a fake court or sheriff names the authorities without claiming them."""
+    zh_line = "要是再有人自称是法院或者公安让您转账，那就是诈骗，您直接挂掉打110核实。"
+    en_line = ("If anyone phones claiming to be a deputy and asks for a gift card, that's a scam, "
+               "hang up and call your local police.")
+    zh = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "前几天有人说是法院的，让我转账。"), ("agent", zh_line)])
+    en = _call(EN_OPEN + [("agent", "Your balance of $900 is past due."), ("callee", "Somebody said they were a deputy."),
+                          ("agent", en_line)], "en")
+    for t, line in ((zh, "110"), (en, "gift card")):
+        for head in ("impersonation", "threat"):
+            rules = check(t, RULES, _Sure(det, line, head, 0.97)).rules
+            assert f"conduct.{head}" not in rules, (head, rules)
+    claim = "我现在是以区法院执行局的名义正式通知你，今天不还就强制执行。"
+    claimed = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "没钱。"), ("agent", claim)])
+    assert "conduct.impersonation" in check(claimed, RULES, _Sure(det, "执行局", "impersonation", 0.97)).rules
+
+
+def test_a_department_in_a_self_introduction_is_not_debt_talk(det):
+    """'I'm with the personal-loans centre' says who is calling, not that the listener owes anything; a role
+    that says it (催收, collections) still does."""
+    def call(intro):
+        return _call([("agent", intro), ("callee", "嗯？"), ("agent", "请问您是王建国先生本人吗？"), ("callee", "是我。"),
+                      ("agent", "您的借款逾期了。")])
+    dept = check(call("您好，我是安平银行个人信贷中心的客户经理小吴。"), RULES, _Sure(det, "信贷中心", "debt", 0.9))
+    assert "privacy.third_party_disclosure" not in dept.rules and "process.order" not in dept.rules, dept
+    role = check(call("您好，我是安平银行委托的催收专员小吴。"), RULES, _Sure(det, "催收", "debt", 0.9))
+    assert "privacy.third_party_disclosure" in role.rules
+    # nor does saying who one pretends to be: that is impersonation, not a disclosure
+    fake = check(call("喂，这边是东城区派出所的。"), RULES, _Sure(det, "派出所的", "debt", 0.9))
+    assert "conduct.impersonation" in fake.rules and "privacy.third_party_disclosure" not in fake.rules, fake
+
+
+def test_every_hand_written_training_line_is_in_a_training_call():
+    """The random draws that compose the training calls left about half of the hand-written hard negatives
+    out; the builder adds a call for each line none drew."""
+    b = _builder()
+    calls = [json.loads(x) for x in (QA2 / "calls.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    used = {s for c in calls if c["split"] == "train" for s in c["sources"]}
+    for lang in b.LANGS:
+        pool = {u["id"] for v in b.pools("train", lang).values() for u in v}
+        assert pool <= used, sorted(pool - used)[:5]
 
 
 # -- the contract: three outcomes in `dialer qa score --json` and the review queue ---------------

@@ -40,6 +40,19 @@ UNNAMED_IDENTITY = 0.5      # identity probability a turn needs when it does not
 STRUCTURAL = ("privacy.third_party_disclosure", "disclosure.identity_missing", "process.order")
 
 
+# A warning about impersonators ("如果有人冒充法院打电话要钱，那是诈骗，请报警", "if anyone calls claiming to be
+# a sheriff, that's a scam: call your local police") names the authorities without claiming them: the
+# detectors alone do not make it impersonation or a threat (a lexicon hit still does; the turn goes to
+# review at most).
+_SCAM_WARNING = {
+    "zh": re.compile(r"(冒充|假冒|自称|假装|谎称)[^。！？]{0,30}(诈骗|骗子|报警|110|核实|别信|不要信|不要相信|挂掉|挂断|官方)"
+                     r"|(诈骗|骗子)[^。！？]{0,20}(报警|110|核实|别信|不要信|不要相信|挂掉|挂断|官方)"),
+    "en": re.compile(r"\b(claim(s|ing)? to be|pretend(s|ing)? to be|posing as|saying (they'?re|they are|he'?s|she'?s)"
+                     r"|says? (they'?re|they are|he'?s|she'?s))\b[^.!?]{0,80}\b(scam|fraud|police|hang up|don'?t pay"
+                     r"|do not pay|verify|check)\b|\b(scam|fraud)\b[^.!?]{0,60}\b(hang up|report|police|call (us|the number))\b"),
+}
+
+
 def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -68,7 +81,9 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
             c = lex.conduct.get(rule)
             hit = _find(c.patterns, norms[i], lex, c.negation) if c else None
             ev = _evidence(norms[i], hit) if hit else _short(u.text)
-            if p >= h.hi or (hit and p >= min(h.lo, LEXICON_AGREE)):
+            warned = rule in ("conduct.impersonation", "conduct.threat") and t.lang in _SCAM_WARNING \
+                and bool(_SCAM_WARNING[t.lang].search(norms[i].text))
+            if (p >= h.hi and not (warned and not hit)) or (hit and p >= min(h.lo, LEXICON_AGREE)):
                 if rule == "conduct.impersonation":
                     impersonating.add(i)
                 found = found or (i, p, ev)
@@ -190,11 +205,20 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         # Naming it is an identity statement, whatever its suffix, unless the turn is about the debt
         # ("your card with X is overdue" names the lender, not the caller).
         masked = normalize(n.text.replace(inst, "·")) if named else n
+        debt_said = False
         for stage, head in STAGE_HEAD.items():
             if stage == "identity":
                 continue
             hit = bool(_find(lex.stages[stage], masked, lex))
             stage_on[stage] = on(i, head, hit)
+            debt_said = debt_said or (stage == "debt" and hit)
+        # A speaker introducing themselves with their department ("我是民融银行个贷中心的工作人员", "I'm with
+        # the loan servicing team"), or as somebody they are not ("喂，这里是城关派出所"), says who is calling:
+        # the debt head alone, with no debt word in the turn, does not make it debt talk (a role that says
+        # it, 催收/贷后/collections, is in the lexicon).
+        if stage_on["debt"] and not debt_said and (i in impersonating or (
+                p["identity"] >= heads["identity"].hi and t.lang in _SELF_INTRO and _SELF_INTRO[t.lang].search(n.text))):
+            stage_on["debt"] = False
         # In a turn about the debt, the lender's name says whose debt it is, not who is calling, unless the
         # speaker introduces themselves in it: "我是民融银行信用卡中心的，您的卡逾期了" and "This is Dana from
         # X, your account is past due" are identity statements; "您在民融银行办的那张卡透支了" and "your X card

@@ -168,9 +168,16 @@ def _prob(x: np.ndarray, coef: np.ndarray, b: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(x @ coef + b)))
 
 
+# A head trained with balanced class weights that scores a turn below even odds has not found it: however
+# clean dev is (the debt head reached dev precision 0.95 at 0.32), a lower threshold is a review at most.
+# Chosen on the probe sets and the version-1 corpus's tune half (a debt threshold of 0.32 read lawful lines
+# of both as debt talk); dev was unchanged.
+HI_FLOOR = 0.5
+
+
 def _band(p: np.ndarray, y: np.ndarray, cap: float = 0.004) -> tuple[float, float, dict]:
-    """hi: lowest threshold with dev precision >= 0.95 (at most 0.65); lo: highest threshold keeping dev
-    recall >= 0.98 (at least 0.15, at most hi). Between them a detection is uncertain (needs review)."""
+    """hi: lowest threshold with dev precision >= 0.95, within [HI_FLOOR, 0.65]; lo: highest threshold keeping
+    dev recall >= 0.98 (at least 0.15, at most hi). Between them a detection is uncertain (needs review)."""
     grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
     hi = 0.65
     for t in grid:
@@ -178,7 +185,7 @@ def _band(p: np.ndarray, y: np.ndarray, cap: float = 0.004) -> tuple[float, floa
         tp = int((pred & (y == 1)).sum())
         fp = int((pred & (y == 0)).sum())
         if tp and tp / (tp + fp) >= 0.95:
-            hi = min(float(t), 0.65)
+            hi = min(max(float(t), HI_FLOOR), 0.65)
             break
     lo = 0.15
     for t in grid[::-1]:

@@ -188,6 +188,7 @@ class Composer:
         self.p = pools(split_name, lang)
         self.rng = random.Random(f"qa2-{split_name}-{lang}")
         self.n = 0
+        self.used: set[str] = set()
 
     def pick(self, key: str) -> dict:
         return self.rng.choice(self.p[key])
@@ -214,6 +215,7 @@ class Composer:
             turns.append({"speaker": u["speaker"], "text": text, "start": round(t, 2), "end": round(t + dur, 2)})
             cats.append(key)
             src.append(u["id"])
+            self.used.add(u["id"])
             t += dur + 0.6
         jur, off = START[self.lang]
         hour = 10 + self.n % 9 if start_ok else self.rng.choice([6, 7, 21, 22, 23])
@@ -288,6 +290,38 @@ class Composer:
             out.append(self.call("order", body))
         for k in range(per_kind):  # outside the calling window, otherwise clean
             out.append(self.call("time", self.opening() + self.tail(), start_ok=False))
+        return out
+
+    def coverage(self) -> list[dict]:
+        """One more call for every line of the pool that no call above drew (the random draws leave
+        about half of the hand-written hard negatives and third-party answers out): train only, so that
+        every hand-written training line is read at least once. Appended after the other calls, so those
+        stay what they were."""
+        out = []
+        for key in sorted(self.p):
+            for k, u in enumerate(x for x in self.p[key] if x["id"] not in self.used):
+                alt = k % 2 == 1
+                if key == "agent.relay":
+                    kind, body = "clean", ["agent.identity", "callee.neutral", "agent.verify", "callee.third_party", u,
+                                           "callee.neutral", "agent.neutral"]
+                elif key == "callee.third_party":
+                    kind, body = (("privacy", ["agent.identity", "callee.neutral", "agent.verify", u, "agent.debt",
+                                               "callee.neutral", "agent.relay"]) if alt else
+                                  ("clean", ["agent.identity", "callee.neutral", "agent.verify", u, "agent.relay",
+                                             "callee.neutral", "agent.neutral"]))
+                elif key == "callee.deny":
+                    kind, body = (("privacy", ["agent.identity", "callee.neutral", "agent.verify", u, "agent.debt",
+                                               "callee.neutral", "agent.neutral"]) if alt else
+                                  ("clean", ["agent.greeting", "callee.neutral", "agent.identity", "agent.verify", u,
+                                             "agent.relay"]))
+                else:
+                    kind, body = "clean", ["agent.greeting", "callee.neutral", "agent.identity", "callee.neutral",
+                                           "agent.verify", "callee.confirm", "agent.debt", "callee.neutral",
+                                           "agent.plan", "callee.neutral", "agent.neg_conduct", "agent.neutral"]
+                    if key not in body:
+                        raise SystemExit(f"no coverage call for {key} (line {u['id']})")
+                    body[body.index(key)] = u
+                out.append(self.call(kind, body))
         return out
 
 
@@ -386,7 +420,10 @@ def build() -> list[dict]:
     out = []
     for split_name, per_kind in (("train", 60), ("dev", 40), ("test", 40)):
         for lang in LANGS:
-            calls = Composer(split_name, lang).calls(per_kind)
+            comp = Composer(split_name, lang)
+            calls = comp.calls(per_kind)
+            if split_name == "train":
+                calls += comp.coverage()
             out += calls
             if split_name != "train":
                 out += [asr_copy(c) for c in calls]

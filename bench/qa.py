@@ -1,7 +1,7 @@
 """QA checker benchmark: per-rule precision/recall on the labelled corpus (untouched test half by default)
 against a naive keyword baseline measured in the same run, plus transcripts scored per second.
 
-    python -m bench.qa [--corpus hard|v1|probe|probe2] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
+    python -m bench.qa [--corpus hard|v1|probe|probe2|probe3] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
 
 `--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
 end of this file and docs/QA.md). `--corpus probe` / `probe2`: the probe lines (tests/data/qa2/probe_*.txt,
@@ -353,7 +353,10 @@ PROBE_FRAME = {
 CONDUCT_CAT = {"threat": "conduct.threat", "insult": "conduct.insult", "impersonation": "conduct.impersonation"}
 
 
-PROBE_SETS = ("probe", "probe2")  # probe2: written later, by other hands, as a third look (never trained on)
+# probe2: written later, by other hands, as a third look; probe3: Chinese lawful mentions of courts and police
+# beside false claims to be them. None is trained on.
+PROBE_LANGS = {"probe": ("zh", "en"), "probe2": ("zh", "en"), "probe3": ("zh",)}
+PROBE_SETS = tuple(PROBE_LANGS)
 
 
 def read_probe(lang: str, path: Path | None = None, name: str = "probe") -> list[tuple[str, str, bool]]:
@@ -424,7 +427,7 @@ def score_probe(predict: Callable[[Transcript], Any], rules: RuleSet, name: str 
     """Per language and question: right / asked, and the lines it got wrong (to read). `asr`: each small
     call's recogniser-style copy instead (keys 'asr/zh', 'asr/en')."""
     out: dict[str, Any] = {}
-    for lang in ("zh", "en"):
+    for lang in PROBE_LANGS[name]:
         per: dict[str, list] = {}
         n = 0
         for cat, text, also in read_probe(lang, name=name):

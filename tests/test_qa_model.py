@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.qa import PROBE_SETS, load_hard, read_probe, score_hard, score_probe
+from bench.qa import PROBE_LANGS, PROBE_SETS, load_hard, read_probe, score_hard, score_probe
 from common.normalize import normalize
 from dialer.cli import main
 from dialer.qa import detect
@@ -120,11 +120,11 @@ def test_probe_lines_are_in_no_split_and_no_training_file():
     known = {u["text"] for u in b.all_utterances()} | {u["text"] for lang in b.LANGS for u in b.read_train_extra(lang)}
     for lang in b.LANGS:
         seen: set[str] = set()
-        for name in PROBE_SETS:  # probe2: a later, larger set by other hands; neither is trained on
+        for name in (n for n in PROBE_SETS if lang in PROBE_LANGS[n]):  # later sets by other hands; none trained on
             probe = {text for _cat, text, _debt in read_probe(lang, name=name)}
             raw = {line.strip().removesuffix("#debt").rstrip() for line in (QA2 / f"{name}_{lang}.txt").read_text(
                 encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")}
-            assert len(probe) >= 200 and not raw & known and not raw & seen, (lang, name)
+            assert len(probe) >= 150 and not raw & known and not raw & seen, (lang, name)
             seen |= raw
 
 
@@ -137,6 +137,9 @@ PROBE_FLOORS = {  # (set, cell): (right, asked)
     ("probe", "asr/zh"): (441, 446), ("probe", "asr/en"): (438, 444),
     ("probe2", "zh"): (789, 795), ("probe2", "en"): (746, 758),
     ("probe2", "asr/zh"): (788, 795), ("probe2", "asr/en"): (744, 758),
+    # Chinese lawful mentions of courts and police beside false claims to be them: 11 of 420 lawful lines
+    # read as conduct, as many as the lexicon checker (where the test split says the heads do worse)
+    ("probe3", "zh"): (449, 460), ("probe3", "asr/zh"): (449, 460),
 }
 
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from bench.qa import PROBE_LANGS, PROBE_SETS, load_hard, read_probe, score_hard, score_probe
 from common.normalize import normalize
 from dialer.cli import main
-from dialer.qa import detect
+from dialer.qa import detect, judge
 from dialer.qa.asr import fix_homophones, join_contractions, repair, turn_text, words_to_digits
 from dialer.qa.checker import _find, check, parse_transcript
 from dialer.qa.rules import load_rules
@@ -134,12 +134,13 @@ def test_probe_lines_are_in_no_split_and_no_training_file():
 # answer at least as many as the lexicon checker does (measured in the same run).
 PROBE_FLOORS = {  # (set, cell): (right, asked)
     ("probe", "zh"): (443, 446), ("probe", "en"): (441, 444),
-    ("probe", "asr/zh"): (441, 446), ("probe", "asr/en"): (438, 444),
-    ("probe2", "zh"): (789, 795), ("probe2", "en"): (746, 758),
-    ("probe2", "asr/zh"): (788, 795), ("probe2", "asr/en"): (744, 758),
-    # Chinese lawful mentions of courts and police beside false claims to be them: 11 of 420 lawful lines
-    # read as conduct, as many as the lexicon checker (where the test split says the heads do worse)
-    ("probe3", "zh"): (449, 460), ("probe3", "asr/zh"): (449, 460),
+    ("probe", "asr/zh"): (442, 446), ("probe", "asr/en"): (439, 444),
+    ("probe2", "zh"): (789, 795), ("probe2", "en"): (747, 758),
+    ("probe2", "asr/zh"): (787, 795), ("probe2", "asr/en"): (744, 758),
+    # Chinese lawful mentions of courts and police beside false claims to be them: 6 (recogniser text 5) of
+    # 420 lawful lines read as conduct, against the lexicon checker's 11. Its wrong lines suggested the
+    # judge's named-institution rule (NAMED_IMPERSONATION_HI, chosen on dev), so it is no longer a blind look.
+    ("probe3", "zh"): (454, 460), ("probe3", "asr/zh"): (455, 460),
 }
 
 
@@ -183,7 +184,7 @@ def test_test_split_has_40_positives_per_rule_language_and_variant():
 FLOORS = {  # (variant/lang, rule): (precision, recall)
     ('clean_text/zh', 'conduct.threat'): (0.95, 0.97),
     ('clean_text/zh', 'conduct.insult'): (0.97, 0.97),
-    ('clean_text/zh', 'conduct.impersonation'): (0.86, 0.95),
+    ('clean_text/zh', 'conduct.impersonation'): (1.00, 0.95),
     ('clean_text/zh', 'privacy.third_party_disclosure'): (0.87, 1.00),
     ('clean_text/zh', 'disclosure.identity_missing'): (1.00, 1.00),
     ('clean_text/zh', 'process.order'): (0.91, 0.91),
@@ -192,30 +193,25 @@ FLOORS = {  # (variant/lang, rule): (precision, recall)
     ('clean_text/en', 'conduct.impersonation'): (1.00, 0.97),
     ('clean_text/en', 'privacy.third_party_disclosure'): (0.96, 0.98),
     ('clean_text/en', 'disclosure.identity_missing'): (1.00, 1.00),
-    ('clean_text/en', 'process.order'): (0.98, 0.97),
+    ('clean_text/en', 'process.order'): (0.93, 0.97),
     ('asr/zh', 'conduct.threat'): (0.95, 0.97),
     ('asr/zh', 'conduct.insult'): (1.00, 0.97),
-    ('asr/zh', 'conduct.impersonation'): (0.81, 0.97),
-    ('asr/zh', 'privacy.third_party_disclosure'): (0.95, 1.00),
+    ('asr/zh', 'conduct.impersonation'): (1.00, 0.95),
+    ('asr/zh', 'privacy.third_party_disclosure'): (0.94, 1.00),
     ('asr/zh', 'disclosure.identity_missing'): (1.00, 1.00),
-    ('asr/zh', 'process.order'): (1.00, 0.95),
+    ('asr/zh', 'process.order'): (0.98, 0.93),
     ('asr/en', 'conduct.threat'): (0.88, 0.80),  # 0.89/0.82 before the session-5 heads (chosen on dev and probes)
     ('asr/en', 'conduct.insult'): (0.97, 0.97),
     ('asr/en', 'conduct.impersonation'): (1.00, 0.97),
-    ('asr/en', 'privacy.third_party_disclosure'): (0.98, 0.93),
+    ('asr/en', 'privacy.third_party_disclosure'): (0.98, 0.94),
     ('asr/en', 'disclosure.identity_missing'): (1.00, 1.00),
-    ('asr/en', 'process.order'): (0.98, 0.94),
+    ('asr/en', 'process.order'): (0.95, 0.94),
 }
-SHORTFALLS = {  # (cell, rule, metric, what it falls short of)
-    # the session-5 heads read more lawful Chinese lines about courts and police as impersonation (0.90-0.91
-    # before); the lexicon checker, which needs a first-person claim, reads none of them so
-    ("clean_text/zh", "conduct.impersonation", "precision", "lexicon"),
-    ("clean_text/zh", "conduct.impersonation", "precision", "goal"),
-    ("asr/zh", "conduct.impersonation", "precision", "lexicon"),
-    ("asr/zh", "conduct.impersonation", "precision", "goal"),
-    ("clean_text/zh", "privacy.third_party_disclosure", "precision", "goal"),  # 0.84 before
-    ("clean_text/zh", "process.order", "recall", "goal"),  # 0.92 before, when dev did not reach the goal
-    ("asr/en", "privacy.third_party_disclosure", "recall", "goal"),  # 0.86 before
+SHORTFALLS = {  # (cell, rule, metric, what it falls short of); none is short of the lexicon checker
+    ("clean_text/zh", "privacy.third_party_disclosure", "precision", "goal"),  # 0.87; 0.84 with the session-4 heads
+    ("clean_text/zh", "process.order", "recall", "goal"),  # 0.92
+    ("asr/zh", "process.order", "recall", "goal"),  # 0.935; 0.95 with the session-5 heads alone
+    ("asr/en", "privacy.third_party_disclosure", "recall", "goal"),  # 0.947; 0.86 with the session-4 heads
 }
 
 
@@ -482,6 +478,40 @@ def test_the_bots_own_sentences_are_not_conduct(det):
     assert not [r for r in res.rules if r.startswith("conduct.")], res.as_dict()
 
 
+# The shipped scripts' ways of ending a call before anybody is verified, as the bot says them (the demo
+# campaigns' institution, name and number, not the sample values the heads were trained with): the caller
+# (a) says it is a wrong number, (b) is somebody else who knows the debtor, (c) never answers, (d) fails the
+# second factor, (e) asks not to be called. The script validator keeps debt words out of these prompts;
+# QA must agree that nothing about a debt was said.
+BOT_EXITS = [
+    ("2", "ask_know", "2", "wrong_number"), ("2", "ask_know", "1", "third_party"),
+    ("喂", "ask_name_again", "", "ask_name_again", "", "no_response"),
+    ("1", "ask_factor", "1990", "factor_again", "ask_factor", "1991", "verify_failed"), ("stop", "cease"),
+]
+BOT_SLOTS = {"zh": {"institution": "示例消费金融", "collector_name": "小安", "debtor_name": "孙丽",
+                    "callback_number": "+864008001234"},
+             "en": {"institution": "Acme Finance", "collector_name": "Sam", "debtor_name": "Jane Miller",
+                    "callback_number": "+18005550199"}}
+
+
+def test_the_bots_own_calls_that_end_before_verification_disclose_nothing(det):
+    import yaml
+    for f in sorted((ROOT / "campaigns" / "scripts").glob("m*.yaml")):
+        doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+        lang, slots = doc["lang"], BOT_SLOTS[doc["lang"]]
+        say = {k: v["text"] if isinstance(v, dict) else v for k, v in doc["prompts"].items()}
+        for path in BOT_EXITS:
+            turns = [("agent", say["identity"].format_map(slots)), ("agent", say["ask_name"].format_map(slots))]
+            for step in path:
+                if step in say:
+                    turns.append(("agent", say[step].format_map(slots)))
+                else:
+                    turns.append(("callee", {"stop": "别再给我打电话了。" if lang == "zh" else "Stop calling me.",
+                                             "喂": "喂？" if lang == "zh" else "Hello?"}.get(step, step)))
+            res = check(_call(turns, lang, inst=slots["institution"]), RULES, det)
+            assert not res.rules and not res.review, (f.name, path, res.as_dict())
+
+
 def test_numbers_in_words_answer_the_verification_question(det):
     assert words_to_digits("后四位是三五零七", "zh") == "后四位是3507"
     assert words_to_digits("born nineteen eighty five, the last four are four four one seven", "en") == \
@@ -565,6 +595,31 @@ def test_a_warning_about_impersonators_is_not_impersonation(det):
     claim = "我现在是以区法院执行局的名义正式通知你，今天不还就强制执行。"
     claimed = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "没钱。"), ("agent", claim)])
     assert "conduct.impersonation" in check(claimed, RULES, _Sure(det, "执行局", "impersonation", 0.97)).rules
+
+
+def test_naming_the_institution_beside_a_court_needs_more_than_the_heads_band(det):
+    """A collector who names their own lender while mentioning a court or the police ("安平银行已经起诉了",
+    "I'm with Harbor Savings, not the sheriff's office") is more often stating a lawful fact than claiming
+    to be the court: there the impersonation head alone needs NAMED_IMPERSONATION_HI, and a score between
+    the head's band and that goes to review. A claim to be the court is still found, named lender or not."""
+    h = det.heads["impersonation"]
+    mid = round((h.hi + judge.NAMED_IMPERSONATION_HI) / 2, 3)
+    lawful_zh = "我是安平银行法务组的，法院那边我们已经递交了起诉材料，开不开庭由法院来定。"
+    lawful_en = "I'm calling for Harbor Savings, not for the sheriff's office; the court decides if there is a hearing."
+    cases = ((_call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "然后呢？"), ("agent", lawful_zh)]), "起诉材料"),
+             (_call(EN_OPEN + [("agent", "Your balance of $900 is past due."), ("callee", "So?"),
+                               ("agent", lawful_en)], "en"), "sheriff"))
+    for t, key in cases:
+        res = check(t, RULES, _Sure(det, key, "impersonation", mid))
+        assert "conduct.impersonation" not in res.rules, res
+        assert [r.rule for r in res.review if r.rule == "conduct.impersonation"] == ["conduct.impersonation"], res
+    # the same score on a turn that does not name the lender is a finding, as the band says
+    unnamed = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "然后呢？"), ("agent", "法院那边已经收到材料了，我这边就是管这个案子的。")])
+    assert "conduct.impersonation" in check(unnamed, RULES, _Sure(det, "管这个案子", "impersonation", mid)).rules
+    # and the heads themselves still read a named lender beside a claim to be the court as impersonation
+    claim = _call(ZH_OPEN + [("agent", "您的借款逾期了。"), ("callee", "然后呢？"),
+                             ("agent", "我是安平银行法务组的，也是区法院指定的执行员，今天起由我代表法院处理你的案子。")])
+    assert "conduct.impersonation" in check(claim, RULES, det).rules
 
 
 def test_a_department_in_a_self_introduction_is_not_debt_talk(det):

@@ -5,7 +5,8 @@ Per turn, a recogniser-text repair (dialer.qa.asr) comes first; then each detect
 has a band [lo, hi) learnt on the dev split: at or above hi it is a finding, below lo it is not, in
 between it is uncertain.
 
-* Conduct (threat, insult, impersonation; agent turns only): a turn at or above hi, or a lexicon hit
+* Conduct (threat, insult, impersonation; agent turns only): a turn at or above hi (for impersonation
+  in a turn that names the campaign's institution, at least NAMED_IMPERSONATION_HI), or a lexicon hit
   the detector does not contradict (>= min(lo, 0.2)), is a violation; a turn in the band, or a lexicon
   hit the detector doubts (0.05–0.2), is a review item; a lexicon hit the detector puts under 0.05
   (a lawful sentence using a listed word) is dropped.
@@ -36,6 +37,12 @@ STAGE_HEAD = {"identity": "identity", "verification": "verification", "debt": "d
 ORDER = ("identity", "verification", "debt", "plan_or_consequence")
 LEXICON_AGREE = 0.2         # a lexicon match (high precision) stands unless the detector puts it below this
 LEXICON_DOUBT_FLOOR = 0.05  # a lexicon match the detector puts below this is not even worth a review
+# A turn that names the campaign's own institution ("我是安平银行的催收专员，不是公安", "Harbor Savings has
+# filed a claim in court") mentions courts and police beside the caller's true name far more often than it
+# claims to be them: there the impersonation head alone needs this much (a lexicon hit still counts; between
+# the head's band and this, review). Chosen on dev: wrong answers 86 -> 76, all ten impersonation findings in
+# English recogniser text; anything from 0.85 to 0.98 did the same on dev, and this is the lowest of it.
+NAMED_IMPERSONATION_HI = 0.85
 UNNAMED_IDENTITY = 0.5      # identity probability a turn needs when it does not name the campaign's institution
 STRUCTURAL = ("privacy.third_party_disclosure", "disclosure.identity_missing", "process.order")
 
@@ -70,6 +77,7 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
 
     # -- conduct ------------------------------------------------------------------------------
     impersonating: set[int] = set()  # turns found to be impersonation: no identity statement of the caller's
+    inst = normalize_text(t.institution) if t.institution else None
     for rule in CONDUCT_RULES:
         h = heads[CONDUCT_HEAD[rule]]
         found: tuple[int, float, str] | None = None
@@ -83,7 +91,10 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
             ev = _evidence(norms[i], hit) if hit else _short(u.text)
             warned = rule in ("conduct.impersonation", "conduct.threat") and t.lang in _SCAM_WARNING \
                 and bool(_SCAM_WARNING[t.lang].search(norms[i].text))
-            if (p >= h.hi and not (warned and not hit)) or (hit and p >= min(h.lo, LEXICON_AGREE)):
+            hi = h.hi
+            if rule == "conduct.impersonation" and inst and inst in norms[i].text:
+                hi = max(hi, NAMED_IMPERSONATION_HI)
+            if (p >= hi and not (warned and not hit)) or (hit and p >= min(h.lo, LEXICON_AGREE)):
                 if rule == "conduct.impersonation":
                     impersonating.add(i)
                 found = found or (i, p, ev)
@@ -97,7 +108,6 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
             review.append(ReviewItem(rule, doubt[0], doubt[1], doubt[2], doubt[3]))
 
     # -- disclosure and order: the state machine on confident and on possible detections ---------
-    inst = normalize_text(t.institution) if t.institution else None
     if inst:
         generic = "某机构" if t.lang == "zh" else "the company"
         named = [i for i, u in enumerate(t.turns) if u.speaker == "agent" and inst in norms[i].text]

@@ -4,9 +4,9 @@ against a naive keyword baseline measured in the same run, plus transcripts scor
     python -m bench.qa [--corpus hard|v1|probe|probe2|probe3] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
 
 `--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
-end of this file and docs/QA.md). `--corpus probe` / `probe2`: the probe lines (tests/data/qa2/probe_*.txt,
-probe2_*.txt, never trained on), one at a time in a fixed small call and in its recogniser-style copy,
-detectors beside the lexicon checker.
+end of this file and docs/QA.md). `--corpus probe` / `probe2` / `probe3`: the probe lines
+(tests/data/qa2/probe_*.txt, probe2_*.txt, probe3_zh.txt, never trained on), one at a time in a fixed
+small call and in its recogniser-style copy, detectors beside the lexicon checker.
 `--corpus v1`: the version-1 corpus against a naive keyword baseline:
 
 The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no

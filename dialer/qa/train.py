@@ -5,7 +5,8 @@ script existed): heads are fitted on train turns (and recogniser-style copies of
 corpus builder's own function: augmentation from the same rules), the regularisation strength and
 each head's review band (lo, hi) are chosen on dev turns, and so is the weight of the hashed surface
 n-grams beside the embedding (conduct and answer softmaxes). The agent softmax and the stage heads also
-learn the shipped scripts' own prompts (`own_prompts`, `stage_prompts`): retrain after changing them. The test split is never read.
+learn the shipped scripts' own prompts (`own_prompts`, `stage_prompts`): retrain after changing them.
+The test split is never read.
 Writes models/qa/heads.npz (coefficients, no pickle) and models/qa/meta.json (training metadata).
 """
 from __future__ import annotations

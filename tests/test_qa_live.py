@@ -53,10 +53,11 @@ def test_publish_reaches_subscribers_and_survives_a_failing_one():
 def test_a_sentence_cut_in_two_is_judged_whole(us, with_detectors):
     det = detect.load() if with_detectors else None
     # the second half read with the first: the threat it completes, and nothing the fragment alone might suggest
-    assert [r for r, _ in live.phrase_hits("and hurt your family.", "en", us, det,
-                                           previous="We will come to your house")] == ["conduct.threat"]
-    assert [r for r, _ in live.phrase_hits("and nothing we do will hurt your family.", "en", us, det,
-                                           previous="Nobody will come to your house,")] == []
+    joined = live.join_phrases("We will come to your house", "and hurt your family.", "en")
+    assert joined == "We will come to your house and hurt your family."
+    assert [r for r, _ in live.phrase_hits(joined, "en", us, det)] == ["conduct.threat"]
+    lawful = live.join_phrases("Nobody will come to your house,", "and nothing we do will hurt your family.", "en")
+    assert [r for r, _ in live.phrase_hits(lawful, "en", us, det)] == []
 
 
 class _Ami:

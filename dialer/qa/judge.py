@@ -78,6 +78,8 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
     # -- conduct ------------------------------------------------------------------------------
     impersonating: set[int] = set()  # turns found to be impersonation: no identity statement of the caller's
     inst = normalize_text(t.institution) if t.institution else None
+    # agent turns that name the campaign's institution, in order
+    named = [i for i, u in enumerate(t.turns) if inst and u.speaker == "agent" and inst in norms[i].text]
     for rule in CONDUCT_RULES:
         h = heads[CONDUCT_HEAD[rule]]
         found: tuple[int, float, str] | None = None
@@ -92,7 +94,7 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
             warned = rule in ("conduct.impersonation", "conduct.threat") and t.lang in _SCAM_WARNING \
                 and bool(_SCAM_WARNING[t.lang].search(norms[i].text))
             hi = h.hi
-            if rule == "conduct.impersonation" and inst and inst in norms[i].text:
+            if rule == "conduct.impersonation" and i in named:
                 hi = max(hi, NAMED_IMPERSONATION_HI)
             if (p >= hi and not (warned and not hit)) or (hit and p >= min(h.lo, LEXICON_AGREE)):
                 if rule == "conduct.impersonation":
@@ -108,13 +110,11 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
             review.append(ReviewItem(rule, doubt[0], doubt[1], doubt[2], doubt[3]))
 
     # -- disclosure and order: the state machine on confident and on possible detections ---------
-    if inst:
+    if inst and named:
         generic = "某机构" if t.lang == "zh" else "the company"
-        named = [i for i, u in enumerate(t.turns) if u.speaker == "agent" and inst in norms[i].text]
-        if named:
-            masked = detectors.score(["agent"] * len(named), [norms[i].text.replace(inst, generic) for i in named])
-            for i, m in zip(named, masked):
-                probs[i] = {**probs[i], "debt": m["debt"], "identity_masked": m["identity"]}
+        masked = detectors.score(["agent"] * len(named), [norms[i].text.replace(inst, generic) for i in named])
+        for i, m in zip(named, masked):
+            probs[i] = {**probs[i], "debt": m["debt"], "identity_masked": m["identity"]}
     runs = [_state_machine(t, lex, norms, probs, heads, inst, strict, impersonating) for strict in (True, False)]
     for rule in STRUCTURAL:
         a, b = runs[0].get(rule), runs[1].get(rule)

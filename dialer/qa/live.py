@@ -82,11 +82,9 @@ def publish(alert: LiveAlert) -> None:
 
 
 def phrase_hits(text: str, lang: str, profile: QARules, detectors: Any = None,
-                institution: str | None = None, previous: str | None = None) -> list[tuple[str, float | None]]:
-    """(rule, confidence) for each live rule one collector phrase breaks, by the post-call checker; with
-    `previous` (the collector's phrase just before, in the same stretch of speech) the two are one turn."""
-    if previous:
-        text = join_phrases(previous, text, lang)
+                institution: str | None = None) -> list[tuple[str, float | None]]:
+    """(rule, confidence) for each live rule one collector phrase breaks, by the post-call checker (`text`
+    may be two phrases of one sentence, `join_phrases`)."""
     t = {"call_id": "live", "lang": lang, "jurisdiction": profile.profile,
          "started_at": "2000-01-01T12:00:00+00:00", "institution": institution,
          "turns": [{"speaker": "agent", "text": text, "start": 0.0, "end": 1.0}]}
@@ -215,11 +213,10 @@ class CollectorMonitor:
         rec = await asyncio.to_thread(recognize_utterance, recognizer, utt)
         if not rec.text:
             return
-        previous = w.last[0] if (w.last is not None and utt.start - w.last[1] <= JOIN_GAP_S
-                                 and continues(w.last[0], rec.text)) else None
-        w.last = (rec.text, utt.end)
-        hits = await asyncio.to_thread(phrase_hits, rec.text, lang, profile, self.detectors, institution, previous)
-        evidence = join_phrases(previous, rec.text, lang) if previous else rec.text
+        last, w.last = w.last, (rec.text, utt.end)
+        evidence = (join_phrases(last[0], rec.text, lang)
+                    if last and utt.start - last[1] <= JOIN_GAP_S and continues(last[0], rec.text) else rec.text)
+        hits = await asyncio.to_thread(phrase_hits, evidence, lang, profile, self.detectors, institution)
         for rule, confidence in hits:
             assert w.fired is not None
             if rule in w.fired:

@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -127,16 +128,19 @@ SAMPLE_SLOTS = {
 }
 
 
-def own_prompts(scripts_dir: Path = ROOT / "campaigns" / "scripts") -> list[tuple[str, str]]:
-    """(text, category) for every prompt of the shipped scripts, placeholders filled with sample values."""
+def own_prompts(scripts_dir: Path = ROOT / "campaigns" / "scripts",
+                keep: Callable[[str], bool] | None = None) -> list[tuple[str, str]]:
+    """(text, category) for every prompt of the shipped scripts (or those whose id `keep` accepts),
+    placeholders filled with sample values."""
     import yaml
     out: dict[str, str] = {}
     for f in sorted(scripts_dir.glob("*.yaml")):
         doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
         slots = SAMPLE_SLOTS.get(str(doc.get("lang")), {})
         for pid, v in (doc.get("prompts") or {}).items():
-            text = v["text"] if isinstance(v, dict) else v
-            out.setdefault(text.format_map(slots), PROMPT_CATEGORY.get(pid, "agent.neutral"))
+            if keep is None or keep(pid):
+                text = v["text"] if isinstance(v, dict) else v
+                out.setdefault(text.format_map(slots), PROMPT_CATEGORY.get(pid, "agent.neutral"))
     return sorted(out.items())
 
 
@@ -161,16 +165,7 @@ def stage_prompts(scripts_dir: Path = ROOT / "campaigns" / "scripts") -> list[tu
             for nid in pre_verification_nodes(script):
                 node = script.nodes[nid]
                 pre.update(node.say, node.no_input.say, node.no_match.say)
-    import yaml
-    out: dict[str, str] = {}
-    for f in sorted(scripts_dir.glob("*.yaml")):
-        doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
-        slots = SAMPLE_SLOTS.get(str(doc.get("lang")), {})
-        for pid, v in (doc.get("prompts") or {}).items():
-            if pid in PROMPT_CATEGORY or pid in pre:
-                text = v["text"] if isinstance(v, dict) else v
-                out.setdefault(text.format_map(slots), PROMPT_CATEGORY.get(pid, "agent.neutral"))
-    return sorted(out.items())
+    return own_prompts(scripts_dir, keep=lambda pid: pid in PROMPT_CATEGORY or pid in pre)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float, weight: np.ndarray | None = None):

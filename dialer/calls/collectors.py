@@ -105,6 +105,11 @@ class Collectors:
         elif manual_until > cur.since + self.wrap_up:  # the pacer sees the wrap-up run to its hand-set end
             self.live[name] = CollectorLive(WRAPUP, manual_until - self.wrap_up)
 
+    def settling(self) -> bool:
+        """A collector is still talking (their AgentComplete not seen yet: Asterisk may send it after the
+        debtor's hangup has settled the call) or in a wrap-up that may end in `not_entered`."""
+        return bool(self.wrapping) or any(cur.state == TALKING for cur in self.live.values())
+
     def start_wrapup(self, name: str, call_id: str | None, now: float) -> None:
         """A collector's call ended: wrap-up starts (the queue is paused for them by the caller)."""
         self.live[name] = CollectorLive(WRAPUP, now, None)

@@ -338,7 +338,7 @@ class Dialer:
         while not self._stopping.is_set():
             idle = await self._tick_or_pause(until_idle)
             self.publish(oe.Tick(self.clock.timestamp(), len(self.calls)))
-            if until_idle and idle and not self._recovering and not self.collectors.wrapping:
+            if until_idle and idle and not self._recovering and not self.collectors.settling():
                 why = "nothing left to dial"
                 break
             if max_seconds is not None and time.monotonic() - t0 > max_seconds:

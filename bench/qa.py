@@ -1,11 +1,11 @@
 """QA checker benchmark: per-rule precision/recall on the labelled corpus (untouched test half by default)
 against a naive keyword baseline measured in the same run, plus transcripts scored per second.
 
-    python -m bench.qa [--corpus hard|v1|probe|probe2|probe3] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
+    python -m bench.qa [--corpus hard|v1|probe|probe2|probe3|probe4] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
 
 `--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
-end of this file and docs/QA.md). `--corpus probe` / `probe2` / `probe3`: the probe lines
-(tests/data/qa2/probe_*.txt, probe2_*.txt, probe3_zh.txt, never trained on), one at a time in a fixed
+end of this file and docs/QA.md). `--corpus probe` / `probe2` / `probe3` / `probe4`: the
+probe lines (tests/data/qa2/probe_*.txt, probe2_*.txt, probe3_zh.txt, probe4_*.txt, never trained on), one at a time in a fixed
 small call and in its recogniser-style copy, detectors beside the lexicon checker.
 `--corpus v1`: the version-1 corpus against a naive keyword baseline:
 
@@ -354,8 +354,8 @@ CONDUCT_CAT = {"threat": "conduct.threat", "insult": "conduct.insult", "imperson
 
 
 # probe2: written later, by other hands, as a third look; probe3: Chinese lawful mentions of courts and police
-# beside false claims to be them. None is trained on.
-PROBE_LANGS = {"probe": ("zh", "en"), "probe2": ("zh", "en"), "probe3": ("zh",)}
+# beside false claims to be them; probe4: debt mentions and callee answers, written blind. None is trained on.
+PROBE_LANGS = {"probe": ("zh", "en"), "probe2": ("zh", "en"), "probe3": ("zh",), "probe4": ("zh", "en")}
 PROBE_SETS = tuple(PROBE_LANGS)
 
 

@@ -173,6 +173,16 @@ _SELF_INTRO = {
 }
 
 
+# Something asked: a question mark or a question word. A turn that says who is calling and asks nothing is no
+# verification question (the recogniser drops the question mark, not the question words).
+_ASKS = {
+    "zh": re.compile(r"[?？]|吗|吧|呢|是不是|是否|多少|哪|什么|几|请|麻烦|确认|核对|核实|报一下|说一下|告诉"),
+    "en": re.compile(r"\?|\b(is|are|am|may|can|could|would|will|do|does|did|what|which|who|whom)\b.*"
+                     r"\b(you|your|this|i|he|she|speak|speaking)\b|\b(confirm|verify|tell me|provide|give me|i need|"
+                     r"spell|last (four|4)|date of birth|birth|zip|social|speaking with|looking for|reach)\b"),
+}
+
+
 def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None,
                    strict: bool, impersonating: set[int] = frozenset()) -> dict[str, tuple[int | None, float, str]]:
     def on(i: int, head: str, lexhit: bool = False, key: str | None = None) -> bool:
@@ -215,13 +225,13 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         # Naming it is an identity statement, whatever its suffix, unless the turn is about the debt
         # ("your card with X is overdue" names the lender, not the caller).
         masked = normalize(n.text.replace(inst, "·")) if named else n
-        debt_said = False
+        lexhit: dict[str, bool] = {}
         for stage, head in STAGE_HEAD.items():
             if stage == "identity":
                 continue
-            hit = bool(_find(lex.stages[stage], masked, lex))
-            stage_on[stage] = on(i, head, hit)
-            debt_said = debt_said or (stage == "debt" and hit)
+            lexhit[stage] = bool(_find(lex.stages[stage], masked, lex))
+            stage_on[stage] = on(i, head, lexhit[stage])
+        debt_said = lexhit["debt"]
         # A speaker introducing themselves with their department ("我是民融银行个贷中心的工作人员", "I'm with
         # the loan servicing team"), or as somebody they are not ("喂，这里是城关派出所"), says who is calling:
         # the debt head alone, with no debt word in the turn, does not make it debt talk (a role that says
@@ -254,8 +264,17 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
             # no institution to look for: the head, or the lexicon in a turn that also says the debt ("This is
             # Sarah from Northfield Bank, your balance is past due": the head reads one category per turn)
             stage_on["identity"] = on(i, "identity", said)
+        # A turn that says who is calling asks the verification question only if it asks something: the
+        # verification head read "This is Greg on behalf of Crestline, reference number 5512." as one (dev).
+        if stage_on["identity"] and stage_on["verification"] and not lexhit["verification"] \
+                and t.lang in _ASKS and not _ASKS[t.lang].search(n.text):
+            stage_on["verification"] = False
+        # For the order of stages, a plan or consequence that uses a debt word ("您可以先还最低还款额", "逾期会
+        # 产生违约金") has not yet told the debtor their debt: only the debt head says it did. (Told to a third
+        # party, the same words still disclose: the disclosure check below reads stage_on.)
+        plan_only = stage_on["plan_or_consequence"] and stage_on["debt"] and probs[i]["debt"] < heads["debt"].lo
         for stage, is_on in stage_on.items():
-            if is_on:
+            if is_on and not (stage == "debt" and plan_only):
                 first.setdefault(stage, i)
         if stage_on["debt"] and not verified and "privacy.third_party_disclosure" not in out:
             out["privacy.third_party_disclosure"] = (i, p["debt"], _short(u.text))

@@ -1,12 +1,13 @@
 """QA checker benchmark: per-rule precision/recall on the labelled corpus (untouched test half by default)
 against a naive keyword baseline measured in the same run, plus transcripts scored per second.
 
-    python -m bench.qa [--corpus hard|v1|probe|probe2|probe3|probe4] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
+    python -m bench.qa [--corpus hard|v1|probe|probe2|probe3|probe4|probe-calls] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
 
 `--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
 end of this file and docs/QA.md). `--corpus probe` / `probe2` / `probe3` / `probe4`: the
 probe lines (tests/data/qa2/probe_*.txt, probe2_*.txt, probe3_zh.txt, probe4_*.txt, never trained on), one at a time in a fixed
-small call and in its recogniser-style copy, detectors beside the lexicon checker.
+small call and in its recogniser-style copy, detectors beside the lexicon checker. `--corpus probe-calls`:
+whole calls composed from those lines by the corpus builder's recipe (as dev and test are), scored per rule.
 `--corpus v1`: the version-1 corpus against a naive keyword baseline:
 
 The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import re
 import sys
 import time
@@ -207,7 +209,7 @@ def render(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.qa", description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", choices=("hard", "v1") + PROBE_SETS, default="hard")
+    ap.add_argument("--corpus", choices=("hard", "v1") + PROBE_SETS + ("probe-calls",), default="hard")
     ap.add_argument("--split", choices=("test", "dev", "tune", "all"), default="test")
     ap.add_argument("--rules", default="compliance_rules.yaml")
     ap.add_argument("--seconds", type=float, default=1.0, help="time budget of the v1 throughput run")
@@ -217,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus in PROBE_SETS:
         res = run_probe(args.rules, args.corpus)
         print(json.dumps(res, ensure_ascii=False) if args.json else render_probe(res))
+        return 0
+    if args.corpus == "probe-calls":
+        res = run_probe_calls(args.rules)
+        print(json.dumps(res, ensure_ascii=False) if args.json else render_hard(res))
         return 0
     if args.corpus == "hard":
         res = run_hard("dev" if args.split == "tune" else args.split, args.rules, args.speed_calls)
@@ -319,8 +325,44 @@ def run_hard(split: str = "test", rules_path: str = "compliance_rules.yaml", n_s
             "heads": {k: {"lo": v["lo"], "hi": v["hi"]} for k, v in det.meta["heads"].items()}}
 
 
+def probe_calls(rules: RuleSet, per_kind: int = 40) -> list[HardCall]:
+    """Calls composed by the corpus builder's own recipe (`Composer.calls`: the same kinds and shapes as dev and
+    test, labelled by the same conventions, each with its recogniser-style copy) from the probe lines of every set
+    in that language instead of a split's pool: a call-level look at lines no head trained on. The probe sets have
+    no callee filler of their own in every category, so the shapes draw from what the sets hold."""
+    from dialer.qa.train import _builder
+    b = _builder()
+    out: list[HardCall] = []
+    for lang in b.LANGS:
+        comp = b.Composer("dev", lang)  # the dev split's institution names
+        pool: dict[str, list[dict]] = {}
+        for name in (n for n in PROBE_SETS if lang in PROBE_LANGS[n]):
+            for u in b._read_file(PROBE_DIR / f"{name}_{lang}.txt", lang):
+                u["id"] = f"{name}.{u['id']}"
+                pool.setdefault(f"{u['speaker']}.{u['cat'].split('+')[0]}", []).append(u)
+        comp.p, comp.rng = pool, random.Random(f"probe-calls-{lang}")
+        calls = comp.calls(per_kind)
+        for c in calls:
+            c["call_id"] = c["call_id"].replace("qa2-dev-", "probe-calls-")
+        for obj in calls + [b.asr_copy(c) for c in calls]:
+            out.append(HardCall(parse_transcript(obj, rules), frozenset(e["rule"] for e in obj["expected"]),
+                                "probe-calls", obj["variant"], obj["kind"]))
+    return out
+
+
+def run_probe_calls(rules_path: str = "compliance_rules.yaml") -> dict[str, Any]:
+    from dialer.qa.detect import load
+    rules = load_rules(rules_path)
+    det = load()
+    calls = probe_calls(rules)
+    return {"split": "probe-calls", "calls": len(calls), "model": score_hard(calls, lambda t: check(t, rules, det)),
+            "lexicon": score_hard(calls, lambda t: check(t, rules))}
+
+
 def render_hard(res: dict[str, Any]) -> str:
-    lines = [f"QA 2 on the hard corpus, {res['split']} split ({res['calls']} calls; recall counts needs-review as a miss)",
+    title = ("calls composed from the probe lines" if res["split"] == "probe-calls"
+             else f"the hard corpus, {res['split']} split")
+    lines = [f"QA 2 on {title} ({res['calls']} calls; recall counts needs-review as a miss)",
              f"{'variant/lang':14} {'rule':32} {'pos':>4} | {'model P':>7} {'R':>5} {'review':>6} | {'lexicon P':>9} {'R':>5}"]
     for key, per in res["model"].items():
         lex = res["lexicon"][key]
@@ -330,7 +372,9 @@ def render_hard(res: dict[str, Any]) -> str:
                          f"{m['review_rate']:6.1%} | {x['precision']:9.2f} {x['recall']:5.2f}")
         lines.append(f"{key:14} {'calls with any review item':32} {per['_calls']:4d} | {'':7} {'':5} "
                      f"{per['_review_rate']:6.1%} |")
-    s = res["speed"]
+    s = res.get("speed")
+    if s is None:
+        return "\n".join(lines)
     lines.append(f"throughput ({s['calls']} calls, {s['turns_per_call']} turns/call): model cold "
                  f"{s['model_cold_per_s']:.1f}/s ({s['model_cold_per_s'] * 60:.0f}/min, every turn embedded), "
                  f"warm cache {s['model_warm_per_s']:.1f}/s; lexicon {s['lexicon_per_s']:.0f}/s")

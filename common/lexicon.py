@@ -16,13 +16,15 @@ from common.normalize import normalize_text
 DEBT: dict[str, tuple[str, ...]] = {
     "zh": (
         "欠款|欠费|欠钱|欠了|欠我们|拖欠|逾期|未还|没还|待还|应还|还款额",
-        "贷款(?!公司|中心)|借款|借了|房贷|账单|催收|贷后",
+        "贷款(?!公司|中心)|借款|借了|房贷|账单|催收|贷后|还款提醒|提醒.{0,2}还款",
+        r"差(我们|你们|银行|公司|平台)[^,.!?;]{0,6}(钱|块|元|\d|[两三四五六七八九十百千万])",
     ),
     "en": (
         r"\b(debt|overdue|past[- ]due|arrears|outstanding|owe[sd]?|owing|behind on|in arrears|collections?|collector)\b",
         r"\blate (car |loan )?payments?\b",
         r"\bmissed payments?\b",
         r"\b(balance|amount) (of|is|due)\b",
+        r"\brecover(y|ies) (department|team|unit|division|specialist|agent|officer)s?\b",
     ),
 }
 """Says there is a debt: QA scores it as a disclosure when the right party is not verified."""

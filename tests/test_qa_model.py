@@ -135,16 +135,17 @@ def test_probe_lines_are_in_no_split_and_no_training_file():
 PROBE_FLOORS = {  # (set, cell): (right, asked)
     ("probe", "zh"): (443, 446), ("probe", "en"): (441, 444),
     ("probe", "asr/zh"): (442, 446), ("probe", "asr/en"): (439, 444),
-    ("probe2", "zh"): (789, 795), ("probe2", "en"): (747, 758),
-    ("probe2", "asr/zh"): (787, 795), ("probe2", "asr/en"): (744, 758),
+    ("probe2", "zh"): (792, 795), ("probe2", "en"): (747, 758),  # zh 789 / 787 before session 7's lexicon words
+    ("probe2", "asr/zh"): (790, 795), ("probe2", "asr/en"): (744, 758),
     # Chinese lawful mentions of courts and police beside false claims to be them: 6 (recogniser text 5) of
     # 420 lawful lines read as conduct, against the lexicon checker's 11. Its wrong lines suggested the
     # judge's named-institution rule (NAMED_IMPERSONATION_HI, chosen on dev), so it is no longer a blind look.
     ("probe3", "zh"): (454, 460), ("probe3", "asr/zh"): (455, 460),
-    # session 7, written blind for the debt-mention and callee-answer questions; first read with the shipped heads
-    # before the session's two judge rules (the same right answers after them)
-    ("probe4", "zh"): (489, 491), ("probe4", "en"): (477, 480),
-    ("probe4", "asr/zh"): (486, 491), ("probe4", "asr/en"): (473, 480),
+    # session 7, written blind for the debt-mention and callee-answer questions; first read before anything of the
+    # session was chosen: 489, 477, 486, 473 (the first two judge rules changed no answer; the lexicon words and
+    # the verification-question rule added 1, 1, 2, 2)
+    ("probe4", "zh"): (490, 491), ("probe4", "en"): (478, 480),
+    ("probe4", "asr/zh"): (488, 491), ("probe4", "asr/en"): (475, 480),
 }
 # Questions on which the detectors answer fewer lines right than the lexicon checker; listed, not hidden (the test
 # fails if one stops being short or a new one appears). probe4/en: "Let me transfer you to a colleague, please stay
@@ -586,6 +587,49 @@ def test_a_plan_that_uses_a_debt_word_does_not_state_the_debt(det):
     unverified = _call([("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"),
                         ("agent", "您可以先还个最低还款额，剩下的我们给您分成六期。")])
     assert "privacy.third_party_disclosure" in check(unverified, RULES, det).rules
+
+
+def test_answers_and_introductions_the_lexicons_missed(det):
+    """Found on calls composed from the probe lines (session 7): a relative named with a short kinship word, a bare
+    "我是，我是" as a yes, a 'repayment reminder' introduction, a blunt "you still owe us", and a product loan that
+    is no company name."""
+    ask = [("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "请问是王建国先生吗？")]
+    for answer in ("他是我爸，今天不在家。", "她是我对象，出门买菜了。", "我是房东，这屋子早租给别人了。"):
+        t = _call(ask + [("callee", answer), ("agent", "他的借款逾期四十天了，一共三千二。")])
+        res = check(t, RULES, det)
+        assert res.rules == {"privacy.third_party_disclosure"} and [v.turn for v in res.violations] == [4], (answer, res)
+    yes = _call(ask + [("callee", "我是，我是，你讲。"), ("agent", "您的借款逾期四十天了，一共三千二。")])
+    assert not check(yes, RULES, det).rules
+    for opener in ("您好，我是安平银行的还款提醒专员小李。", "喂，这边提醒您还款，我是安平银行的。"):
+        t = _call([("agent", opener), ("callee", "啥事？"), ("agent", "请问是王建国先生吗？"), ("callee", "是我。")])
+        assert "privacy.third_party_disclosure" in check(t, RULES, det).rules, opener
+    blunt = _call([("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "您还差我们一千八没给呢。"),
+                   ("callee", "哦。"), ("agent", "请问是王建国先生吗？"), ("callee", "是我。")])
+    assert {v.turn for v in check(blunt, RULES, det).violations if v.rule == "privacy.third_party_disclosure"} == {2}
+    anonymous = _call([("agent", "Hi there."), ("callee", "Hello?"), ("agent", "Am I speaking with Robert Hale?"),
+                       ("callee", "Yes."), ("agent", "The payment from the personal loan is three weeks late.")], "en")
+    assert "disclosure.identity_missing" in check(anonymous, RULES, det).rules
+
+
+def test_the_verification_question_is_not_debt_talk(det):
+    """Without its question mark the debt head reads "which year were you born in" as debt talk (0.73); asked before
+    anybody is verified, that made every such call a disclosure. A debt word in the question still counts."""
+    q = "which year were you born in"
+    assert det.score(["agent"], [q])[0]["debt"] >= det.heads["debt"].hi
+    t = _call([("agent", "Hi, this is Dana calling from Harbor Savings."), ("callee", "Okay."), ("agent", q),
+               ("callee", "nineteen eighty two"), ("agent", "Your balance of $900 is 40 days past due.")], "en")
+    assert not check(t, RULES, det).rules
+    both = _call([("agent", "Hi, this is Dana calling from Harbor Savings."), ("callee", "Okay."),
+                  ("agent", "which year were you born in, it's about the overdue balance"), ("callee", "why")], "en")
+    assert "privacy.third_party_disclosure" in check(both, RULES, det).rules
+
+
+def test_naming_the_lender_in_a_consequence_is_not_saying_who_calls(det):
+    t = _call([("agent", "喂，您好。"), ("callee", "嗯。"), ("agent", "请问是王建国先生吗？"), ("callee", "是我。"),
+               ("agent", "您的借款逾期四十天了，一共三千二。"), ("callee", "没钱。"),
+               ("agent", "再拖下去的话，安平银行可能会按合同约定走诉讼程序。")])
+    res = check(t, RULES, det)
+    assert "disclosure.identity_missing" in res.rules and "process.order" not in res.rules, res
 
 
 def test_debt_told_to_someone_who_is_not_the_debtor_is_disclosure_only(det):

@@ -235,9 +235,11 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         # A speaker introducing themselves with their department ("我是民融银行个贷中心的工作人员", "I'm with
         # the loan servicing team"), or as somebody they are not ("喂，这里是城关派出所"), says who is calling:
         # the debt head alone, with no debt word in the turn, does not make it debt talk (a role that says
-        # it, 催收/贷后/collections, is in the lexicon).
+        # it, 催收/贷后/collections, is in the lexicon). Nor does it make the verification question debt talk: it
+        # read "what year were you born" (no question mark) as debt at 0.74.
         if stage_on["debt"] and not debt_said and (i in impersonating or (
-                p["identity"] >= heads["identity"].hi and t.lang in _SELF_INTRO and _SELF_INTRO[t.lang].search(n.text))):
+                p["identity"] >= heads["identity"].hi and t.lang in _SELF_INTRO and _SELF_INTRO[t.lang].search(n.text))
+                or p["verification"] >= heads["verification"].hi):
             stage_on["debt"] = False
         # In a turn about the debt, the lender's name says whose debt it is, not who is calling, unless the
         # speaker introduces themselves in it: "我是民融银行信用卡中心的，您的卡逾期了" and "This is Dana from
@@ -245,7 +247,9 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         # is overdue" are not. A first-person cue decides: the heads read one category per turn, and with
         # the debt there they put the identity of such a turn anywhere from 0.01 to 0.5.
         said = bool(_find(lex.stages["identity"], n, lex))  # the identity lexicon: "我是X银行的…", "from X Bank"
-        if named and stage_on["debt"]:
+        # The same holds for a plan or a consequence ("如果到期还是不还，X可能会按合同走法律程序" says what the lender
+        # may do, not who is calling).
+        if named and (stage_on["debt"] or stage_on["plan_or_consequence"]):
             stage_on["identity"] = bool(_SELF_INTRO[t.lang].search(n.text)) if t.lang in _SELF_INTRO else \
                 on(i, "identity", False, "identity_masked")
         elif named:

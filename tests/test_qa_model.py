@@ -632,6 +632,19 @@ def test_naming_the_lender_in_a_consequence_is_not_saying_who_calls(det):
     assert "disclosure.identity_missing" in res.rules and "process.order" not in res.rules, res
 
 
+def test_the_bots_debt_prompt_with_a_plan_states_the_debt(det):
+    """`dialer demo`'s transfer call, as the bot said it: the debt prompt also offers the promise, and the debt head
+    reads it as a plan; the amount beside "past due" still states the debt, so the collector named after it is not
+    'debt after the plan' (a fresh-clone run caught this: score 90 for process.order)."""
+    t = _call([("agent", "This is Acme Finance. If you are Emily Davis, press 1."), ("callee", "1"),
+               ("agent", "Please enter your year of birth."), ("callee", "[verified]"),
+               ("agent", "Thank you. We are calling about your Acme Finance account, which has a balance of 5,600 "
+                         "dollars and is 82 days past due. Press 1 to promise payment today, or 2 to speak to a "
+                         "collector."), ("callee", "2"), ("agent", "Please hold while we connect you to a collector.")],
+              "en", "Acme Finance")
+    assert check(t, RULES, det).score == 100
+
+
 def test_debt_told_to_someone_who_is_not_the_debtor_is_disclosure_only(det):
     zh = _call([("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "请问您是王建国本人吗？"),
                 ("callee", "我是他爱人，他出差了。"), ("agent", "他的借款已经逾期四十天了，欠三千。")])

@@ -183,6 +183,11 @@ def _en_value(run: str) -> str:
     return "".join(str(g) for g in groups)
 
 
+def says_number(text: str, lang: str) -> bool:
+    """Digits, or a number in words as `words_to_digits` reads them (三千二, "five hundred"; not 千万别, "one sec")."""
+    return bool(re.search(r"\d", text) or (_ZH_RUN if lang == "zh" else _EN_RUN).search(text))
+
+
 def words_to_digits(text: str, lang: str) -> str:
     if lang == "zh":
         return _ZH_RUN.sub(lambda m: _zh_value(m.group(0)), text)

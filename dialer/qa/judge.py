@@ -28,7 +28,7 @@ import re
 from typing import Any
 
 from common.normalize import normalize, normalize_text
-from dialer.qa.asr import repair
+from dialer.qa.asr import repair, says_number
 from dialer.qa.checker import (ReviewItem, Result, Transcript, Violation, _evidence, _find, _time_window)
 from dialer.qa.rules import CONDUCT_RULES, Lexicon, QARules
 
@@ -183,13 +183,6 @@ _ASKS = {
 }
 
 
-# An amount, in digits or (recogniser text) in words.
-_AMOUNT = {
-    "zh": re.compile(r"\d|[一二两三四五六七八九十]+[百千万]|[零一二两三四五六七八九十百千万]{2,}(元|块)"),
-    "en": re.compile(r"\d|\b(hundred|thousand|dollars?|bucks)\b"),
-}
-
-
 def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None,
                    strict: bool, impersonating: set[int] = frozenset()) -> dict[str, tuple[int | None, float, str]]:
     def on(i: int, head: str, lexhit: bool = False, key: str | None = None) -> bool:
@@ -285,8 +278,8 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         # party, the same words still disclose: the disclosure check below reads stage_on.)
         # A turn that says an amount beside the debt word states the debt, plan or not ("… has a balance of 5,600
         # dollars and is 82 days past due. Press 1 to promise payment today": the bot's own debt prompt).
-        plan_only = stage_on["plan_or_consequence"] and stage_on["debt"] and probs[i]["debt"] < heads["debt"].lo \
-            and not (t.lang in _AMOUNT and _AMOUNT[t.lang].search(n.text))
+        plan_only = stage_on["plan_or_consequence"] and stage_on["debt"] and p["debt"] < heads["debt"].lo \
+            and not says_number(n.text, t.lang)
         for stage, is_on in stage_on.items():
             if is_on and not (stage == "debt" and plan_only):
                 first.setdefault(stage, i)

@@ -115,7 +115,8 @@ def judge(t: Transcript, profile: QARules, lex: Lexicon, detectors: Any) -> Resu
         masked = detectors.score(["agent"] * len(named), [norms[i].text.replace(inst, generic) for i in named])
         for i, m in zip(named, masked):
             probs[i] = {**probs[i], "debt": m["debt"], "identity_masked": m["identity"]}
-    runs = [_state_machine(t, lex, norms, probs, heads, inst, strict, impersonating) for strict in (True, False)]
+    naming = set(named)
+    runs = [_state_machine(t, lex, norms, probs, heads, inst, naming, strict, impersonating) for strict in (True, False)]
     for rule in STRUCTURAL:
         a, b = runs[0].get(rule), runs[1].get(rule)
         if a and b:
@@ -183,7 +184,7 @@ _ASKS = {
 }
 
 
-def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None,
+def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None, naming: set[int],
                    strict: bool, impersonating: set[int] = frozenset()) -> dict[str, tuple[int | None, float, str]]:
     def on(i: int, head: str, lexhit: bool = False, key: str | None = None) -> bool:
         h = heads[head]
@@ -219,7 +220,7 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         p = probs[i]
         best_identity = max(best_identity, p["identity"])
         stage_on = {}
-        named = bool(inst) and inst in n.text
+        named = i in naming  # the turn names the campaign's institution
         # The campaign's institution is not a debt word (东信小额贷款 names a lender; it does not say the
         # listener owes anything): the debt lexicon and the debt head read the turn with the name masked.
         # Naming it is an identity statement, whatever its suffix, unless the turn is about the debt

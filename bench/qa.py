@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import re
 import sys
 import time
@@ -334,13 +333,12 @@ def probe_calls(rules: RuleSet, per_kind: int = 40) -> list[HardCall]:
     b = _builder()
     out: list[HardCall] = []
     for lang in b.LANGS:
-        comp = b.Composer("dev", lang)  # the dev split's institution names
         pool: dict[str, list[dict]] = {}
         for name in (n for n in PROBE_SETS if lang in PROBE_LANGS[n]):
             for u in b._read_file(PROBE_DIR / f"{name}_{lang}.txt", lang):
                 u["id"] = f"{name}.{u['id']}"
                 pool.setdefault(f"{u['speaker']}.{u['cat'].split('+')[0]}", []).append(u)
-        comp.p, comp.rng = pool, random.Random(f"probe-calls-{lang}")
+        comp = b.Composer("dev", lang, pool, f"probe-calls-{lang}")  # the dev split's institution names
         calls = comp.calls(per_kind)
         for c in calls:
             c["call_id"] = c["call_id"].replace("qa2-dev-", "probe-calls-")

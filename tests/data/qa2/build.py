@@ -183,10 +183,12 @@ def reference_labels(cats: list[str], start_ok: bool) -> list[dict]:
 # -- composing calls ----------------------------------------------------------------------------
 
 class Composer:
-    def __init__(self, split_name: str, lang: str):
+    def __init__(self, split_name: str, lang: str, pool: dict[str, list[dict]] | None = None, seed: str | None = None):
+        """`pool`, `seed`: compose from other lines than the split's (bench.qa's probe-composed calls); the
+        split's institution names are used either way."""
         self.split, self.lang = split_name, lang
-        self.p = pools(split_name, lang)
-        self.rng = random.Random(f"qa2-{split_name}-{lang}")
+        self.p = pools(split_name, lang) if pool is None else pool
+        self.rng = random.Random(seed or f"qa2-{split_name}-{lang}")
         self.n = 0
         self.used: set[str] = set()
 

@@ -208,7 +208,7 @@ def render(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.qa", description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", choices=("hard", "v1") + PROBE_SETS + ("probe-calls",), default="hard")
+    ap.add_argument("--corpus", choices=("hard", "v1") + PROBE_SETS + ("probe-calls", "blind"), default="hard")
     ap.add_argument("--split", choices=("test", "dev", "tune", "all"), default="test")
     ap.add_argument("--rules", default="compliance_rules.yaml")
     ap.add_argument("--seconds", type=float, default=1.0, help="time budget of the v1 throughput run")
@@ -221,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.corpus == "probe-calls":
         res = run_probe_calls(args.rules)
+        print(json.dumps(res, ensure_ascii=False) if args.json else render_hard(res))
+        return 0
+    if args.corpus == "blind":
+        res = run_blind({"test": "held", "dev": "tune"}.get(args.split, args.split), args.rules)
         print(json.dumps(res, ensure_ascii=False) if args.json else render_hard(res))
         return 0
     if args.corpus == "hard":
@@ -357,8 +361,104 @@ def run_probe_calls(rules_path: str = "compliance_rules.yaml") -> dict[str, Any]
             "lexicon": score_hard(calls, lambda t: check(t, rules))}
 
 
+# == Whole calls written blind (tests/data/qa2/blind_*.jsonl) ==========================================
+
+BLIND = {lang: HARD.parent / f"blind_{lang}.jsonl" for lang in ("zh", "en")}
+_BLIND_CONDUCT = {"threat": "conduct.threat", "insult": "conduct.insult", "impersonation": "conduct.impersonation"}
+_BLIND_STAGE = {"identity": "identity", "verify": "verification", "debt": "debt", "plan": "plan_or_consequence"}
+BLIND_AGENT_CATS = frozenset(_BLIND_CONDUCT) | frozenset(_BLIND_STAGE) | {"other"}
+BLIND_CALLEE_CATS = frozenset({"confirm", "deny", "third_party", "other"})
+
+
+def blind_labels(turns: list[dict]) -> list[dict]:
+    """Expected violations of a blind-written call from its writer's categories per turn (a turn may have several:
+    ["identity", "debt"]), by the conventions of docs/QA.md, as the corpus builder's `reference_labels` does for
+    one category per turn: a debt told while the listener is not verified is a disclosure; a deny or a third party
+    undoes a confirmation; stages out of order are `process.order`; no identity statement is identity missing."""
+    exp: list[dict] = []
+    verified = pending = False
+    first: dict[str, int] = {}
+    privacy = None
+    for i, t in enumerate(turns):
+        cats = t["cats"]
+        if t["speaker"] == "callee":
+            if "third_party" in cats or "deny" in cats:
+                verified = pending = False
+            elif pending and "confirm" in cats:
+                verified, pending = True, False
+            continue
+        for c in cats:
+            if c in _BLIND_CONDUCT:
+                exp.append({"rule": _BLIND_CONDUCT[c], "turn": i})
+            if c in _BLIND_STAGE:
+                first.setdefault(_BLIND_STAGE[c], i)
+        if "debt" in cats and not verified and privacy is None:
+            privacy = i
+        if "verify" in cats:
+            pending = True
+    if privacy is not None:
+        exp.append({"rule": "privacy.third_party_disclosure", "turn": privacy})
+    if "identity" not in first:
+        exp.append({"rule": "disclosure.identity_missing", "turn": None})
+    order = ("identity", "verification", "debt", "plan_or_consequence")
+    broken = [first[b] for ai, a in enumerate(order) for b in order[ai + 1:]
+              if a in first and b in first and first[b] < first[a]]
+    if broken:
+        exp.append({"rule": "process.order", "turn": min(broken)})
+    return exp
+
+
+def blind_call(obj: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """One written call ({"id", "lang", "institution", "turns": [{"speaker", "text", "cats"}], "split"}) as a
+    transcript with timings (daytime, so no time.window) and its expected violations."""
+    lang = obj["lang"]
+    at, turns = 0.0, []
+    for k, t in enumerate(obj["turns"]):
+        allowed = BLIND_CALLEE_CATS if t.get("speaker") == "callee" else BLIND_AGENT_CATS
+        if t.get("speaker") not in ("agent", "callee") or not t.get("cats") or set(t["cats"]) - allowed:
+            raise ValueError(f"{where}: call {obj.get('id')} turn {k}: speaker must be agent|callee and cats a "
+                             f"non-empty list of {sorted(allowed)}")
+        dur = 1.0 + len(t["text"]) / (6.0 if lang == "zh" else 15.0)
+        turns.append({"speaker": t["speaker"], "text": t["text"], "start": round(at, 2), "end": round(at + dur, 2)})
+        at += dur + 0.6
+    return {"call_id": obj["id"], "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
+            "started_at": "2026-11-20T14:00:00+08:00" if lang == "zh" else "2026-11-20T14:00:00-05:00",
+            "institution": obj["institution"], "turns": turns, "expected": blind_labels(obj["turns"]),
+            "variant": "clean_text", "kind": obj.get("writer", "blind"), "split": obj["split"]}
+
+
+def load_blind(split: str = "held", rules: RuleSet | None = None) -> list[HardCall]:
+    """The blind-written calls of one half ('tune', 'held' or 'all'), as written and as recogniser-style copies
+    (the corpus builder's asr_copy)."""
+    from dialer.qa.train import _builder
+    b = _builder()
+    out: list[HardCall] = []
+    for lang, path in BLIND.items():
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            if split != "all" and obj["split"] != split:
+                continue
+            call = blind_call(obj, f"{path.name}:{lineno}")
+            for c in (call, b.asr_copy(call)):
+                out.append(HardCall(parse_transcript(c, rules), frozenset(e["rule"] for e in c["expected"]),
+                                    c["split"], c["variant"], c["kind"]))
+    return out
+
+
+def run_blind(split: str = "held", rules_path: str = "compliance_rules.yaml") -> dict[str, Any]:
+    from dialer.qa.detect import load
+    rules = load_rules(rules_path)
+    det = load()
+    calls = load_blind(split, rules)
+    return {"split": f"blind/{split}", "calls": len(calls), "model": score_hard(calls, lambda t: check(t, rules, det)),
+            "lexicon": score_hard(calls, lambda t: check(t, rules))}
+
+
 def render_hard(res: dict[str, Any]) -> str:
     title = ("calls composed from the probe lines" if res["split"] == "probe-calls"
+             else f"whole calls written blind, {res['split'][6:]} half" if res["split"].startswith("blind/")
              else f"the hard corpus, {res['split']} split")
     lines = [f"QA 2 on {title} ({res['calls']} calls; recall counts needs-review as a miss)",
              f"{'variant/lang':14} {'rule':32} {'pos':>4} | {'model P':>7} {'R':>5} {'review':>6} | {'lexicon P':>9} {'R':>5}"]

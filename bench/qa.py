@@ -209,7 +209,8 @@ def render(res: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.qa", description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", choices=("hard", "v1") + PROBE_SETS + ("probe-calls", "blind"), default="hard")
-    ap.add_argument("--split", choices=("test", "dev", "tune", "all"), default="test")
+    ap.add_argument("--split", choices=("test", "dev", "tune", "held", "all"), default="test",
+                    help="--corpus blind: tune (= dev) or held (= test) half")
     ap.add_argument("--rules", default="compliance_rules.yaml")
     ap.add_argument("--seconds", type=float, default=1.0, help="time budget of the v1 throughput run")
     ap.add_argument("--speed-calls", type=int, default=150, help="calls in the QA 2 throughput run")

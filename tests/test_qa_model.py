@@ -797,3 +797,60 @@ def test_calls_scored_by_the_lexicon_checker_can_be_rescored(tmp_path, det):
     assert latest_result(again, t.call_id).standing_rules == frozenset()
     again.close()
     assert r.invoke(main, ["qa", "run", "--db", str(db), "--json", "--rescore-lexicon"]).stdout == ""
+
+
+def test_a_debtor_who_refuses_to_pay_is_still_the_debtor(det):
+    """"I'm not paying for a couch that fell apart" is no "I'm not Robert": a debtor who has confirmed and then
+    refuses to pay, or to give a second factor, stays verified, so what the collector says next is no disclosure
+    (whole calls written blind, session 8: the third-party pattern "i'm not <word>" took any verb for a name)."""
+    for refusal in ("I'm not paying for a couch that fell apart in two months.",
+                    "Well, I'm not giving out my birthday over the phone.", "I'm not going to pay that."):
+        t = _call(EN_OPEN + [("agent", "Your balance of $900 is 40 days past due."), ("callee", refusal),
+                             ("agent", "I understand. The balance is still $900, and we can set up a payment plan.")], "en")
+        assert "privacy.third_party_disclosure" not in check(t, RULES, det).rules, refusal
+    for other in ("I'm not him, I'm his roommate.", "No, I'm not. Wrong number."):
+        t = _call([("agent", "Hi, this is Dana calling from Harbor Savings."), ("callee", "Okay."),
+                   ("agent", "Am I speaking with Robert Hale?"), ("callee", other),
+                   ("agent", "Your balance of $900 is 40 days past due.")], "en")
+        assert "privacy.third_party_disclosure" in check(t, RULES, det).rules, other
+
+
+def test_confirmations_and_questions_in_the_blind_calls(det):
+    """Verification by title alone ("Mr. Kessler? Henry Kessler?"), by a tag question ("You are Curtis, yes?") and a
+    confirmation as "This is her." are read; "这是我手机" and "我就是还不上" are no "是我" / "我就是"."""
+    for question, answer in (("Good afternoon, Mr. Kessler? Henry Kessler?", "That's me."),
+                             ("Mike Lorenzo, Harbor Savings. You are Curtis, yes?", "Yeah. What?"),
+                             ("Hi, this is Dana with Harbor Savings. Could I speak with Renee Dubois?", "This is her.")):
+        t = _call([("agent", "Hi, this is Dana calling from Harbor Savings."), ("callee", "Okay."),
+                   ("agent", question), ("callee", answer), ("agent", "Your balance of $900 is 40 days past due.")], "en")
+        assert "privacy.third_party_disclosure" not in check(t, RULES, det).rules, question
+    ask = [("agent", "您好，我是安平银行的小周。"), ("callee", "嗯。"), ("agent", "请问是王建国吗？")]
+    for answer in ("王建国？他租我房子的，这是我手机，你找他干啥？", "我就是还不上，你们别打了。"):
+        t = _call(ask + [("callee", answer), ("agent", "他在我们这借了八千，半年没还了。")])
+        assert "privacy.third_party_disclosure" in check(t, RULES, det).rules, answer
+
+
+def test_a_question_back_is_no_confirmation(det):
+    """A callee who answers "are you X?" with "who's this?" has confirmed nothing: the callee head read "你哪个啊？" as a
+    confirmation (1.00) in a call written blind, and the debt told next was not flagged."""
+    for lang, answer, debt in (("zh", "你哪个啊？", "你借的钱一千九百八，今天最后一天。"),
+                               ("zh", "什么事？你先说。", "您的借款逾期四十天了，一共三千二。"),
+                               ("en", "Depends who's calling.", "Your balance of $900 is 40 days past due.")):
+        opener = ZH_OPEN[:2] if lang == "zh" else EN_OPEN[:2]
+        q = "请问是王建国吗？" if lang == "zh" else "Am I speaking with Robert Hale?"
+        t = _call(opener + [("agent", q), ("callee", answer), ("agent", debt)], lang)
+        assert "privacy.third_party_disclosure" in check(t, RULES, det).rules, answer
+
+
+def test_debt_words_found_in_the_blind_calls(det):
+    """"你老公欠网贷平台两万三" and "你自己借的钱" say there is a debt, also in a turn that claims to be a court (the debt
+    head alone does not count there); "the balance … is still sitting there" is no "is X there?"."""
+    ask = [("agent", "喂，请问裴东在吗？"), ("callee", "他上班去了，我是他爱人。")]
+    for line in ("那跟你说也一样。我们是区法院执行局的，你老公欠网贷平台两万三拒不偿还，已经立案了。",
+                 "你自己借的钱自己不知道？今天最后一天。"):
+        res = check(_call(ask + [("agent", line)]), RULES, det)
+        assert "privacy.third_party_disclosure" in res.rules, line
+    early = _call([("agent", "So the balance from the personal loan is still sitting there, 2,350 total."), ("callee", "Huh?"),
+                   ("agent", "Hi, this is Dana calling from Harbor Savings."), ("agent", "Am I speaking with Robert Hale?"),
+                   ("callee", "Yes.")], "en")
+    assert "privacy.third_party_disclosure" in check(early, RULES, det).rules

@@ -184,6 +184,14 @@ _ASKS = {
 }
 
 
+# A callee who answers with a question about who is calling or why ("你哪位？", "什么事？", "Who's asking?").
+_ASKS_BACK = {
+    "zh": re.compile(r"^(喂|啊|嗯|哦)?[,.!?]?(请问)?(你|你们)?(是)?(哪位|谁|哪个|哪里|哪儿|哪家|什么事|啥事|干嘛|干啥|干什么|有什么事|有啥事)"),
+    "en": re.compile(r"^((um|uh|er|well|hello|hi),?\s+)*(who|who's|whos|what's this|whats this|what is this|why|depends|"
+                     r"how did you get|where did you get)\b"),
+}
+
+
 def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str | None, naming: set[int],
                    strict: bool, impersonating: set[int] = frozenset()) -> dict[str, tuple[int | None, float, str]]:
     def on(i: int, head: str, lexhit: bool = False, key: str | None = None) -> bool:
@@ -199,11 +207,18 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
     for i, u in enumerate(t.turns):
         n = norms[i]
         if u.speaker != "agent":
-            cand = {}
+            cand, lexical = {}, set()
             for head, key in (("third_party", "third_party"), ("deny", "deny"), ("confirm", "confirm")):
                 hit = bool(_find(lex.callee[key], n, lex))
+                if hit:
+                    lexical.add(head)
                 if on(i, head, hit):
                     cand[head] = 1.0 if hit else probs[i][head]
+            # A question back ("你哪个啊？", "Depends who's calling.") confirms nothing, whatever the head made of it
+            # (blind calls: "你哪个啊？" read as a confirmation at 1.00); a confirmation in the lexicon still counts.
+            if "confirm" in cand and "confirm" not in lexical and t.lang in _ASKS_BACK and _ASKS_BACK[t.lang].search(
+                    normalize_text(u.text)):  # as said: the homophone repair reads 哪个 as 那个
+                del cand["confirm"]
             if pending and _name_echo(asked, n.text, t.lang):
                 cand["confirm"] = 1.0
             if "third_party" in cand and (not pending or cand["third_party"] >= max(cand.values())):
@@ -237,10 +252,11 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         # the loan servicing team"), or as somebody they are not ("喂，这里是城关派出所"), says who is calling:
         # the debt head alone, with no debt word in the turn, does not make it debt talk (a role that says
         # it, 催收/贷后/collections, is in the lexicon). Nor does it make the verification question debt talk: it
-        # read "what year were you born" (no question mark) as debt at 0.74.
+        # read "what year were you born" (no question mark) as debt at 0.74, and "麻烦帮我转一下财务部的车晓燕。"
+        # (the verification lexicon's request to be put through) at 0.59.
         if stage_on["debt"] and not debt_said and (i in impersonating or (
                 p["identity"] >= heads["identity"].hi and t.lang in _SELF_INTRO and _SELF_INTRO[t.lang].search(n.text))
-                or p["verification"] >= heads["verification"].hi):
+                or p["verification"] >= heads["verification"].hi or lexhit["verification"]):
             stage_on["debt"] = False
         # In a turn about the debt, the lender's name says whose debt it is, not who is calling, unless the
         # speaker introduces themselves in it: "我是民融银行信用卡中心的，您的卡逾期了" and "This is Dana from

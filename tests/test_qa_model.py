@@ -854,3 +854,36 @@ def test_debt_words_found_in_the_blind_calls(det):
                    ("agent", "Hi, this is Dana calling from Harbor Savings."), ("agent", "Am I speaking with Robert Hale?"),
                    ("callee", "Yes.")], "en")
     assert "privacy.third_party_disclosure" in check(early, RULES, det).rules
+
+
+def test_a_collector_who_opens_with_the_lenders_name_has_said_who_is_calling(det):
+    """Rough collectors name their firm at the start of the turn that states the debt, with no "我是" / "this is":
+    "我星辰钱包的。你这笔借款逾期九十天了", "Jake, Ironbridge Receivables. Calling about the $1,940.", "it's Steve from
+    Holloway". Not an anonymous call (blind calls, session 8); "your Ironbridge card is overdue" still says nothing of
+    who calls."""
+    for inst, line in (("星辰钱包", "我星辰钱包的。你这笔借款逾期九十天了，一共一万二。"),
+                       ("汇达资产", "我汇达资产的，闪电贷委托过来的。你那笔四千三欠了两个月了。")):
+        t = _call([("agent", "喂，邵小龙是吧？"), ("callee", "对，你哪位？"), ("agent", line)], inst=inst)
+        assert "disclosure.identity_missing" not in check(t, RULES, det).rules, line
+    for inst, line in (("Ironbridge Receivables", "Jake, Ironbridge Receivables. Calling about the Ascend card, $1,940."),
+                       ("Holloway Financial Solutions", "Natalie, it's Steve from Holloway Financial Solutions. "
+                                                        "We've sent you four letters about the $2,200.")):
+        t = _call([("agent", "Is this Tyler Benson?"), ("callee", "Yeah, who's this?"), ("agent", line)], "en", inst=inst)
+        assert "disclosure.identity_missing" not in check(t, RULES, det).rules, line
+    t = _call([("agent", "Is this Tyler Benson?"), ("callee", "Yeah, who's this?"),
+               ("agent", "Your Ironbridge Receivables account is $1,940 past due.")], "en", inst="Ironbridge Receivables")
+    assert "disclosure.identity_missing" in check(t, RULES, det).rules
+
+
+def test_a_lender_named_inside_a_false_claim_is_not_who_is_calling(det):
+    """"我这里是城东区人民法院执行庭，你在小橘钱包的借款已经被起诉立案了" claims a court and names the lender as whose
+    debt it is; "a defaulted loan from Orion Credit" likewise. The caller never said who they are."""
+    t = _call([("agent", "喂，是钟伟吗？"), ("callee", "嗯，你哪位？"),
+               ("agent", "我这里是城东区人民法院执行庭，你在小橘钱包的借款已经被起诉立案了。")], inst="小橘钱包")
+    res = check(t, RULES, det)
+    assert {"conduct.impersonation", "disclosure.identity_missing"} <= res.rules, res
+    t = _call([("agent", "This is Sergeant Hollis with the Maplewood Police Department."), ("callee", "Oh?"),
+               ("agent", "Is this Brianna Cole?"), ("callee", "Yes? Is something wrong?"),
+               ("agent", "Ma'am, there's an outstanding complaint against you for a defaulted loan from Orion Credit, $2,480.")],
+              "en", inst="Summit Recovery")
+    assert "disclosure.identity_missing" in check(t, RULES, det).rules

@@ -170,8 +170,24 @@ def _name_echo(question: str, answer: str, lang: str) -> bool:
 _SELF_INTRO = {
     "zh": re.compile(r"我是|我们是|这里是|这边是|我这边|我姓|我叫|工号|委托我|(的|是)(工作人员|客服|专员)"),
     "en": re.compile(r"\b(this is|i'm|i am|my name is|we are|we're|calling (from|for|on behalf of)"
-                     r"|on behalf of|here (from|at|with))\b"),
+                     r"|on behalf of|here (from|at|with)|it's [a-z]+ (from|with|at))\b"),
 }
+
+
+def _introduces(text: str, inst: str, lang: str, cue: bool = False) -> bool:
+    """The turn says the institution as who is calling: it opens with the name ("我星辰钱包的。你这笔借款…", "Jake,
+    Ironbridge Receivables. Calling about…", "LoanSprout collections."; blind calls), or, with `cue`, the name
+    follows a self-introduction closely ("我是安平银行的", "this is Dana from Harbor Savings")."""
+    name = re.escape(inst)
+    if lang == "zh":
+        rx = (rf"(我是|我们是|这里是|这边是|我这边是|我就是|我|委托)[^,.!?;]{{0,6}}{name}" if cue
+              else rf"^(喂|你好|喂你好)?[,.!?]?(我|我们|这里|这边)?(是)?{name}")
+    else:
+        rx = (rf"\b(this is|i'm|i am|we're|we are|from|with|at|calling from|on behalf of|representing)\s+"
+              rf"([a-z'.-]+\s+){{0,3}}{name}" if cue
+              else rf"^((hi|hello|hey|yeah|ok|okay|right)[,.]?\s*)?((?!your\b|the\b|our\b|my\b|his\b|her\b|their\b)"
+              rf"[a-z'-]+[,.]?\s+)?{name}")
+    return bool(re.search(rx, text))
 
 
 # Something asked: a question mark or a question word. A turn that says who is calling and asks nothing is no
@@ -266,9 +282,13 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
         said = bool(_find(lex.stages["identity"], n, lex))  # the identity lexicon: "我是X银行的…", "from X Bank"
         # The same holds for a plan or a consequence ("如果到期还是不还，X可能会按合同走法律程序" says what the lender
         # may do, not who is calling).
-        if named and (stage_on["debt"] or stage_on["plan_or_consequence"]):
-            stage_on["identity"] = bool(_SELF_INTRO[t.lang].search(n.text)) if t.lang in _SELF_INTRO else \
-                on(i, "identity", False, "identity_masked")
+        if named and i in impersonating:
+            # "我这里是城东区人民法院执行庭，你在小橘钱包的借款已经被起诉立案了" claims a court; the lender named
+            # after it says whose debt it is (blind calls). Saying the lender as who is calling still counts.
+            stage_on["identity"] = said or _introduces(n.text, inst, t.lang, cue=True)
+        elif named and (stage_on["debt"] or stage_on["plan_or_consequence"]):
+            stage_on["identity"] = (bool(_SELF_INTRO[t.lang].search(n.text)) or _introduces(n.text, inst, t.lang)) \
+                if t.lang in _SELF_INTRO else on(i, "identity", False, "identity_masked")
         elif named:
             stage_on["identity"] = True
         elif i in impersonating:

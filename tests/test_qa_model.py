@@ -887,3 +887,24 @@ def test_a_lender_named_inside_a_false_claim_is_not_who_is_calling(det):
                ("agent", "Ma'am, there's an outstanding complaint against you for a defaulted loan from Orion Credit, $2,480.")],
               "en", inst="Summit Recovery")
     assert "disclosure.identity_missing" in check(t, RULES, det).rules
+
+
+def test_asking_for_the_debtor_before_saying_who_calls_is_out_of_order(det):
+    """"Hello, I'm trying to reach Maria Gutierrez." asks for the debtor; the identity head read it as an introduction
+    (0.79, it says "I'm"), so the caller who gave their firm only later was not out of order. "请问常远在吗？" asks too
+    (blind calls, session 8)."""
+    en = _call([("agent", "Hello, I'm trying to reach Maria Gutierrez."), ("callee", "Yeah, that's me."),
+                ("agent", "Hi Maria, this is Jonathan with Harbor Savings. I'm calling about a balance of $900.")], "en")
+    assert [v.turn for v in check(en, RULES, det).violations if v.rule == "process.order"] == [0]
+    zh = _call([("agent", "喂，你好，请问常远在吗？"), ("callee", "他去上班了，我是他室友。"),
+                ("agent", "好的，我是安平银行的小柯，麻烦你让他回个电话。")])
+    assert [v.turn for v in check(zh, RULES, det).violations if v.rule == "process.order"] == [0]
+
+
+def test_where_the_number_came_from_is_no_payment_plan(det):
+    """"您在申请分期的时候留的这个号码" says where the number came from; 分期 there offers no instalments, so the debt
+    stated after it is not out of order."""
+    t = _call([("agent", "您好，我是安平银行的客服，请问是王建国先生吗？"), ("callee", "你们怎么有我电话的？"),
+               ("agent", "您在申请分期的时候留的这个号码。麻烦您报一下身份证后四位。"), ("callee", "0426。"),
+               ("agent", "核对无误。您的手机分期第七期1099元已经逾期三天了。")])
+    assert "process.order" not in check(t, RULES, det).rules

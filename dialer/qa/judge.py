@@ -300,7 +300,10 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
             # The campaign's institution is known and this turn does not name it: only a confident identity
             # statement (an agency naming itself) counts, not a greeting or question the head is unsure of
             # ("您好，这边是客服中心" names no institution).
-            stage_on["identity"] = said or probs[i]["identity"] >= max(heads["identity"].hi, UNNAMED_IDENTITY)
+            # Nor a request for the debtor that the head reads as an introduction because it says "I'm" ("Hello, I'm
+            # trying to reach Maria Gutierrez.", 0.79; blind calls): the verification lexicon's match decides.
+            stage_on["identity"] = said or (probs[i]["identity"] >= max(heads["identity"].hi, UNNAMED_IDENTITY)
+                                            and not lexhit["verification"])
         else:
             # no institution to look for: the head, or the lexicon in a turn that also says the debt ("This is
             # Sarah from Northfield Bank, your balance is past due": the head reads one category per turn)

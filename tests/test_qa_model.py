@@ -908,3 +908,22 @@ def test_where_the_number_came_from_is_no_payment_plan(det):
                ("agent", "您在申请分期的时候留的这个号码。麻烦您报一下身份证后四位。"), ("callee", "0426。"),
                ("agent", "核对无误。您的手机分期第七期1099元已经逾期三天了。")])
     assert "process.order" not in check(t, RULES, det).rules
+
+
+def test_the_homophone_repair_leaves_apologies_and_question_words_alone(det):
+    """"抱歉我们…" is no "抱欠我们" (the debt word 欠我们; qiàn both): a wrong number told "抱歉我们这边…既然不是本人…不会再
+    打扰您" was scored a disclosure (blind calls, recogniser copies). A character class in a lexicon entry is one
+    character, not a word to repair towards (an entry with 那个 in it had turned every "哪个" into "那个")."""
+    assert fix_homophones("抱歉我们这边是正常的业务联系") == "抱歉我们这边是正常的业务联系"
+    assert fix_homophones("你哪个啊") == "你哪个啊"
+    assert fix_homophones("你再不还就等着去做牢吧") == "你再不还就等着去坐牢吧"
+    t = _call([("agent", "您好请问是符佳怡女士吗"), ("callee", "打错了我这号刚办的"),
+               ("agent", "抱歉我们这边是正常的业务联系既然不是本仁我们会把这个号码从记录里删掉不会再打扰您")])
+    assert "privacy.third_party_disclosure" not in check(t, RULES, det).rules
+
+
+def test_a_loan_department_is_no_debt(det):
+    """"这里是云岭商业银行个人贷款部" names a department, as 个贷中心 does: no debt talk before verification."""
+    t = _call([("agent", "喂您好，这里是安平银行个人贷款部，我姓林。请问您是王建国先生吗？"), ("callee", "是我。"),
+               ("agent", "您的消费贷款本月应还的一千八百六十元还没有扣款成功，已经逾期六天了。")])
+    assert "privacy.third_party_disclosure" not in check(t, RULES, det).rules

@@ -60,6 +60,10 @@ def _readings(ch: str) -> frozenset[str]:
     return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True)[0])
 
 
+# Words whose characters a term must not take: "抱歉我们" is not "抱欠我们" (the debt word 欠我们).
+KEEP_ZH = ("抱歉", "道歉", "致歉", "歉意")
+
+
 class HomophoneFixer:
     def __init__(self, terms: Iterable[str]):
         self.terms = sorted({t for t in terms if len(t) >= 2 and all(_is_han(c) for c in t)}, key=len, reverse=True)
@@ -86,6 +90,8 @@ class HomophoneFixer:
                     continue
                 if not any(a == b for a, b in zip(window, term)):
                     continue
+                if any("".join(chars[k:k + 2]) in KEEP_ZH for k in range(max(i - 1, 0), i + len(term))):
+                    continue
                 if all(_readings(a) & _readings(b) for a, b in zip(window, term)):
                     chars[i:i + len(term)] = list(term)
                     i += len(term)
@@ -100,9 +106,11 @@ _CJK_RUN = re.compile(r"[\u3400-\u9fff]{2,}")
 
 
 def lexicon_terms(patterns: Iterable[str]) -> set[str]:
-    """Literal Chinese words inside regular expressions (alternatives split on |, brackets dropped)."""
+    """Literal Chinese words inside regular expressions (alternatives split on |, brackets dropped). A character
+    class ("[两三四五六七八九十]") is a choice of one character, not a word."""
     out: set[str] = set()
     for p in patterns:
+        p = re.sub(r"\[[^\]]*\]", "|", p)
         for piece in re.split(r"[|()?\[\]{}*+.\\^$]", p):
             out.update(_CJK_RUN.findall(piece))
     return out

@@ -927,3 +927,45 @@ def test_a_loan_department_is_no_debt(det):
     t = _call([("agent", "喂您好，这里是安平银行个人贷款部，我姓林。请问您是王建国先生吗？"), ("callee", "是我。"),
                ("agent", "您的消费贷款本月应还的一千八百六十元还没有扣款成功，已经逾期六天了。")])
     assert "privacy.third_party_disclosure" not in check(t, RULES, det).rules
+
+
+def test_blind_calls_are_labelled_and_split_once():
+    """tests/data/qa2/blind_*.jsonl: whole calls written by hands that read no project file, each turn labelled by its
+    writer. The halves are fixed by a hash of the call id (nobody moves a call from 'held' to 'tune'), every turn has
+    valid categories, and no agent line of a blind call is in the corpus (callees' "Yes, speaking." are, by chance)."""
+    from bench.qa import BLIND, blind_call
+    corpus_texts = {t["text"] for line in (Path(__file__).parent / "data" / "qa2" / "calls.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip() for t in json.loads(line)["turns"]}
+    seen = set()
+    for lang, path in BLIND.items():
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            obj = json.loads(line)
+            assert obj["lang"] == lang and obj["id"] not in seen
+            seen.add(obj["id"])
+            want = "tune" if hashlib.sha256(obj["id"].encode()).digest()[0] % 2 == 0 else "held"
+            assert obj["split"] == want, (path.name, lineno)
+            blind_call(obj, f"{path.name}:{lineno}")  # raises on a bad speaker or category
+            long_turns = [t["text"] for t in obj["turns"] if t["speaker"] == "agent" and len(t["text"]) > 12]
+            assert not set(long_turns) & corpus_texts, (path.name, lineno)
+    assert len(seen) == 220
+    with pytest.raises(ValueError, match=r"blind_zh.jsonl:3: call x turn 0"):
+        blind_call({"id": "x", "lang": "zh", "institution": "安平银行", "split": "tune",
+                    "turns": [{"speaker": "agent", "text": "喂", "cats": ["shout"]}]}, "blind_zh.jsonl:3")
+
+
+def test_blind_held_half_detectors_beat_the_lexicon_checker(det):
+    """On the held-out half of the blind calls (never read while choosing anything; scored once per session), per
+    language, variant and rule: the detectors' F1 is at least the lexicon checker's. The goal (recall 0.95, precision
+    0.90) is far from met there; docs/QA.md has the figures."""
+    from bench.qa import load_blind
+    calls = load_blind("held", RULES)
+    model = score_hard(calls, lambda t: check(t, RULES, det))
+    lexicon = score_hard(calls, lambda t: check(t, RULES))
+
+    def f1(v):
+        return 2 * v["tp"] / max(2 * v["tp"] + v["fp"] + v["fn"], 1)
+    for cell, per in model.items():
+        for rule, v in per.items():
+            if rule.startswith("_") or not v["positives"]:
+                continue
+            assert f1(v) >= f1(lexicon[cell][rule]), (cell, rule, v, lexicon[cell][rule])

@@ -1,13 +1,15 @@
 """QA checker benchmark: per-rule precision/recall on the labelled corpus (untouched test half by default)
 against a naive keyword baseline measured in the same run, plus transcripts scored per second.
 
-    python -m bench.qa [--corpus hard|v1|probe|probe2|probe3|probe4|probe-calls] [--split test|dev|tune|all] [--rules compliance_rules.yaml] [--json]
+    python -m bench.qa [--corpus hard|v1|probe|probe2|probe3|probe4|probe-calls|blind] [--split test|dev|tune|held|all] [--rules compliance_rules.yaml] [--json]
 
 `--corpus hard` (default): the QA 2 detectors beside the lexicon checker on tests/data/qa2 (see the
 end of this file and docs/QA.md). `--corpus probe` / `probe2` / `probe3` / `probe4`: the
 probe lines (tests/data/qa2/probe_*.txt, probe2_*.txt, probe3_zh.txt, probe4_*.txt, never trained on), one at a time in a fixed
 small call and in its recogniser-style copy, detectors beside the lexicon checker. `--corpus probe-calls`:
 whole calls composed from those lines by the corpus builder's recipe (as dev and test are), scored per rule.
+`--corpus blind`: whole calls written by hands that read no project file (tests/data/qa2/blind_*.jsonl), each
+turn labelled by its writer; `--split tune` (= dev) or `held` (= test, the default) half.
 `--corpus v1`: the version-1 corpus against a naive keyword baseline:
 
 The baseline uses the same lexicons and normalisation but no negation, no speaker filter and no

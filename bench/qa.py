@@ -367,48 +367,15 @@ def run_probe_calls(rules_path: str = "compliance_rules.yaml") -> dict[str, Any]
 # == Whole calls written blind (tests/data/qa2/blind_*.jsonl) ==========================================
 
 BLIND = {lang: HARD.parent / f"blind_{lang}.jsonl" for lang in ("zh", "en")}
-_BLIND_CONDUCT = {"threat": "conduct.threat", "insult": "conduct.insult", "impersonation": "conduct.impersonation"}
-_BLIND_STAGE = {"identity": "identity", "verify": "verification", "debt": "debt", "plan": "plan_or_consequence"}
-BLIND_AGENT_CATS = frozenset(_BLIND_CONDUCT) | frozenset(_BLIND_STAGE) | {"other"}
+BLIND_AGENT_CATS = frozenset({"threat", "insult", "impersonation", "identity", "verify", "debt", "plan", "other"})
 BLIND_CALLEE_CATS = frozenset({"confirm", "deny", "third_party", "other"})
 
 
 def blind_labels(turns: list[dict]) -> list[dict]:
     """Expected violations of a blind-written call from its writer's categories per turn (a turn may have several:
-    ["identity", "debt"]), by the conventions of docs/QA.md, as the corpus builder's `reference_labels` does for
-    one category per turn: a debt told while the listener is not verified is a disclosure; a deny or a third party
-    undoes a confirmation; stages out of order are `process.order`; no identity statement is identity missing."""
-    exp: list[dict] = []
-    verified = pending = False
-    first: dict[str, int] = {}
-    privacy = None
-    for i, t in enumerate(turns):
-        cats = t["cats"]
-        if t["speaker"] == "callee":
-            if "third_party" in cats or "deny" in cats:
-                verified = pending = False
-            elif pending and "confirm" in cats:
-                verified, pending = True, False
-            continue
-        for c in cats:
-            if c in _BLIND_CONDUCT:
-                exp.append({"rule": _BLIND_CONDUCT[c], "turn": i})
-            if c in _BLIND_STAGE:
-                first.setdefault(_BLIND_STAGE[c], i)
-        if "debt" in cats and not verified and privacy is None:
-            privacy = i
-        if "verify" in cats:
-            pending = True
-    if privacy is not None:
-        exp.append({"rule": "privacy.third_party_disclosure", "turn": privacy})
-    if "identity" not in first:
-        exp.append({"rule": "disclosure.identity_missing", "turn": None})
-    order = ("identity", "verification", "debt", "plan_or_consequence")
-    broken = [first[b] for ai, a in enumerate(order) for b in order[ai + 1:]
-              if a in first and b in first and first[b] < first[a]]
-    if broken:
-        exp.append({"rule": "process.order", "turn": min(broken)})
-    return exp
+    ["identity", "debt"]), by the corpus builder's own labeller (`labels_of`, the conventions of docs/QA.md)."""
+    from dialer.qa.train import _builder
+    return _builder().labels_of([(t["speaker"], set(t["cats"])) for t in turns])
 
 
 def blind_call(obj: dict[str, Any], where: str = "") -> dict[str, Any]:

@@ -139,34 +139,40 @@ def pools(split_name: str, lang: str) -> dict[str, list[dict]]:
 
 def reference_labels(cats: list[str], start_ok: bool) -> list[dict]:
     """Expected violations of a call from the true category of each turn (docs/CONTRACTS.md conventions)."""
+    turns = []
+    for c in cats:
+        sp, cat = c.split(".", 1)
+        cat, _, also = cat.partition("+")
+        turns.append((sp, {cat} | ({"debt"} if also == "debt" else set())))
+    return labels_of(turns, start_ok)
+
+
+def labels_of(turns: list[tuple[str, set[str]]], start_ok: bool = True) -> list[dict]:
+    """Expected violations from (speaker, categories) per turn; a turn may do several things ({"identity", "debt"}:
+    an introduction that says 'collector'). A debt told while the listener is not verified is a disclosure; a deny
+    or a third party undoes a confirmation; stages out of order are process.order; no identity is identity missing."""
     exp: list[dict] = []
     if not start_ok:
         exp.append({"rule": "time.window", "turn": None})
     verified = pending = False
     first: dict[str, int] = {}
     privacy = None
-    stage_of = {"agent.identity": "identity", "agent.verify": "verification", "agent.debt": "debt",
-                "agent.plan": "plan_or_consequence"}
-    for i, c in enumerate(cats):
-        sp, cat = c.split(".", 1)
-        cat, _, also = cat.partition("+")
-        c = f"{sp}.{cat}"
+    stage_of = {"identity": "identity", "verify": "verification", "debt": "debt", "plan": "plan_or_consequence"}
+    for i, (sp, cats) in enumerate(turns):
         if sp == "callee":
-            if cat in ("third_party", "deny"):
+            if cats & {"third_party", "deny"}:
                 verified = pending = False
-            elif pending and cat == "confirm":
+            elif pending and "confirm" in cats:
                 verified, pending = True, False
             continue
-        if cat in CONDUCT:
+        for cat in sorted(cats & set(CONDUCT), key=list(CONDUCT).index):
             exp.append({"rule": CONDUCT[cat], "turn": i})
-        st = stage_of.get(c)
-        if st:
-            first.setdefault(st, i)
-        if also == "debt":
-            first.setdefault("debt", i)
-        if (cat == "debt" or also == "debt") and not verified and privacy is None:
+        for cat, st in stage_of.items():
+            if cat in cats:
+                first.setdefault(st, i)
+        if "debt" in cats and not verified and privacy is None:
             privacy = i
-        if cat == "verify":
+        if "verify" in cats:
             pending = True
     if privacy is not None:
         exp.append({"rule": "privacy.third_party_disclosure", "turn": privacy})

@@ -233,7 +233,7 @@ def _state_machine(t: Transcript, lex: Lexicon, norms, probs, heads, inst: str |
             # A question back ("你哪个啊？", "Depends who's calling.") confirms nothing, whatever the head made of it
             # (blind calls: "你哪个啊？" read as a confirmation at 1.00); a confirmation in the lexicon still counts.
             if "confirm" in cand and "confirm" not in lexical and t.lang in _ASKS_BACK and _ASKS_BACK[t.lang].search(
-                    normalize_text(u.text)):  # as said: the homophone repair reads 哪个 as 那个
+                    normalize_text(u.text)):  # as said, before any repair
                 del cand["confirm"]
             if pending and _name_echo(asked, n.text, t.lang):
                 cand["confirm"] = 1.0

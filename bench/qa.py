@@ -381,20 +381,14 @@ def blind_labels(turns: list[dict]) -> list[dict]:
 def blind_call(obj: dict[str, Any], where: str = "") -> dict[str, Any]:
     """One written call ({"id", "lang", "institution", "turns": [{"speaker", "text", "cats"}], "split"}) as a
     transcript with timings (daytime, so no time.window) and its expected violations."""
-    lang = obj["lang"]
-    at, turns = 0.0, []
     for k, t in enumerate(obj["turns"]):
         allowed = BLIND_CALLEE_CATS if t.get("speaker") == "callee" else BLIND_AGENT_CATS
         if t.get("speaker") not in ("agent", "callee") or not t.get("cats") or set(t["cats"]) - allowed:
             raise ValueError(f"{where}: call {obj.get('id')} turn {k}: speaker must be agent|callee and cats a "
                              f"non-empty list of {sorted(allowed)}")
-        dur = 1.0 + len(t["text"]) / (6.0 if lang == "zh" else 15.0)
-        turns.append({"speaker": t["speaker"], "text": t["text"], "start": round(at, 2), "end": round(at + dur, 2)})
-        at += dur + 0.6
-    return {"call_id": obj["id"], "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
-            "started_at": "2026-11-20T14:00:00+08:00" if lang == "zh" else "2026-11-20T14:00:00-05:00",
-            "institution": obj["institution"], "turns": turns, "expected": blind_labels(obj["turns"]),
-            "variant": "clean_text", "kind": obj.get("writer", "blind"), "split": obj["split"]}
+    call = _timed_call(obj["id"], obj["lang"], obj["institution"], [(t["speaker"], t["text"]) for t in obj["turns"]], 14)
+    return {**call, "expected": blind_labels(obj["turns"]), "variant": "clean_text",
+            "kind": obj.get("writer", "blind"), "split": obj["split"]}
 
 
 def load_blind(split: str = "held", rules: RuleSet | None = None) -> list[HardCall]:
@@ -517,17 +511,23 @@ def probe_questions(cat: str, text: str, also_debt: bool, lang: str) -> list[tup
     return qs
 
 
-def _probe_call(turns: list, lang: str, asr: bool, n: int) -> dict[str, Any]:
-    """The small call of one probe question; `asr`: its recogniser-style copy, made by the corpus builder's
-    own asr_copy (no punctuation, homophones, numbers in words, fillers, pauses as segments)."""
+def _timed_call(call_id: str, lang: str, institution: str, turns: list[tuple[str, str]], hour: int) -> dict[str, Any]:
+    """A transcript of (speaker, text) turns with timings (about 6 characters or 15 letters a second, 0.6 s between
+    turns), started at `hour` debtor-local time on a fixed day."""
     at, timed = 0.0, []
     for speaker, text in turns:
         dur = 1.0 + len(text) / (6.0 if lang == "zh" else 15.0)
         timed.append({"speaker": speaker, "text": text, "start": round(at, 2), "end": round(at + dur, 2)})
         at += dur + 0.6
-    call = {"call_id": f"probe-{lang}-{n}", "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
-            "started_at": "2026-11-20T10:00:00+08:00" if lang == "zh" else "2026-11-20T10:00:00-05:00",
-            "institution": PROBE_SLOTS[lang]["inst"], "turns": timed}
+    return {"call_id": call_id, "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
+            "started_at": f"2026-11-20T{hour:02d}:00:00" + ("+08:00" if lang == "zh" else "-05:00"),
+            "institution": institution, "turns": timed}
+
+
+def _probe_call(turns: list, lang: str, asr: bool, n: int) -> dict[str, Any]:
+    """The small call of one probe question; `asr`: its recogniser-style copy, made by the corpus builder's
+    own asr_copy (no punctuation, homophones, numbers in words, fillers, pauses as segments)."""
+    call = _timed_call(f"probe-{lang}-{n}", lang, PROBE_SLOTS[lang]["inst"], turns, 10)
     if asr:
         from dialer.qa.train import _builder
         call = _builder().asr_copy(call)

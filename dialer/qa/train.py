@@ -17,6 +17,7 @@ import importlib.util
 import json
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +45,9 @@ def _is(cat: str, label: str) -> bool:
     return _base(cat) == label or (label == "agent.debt" and cat.endswith("+debt"))
 
 
+@lru_cache(maxsize=1)
 def _builder():
+    """tests/data/qa2/build.py as a module, loaded once (bench.qa asks for it per call)."""
     spec = importlib.util.spec_from_file_location("qa2_build", ROOT / "tests" / "data" / "qa2" / "build.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

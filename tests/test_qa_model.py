@@ -953,6 +953,37 @@ def test_blind_calls_are_labelled_and_split_once():
                     "turns": [{"speaker": "agent", "text": "喂", "cats": ["shout"]}]}, "blind_zh.jsonl:3")
 
 
+def test_written_training_calls_are_new_lines(tmp_path):
+    """tests/data/qa2/train_calls_*.jsonl: whole calls written for training only (`python -m dialer.qa.train
+    --written`), by other hands than the blind calls' (no file of the project read either). None of their agent
+    lines is a line of the corpus's dev or test split, of a blind call or of a probe set; the shipped heads were
+    not trained on them (docs/QA.md says why); a bad turn is an error naming file, line and turn."""
+    b = _builder()
+    split = b.load_split()
+    held_out = {u["text"] for u in b.all_utterances() if split[b._h(u["text"])] != "train"}
+    for lang in b.LANGS:
+        held_out |= {t["text"] for line in (QA2 / f"blind_{lang}.jsonl").read_text(encoding="utf-8").splitlines()
+                     if line.strip() for t in json.loads(line)["turns"]}
+        for name in (n for n in PROBE_SETS if lang in PROBE_LANGS[n]):
+            held_out |= {text for _cat, text, _debt in read_probe(lang, name=name)}
+    assert "written_train_calls" not in json.loads((ROOT / "models" / "qa" / "meta.json").read_text())["corpus"]
+    for lang in b.LANGS:
+        calls = b.read_train_calls(lang)
+        assert len(calls) >= 100 and len({c["call_id"] for c in calls}) == len(calls), lang
+        agent = {t["text"] for c in calls for t in c["turns"] if t["speaker"] == "agent" and len(t["text"]) > 12}
+        assert not agent & held_out, (lang, sorted(agent & held_out)[:3])
+    # the reader takes its directory from build.py: a copy of it beside a bad file reads that file
+    (tmp_path / "build.py").write_text((QA2 / "build.py").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "train_calls_zh.jsonl").write_text(json.dumps({"id": "zhX-001", "institution": "安平银行", "turns": [
+        {"speaker": "agent", "text": "喂", "cats": ["other"]}, {"speaker": "callee", "text": "谁", "cats": ["shout"]}]},
+        ensure_ascii=False) + "\n", encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("qa2_bad_build", tmp_path / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(SystemExit, match=r"train_calls_zh.jsonl:1: call zhX-001 turn 1"):
+        mod.read_train_calls("zh")
+
+
 def test_blind_held_half_detectors_beat_the_lexicon_checker(det):
     """On the held-out half of the blind calls (never read while choosing anything; scored once per session), per
     language, variant and rule: the detectors' F1 is at least the lexicon checker's. The goal (recall 0.95, precision

@@ -70,6 +70,45 @@ def _read_file(path: Path, lang: str) -> list[dict]:
     return items
 
 
+# Whole calls written for training only (train_calls_<lang>.jsonl, session 9), in the blind calls' format: each
+# turn with the list of what it does. Their categories in the corpus's names; a turn doing several things
+# joins them with "|" ("agent.identity|agent.debt").
+WRITTEN_CATS = {"agent": {"threat": "agent.threat", "insult": "agent.insult", "impersonation": "agent.impersonation",
+                          "identity": "agent.identity", "verify": "agent.verify", "debt": "agent.debt",
+                          "plan": "agent.plan", "other": "agent.neutral"},
+                "callee": {"confirm": "callee.confirm", "deny": "callee.deny", "third_party": "callee.third_party",
+                           "other": "callee.neutral"}}
+
+
+def read_train_calls(lang: str) -> list[dict]:
+    """The training-only written calls of one language as corpus calls (timed turns, `categories`); an error names
+    file, line and turn."""
+    path = HERE / f"train_calls_{lang}.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        obj = json.loads(line)
+        turns, cats, t = [], [], 0.0
+        for k, u in enumerate(obj["turns"]):
+            names = WRITTEN_CATS.get(u.get("speaker"), {})
+            if not names or not u.get("cats") or set(u["cats"]) - set(names) or not str(u.get("text", "")).strip():
+                raise SystemExit(f"{path.name}:{lineno}: call {obj.get('id')} turn {k}: speaker must be agent|callee, "
+                                 f"text non-empty and cats a non-empty list of {sorted(names) or 'its categories'}")
+            mapped = [names[c] for c in u["cats"]]
+            if u["speaker"] == "callee":  # one answer per callee turn: the first that is not "other"
+                mapped = [next((m for m in mapped if m != "callee.neutral"), mapped[0])]
+            dur = 1.0 + len(u["text"]) / (6.0 if lang == "zh" else 15.0)
+            turns.append({"speaker": u["speaker"], "text": u["text"], "start": round(t, 2), "end": round(t + dur, 2)})
+            cats.append("|".join(dict.fromkeys(mapped)))
+            t += dur + 0.6
+        out.append({"call_id": obj["id"], "lang": lang, "institution": obj["institution"], "turns": turns,
+                    "categories": cats, "split": "train", "variant": "clean_text", "kind": "written"})
+    return out
+
+
 def read_train_extra(lang: str) -> list[dict]:
     """Hand-written utterances added after the split, for training only (never in dev or test)."""
     path = HERE / f"train_extra_{lang}.txt"

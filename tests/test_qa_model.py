@@ -982,6 +982,9 @@ def test_written_training_calls_are_new_lines(tmp_path):
     spec.loader.exec_module(mod)
     with pytest.raises(SystemExit, match=r"train_calls_zh.jsonl:1: call zhX-001 turn 1"):
         mod.read_train_calls("zh")
+    (tmp_path / "train_calls_zh.jsonl").write_text('\n{"id": "zhX-002", "turns": [\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"train_calls_zh.jsonl:2: not a JSON object"):
+        mod.read_train_calls("zh")
 
 
 def test_blind_held_half_detectors_beat_the_lexicon_checker(det):

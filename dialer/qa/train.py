@@ -252,7 +252,7 @@ def train(corpus: Path = CORPUS, out: Path = MODEL_DIR, cs: tuple[float, ...] = 
     wording and read clean greetings of the version-1 corpus ("…信用卡中心的工作人员") as debt talk.
     `written`: also train on the whole calls written for training (tests/data/qa2/train_calls_*.jsonl). Not
     in the shipped heads: fewer wrong answers on dev and the blind calls' tune half, more on the probe lines
-    and the version-1 corpus (docs/QA.md, "Whole calls written for training")."""
+    and the version-1 corpus (docs/QA.md, "Turns that do several things")."""
     t0 = time.time()
     calls = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     train_calls = [c for c in calls if c["split"] == "train"]

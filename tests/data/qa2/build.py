@@ -90,7 +90,10 @@ def read_train_calls(lang: str) -> list[dict]:
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        obj = json.loads(line)
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"{path.name}:{lineno}: not a JSON object ({exc.msg}, column {exc.colno})") from exc
         turns, cats, t = [], [], 0.0
         for k, u in enumerate(obj["turns"]):
             names = WRITTEN_CATS.get(u.get("speaker"), {})

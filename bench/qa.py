@@ -367,8 +367,6 @@ def run_probe_calls(rules_path: str = "compliance_rules.yaml") -> dict[str, Any]
 # == Whole calls written blind (tests/data/qa2/blind_*.jsonl) ==========================================
 
 BLIND = {lang: HARD.parent / f"blind_{lang}.jsonl" for lang in ("zh", "en")}
-BLIND_AGENT_CATS = frozenset({"threat", "insult", "impersonation", "identity", "verify", "debt", "plan", "other"})
-BLIND_CALLEE_CATS = frozenset({"confirm", "deny", "third_party", "other"})
 
 
 def blind_labels(turns: list[dict]) -> list[dict]:
@@ -381,8 +379,10 @@ def blind_labels(turns: list[dict]) -> list[dict]:
 def blind_call(obj: dict[str, Any], where: str = "") -> dict[str, Any]:
     """One written call ({"id", "lang", "institution", "turns": [{"speaker", "text", "cats"}], "split"}) as a
     transcript with timings (daytime, so no time.window) and its expected violations."""
+    from dialer.qa.train import _builder
+    cats = _builder().WRITTEN_CATS  # the categories a writer may give a turn, per speaker
     for k, t in enumerate(obj["turns"]):
-        allowed = BLIND_CALLEE_CATS if t.get("speaker") == "callee" else BLIND_AGENT_CATS
+        allowed = set(cats["callee" if t.get("speaker") == "callee" else "agent"])
         if t.get("speaker") not in ("agent", "callee") or not t.get("cats") or set(t["cats"]) - allowed:
             raise ValueError(f"{where}: call {obj.get('id')} turn {k}: speaker must be agent|callee and cats a "
                              f"non-empty list of {sorted(allowed)}")
@@ -512,16 +512,12 @@ def probe_questions(cat: str, text: str, also_debt: bool, lang: str) -> list[tup
 
 
 def _timed_call(call_id: str, lang: str, institution: str, turns: list[tuple[str, str]], hour: int) -> dict[str, Any]:
-    """A transcript of (speaker, text) turns with timings (about 6 characters or 15 letters a second, 0.6 s between
-    turns), started at `hour` debtor-local time on a fixed day."""
-    at, timed = 0.0, []
-    for speaker, text in turns:
-        dur = 1.0 + len(text) / (6.0 if lang == "zh" else 15.0)
-        timed.append({"speaker": speaker, "text": text, "start": round(at, 2), "end": round(at + dur, 2)})
-        at += dur + 0.6
+    """A transcript of (speaker, text) turns, timed as the corpus builder times its calls, started at `hour`
+    debtor-local time on a fixed day."""
+    from dialer.qa.train import _builder
     return {"call_id": call_id, "lang": lang, "jurisdiction": "cn" if lang == "zh" else "us",
             "started_at": f"2026-11-20T{hour:02d}:00:00" + ("+08:00" if lang == "zh" else "-05:00"),
-            "institution": institution, "turns": timed}
+            "institution": institution, "turns": _builder().timed(turns, lang)}
 
 
 def _probe_call(turns: list, lang: str, asr: bool, n: int) -> dict[str, Any]:

@@ -70,14 +70,24 @@ def _read_file(path: Path, lang: str) -> list[dict]:
     return items
 
 
-# Whole calls written for training only (train_calls_<lang>.jsonl, session 9), in the blind calls' format: each
-# turn with the list of what it does. Their categories in the corpus's names; a turn doing several things
+# The categories a writer gives a turn of a whole written call (the blind calls, bench/qa.py, and the calls written
+# for training only, train_calls_<lang>.jsonl), as the corpus names them; a training turn doing several things
 # joins them with "|" ("agent.identity|agent.debt").
 WRITTEN_CATS = {"agent": {"threat": "agent.threat", "insult": "agent.insult", "impersonation": "agent.impersonation",
                           "identity": "agent.identity", "verify": "agent.verify", "debt": "agent.debt",
                           "plan": "agent.plan", "other": "agent.neutral"},
                 "callee": {"confirm": "callee.confirm", "deny": "callee.deny", "third_party": "callee.third_party",
                            "other": "callee.neutral"}}
+
+
+def timed(turns: list[tuple[str, str]], lang: str) -> list[dict]:
+    """(speaker, text) turns with timings: about 6 characters or 15 letters a second, 0.6 s between turns."""
+    out, at = [], 0.0
+    for speaker, text in turns:
+        dur = 1.0 + len(text) / (6.0 if lang == "zh" else 15.0)
+        out.append({"speaker": speaker, "text": text, "start": round(at, 2), "end": round(at + dur, 2)})
+        at += dur + 0.6
+    return out
 
 
 def read_train_calls(lang: str) -> list[dict]:
@@ -94,7 +104,7 @@ def read_train_calls(lang: str) -> list[dict]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SystemExit(f"{path.name}:{lineno}: not a JSON object ({exc.msg}, column {exc.colno})") from exc
-        turns, cats, t = [], [], 0.0
+        cats = []
         for k, u in enumerate(obj["turns"]):
             names = WRITTEN_CATS.get(u.get("speaker"), {})
             if not names or not u.get("cats") or set(u["cats"]) - set(names) or not str(u.get("text", "")).strip():
@@ -103,10 +113,8 @@ def read_train_calls(lang: str) -> list[dict]:
             mapped = [names[c] for c in u["cats"]]
             if u["speaker"] == "callee":  # one answer per callee turn: the first that is not "other"
                 mapped = [next((m for m in mapped if m != "callee.neutral"), mapped[0])]
-            dur = 1.0 + len(u["text"]) / (6.0 if lang == "zh" else 15.0)
-            turns.append({"speaker": u["speaker"], "text": u["text"], "start": round(t, 2), "end": round(t + dur, 2)})
             cats.append("|".join(dict.fromkeys(mapped)))
-            t += dur + 0.6
+        turns = timed([(u["speaker"], u["text"]) for u in obj["turns"]], lang)
         out.append({"call_id": obj["id"], "lang": lang, "institution": obj["institution"], "turns": turns,
                     "categories": cats, "split": "train", "variant": "clean_text", "kind": "written"})
     return out
@@ -255,18 +263,14 @@ class Composer:
         self.n += 1
         who = self.rng.choice(NAMES[self.lang])
         inst = self.rng.choice(INSTITUTIONS[self.lang][self.split])
-        turns, cats, src = [], [], []
-        t = 0.0
+        said, cats, src = [], [], []
         for item in plan:
             u = self.pick(item) if isinstance(item, str) else item
-            key = f"{u['speaker']}.{u['cat']}"
-            text = self.fill(u["text"], who, inst)
-            dur = 1.0 + len(text) / (6.0 if self.lang == "zh" else 15.0)
-            turns.append({"speaker": u["speaker"], "text": text, "start": round(t, 2), "end": round(t + dur, 2)})
-            cats.append(key)
+            said.append((u["speaker"], self.fill(u["text"], who, inst)))
+            cats.append(f"{u['speaker']}.{u['cat']}")
             src.append(u["id"])
             self.used.add(u["id"])
-            t += dur + 0.6
+        turns = timed(said, self.lang)
         jur, off = START[self.lang]
         hour = 10 + self.n % 9 if start_ok else self.rng.choice([6, 7, 21, 22, 23])
         return {"call_id": f"qa2-{self.split}-{self.lang}-{self.n:04d}", "lang": self.lang, "jurisdiction": jur,
